@@ -1,0 +1,48 @@
+"""The ``conservancy`` command: thin click commands over the same services as the web.
+
+User errors print one line and exit non-zero: 1 for a refused request, 2 for
+bad settings or usage. Tracebacks are for bugs only.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+from sqlalchemy.exc import OperationalError
+
+from conservancy.config import SettingsError
+from conservancy.errors import DomainError
+
+
+class Commands(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SettingsError as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(2)
+        except DomainError as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(1)
+        except OperationalError as exc:
+            reason = str(exc.orig).splitlines()[0] if exc.orig else "unreachable"
+            click.echo(f"error: the database cannot be used: {reason}", err=True)
+            ctx.exit(1)
+
+
+@click.group(cls=Commands)
+def cli() -> None:
+    """Donations and bookkeeping for a fiscal sponsor and its member projects."""
+
+
+def main() -> None:
+    from conservancy.cli import ledger, projects, setup
+
+    cli.add_command(setup.init)
+    cli.add_command(setup.serve)
+    cli.add_command(setup.demo)
+    cli.add_command(projects.project)
+    cli.add_command(ledger.ledger)
+    sys.exit(cli.main(prog_name="conservancy", standalone_mode=True))

@@ -1,0 +1,156 @@
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import replace
+
+import click
+
+from conservancy import clock
+from conservancy.cli.common import open_runtime
+from conservancy.config import Environment, Settings
+from conservancy.db import migrate
+from conservancy.errors import Conflict
+from conservancy.projects.service import add_project, get_sponsor, set_up_sponsor
+
+
+def _ask(value: str | None, option: str, prompt: str) -> str:
+    if value:
+        return value
+    if sys.stdin.isatty():
+        answer: str = click.prompt(prompt)
+        return answer
+    raise click.UsageError(f"{option} is required (no terminal to ask on)")
+
+
+def run_init(settings: Settings, name: str | None, ein: str | None, address: str | None) -> bool:
+    """Migrate, create the books, record the sponsor. Returns True if anything changed."""
+    migrate(settings.database_url)
+    with open_runtime(settings) as rt:
+        with rt.sessions() as session:
+            existing = get_sponsor(session)
+            if existing is None:
+                name = _ask(name, "--sponsor-name", "Sponsor's legal name")
+                ein = _ask(ein, "--ein", "Sponsor's EIN (12-3456789)")
+                address = _ask(address, "--address", "Sponsor's postal address")
+            sponsor, created = set_up_sponsor(
+                session,
+                legal_name=name or existing.legal_name if existing else name or "",
+                ein=ein or existing.ein if existing else ein or "",
+                address=address or existing.address if existing else address or "",
+                time_zone=settings.timezone.key,
+                books_open_on=clock.today(settings.timezone).replace(month=1, day=1),
+            )
+            books_created = rt.ledger.create_skeleton(sponsor.legal_name)
+            session.commit()
+        posted = rt.post_ledger().posted
+    return created or books_created or posted > 0
+
+
+@click.command()
+@click.option("--sponsor-name", default=None, help="The sponsor's legal name.")
+@click.option("--ein", default=None, help="The sponsor's EIN, 12-3456789.")
+@click.option("--address", default=None, help="The sponsor's postal address.")
+def init(sponsor_name: str | None, ein: str | None, address: str | None) -> None:
+    """Migrate the database, create the books, and record the sponsor. Safe to run again."""
+    settings = Settings.from_env()
+    changed = run_init(settings, sponsor_name, ein, address)
+    click.echo(
+        f"{'initialised' if changed else 'already initialised'}: "
+        f"books in {settings.ledger_dir}, database {_safe_url(settings.database_url)}"
+    )
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, type=int)
+def serve(host: str, port: int, workers: int) -> None:
+    """Run the web app (under gunicorn where installed)."""
+    settings = Settings.from_env()
+    settings.web_secret_key()  # refuse to start without one in production
+    serve_app(settings, host, port, workers)
+
+
+def serve_app(settings: Settings, host: str, port: int, workers: int) -> None:
+    try:
+        from gunicorn.app.base import BaseApplication
+    except ImportError:  # pragma: no cover - gunicorn is a dependency, but optional in spirit
+        from conservancy import create_app
+
+        create_app(settings).run(host=host, port=port, threaded=True)
+        return
+
+    class App(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"{host}:{port}")
+            self.cfg.set("workers", workers)
+            self.cfg.set("accesslog", "-")
+
+        def load(self) -> object:
+            from conservancy import create_app
+
+            return create_app(settings)
+
+    App().run()
+
+
+DEMO_PROJECTS = [
+    (
+        "twisted",
+        "Twisted",
+        "Twisted",
+        "An event-driven networking engine written in Python, since 2002.",
+    ),
+    ("inkscape", "Inkscape", "Inkscape", "Professional vector graphics, free for everyone."),
+    (
+        "sugar-labs",
+        "Sugar Labs",
+        "SugarLabs",
+        "A learning platform that children love, on any computer.",
+    ),
+    ("mercurial", "Mercurial", "Mercurial", "A fast, scalable distributed version control system."),
+]
+
+
+@click.command()
+@click.option("--port", default=5000, show_default=True, type=int)
+def demo(port: int) -> None:
+    """Set up a demo sponsor with member projects, and serve the site on 127.0.0.1."""
+    os.environ.setdefault("CONSERVANCY_ENV", "demo")
+    settings = Settings.from_env()
+    if settings.env is Environment.PRODUCTION:
+        raise click.UsageError("the demo does not run with CONSERVANCY_ENV=production")
+    settings = replace(settings, base_url=f"http://127.0.0.1:{port}")
+    run_init(
+        settings,
+        "Demo Software Freedom Conservancy, Inc.",
+        "12-3456789",
+        "137 Montague St Ste 380\nBrooklyn, NY 11201-3548",
+    )
+    with open_runtime(settings) as rt:
+        with rt.sessions() as session:
+            for slug, name, fund, blurb in DEMO_PROJECTS:
+                try:
+                    project = add_project(
+                        session,
+                        slug=slug,
+                        name=name,
+                        fund=fund,
+                        opened_on=clock.today(settings.timezone).replace(month=1, day=1),
+                    )
+                except Conflict:
+                    continue
+                project.blurb = blurb
+            session.commit()
+        rt.post_ledger()
+    click.echo(f"conservancy demo: http://127.0.0.1:{port}/  (Ctrl-C to stop)")
+    from conservancy import create_app
+
+    create_app(settings).run(host="127.0.0.1", port=port, threaded=True, use_reloader=False)

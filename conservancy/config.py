@@ -1,0 +1,146 @@
+"""Settings: one typed object, read from ``CONSERVANCY_*`` variables once at start-up.
+
+A missing or malformed setting raises :class:`SettingsError` whose message is
+one line naming the variable; the CLI prints it and exits 2.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from conservancy.money import Currency, Money, MoneyError
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed. The message names the variable."""
+
+
+class Environment(StrEnum):
+    PRODUCTION = "production"
+    DEMO = "demo"
+    TEST = "test"
+
+
+DEFAULT_DATABASE_URL = "sqlite:///instance/conservancy.db"
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: Environment = Environment.PRODUCTION
+    database_url: str = DEFAULT_DATABASE_URL
+    ledger_dir: Path = Path("ledgers")
+    receipts_dir: Path = Path("receipts")
+    instance_dir: Path = Path("instance")
+    secret_key: str | None = None
+    base_url: str = "http://127.0.0.1:5000"
+    stripe_secret_key: str | None = None
+    stripe_webhook_secret: str | None = None
+    stripe_api_base: str | None = None
+    smtp_url: str | None = None
+    timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("America/New_York"))
+    max_donation: Money = field(default_factory=lambda: Money.parse("100000.00", Currency.USD))
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+
+        def get(name: str) -> str | None:
+            value = env.get(f"CONSERVANCY_{name}")
+            return value.strip() if value and value.strip() else None
+
+        mode = _parse(Environment, get("ENV") or "production", "CONSERVANCY_ENV")
+        settings = cls(
+            env=mode,
+            database_url=_database_url(get("DATABASE_URL") or DEFAULT_DATABASE_URL),
+            ledger_dir=Path(get("LEDGER_DIR") or "ledgers"),
+            receipts_dir=Path(get("RECEIPTS_DIR") or "receipts"),
+            instance_dir=Path(get("INSTANCE_DIR") or "instance"),
+            secret_key=get("SECRET_KEY"),
+            base_url=_http_url(get("BASE_URL") or "http://127.0.0.1:5000", "CONSERVANCY_BASE_URL"),
+            stripe_secret_key=get("STRIPE_SECRET_KEY"),
+            stripe_webhook_secret=get("STRIPE_WEBHOOK_SECRET"),
+            stripe_api_base=_optional_http_url(
+                get("STRIPE_API_BASE"), "CONSERVANCY_STRIPE_API_BASE"
+            ),
+            smtp_url=_smtp_url(get("SMTP_URL")),
+            timezone=_timezone(get("TIMEZONE") or "America/New_York"),
+            max_donation=_amount(get("MAX_DONATION") or "100000.00", "CONSERVANCY_MAX_DONATION"),
+        )
+        if settings.secret_key is not None and len(settings.secret_key) < 16:
+            raise SettingsError("CONSERVANCY_SECRET_KEY must be at least 16 characters")
+        return settings
+
+    def web_secret_key(self) -> str:
+        """The session key; production refuses to start without a real one."""
+        if self.secret_key:
+            return self.secret_key
+        if self.env is Environment.PRODUCTION:
+            raise SettingsError(
+                "CONSERVANCY_SECRET_KEY is required (set CONSERVANCY_ENV=demo to try it out)"
+            )
+        return f"insecure-{self.env}-key-not-for-production"
+
+
+def _parse(kind: type[Environment], value: str, name: str) -> Environment:
+    try:
+        return kind(value.lower())
+    except ValueError:
+        choices = ", ".join(m.value for m in kind)
+        raise SettingsError(f"{name} must be one of {choices}, not {value!r}") from None
+
+
+def _database_url(value: str) -> str:
+    scheme = value.split(":", 1)[0]
+    if not value.count("://") or scheme.split("+")[0] not in {"sqlite", "postgresql"}:
+        raise SettingsError("CONSERVANCY_DATABASE_URL must be a sqlite:/// or postgresql:// URL")
+    if scheme == "postgresql":
+        # psycopg 3 is the driver we ship.
+        value = "postgresql+psycopg" + value[len("postgresql") :]
+    return value
+
+
+def _http_url(value: str, name: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in {"http", "https"} or not parts.netloc:
+        raise SettingsError(f"{name} must be an http:// or https:// address, not {value!r}")
+    return value.rstrip("/")
+
+
+def _optional_http_url(value: str | None, name: str) -> str | None:
+    return None if value is None else _http_url(value, name)
+
+
+def _smtp_url(value: str | None) -> str | None:
+    if value is None:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in {"smtp", "smtps"} or not parts.hostname:
+        raise SettingsError(f"CONSERVANCY_SMTP_URL must look like smtp://host:port, not {value!r}")
+    try:
+        parts.port  # noqa: B018 - raises on a malformed port
+    except ValueError:
+        raise SettingsError(f"CONSERVANCY_SMTP_URL has a malformed port: {value!r}") from None
+    return value
+
+
+def _timezone(value: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingsError(f"CONSERVANCY_TIMEZONE: unknown time zone {value!r}") from None
+
+
+def _amount(value: str, name: str) -> Money:
+    try:
+        money = Money.parse(value, Currency.USD)
+    except MoneyError:
+        raise SettingsError(f"{name} must be an amount such as 100000.00, not {value!r}") from None
+    if money.minor <= 0:
+        raise SettingsError(f"{name} must be more than zero")
+    return money

@@ -1,0 +1,1 @@
+"""Donors and their gifts."""

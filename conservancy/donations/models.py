@@ -1,0 +1,164 @@
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Enum,
+    ForeignKey,
+    String,
+    Text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from conservancy import clock
+from conservancy.db import Base
+from conservancy.money import Currency, Money
+from conservancy.projects.models import Project
+
+
+class Frequency(StrEnum):
+    ONCE = "once"
+    WEEKLY = "weekly"
+    MONTHLY = "monthly"
+    YEARLY = "yearly"
+
+
+class Visibility(StrEnum):
+    PUBLIC = "public"  # name shown publicly
+    PROJECT = "project"  # name shown to the project's treasurers only
+    ANONYMOUS = "anonymous"  # "Anonymous" everywhere but the sponsor's tax records
+
+
+class DonationStatus(StrEnum):
+    PENDING = "pending"
+    PAID = "paid"
+    FAILED = "failed"
+    EXPIRED = "expired"
+    PARTIALLY_REFUNDED = "partially_refunded"
+    REFUNDED = "refunded"
+    DISPUTED = "disputed"
+    CANCELLED = "cancelled"
+
+
+# Which status may follow which. Anything else is a bug or a forged event.
+ALLOWED_TRANSITIONS: dict[DonationStatus, frozenset[DonationStatus]] = {
+    DonationStatus.PENDING: frozenset(
+        {DonationStatus.PAID, DonationStatus.FAILED, DonationStatus.EXPIRED}
+    ),
+    DonationStatus.PAID: frozenset(
+        {
+            DonationStatus.PARTIALLY_REFUNDED,
+            DonationStatus.REFUNDED,
+            DonationStatus.DISPUTED,
+            DonationStatus.CANCELLED,
+        }
+    ),
+    DonationStatus.PARTIALLY_REFUNDED: frozenset(
+        {DonationStatus.PARTIALLY_REFUNDED, DonationStatus.REFUNDED, DonationStatus.DISPUTED}
+    ),
+    DonationStatus.DISPUTED: frozenset(
+        {DonationStatus.PAID, DonationStatus.REFUNDED, DonationStatus.PARTIALLY_REFUNDED}
+    ),
+    DonationStatus.FAILED: frozenset(),
+    DonationStatus.EXPIRED: frozenset(),
+    DonationStatus.REFUNDED: frozenset(),
+    DonationStatus.CANCELLED: frozenset(),
+}
+
+
+class InvalidTransition(Exception):
+    def __init__(self, old: DonationStatus, new: DonationStatus) -> None:
+        super().__init__(f"a donation cannot go from {old} to {new}")
+
+
+def _enum(kind: type[StrEnum], name: str) -> Enum:
+    return Enum(
+        kind,
+        name=name,
+        native_enum=False,
+        length=20,
+        values_callable=lambda e: [m.value for m in e],
+    )
+
+
+class Donor(Base):
+    """A person or organisation who gives. Their identity never leaves the sponsor's records;
+    the books name them by ``ref`` (an opaque id) and by name only as they allowed."""
+
+    __tablename__ = "donors"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ref: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    address: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=clock.now)
+
+
+class Donation(Base):
+    __tablename__ = "donations"
+    __table_args__ = (CheckConstraint("amount_minor > 0", name="amount_positive"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"))
+    donor_id: Mapped[int] = mapped_column(ForeignKey("donors.id"))
+    # Integer minor units: SQLite would hand a Numeric to the driver as a float.
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3), default="USD")
+    frequency: Mapped[Frequency] = mapped_column(
+        _enum(Frequency, "frequency"), default=Frequency.ONCE
+    )
+    visibility: Mapped[Visibility] = mapped_column(
+        _enum(Visibility, "visibility"), default=Visibility.PUBLIC
+    )
+    status: Mapped[DonationStatus] = mapped_column(
+        _enum(DonationStatus, "donation_status"), default=DonationStatus.PENDING
+    )
+    dedication: Mapped[str | None] = mapped_column(String(500))
+    cover_fees: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=clock.now)
+
+    project: Mapped[Project] = relationship()
+    donor: Mapped[Donor] = relationship()
+    history: Mapped[list[DonationStatusChange]] = relationship(
+        back_populates="donation", order_by="DonationStatusChange.id"
+    )
+
+    @property
+    def amount(self) -> Money:
+        return Money.from_minor(self.amount_minor, Currency(self.currency))
+
+    @amount.setter
+    def amount(self, value: Money) -> None:
+        self.amount_minor = value.minor
+        self.currency = value.currency.value
+
+    def change_status(self, new: DonationStatus, reason: str = "") -> DonationStatusChange:
+        """Move to ``new`` if the table allows it, and write the history row."""
+        old = self.status
+        if new not in ALLOWED_TRANSITIONS[old]:
+            raise InvalidTransition(old, new)
+        self.status = new
+        change = DonationStatusChange(from_status=old, to_status=new, reason=reason)
+        self.history.append(change)
+        return change
+
+
+class DonationStatusChange(Base):
+    __tablename__ = "donation_status_changes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    donation_id: Mapped[int] = mapped_column(ForeignKey("donations.id"), index=True)
+    from_status: Mapped[DonationStatus | None] = mapped_column(
+        _enum(DonationStatus, "donation_status")
+    )
+    to_status: Mapped[DonationStatus] = mapped_column(_enum(DonationStatus, "donation_status"))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=clock.now)
+
+    donation: Mapped[Donation] = relationship(back_populates="history")

@@ -1,0 +1,10 @@
+"""The books engine: the only code that imports Beancount.
+
+* ``accounts``  the chart of accounts
+* ``entries``   entries as plain values (no Beancount), checked when made
+* ``outbox``    recording entries with the money event, posting them exactly once
+* ``writer``    Beancount text through Beancount's own printer
+* ``files``     where the books live, and the writers' lock
+* ``snapshot``, ``books``  balances from memory, kept current incrementally
+* ``check``     ``conservancy ledger check``
+"""

@@ -1,0 +1,139 @@
+"""``conservancy ledger check``: Beancount's own validation plus our invariants.
+
+Our invariants:
+* the books set ``tolerance_multiplier`` to 0, so nothing may be off by any amount;
+* every ``ref`` is unique across the whole ledger;
+* every entry the application wrote has a ref and balances to the cent, in
+  amounts of at most two decimals;
+* every income, expense and net-assets posting belongs to a fund, and the
+  funds add up to the sponsor's net assets (assets less liabilities);
+* every entry the database says was posted is in the books.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from beancount import loader
+from beancount.core import data
+
+from conservancy.ledger.accounts import fund_of
+from conservancy.ledger.files import LedgerFiles
+from conservancy.ledger.snapshot import posting_weight
+
+loader.initialize(use_cache=False)
+
+CENT = Decimal("0.01")
+
+
+@dataclass(frozen=True)
+class Problem:
+    where: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message}"
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    problems: list[Problem]
+    transactions: int
+    refs: int
+
+
+def _where(files: LedgerFiles, meta: dict[str, Any] | None) -> str:
+    if not meta or "filename" not in meta:
+        return "ledger"
+    filename = str(meta["filename"])
+    if filename.startswith("<"):
+        return "ledger"
+    return f"{files.relative(filename)}:{meta.get('lineno', 0)}"
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def check_books(files: LedgerFiles, posted_refs: Iterable[str] = ()) -> CheckResult:
+    if not files.main.exists():
+        return CheckResult([Problem(str(files.main), "no such file: run 'conservancy init'")], 0, 0)
+    entries, errors, options = loader.load_file(str(files.main))
+    problems = [Problem(_where(files, e.source), _one_line(e.message)) for e in errors]
+
+    if options.get("tolerance_multiplier") != 0:
+        problems.append(
+            Problem(files.relative(files.main), 'option "tolerance_multiplier" must be "0"')
+        )
+
+    seen: dict[str, str] = {}
+    fund_sums: dict[str, Decimal] = defaultdict(Decimal)
+    net_assets: dict[str, Decimal] = defaultdict(Decimal)
+    unfunded: dict[str, str] = {}
+    transactions = 0
+    for entry in entries:
+        ref = entry.meta.get("ref") if entry.meta else None
+        where = _where(files, entry.meta)
+        if ref is not None:
+            if ref in seen:
+                problems.append(Problem(where, f'ref "{ref}" is also used at {seen[ref]}'))
+            else:
+                seen[ref] = where
+        if not isinstance(entry, data.Transaction):
+            continue
+        transactions += 1
+        ours = files.is_app_file(entry.meta.get("filename", ""))
+        if ours:
+            problems.extend(_check_app_transaction(entry, ref, where))
+        for posting in entry.postings:
+            currency, number = posting_weight(posting)
+            if currency != "USD":
+                continue
+            fund = fund_of(posting.account)
+            root = posting.account.split(":")[0]
+            if fund is not None:
+                fund_sums[fund] -= number
+            elif root in {"Assets", "Liabilities"}:
+                net_assets["USD"] += number
+            elif posting.account not in unfunded:
+                unfunded[posting.account] = where
+    for account, where in unfunded.items():
+        problems.append(Problem(where, f"{account} belongs to no fund"))
+    total_funds = sum(fund_sums.values(), Decimal(0))
+    if not unfunded and total_funds != net_assets["USD"]:
+        problems.append(
+            Problem(
+                "ledger",
+                f"the funds add up to {total_funds} USD but net assets are {net_assets['USD']} USD",
+            )
+        )
+    missing = sorted(set(posted_refs) - set(seen))
+    problems.extend(
+        Problem("database", f'entry "{ref}" is marked posted but is not in the books')
+        for ref in missing
+    )
+    return CheckResult(problems, transactions, len(seen))
+
+
+def _check_app_transaction(entry: data.Transaction, ref: str | None, where: str) -> list[Problem]:
+    if ref is None:
+        return [Problem(where, "an entry in the application's files has no ref")]
+    problems = []
+    totals: dict[str, Decimal] = defaultdict(Decimal)
+    for posting in entry.postings:
+        units = posting.units
+        if units is None or not isinstance(units.number, Decimal):
+            problems.append(Problem(where, f'ref "{ref}": {posting.account} has no amount'))
+            continue
+        if units.number != units.number.quantize(CENT):
+            problems.append(Problem(where, f'ref "{ref}": {units} has more than two decimals'))
+        currency, number = posting_weight(posting)
+        totals[currency] += number
+    for currency, total in totals.items():
+        if total != 0:
+            problems.append(Problem(where, f'ref "{ref}" is off by {total} {currency}'))
+    return problems

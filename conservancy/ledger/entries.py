@@ -1,0 +1,144 @@
+"""Ledger entries as plain values, before they become Beancount directives.
+
+Services build these and record them in the outbox; only ``ledger.writer``
+turns them into Beancount objects. They are checked when made: a transaction
+that does not balance to the cent, or has no ``ref``, cannot exist.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from conservancy.money import Currency, Money
+
+_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,199}$")
+_META_KEY = re.compile(r"^[a-z][a-z0-9-]{0,63}$")
+_SPACES = re.compile(r"\s+")
+MAX_TEXT = 200
+
+
+class UnbalancedEntry(ValueError):
+    pass
+
+
+def clean_text(text: str | None, limit: int = MAX_TEXT) -> str:
+    """Donor text made fit for one line of the books.
+
+    Beancount's printer escapes quotes and backslashes, which already keeps the
+    file whole; we also fold newlines, tabs and other control characters into
+    single spaces so that every entry stays a block of plain lines (the
+    incremental reader and people reading the file both rely on that).
+    """
+    if not text:
+        return ""
+    chars = (" " if unicodedata.category(c)[0] in {"C", "Z"} else c for c in text)
+    return _SPACES.sub(" ", "".join(chars)).strip()[:limit]
+
+
+def check_ref(ref: str) -> str:
+    if not _REF.match(ref):
+        raise ValueError(f"{ref!r} is not a valid ledger ref")
+    return ref
+
+
+@dataclass(frozen=True, slots=True)
+class Posting:
+    account: str
+    amount: Money
+
+
+@dataclass(frozen=True, slots=True)
+class Transaction:
+    ref: str
+    date: date
+    narration: str
+    postings: tuple[Posting, ...]
+    payee: str | None = None
+    meta: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check_ref(self.ref)
+        object.__setattr__(self, "narration", clean_text(self.narration))
+        object.__setattr__(self, "payee", clean_text(self.payee) or None)
+        meta = {}
+        for key, value in self.meta.items():
+            if not _META_KEY.match(key) or key == "ref":
+                raise ValueError(f"{key!r} is not an allowed metadata key")
+            meta[key] = clean_text(value)
+        object.__setattr__(self, "meta", meta)
+        if len(self.postings) < 2:
+            raise UnbalancedEntry(f"{self.ref}: a transaction needs two postings")
+        totals: dict[Currency, int] = defaultdict(int)
+        for posting in self.postings:
+            totals[posting.amount.currency] += posting.amount.minor
+        off = {cur: total for cur, total in totals.items() if total}
+        if off:
+            raise UnbalancedEntry(f"{self.ref}: postings do not balance: {off}")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": "transaction",
+            "ref": self.ref,
+            "date": self.date.isoformat(),
+            "payee": self.payee,
+            "narration": self.narration,
+            "meta": self.meta,
+            "postings": [
+                [p.account, str(p.amount.amount), p.amount.currency.value] for p in self.postings
+            ],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Open:
+    """Opens an account. Carries a ref too, so it is written exactly once like the rest."""
+
+    ref: str
+    date: date
+    account: str
+
+    def __post_init__(self) -> None:
+        check_ref(self.ref)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": "open",
+            "ref": self.ref,
+            "date": self.date.isoformat(),
+            "account": self.account,
+        }
+
+
+Entry = Transaction | Open
+
+
+def entry_from_json(data: dict[str, Any]) -> Entry:
+    from decimal import Decimal
+
+    if data["kind"] == "open":
+        return Open(ref=data["ref"], date=date.fromisoformat(data["date"]), account=data["account"])
+    return Transaction(
+        ref=data["ref"],
+        date=date.fromisoformat(data["date"]),
+        payee=data["payee"],
+        narration=data["narration"],
+        meta=dict(data["meta"]),
+        postings=tuple(
+            Posting(account, Money(Decimal(number), Currency(cur)))
+            for account, number, cur in data["postings"]
+        ),
+    )
+
+
+def dumps(entry: Entry) -> str:
+    return json.dumps(entry.to_json(), sort_keys=True, ensure_ascii=False)
+
+
+def loads(text: str) -> Entry:
+    return entry_from_json(json.loads(text))

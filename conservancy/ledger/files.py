@@ -1,0 +1,151 @@
+"""Where the books live on disk, and the lock that makes one writer at a time.
+
+ledgers/
+  main.beancount            the root; written once by ``conservancy init``, then the
+                            staff's: options, and an include of each file below
+  app/accounts.beancount    Open directives      } written by conservancy only,
+  app/<YYYY>.beancount      transactions by year } and only ever appended to
+  .conservancy.lock         flock(2) target: exclusive for writers, shared for readers
+  .conservancy-journal.json what an interrupted append was doing (see ledger.outbox)
+  .cache/snapshot.json      the reader's persisted snapshot (see ledger.snapshot)
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+APP_DIR = "app"
+ACCOUNTS_FILE = f"{APP_DIR}/accounts.beancount"
+APP_FILE_HEADER = (
+    "; Written by conservancy. Do not edit: the application only ever appends here.\n"
+    "; Corrections go in a file of your own, included from main.beancount.\n\n"
+)
+
+
+def _quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def main_file_text(title: str) -> str:
+    title = " ".join(title.split())
+    return (
+        f"; The books of {title}.\n"
+        "; Files under app/ belong to conservancy, which only appends to them.\n"
+        "; Add files of your own beside this one and include them below.\n\n"
+        f'option "title" {_quote(title)}\n'
+        'option "operating_currency" "USD"\n'
+        "; No transaction may be off by any amount.\n"
+        'option "tolerance_multiplier" "0"\n\n'
+        'include "app/*.beancount"\n'
+    )
+
+
+@dataclass(frozen=True)
+class LedgerFiles:
+    root: Path
+
+    @property
+    def main(self) -> Path:
+        return self.root / "main.beancount"
+
+    @property
+    def accounts(self) -> Path:
+        return self.root / ACCOUNTS_FILE
+
+    @property
+    def journal(self) -> Path:
+        return self.root / ".conservancy-journal.json"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.root / ".cache"
+
+    def year_file(self, year: int) -> Path:
+        return self.root / APP_DIR / f"{year:04d}.beancount"
+
+    def app_files(self) -> list[Path]:
+        """Every file the application owns, in a stable order."""
+        return sorted((self.root / APP_DIR).glob("*.beancount"))
+
+    def is_app_file(self, path: Path | str) -> bool:
+        path = Path(path).resolve()
+        return path.parent == (self.root / APP_DIR).resolve() and path.suffix == ".beancount"
+
+    def relative(self, path: Path | str) -> str:
+        try:
+            return Path(path).resolve().relative_to(self.root.resolve()).as_posix()
+        except ValueError:
+            return str(path)
+
+    def exists(self) -> bool:
+        return self.main.exists() and self.accounts.exists()
+
+    def create_skeleton(self, title: str) -> bool:
+        """Create main.beancount and the app files if absent. True if anything was created."""
+        created = False
+        (self.root / APP_DIR).mkdir(parents=True, exist_ok=True)
+        if not self.main.exists():
+            _write_new(self.main, main_file_text(title))
+            created = True
+        if not self.accounts.exists():
+            _write_new(self.accounts, APP_FILE_HEADER)
+            created = True
+        return created
+
+    @contextmanager
+    def lock(self, *, shared: bool = False) -> Iterator[None]:
+        """flock(2) on the lock file: writers exclusive, tail readers shared.
+
+        The kernel drops the lock when the process dies, so a killed writer
+        never leaves the books locked.
+        """
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.root / ".conservancy.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
+
+    def read_journal(self) -> dict[str, Any] | None:
+        try:
+            data: dict[str, Any] = json.loads(self.journal.read_text("utf-8"))
+        except FileNotFoundError:
+            return None
+        return data
+
+    def write_journal(self, data: dict[str, Any]) -> None:
+        tmp = self.journal.with_suffix(".tmp")
+        with tmp.open("w", encoding="utf-8") as fh:
+            json.dump(data, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        tmp.replace(self.journal)
+        fsync_dir(self.root)
+
+    def clear_journal(self) -> None:
+        self.journal.unlink(missing_ok=True)
+        fsync_dir(self.root)
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_new(path: Path, text: str) -> None:
+    with path.open("x", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    fsync_dir(path.parent)

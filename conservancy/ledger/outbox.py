@@ -1,0 +1,177 @@
+"""The ledger outbox: how each entry reaches the books exactly once.
+
+1. A service calls :func:`record` inside the database transaction that records
+   the money event. The entry's ``ref`` is unique in the outbox table, so a
+   second attempt to record the same event fails with the transaction.
+2. After the commit, :func:`post_pending` takes the books' exclusive lock and
+   appends every pending entry. Under the lock it:
+
+   a. writes a journal naming the files' sizes and the refs about to be appended;
+   b. appends each entry and fsyncs;
+   c. marks the rows posted and commits;
+   d. deletes the journal.
+
+   If the process dies anywhere in (a)-(d), the journal survives it. The next
+   writer, before anything else, truncates each file back to the size the
+   journal names and marks the journal's refs pending again; then the normal
+   path appends them. A torn append is cut off, a complete but unmarked one is
+   rewritten identically, and a marked one is neither lost nor doubled.
+
+Everything happens under one ``flock``, so two processes posting at once are
+serialised and the second finds nothing left to post. ``conservancy ledger
+sync`` and app start-up call :func:`post_pending`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from conservancy import clock
+from conservancy.ledger.entries import Entry, Open, dumps
+from conservancy.ledger.files import APP_FILE_HEADER, LedgerFiles, fsync_dir
+from conservancy.ledger.models import LedgerOutbox
+from conservancy.ledger.writer import render
+
+
+def record(session: Session, entry: Entry) -> LedgerOutbox:
+    """Record an entry to be posted once the caller's transaction commits."""
+    row = LedgerOutbox(ref=entry.ref, entry_on=entry.date, body=dumps(entry))
+    session.add(row)
+    session.flush()
+    return row
+
+
+def _checkpoint(step: str) -> None:
+    """A named point in the posting protocol; crash tests stop the process here."""
+
+
+@dataclass(frozen=True)
+class PostResult:
+    posted: int
+    recovered: int
+
+
+def target_file(files: LedgerFiles, entry: Entry) -> Path:
+    return files.accounts if isinstance(entry, Open) else files.year_file(entry.date.year)
+
+
+def post_pending(
+    sessions: sessionmaker[Session],
+    files: LedgerFiles,
+    *,
+    after_append: Callable[[], None] | None = None,
+) -> PostResult:
+    """Append every pending outbox entry to the books. Safe to run any time, any number of times."""
+    with files.lock():
+        _checkpoint("locked")
+        recovered = _recover(sessions, files)
+        with sessions() as session:
+            rows = session.scalars(
+                select(LedgerOutbox)
+                .where(LedgerOutbox.posted_at.is_(None))
+                .order_by(LedgerOutbox.id)
+            ).all()
+            if not rows:
+                return PostResult(0, recovered)
+            _append(files, rows)
+            _checkpoint("appended")
+            session.execute(
+                update(LedgerOutbox)
+                .where(LedgerOutbox.id.in_([r.id for r in rows]))
+                .values(posted_at=clock.now())
+            )
+            session.commit()
+        _checkpoint("marked")
+        files.clear_journal()
+        if after_append is not None:
+            after_append()
+        return PostResult(len(rows), recovered)
+
+
+def pending_count(session: Session) -> int:
+    from sqlalchemy import func
+
+    return (
+        session.scalar(
+            select(func.count()).select_from(LedgerOutbox).where(LedgerOutbox.posted_at.is_(None))
+        )
+        or 0
+    )
+
+
+def _append(files: LedgerFiles, rows: Sequence[LedgerOutbox]) -> None:
+    by_file: dict[Path, list[str]] = defaultdict(list)
+    for row in rows:
+        entry = row.entry
+        by_file[target_file(files, entry)].append(render(entry))
+    files.write_journal(
+        {
+            "sizes": {files.relative(p): (p.stat().st_size if p.exists() else 0) for p in by_file},
+            "refs": [row.ref for row in rows],
+        }
+    )
+    _checkpoint("journalled")
+    for path, texts in by_file.items():
+        new = not path.exists() or path.stat().st_size == 0
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            if new:
+                os.write(fd, APP_FILE_HEADER.encode())
+            for text in texts:
+                _write_all(fd, text.encode("utf-8"))
+                _checkpoint("wrote-entry")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if new:
+            fsync_dir(path.parent)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def _recover(sessions: sessionmaker[Session], files: LedgerFiles) -> int:
+    """Undo an append that a dead writer left half-done; its entries go back to pending."""
+    journal = files.read_journal()
+    if journal is None:
+        return 0
+    for rel, size in journal["sizes"].items():
+        path = files.root / rel
+        if path.exists() and path.stat().st_size > size:
+            with path.open("r+b") as fh:
+                fh.truncate(size)
+                fh.flush()
+                os.fsync(fh.fileno())
+    refs = list(journal["refs"])
+    with sessions() as session:
+        session.execute(
+            update(LedgerOutbox).where(LedgerOutbox.ref.in_(refs)).values(posted_at=None)
+        )
+        session.commit()
+    files.clear_journal()
+    return len(refs)
+
+
+def record_if_absent(session: Session, entry: Entry) -> bool:
+    """Record an entry unless one with its ref already is (opening accounts twice)."""
+    if session.scalar(select(LedgerOutbox.id).where(LedgerOutbox.ref == entry.ref)) is not None:
+        return False
+    record(session, entry)
+    return True
+
+
+def posted_refs(session: Session) -> list[str]:
+    return list(
+        session.scalars(select(LedgerOutbox.ref).where(LedgerOutbox.posted_at.is_not(None)))
+    )

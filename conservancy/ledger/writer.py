@@ -1,0 +1,46 @@
+"""Turning entries into Beancount text, with Beancount's own printer.
+
+The printer escapes quotes and backslashes in every string it writes, so no
+donor text can end a string early or add a directive; ``entries.clean_text``
+has already folded newlines away.
+"""
+
+from __future__ import annotations
+
+from beancount.core import amount, data
+from beancount.parser import printer
+
+from conservancy.ledger.entries import Entry, Open
+
+
+def to_directive(entry: Entry) -> data.Directive:
+    if isinstance(entry, Open):
+        return data.Open({"ref": entry.ref}, entry.date, entry.account, [], None)
+    meta: dict[str, object] = {"ref": entry.ref, **entry.meta}
+    postings = [
+        data.Posting(
+            p.account,
+            amount.Amount(p.amount.amount, p.amount.currency.value),
+            None,
+            None,
+            None,
+            None,
+        )
+        for p in entry.postings
+    ]
+    return data.Transaction(
+        meta,
+        entry.date,
+        "*",
+        entry.payee,
+        entry.narration,
+        frozenset(),
+        frozenset(),
+        postings,
+    )
+
+
+def render(entry: Entry) -> str:
+    """One entry as text, followed by the blank line that ends every block."""
+    text: str = printer.format_entry(to_directive(entry))
+    return text.rstrip("\n") + "\n\n"

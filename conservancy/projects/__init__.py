@@ -1,0 +1,1 @@
+"""The sponsor and its member projects."""

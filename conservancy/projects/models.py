@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import JSON, Boolean, CheckConstraint, DateTime, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from conservancy import clock
+from conservancy.db import Base
+from conservancy.money import Currency, Money
+
+
+class Sponsor(Base):
+    """The fiscal sponsor: the legal donee named on every receipt. One row."""
+
+    __tablename__ = "sponsor"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    legal_name: Mapped[str] = mapped_column(String(200))
+    ein: Mapped[str] = mapped_column(String(10))
+    address: Mapped[str] = mapped_column(Text)
+    time_zone: Mapped[str] = mapped_column(String(64), default="America/New_York")
+    signatory_name: Mapped[str | None] = mapped_column(String(200))
+    signatory_title: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=clock.now)
+
+
+class Project(Base):
+    """A member project. Its fund is the account component in the books (``Twisted``)."""
+
+    __tablename__ = "projects"
+    __table_args__ = (
+        CheckConstraint("fee_rate_bp >= 0 AND fee_rate_bp <= 10000", name="fee_rate_range"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    fund: Mapped[str] = mapped_column(String(64), unique=True)
+    # The sponsorship fee in basis points of each gift: 1000 is 10%.
+    fee_rate_bp: Mapped[int] = mapped_column(Integer, default=1000)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    blurb: Mapped[str] = mapped_column(Text, default="")
+    logo_path: Mapped[str | None] = mapped_column(String(300))
+    primary_colour: Mapped[str] = mapped_column(String(7), default="#2b5b84")
+    accent_colour: Mapped[str] = mapped_column(String(7), default="#f2b632")
+    # Suggested gift amounts, in cents of the project's currency.
+    suggested_amounts: Mapped[list[int]] = mapped_column(
+        JSON, default=lambda: [1000, 2500, 5000, 10000]
+    )
+    currency: Mapped[str] = mapped_column(String(3), default="USD")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=clock.now)
+
+    @property
+    def fee_rate(self) -> Decimal:
+        return Decimal(self.fee_rate_bp).scaleb(-4)
+
+    @property
+    def suggested(self) -> list[Money]:
+        return [Money.from_minor(c, Currency(self.currency)) for c in self.suggested_amounts]

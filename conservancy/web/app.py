@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from flask import Flask, g, render_template
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.exceptions import HTTPException
+
+from conservancy.config import Settings
+from conservancy.errors import DomainError
+from conservancy.runtime import Runtime
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+log = logging.getLogger(__name__)
+
+
+def build_app(settings: Settings | None, runtime: Runtime | None) -> Flask:
+    settings = settings or (runtime.settings if runtime else Settings.from_env())
+    runtime = runtime or Runtime.from_settings(settings)
+    app = Flask(
+        "conservancy",
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+    )
+    app.config.update(
+        SECRET_KEY=settings.web_secret_key(),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.base_url.startswith("https://"),
+        MAX_CONTENT_LENGTH=8 * 1024 * 1024,
+        WTF_CSRF_TIME_LIMIT=None,
+    )
+    app.extensions["conservancy"] = runtime
+    CSRFProtect(app)
+
+    from conservancy.web import public
+
+    app.register_blueprint(public.bp)
+    _register_errors(app)
+
+    @app.teardown_appcontext
+    def _close_session(_exc: BaseException | None) -> None:
+        session = g.pop("db", None)
+        if session is not None:
+            session.close()
+
+    _start_books(runtime)
+    return app
+
+
+def _start_books(runtime: Runtime) -> None:
+    """At start-up: post what a crash left pending, then serve the books from a snapshot."""
+    if not runtime.ledger.exists():
+        log.warning("no books at %s: run 'conservancy init'", runtime.ledger.root)
+        return
+    try:
+        runtime.post_ledger()
+    except Exception:
+        log.exception(
+            "posting pending ledger entries at start-up failed; 'conservancy ledger sync' retries"
+        )
+    runtime.books.start()
+
+
+def _register_errors(app: Flask) -> None:
+    @app.errorhandler(CSRFError)
+    def _csrf(exc: CSRFError) -> tuple[str, int]:
+        return render_template(
+            "errors/error.html",
+            code=400,
+            message="This form has expired. Please go back, reload the page and try again.",
+        ), 400
+
+    @app.errorhandler(DomainError)
+    def _domain(exc: DomainError) -> tuple[str, int]:
+        return render_template(
+            "errors/error.html", code=exc.http_status, message=str(exc)
+        ), exc.http_status
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException) -> tuple[str, int]:
+        code = exc.code or 500
+        return render_template("errors/error.html", code=code, message=exc.description), code
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> tuple[str, int]:
+        log.exception("unhandled error")
+        return render_template(
+            "errors/error.html",
+            code=500,
+            message="Something went wrong on our side. Please try again in a few minutes.",
+        ), 500

@@ -1,0 +1,44 @@
+"""The sponsor's public pages and the health check."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, render_template
+from sqlalchemy import text
+
+from conservancy.projects.service import active_projects, get_sponsor
+from conservancy.web.context import db, runtime
+
+bp = Blueprint("public", __name__)
+
+
+@bp.get("/")
+def index() -> str:
+    session = db()
+    return render_template(
+        "public/index.html",
+        sponsor=get_sponsor(session),
+        projects=active_projects(session),
+        has_donate="donate.form" in current_app.view_functions,
+    )
+
+
+@bp.get("/healthz")
+def healthz() -> tuple[dict[str, object], int]:
+    problems = []
+    try:
+        db().execute(text("SELECT 1"))
+    except Exception:
+        problems.append("database unreachable")
+    files = runtime().ledger
+    if not files.exists():
+        problems.append("ledger directory has no books")
+    elif not _writable(files.root):
+        problems.append("ledger directory not writable")
+    status = 503 if problems else 200
+    return {"status": "ok" if not problems else "unavailable", "problems": problems}, status
+
+
+def _writable(path: object) -> bool:
+    import os
+
+    return os.access(str(path), os.W_OK)

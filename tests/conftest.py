@@ -1,0 +1,129 @@
+"""Fixtures every test may use: a migrated database (SQLite always, PostgreSQL
+when CONSERVANCY_TEST_DATABASE_URL is set), settings pointing into tmp_path,
+and a runtime whose books are initialised for a test sponsor.
+
+Tests run on the *migrated* schema, never on create_all().
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from conservancy import create_app
+from conservancy.config import Environment, Settings
+from conservancy.db import Base, migrate
+from conservancy.projects.service import set_up_sponsor
+from conservancy.runtime import Runtime
+
+# The test ledger's books open on this date; entries in tests are dated after it.
+BOOKS_OPEN_ON = date(2026, 1, 1)
+PG_URL = os.environ.get("CONSERVANCY_TEST_DATABASE_URL")
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "migrated.db"
+    migrate(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgresql_base_url() -> Iterator[str]:
+    """A database of our own on the test server, migrated once, dropped at the end."""
+    if not PG_URL:
+        pytest.skip("PostgreSQL: set CONSERVANCY_TEST_DATABASE_URL to run these on it")
+    url = make_url(PG_URL).set(drivername="postgresql+psycopg")
+    name = f"conservancy_test_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    ours = url.set(database=name).render_as_string(hide_password=False)
+    migrate(ours)
+    yield ours
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        path = tmp_path / "conservancy.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite:///{path}"
+    url: str = request.getfixturevalue("postgresql_base_url")
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+    return url
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return Settings(
+        env=Environment.TEST,
+        database_url=database_url,
+        ledger_dir=tmp_path / "ledgers",
+        receipts_dir=tmp_path / "receipts",
+        instance_dir=tmp_path / "instance",
+        secret_key="test-secret-key-0123456789",
+    )
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The environment a subprocess needs to see the same settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONSERVANCY_")}
+    env.update(
+        CONSERVANCY_ENV=settings.env.value,
+        CONSERVANCY_DATABASE_URL=settings.database_url,
+        CONSERVANCY_LEDGER_DIR=str(settings.ledger_dir),
+        CONSERVANCY_RECEIPTS_DIR=str(settings.receipts_dir),
+        CONSERVANCY_INSTANCE_DIR=str(settings.instance_dir),
+    )
+    return env
+
+
+@pytest.fixture
+def runtime(settings: Settings) -> Iterator[Runtime]:
+    """A runtime with a test sponsor recorded and its books created and posted."""
+    rt = Runtime.from_settings(settings)
+    with rt.sessions() as session:
+        set_up_sponsor(
+            session,
+            legal_name="Test Sponsor, Inc.",
+            ein="12-3456789",
+            address="1 Main Street\nBrooklyn, NY 11201",
+            time_zone="America/New_York",
+            books_open_on=BOOKS_OPEN_ON,
+        )
+        rt.ledger.create_skeleton("Test Sponsor, Inc.")
+        session.commit()
+    rt.post_ledger()
+    yield rt
+    rt.books.wait()
+    rt.close()
+
+
+@pytest.fixture
+def app(runtime: Runtime) -> Flask:
+    flask_app = create_app(runtime=runtime)
+    flask_app.config.update(TESTING=True)
+    return flask_app
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
