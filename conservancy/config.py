@@ -14,6 +14,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
 from conservancy.money import Currency, Money, MoneyError
 
 
@@ -99,6 +102,13 @@ def _database_url(value: str) -> str:
     scheme = value.split(":", 1)[0]
     if not value.count("://") or scheme.split("+")[0] not in {"sqlite", "postgresql"}:
         raise SettingsError("CONSERVANCY_DATABASE_URL must be a sqlite:/// or postgresql:// URL")
+    try:
+        make_url(value)  # a malformed port or the like fails here, not in a traceback later
+    except (ArgumentError, ValueError):
+        # Not echoed: the URL may hold a password.
+        raise SettingsError(
+            "CONSERVANCY_DATABASE_URL cannot be parsed (is the port a number?)"
+        ) from None
     if scheme == "postgresql":
         # psycopg 3 is the driver we ship.
         value = "postgresql+psycopg" + value[len("postgresql") :]
@@ -132,7 +142,8 @@ def _smtp_url(value: str | None) -> str | None:
 def _timezone(value: str) -> ZoneInfo:
     try:
         return ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        # OSError: "America" names a directory of zones, not a zone.
         raise SettingsError(f"CONSERVANCY_TIMEZONE: unknown time zone {value!r}") from None
 
 

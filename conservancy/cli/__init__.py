@@ -15,11 +15,24 @@ from sqlalchemy.exc import OperationalError
 from conservancy.config import SettingsError
 from conservancy.errors import DomainError
 
+# A group run without a command raises this (click >= 8.2) to show its help: let it.
+_SHOWS_HELP: Any = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
 
 class Commands(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except _SHOWS_HELP:
+            raise
+        except click.ClickException as exc:
+            # Click's own format for usage errors is four lines (usage, hint, blank,
+            # error); we promise one line per problem, in the same form as ours.
+            hint = ""
+            if isinstance(exc, click.UsageError):
+                hint = f" (see '{exc.ctx.command_path if exc.ctx else 'conservancy'} --help')"
+            click.echo(f"error: {exc.format_message()}{hint}", err=True)
+            ctx.exit(exc.exit_code)
         except SettingsError as exc:
             click.echo(f"error: {exc}", err=True)
             ctx.exit(2)

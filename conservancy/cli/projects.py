@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 import click
+from sqlalchemy import inspect
 
 from conservancy import clock
 from conservancy.cli.common import open_runtime
 from conservancy.money import MoneyError, percent_to_basis_points
-from conservancy.projects.service import add_project
+from conservancy.projects.service import add_project, get_sponsor
 
 
 @click.group()
@@ -29,7 +30,11 @@ def add(slug: str, name: str, fee_rate: str, account_name: str | None) -> None:
     except MoneyError as exc:
         raise click.BadParameter(str(exc), param_hint="--fee-rate") from None
     with open_runtime() as rt:
+        if not inspect(rt.engine).has_table("sponsor") or not rt.ledger.exists():
+            raise click.ClickException("no sponsor or books yet: run 'conservancy init' first")
         with rt.sessions() as session:
+            if get_sponsor(session) is None:
+                raise click.ClickException("no sponsor yet: run 'conservancy init' first")
             today = clock.today(rt.settings.timezone)
             created = add_project(
                 session,

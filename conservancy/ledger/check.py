@@ -70,6 +70,10 @@ def check_books(files: LedgerFiles, posted_refs: Iterable[str] = ()) -> CheckRes
             Problem(files.relative(files.main), 'option "tolerance_multiplier" must be "0"')
         )
 
+    # An entry Beancount already reported (one that does not balance) is left out
+    # of the funds-against-net-assets sums: it would only report itself again.
+    reported = {id(e.entry) for e in errors if getattr(e, "entry", None) is not None}
+
     seen: dict[str, str] = {}
     fund_sums: dict[str, Decimal] = defaultdict(Decimal)
     net_assets: dict[str, Decimal] = defaultdict(Decimal)
@@ -88,19 +92,21 @@ def check_books(files: LedgerFiles, posted_refs: Iterable[str] = ()) -> CheckRes
         transactions += 1
         ours = files.is_app_file(entry.meta.get("filename", ""))
         if ours:
-            problems.extend(_check_app_transaction(entry, ref, where))
+            problems.extend(_check_app_transaction(entry, ref, where, id(entry) in reported))
         for posting in entry.postings:
             currency, number = posting_weight(posting)
             if currency != "USD":
                 continue
             fund = fund_of(posting.account)
             root = posting.account.split(":")[0]
-            if fund is not None:
+            if fund is None and root not in {"Assets", "Liabilities"}:
+                unfunded.setdefault(posting.account, where)
+            elif id(entry) in reported:
+                continue
+            elif fund is not None:
                 fund_sums[fund] -= number
-            elif root in {"Assets", "Liabilities"}:
+            else:
                 net_assets["USD"] += number
-            elif posting.account not in unfunded:
-                unfunded[posting.account] = where
     for account, where in unfunded.items():
         problems.append(Problem(where, f"{account} belongs to no fund"))
     total_funds = sum(fund_sums.values(), Decimal(0))
@@ -119,7 +125,10 @@ def check_books(files: LedgerFiles, posted_refs: Iterable[str] = ()) -> CheckRes
     return CheckResult(problems, transactions, len(seen))
 
 
-def _check_app_transaction(entry: data.Transaction, ref: str | None, where: str) -> list[Problem]:
+def _check_app_transaction(
+    entry: data.Transaction, ref: str | None, where: str, reported: bool
+) -> list[Problem]:
+    """Our rules for the app's own entries; an imbalance Beancount reported is not repeated."""
     if ref is None:
         return [Problem(where, "an entry in the application's files has no ref")]
     problems = []
@@ -134,6 +143,6 @@ def _check_app_transaction(entry: data.Transaction, ref: str | None, where: str)
         currency, number = posting_weight(posting)
         totals[currency] += number
     for currency, total in totals.items():
-        if total != 0:
+        if total != 0 and not reported:
             problems.append(Problem(where, f'ref "{ref}" is off by {total} {currency}'))
     return problems

@@ -33,12 +33,27 @@ def clean_text(text: str | None, limit: int = MAX_TEXT) -> str:
     Beancount's printer escapes quotes and backslashes, which already keeps the
     file whole; we also fold newlines, tabs and other control characters into
     single spaces so that every entry stays a block of plain lines (the
-    incremental reader and people reading the file both rely on that).
+    incremental reader and people reading the file both rely on that). Bidi
+    overrides, which could make a line read differently from what it says, and
+    lone surrogates, which cannot be written, are dropped; joiners (ZWJ, ZWNJ)
+    stay, since names in many scripts need them.
     """
     if not text:
         return ""
-    chars = (" " if unicodedata.category(c)[0] in {"C", "Z"} else c for c in text)
-    return _SPACES.sub(" ", "".join(chars)).strip()[:limit]
+    folded = "".join(_fold(c) for c in text)
+    return _SPACES.sub(" ", folded).strip()[:limit].rstrip()
+
+
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def _fold(char: str) -> str:
+    category = unicodedata.category(char)
+    if category in {"Cc", "Zs", "Zl", "Zp"}:
+        return " "
+    if category == "Cs" or char in _BIDI_CONTROLS:
+        return ""
+    return char
 
 
 def check_ref(ref: str) -> str:

@@ -13,9 +13,10 @@ it current is cheap:
   background while the old snapshot keeps serving.
 
 A full build loads the books with Beancount's loader. It first notes, under the
-shared lock, each app file's size and line count; entries past those lines
-are left out of the build and picked up by the next tail read, so an append
-that races the build is counted exactly once.
+shared lock, each app file's size and line count (stopping where an interrupted
+append's journal says the file ended); entries past those lines are left out of
+the build and picked up by the next tail read, so an append that races the
+build is counted exactly once, and a torn one not before recovery.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
@@ -118,12 +120,17 @@ def _add(
 def build(files: LedgerFiles) -> Snapshot:
     """A full build with Beancount's loader. Slow on big books: never on a request."""
     with files.lock(shared=True):
+        # While an interrupted append's journal exists, what lies past the sizes
+        # it names is torn: leave it out, the tail read takes it after recovery.
+        journalled = (files.read_journal() or {}).get("sizes", {})
         cursors = {}
         for path in files.app_files():
+            rel = files.relative(path)
             size = path.stat().st_size
-            cursors[files.relative(path)] = Cursor(
-                size, _count_lines(path, size), _tail_hash(path, size)
-            )
+            if rel in journalled:
+                size = min(size, int(journalled[rel]))
+            cursors[rel] = Cursor(size, _count_lines(path, size), _tail_hash(path, size))
+    before = _staff_stamps(files)
     entries, errors, options = loader.load_file(str(files.main))
     balances: dict[str, dict[str, Decimal]] = {}
     transactions = 0
@@ -141,7 +148,8 @@ def build(files: LedgerFiles) -> Snapshot:
     watched = {}
     for name in options.get("include", []):
         if not files.is_app_file(name) and Path(name).exists():
-            watched[files.relative(name)] = _stat(Path(name))
+            rel = files.relative(name)
+            watched[rel] = before.get(rel) or _stat(Path(name))
     snapshot = Snapshot(
         balances=balances,
         cursors=cursors,
@@ -150,6 +158,23 @@ def build(files: LedgerFiles) -> Snapshot:
         errors=len(errors),
     )
     return catch_up(files, snapshot)
+
+
+def _staff_stamps(files: LedgerFiles) -> dict[str, tuple[int, int]]:
+    """The staff's files as they are before the loader reads them.
+
+    A build records these, not the stamps after loading, so that an edit saved
+    while the loader runs leaves the snapshot stale and the next look reloads.
+    """
+    stamps = {}
+    for path in files.root.rglob("*.beancount"):
+        if files.is_app_file(path):
+            continue
+        try:
+            stamps[files.relative(path)] = _stat(path)
+        except OSError:
+            continue  # gone meanwhile, or an editor's dangling lock link
+    return stamps
 
 
 def stale(files: LedgerFiles, snapshot: Snapshot) -> bool:
@@ -228,7 +253,7 @@ def save(files: LedgerFiles, snapshot: Snapshot) -> None:
         "errors": snapshot.errors,
     }
     target = files.cache_dir / "snapshot.json"
-    tmp = target.with_suffix(f".{os.getpid()}.tmp")
+    tmp = target.with_suffix(f".{os.getpid()}-{threading.get_ident()}.tmp")
     tmp.write_text(json.dumps(payload), "utf-8")
     tmp.replace(target)
 
@@ -239,16 +264,19 @@ def load_saved(files: LedgerFiles) -> Snapshot | None:
         payload = json.loads((files.cache_dir / "snapshot.json").read_text("utf-8"))
     except (FileNotFoundError, ValueError):
         return None
-    if payload.get("version") != CACHE_VERSION:
-        return None
-    snapshot = Snapshot(
-        balances={
-            account: {cur: Decimal(number) for cur, number in by_currency.items()}
-            for account, by_currency in payload["balances"].items()
-        },
-        cursors={rel: Cursor(*c) for rel, c in payload["cursors"].items()},
-        watched={rel: (stamp[0], stamp[1]) for rel, stamp in payload["watched"].items()},
-        transactions=payload["transactions"],
-        errors=payload["errors"],
-    )
+    try:
+        if payload["version"] != CACHE_VERSION:
+            return None
+        snapshot = Snapshot(
+            balances={
+                account: {cur: Decimal(number) for cur, number in by_currency.items()}
+                for account, by_currency in payload["balances"].items()
+            },
+            cursors={rel: Cursor(*c) for rel, c in payload["cursors"].items()},
+            watched={rel: (stamp[0], stamp[1]) for rel, stamp in payload["watched"].items()},
+            transactions=int(payload["transactions"]),
+            errors=int(payload["errors"]),
+        )
+    except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError):
+        return None  # a cache we did not write, or an older shape: rebuild instead
     return None if stale(files, snapshot) else snapshot

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Self
 
@@ -35,15 +35,16 @@ class MoneyError(ValueError):
     """An amount that cannot be money: bad text, too many decimals, mixed currencies."""
 
 
-def round_minor(value: Decimal, currency: Currency) -> int:
-    """Round a Decimal to whole minor units (cents), half away from zero.
+def round_minor(value: Decimal, currency: Currency, *, up: bool = False) -> int:
+    """Round a Decimal to whole minor units (cents): half away from zero, or up.
 
     Half-up is what card processors and bookkeepers expect of a fee of
-    2.9% on 10.05 (0.29145 -> 0.29). Every computed amount in conservancy
-    is rounded here and nowhere else.
+    2.9% on 10.05 (0.29145 -> 0.29). ``up=True`` rounds towards +infinity,
+    for amounts that must not fall a cent short (the fee gross-up). Every
+    computed amount in conservancy is rounded here and nowhere else.
     """
     scaled = value.scaleb(currency.minor_units)
-    return int(scaled.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    return int(scaled.quantize(Decimal(1), rounding=ROUND_CEILING if up else ROUND_HALF_UP))
 
 
 _AMOUNT_TEXT = re.compile(r"^\s*(\d{1,3}(,\d{3})+|\d+)(\.\d+)?\s*$")

@@ -1,0 +1,162 @@
+"""Settings: SPEC section 3's defaults, and one line naming the variable for each bad value."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conservancy.config import Environment, Settings, SettingsError
+from conservancy.money import Currency, Money
+from tests.conftest import settings_env
+
+CONSERVANCY = Path(sys.executable).parent / "conservancy"
+
+
+def test_defaults_follow_the_spec() -> None:
+    settings = Settings.from_env({})
+    assert settings.env is Environment.PRODUCTION
+    assert settings.database_url == "sqlite:///instance/conservancy.db"
+    assert settings.ledger_dir == Path("ledgers")
+    assert settings.receipts_dir == Path("receipts")
+    assert settings.secret_key is None
+    assert settings.base_url == "http://127.0.0.1:5000"
+    assert settings.stripe_api_base is None
+    assert settings.smtp_url is None
+    assert settings.timezone.key == "America/New_York"
+    assert settings.max_donation == Money.parse("100,000.00", Currency.USD)
+
+
+def test_blank_variables_mean_the_default() -> None:
+    settings = Settings.from_env({"CONSERVANCY_TIMEZONE": "  ", "CONSERVANCY_DATABASE_URL": ""})
+    assert settings.timezone.key == "America/New_York"
+    assert settings.database_url == "sqlite:///instance/conservancy.db"
+
+
+def test_values_are_read_from_the_environment() -> None:
+    settings = Settings.from_env(
+        {
+            "CONSERVANCY_ENV": "demo",
+            "CONSERVANCY_DATABASE_URL": "postgresql://app@db.internal:5432/books",
+            "CONSERVANCY_LEDGER_DIR": "/srv/books",
+            "CONSERVANCY_BASE_URL": "https://give.example.org/",
+            "CONSERVANCY_SMTP_URL": "smtp://mail.example.org:587",
+            "CONSERVANCY_TIMEZONE": "Europe/Amsterdam",
+            "CONSERVANCY_MAX_DONATION": "25,000.00",
+            "CONSERVANCY_SECRET_KEY": "x" * 32,
+        }
+    )
+    assert settings.env is Environment.DEMO
+    # psycopg 3 is the driver shipped, so a plain postgresql:// URL is pointed at it.
+    assert settings.database_url == "postgresql+psycopg://app@db.internal:5432/books"
+    assert settings.ledger_dir == Path("/srv/books")
+    assert settings.base_url == "https://give.example.org"
+    assert settings.smtp_url == "smtp://mail.example.org:587"
+    assert settings.timezone.key == "Europe/Amsterdam"
+    assert settings.max_donation.minor == 2500000
+    assert settings.web_secret_key() == "x" * 32
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("CONSERVANCY_DATABASE_URL", "mysql://root@localhost/books"),
+        ("CONSERVANCY_DATABASE_URL", "instance/conservancy.db"),
+        ("CONSERVANCY_DATABASE_URL", "postgresql://app:secret@db:port/books"),
+        ("CONSERVANCY_TIMEZONE", "Mars/Olympus_Mons"),
+        ("CONSERVANCY_TIMEZONE", "America"),
+        ("CONSERVANCY_BASE_URL", "127.0.0.1:5000"),
+        ("CONSERVANCY_BASE_URL", "ftp://example.org"),
+        ("CONSERVANCY_STRIPE_API_BASE", "localhost"),
+        ("CONSERVANCY_SMTP_URL", "http://mail.example.org"),
+        ("CONSERVANCY_SMTP_URL", "smtp://mail.example.org:99999"),
+        ("CONSERVANCY_MAX_DONATION", "lots"),
+        ("CONSERVANCY_MAX_DONATION", "0"),
+        ("CONSERVANCY_MAX_DONATION", "100.001"),
+        ("CONSERVANCY_SECRET_KEY", "too-short"),
+        ("CONSERVANCY_ENV", "staging"),
+    ],
+)
+def test_a_malformed_variable_is_named_in_one_line(variable: str, value: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({variable: value})
+    message = str(caught.value)
+    assert variable in message
+    assert "\n" not in message
+
+
+def test_a_malformed_database_url_does_not_echo_its_password() -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({"CONSERVANCY_DATABASE_URL": "postgresql://app:hunter2@db:x/books"})
+    assert "hunter2" not in str(caught.value)
+
+
+def test_production_without_a_secret_key_refuses_to_sign_sessions() -> None:
+    settings = Settings.from_env({})
+    with pytest.raises(SettingsError, match="CONSERVANCY_SECRET_KEY"):
+        settings.web_secret_key()
+
+
+@pytest.mark.parametrize("env", ["demo", "test"])
+def test_demo_and_test_run_without_a_secret_key(env: str) -> None:
+    settings = Settings.from_env({"CONSERVANCY_ENV": env})
+    assert settings.web_secret_key()
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path) -> dict[str, str]:
+    """A test installation in tmp_path; settings fail before any database is touched."""
+    return settings_env(
+        Settings(
+            env=Environment.TEST,
+            database_url=f"sqlite:///{tmp_path / 'conservancy.db'}",
+            ledger_dir=tmp_path / "ledgers",
+            receipts_dir=tmp_path / "receipts",
+            instance_dir=tmp_path / "instance",
+        )
+    )
+
+
+def _run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(CONSERVANCY), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "command"),
+    [
+        ("CONSERVANCY_TIMEZONE", "Mars/Olympus_Mons", ["ledger", "check"]),
+        ("CONSERVANCY_DATABASE_URL", "postgresql://app@db:port/books", ["init"]),
+        ("CONSERVANCY_SMTP_URL", "smtp://", ["project", "add", "x", "--name", "X"]),
+    ],
+)
+def test_the_cli_names_a_malformed_setting_in_one_line_and_exits_2(
+    cli_env: dict[str, str], variable: str, value: str, command: list[str]
+) -> None:
+    env = cli_env | {variable: value}
+    result = _run(env, *command)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert variable in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_serve_in_production_without_a_secret_key_exits_2_naming_it(
+    cli_env: dict[str, str],
+) -> None:
+    env = cli_env | {"CONSERVANCY_ENV": "production"}
+    result = _run(env, "serve", "--port", "1")
+    assert result.returncode == 2
+    assert len(result.stderr.splitlines()) == 1
+    assert "CONSERVANCY_SECRET_KEY" in result.stderr

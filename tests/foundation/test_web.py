@@ -1,0 +1,139 @@
+"""The sponsor's page, the health check and the error pages."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from conservancy import create_app
+from conservancy.config import Settings
+from conservancy.runtime import Runtime
+from tests import factories
+
+
+@pytest.fixture
+def other_runtime() -> Iterator[list[Runtime]]:
+    """Runtimes a test builds itself, closed afterwards."""
+    built: list[Runtime] = []
+    yield built
+    for rt in built:
+        rt.books.wait()
+        rt.close()
+
+
+def _client(settings: Settings, built: list[Runtime]) -> FlaskClient:
+    rt = Runtime.from_settings(settings)
+    built.append(rt)
+    app = create_app(runtime=rt)
+    app.config.update(TESTING=True)
+    return app.test_client()
+
+
+def test_sponsor_page_lists_active_projects_with_the_sponsors_name(
+    runtime: Runtime, client: FlaskClient
+) -> None:
+    with runtime.sessions() as session:
+        factories.project(session)
+        factories.project(session, slug="inkscape", name="Inkscape").blurb = "Vector graphics."
+        retired = factories.project(session, slug="old", name="Retired Project")
+        retired.active = False
+        session.commit()
+    page = client.get("/")
+    body = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert page.mimetype == "text/html"
+    assert "Test Sponsor, Inc." in body
+    assert "Twisted" in body
+    assert "Inkscape" in body
+    assert "Vector graphics." in body
+    assert "Retired Project" not in body
+
+
+def test_sponsor_page_escapes_project_text(runtime: Runtime, client: FlaskClient) -> None:
+    with runtime.sessions() as session:
+        factories.project(session).blurb = "<script>alert(1)</script>"
+        session.commit()
+    body = client.get("/").get_data(as_text=True)
+    assert "<script>alert(1)</script>" not in body
+    assert "&lt;script&gt;" in body
+
+
+def test_sponsor_page_says_when_there_are_no_projects_yet(client: FlaskClient) -> None:
+    page = client.get("/")
+    assert page.status_code == 200
+    assert "No member projects yet." in page.get_data(as_text=True)
+
+
+def test_healthz_is_200_when_database_and_books_are_usable(client: FlaskClient) -> None:
+    answer = client.get("/healthz")
+    assert answer.status_code == 200
+    assert answer.json == {"status": "ok", "problems": []}
+
+
+def test_healthz_is_503_when_the_ledger_directory_has_no_books(
+    settings: Settings, other_runtime: list[Runtime]
+) -> None:
+    client = _client(settings, other_runtime)  # a migrated database, but no init
+    answer = client.get("/healthz")
+    assert answer.status_code == 503
+    assert answer.json is not None
+    assert answer.json["problems"] == ["ledger directory has no books"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        pytest.param("sqlite:///{tmp}", id="sqlite-path-is-a-directory"),
+        pytest.param(
+            "postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=5",
+            id="postgresql-closed-port",
+        ),
+    ],
+)
+def test_healthz_is_503_when_the_database_is_unreachable(
+    runtime: Runtime, other_runtime: list[Runtime], tmp_path: Path, url: str
+) -> None:
+    settings = replace(runtime.settings, database_url=url.format(tmp=tmp_path))
+    client = _client(settings, other_runtime)  # the books are there; the database is not
+    answer = client.get("/healthz")
+    assert answer.status_code == 503
+    assert answer.json is not None
+    assert answer.json["problems"] == ["database unreachable"]
+
+
+def test_an_unknown_address_gets_the_not_found_page(client: FlaskClient) -> None:
+    page = client.get("/no/such/page")
+    body = page.get_data(as_text=True)
+    assert page.status_code == 404
+    assert page.mimetype == "text/html"
+    assert "Not found" in body
+    assert "Back to the projects" in body
+    assert "Traceback" not in body
+
+
+def test_an_unexpected_error_gets_a_500_page_without_a_traceback(app: Flask) -> None:
+    def broken() -> str:
+        raise RuntimeError("secret internals: password=hunter2")
+
+    app.add_url_rule("/broken", "broken", broken)
+    app.config.update(TESTING=False, PROPAGATE_EXCEPTIONS=False)
+    page = app.test_client().get("/broken")
+    body = page.get_data(as_text=True)
+    assert page.status_code == 500
+    assert page.mimetype == "text/html"
+    assert "Something went wrong on our side" in body
+    assert "Traceback" not in body
+    assert "RuntimeError" not in body
+    assert "hunter2" not in body
+
+
+def test_a_wrong_method_gets_the_error_page(client: FlaskClient) -> None:
+    page = client.post("/")
+    assert page.status_code == 405
+    assert page.mimetype == "text/html"
+    assert "Traceback" not in page.get_data(as_text=True)
