@@ -52,10 +52,12 @@ def cli() -> None:
 
 def main() -> None:
     from conservancy.cli import ledger, projects, setup
+    from conservancy.cli import stripe as stripe_commands
 
     cli.add_command(setup.init)
     cli.add_command(setup.serve)
     cli.add_command(setup.demo)
     cli.add_command(projects.project)
     cli.add_command(ledger.ledger)
+    cli.add_command(stripe_commands.stripe)
     sys.exit(cli.main(prog_name="conservancy", standalone_mode=True))

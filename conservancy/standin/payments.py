@@ -1,0 +1,441 @@
+"""Money moving through the stand-in: charges and their fees, refunds,
+disputes and payouts. Each writes balance transactions the way Stripe does,
+so that the account's balance is always the sum of their ``net``.
+
+Fees are Stripe's standard US schedule, in integer minor units:
+
+- card: 2.9% + 30 cents per successful charge, the percentage rounded half-up
+  (25.00 -> 72.5 -> 73 cents, + 30 = 1.03);
+- US bank account (ACH Direct Debit): 0.8%, rounded half-up, capped at 5.00;
+- dispute: 15.00 when the dispute opens, given back if it is won.
+
+Refunds cost nothing and give no fee back.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+from conservancy.standin import objects
+from conservancy.standin.errors import CardDeclined, ParameterError, StripeError
+from conservancy.standin.objects import Obj
+from conservancy.standin.state import Store
+
+DISPUTE_FEE = 1500
+
+
+def card_fee(amount: int) -> int:
+    return _percent_half_up(amount, 29) + 30
+
+
+def bank_fee(amount: int) -> int:
+    return min(_percent_half_up(amount, 8), 500)
+
+
+def _percent_half_up(amount: int, tenths_of_percent: int) -> int:
+    return (amount * tenths_of_percent + 500) // 1000
+
+
+@dataclass(frozen=True)
+class Card:
+    brand: str
+    funding: str = "credit"
+    decline: tuple[str, str] | None = None  # (decline code, message shown to the payer)
+
+
+# Stripe's test card numbers that the stand-in knows.
+CARDS = {
+    "4242424242424242": Card("visa"),
+    "4000056655665556": Card("visa", funding="debit"),
+    "5555555555554444": Card("mastercard"),
+    "378282246310005": Card("amex"),
+    "4000000000000002": Card("visa", decline=("generic_decline", "Your card was declined.")),
+    "4000000000009995": Card(
+        "visa", decline=("insufficient_funds", "Your card has insufficient funds.")
+    ),
+}
+
+# Stripe's test US bank account numbers: the debit settles a little later,
+# successfully or not.
+BANK_ACCOUNTS = {
+    "000123456789": None,
+    "000111111116": ("account_closed", "The customer's bank account has been closed."),
+}
+
+
+@dataclass(frozen=True)
+class Method:
+    """How a payer pays: a saved payment method id and its details on a charge."""
+
+    id: str
+    details: Obj
+    decline: tuple[str, str] | None = None
+
+    @property
+    def is_card(self) -> bool:
+        return bool(self.details["type"] == "card")
+
+
+def card_method(store: Store, number: str) -> Method:
+    """The payment method for one of Stripe's test card numbers (spaces allowed)."""
+    digits = "".join(number.split())
+    card = CARDS.get(digits)
+    if card is None:
+        raise StripeError(
+            "Your card number is incorrect.",
+            status=402,
+            type_="card_error",
+            code="incorrect_number",
+            param="card_number",
+        )
+    method = Method(
+        id=objects.new_id("pm_"),
+        details=objects.card_details(card.brand, digits[-4:], card.funding),
+        decline=card.decline,
+    )
+    store.payment_methods[method.id] = method.details
+    return method
+
+
+def bank_method(store: Store, account_number: str) -> Method:
+    digits = "".join(account_number.split())
+    if digits not in BANK_ACCOUNTS:
+        raise StripeError(
+            "Your bank account number is incorrect; use a Stripe test account number.",
+            status=402,
+            type_="invalid_request_error",
+            code="payment_method_invalid_parameter",
+            param="account_number",
+        )
+    method = Method(
+        id=objects.new_id("pm_"),
+        details=objects.bank_details(digits[-4:]),
+        decline=BANK_ACCOUNTS[digits],
+    )
+    store.payment_methods[method.id] = method.details
+    return method
+
+
+def saved_method(store: Store, payment_method: str) -> Method:
+    return Method(id=payment_method, details=store.payment_methods[payment_method])
+
+
+def start_payment(
+    store: Store,
+    *,
+    amount: int,
+    currency: str,
+    customer: Obj,
+    method: Method,
+    metadata: dict[str, str],
+    description: str | None,
+) -> tuple[Obj, Obj]:
+    """A payment intent and its charge, not yet settled."""
+    now = store.now()
+    intent = store.add(
+        objects.payment_intent(
+            now=now,
+            amount=amount,
+            currency=currency,
+            customer=customer["id"],
+            metadata=dict(metadata),
+            description=description,
+            payment_method=method.id,
+            method_type=method.details["type"],
+            receipt_email=customer["email"],
+        )
+    )
+    charge = store.add(
+        objects.charge(
+            now=now,
+            base_url=store.base_url,
+            amount=amount,
+            currency=currency,
+            customer=customer["id"],
+            payment_intent=intent["id"],
+            payment_method=method.id,
+            method_details=method.details,
+            metadata=dict(metadata),
+            description=description,
+            email=customer["email"],
+        )
+    )
+    intent["latest_charge"] = charge["id"]
+    return intent, charge
+
+
+def settle(store: Store, intent: Obj, charge: Obj) -> Obj:
+    """The charge succeeds: its balance transaction carries the real fee."""
+    card = charge["payment_method_details"]["type"] == "card"
+    fee = card_fee(charge["amount"]) if card else bank_fee(charge["amount"])
+    txn = store.add(
+        objects.balance_transaction(
+            now=store.now(),
+            amount=charge["amount"],
+            fee=fee,
+            fee_description="Stripe processing fees",
+            currency=charge["currency"],
+            type_="charge" if card else "payment",
+            reporting_category="charge",
+            source=charge["id"],
+            description=charge["description"],
+        )
+    )
+    charge.update(
+        status="succeeded",
+        paid=True,
+        captured=True,
+        amount_captured=charge["amount"],
+        balance_transaction=txn["id"],
+        outcome=objects.outcome(paid=True),
+    )
+    intent.update(status="succeeded", amount_received=charge["amount"], processing=None)
+    return txn
+
+
+def fail(intent: Obj, charge: Obj, decline: tuple[str, str]) -> None:
+    code, message = decline
+    card = charge["payment_method_details"]["type"] == "card"
+    charge.update(
+        status="failed",
+        paid=False,
+        failure_code="card_declined" if card else code,
+        failure_message=message,
+        outcome=objects.outcome(paid=False, reason=code),
+    )
+    intent.update(
+        status="requires_payment_method",
+        processing=None,
+        last_payment_error={
+            "charge": charge["id"],
+            "code": "card_declined" if card else code,
+            "decline_code": code if card else None,
+            "doc_url": "https://docs.stripe.com/error-codes/card-declined",
+            "message": message,
+            "payment_method": {"id": charge["payment_method"], "object": "payment_method"},
+            "type": "card_error" if card else "invalid_request_error",
+        },
+    )
+
+
+def pay_now(store: Store, intent: Obj, charge: Obj, method: Method) -> None:
+    """Settle a card payment at once, or decline it."""
+    if method.decline is not None:
+        fail(intent, charge, method.decline)
+        store.emit("charge.failed", charge)
+        store.emit("payment_intent.payment_failed", intent)
+        raise CardDeclined(method.decline[1], method.decline[0])
+    settle(store, intent, charge)
+    store.emit("charge.succeeded", charge)
+    store.emit("payment_intent.succeeded", intent)
+
+
+# -- refunds ------------------------------------------------------------------
+
+
+def _dollars(amount: int) -> str:
+    sign, cents = ("-" if amount < 0 else ""), abs(amount)
+    return f"{sign}${cents // 100:,}.{cents % 100:02d}"
+
+
+def refund(
+    store: Store,
+    charge_id: str,
+    amount: int | None,
+    metadata: dict[str, str],
+    reason: str | None,
+) -> Obj:
+    charge = store.get("charge", charge_id, param="charge")
+    if charge["status"] != "succeeded":
+        raise StripeError(
+            f"Charge {charge_id} has not succeeded and cannot be refunded.",
+            code="charge_not_refundable",
+            param="charge",
+        )
+    dispute = next((d for d in store.all("dispute") if d["charge"] == charge_id), None)
+    if dispute is not None and dispute["status"] != "won":
+        raise StripeError(
+            f"Charge {charge_id} has been charged back; cannot issue a refund.",
+            code="charge_disputed",
+            param="charge",
+        )
+    remaining = charge["amount"] - charge["amount_refunded"]
+    if remaining == 0:
+        raise StripeError(
+            f"Charge {charge_id} has already been refunded.", code="charge_already_refunded"
+        )
+    amount = remaining if amount is None else amount
+    if amount > remaining:
+        raise StripeError(
+            f"Refund amount ({_dollars(amount)}) is greater than unrefunded amount on "
+            f"charge ({_dollars(remaining)})",
+            code="amount_too_large",
+            param="amount",
+        )
+    now = store.now()
+    made = store.add(
+        objects.refund(now=now, charge=charge, amount=amount, metadata=metadata, reason=reason)
+    )
+    txn = store.add(
+        objects.balance_transaction(
+            now=now,
+            amount=-amount,
+            fee=0,
+            fee_description="",
+            currency=charge["currency"],
+            type_="refund",
+            reporting_category="refund",
+            source=made["id"],
+            description=(
+                f"REFUND FOR CHARGE ({charge['description']})"
+                if charge["description"]
+                else "REFUND FOR CHARGE"
+            ),
+        )
+    )
+    made["balance_transaction"] = txn["id"]
+    charge["amount_refunded"] += amount
+    charge["refunded"] = charge["amount_refunded"] == charge["amount"]
+    refunds = [r for r in store.all("refund") if r["charge"] == charge_id][::-1]
+    charge["refunds"].update(data=copy.deepcopy(refunds[:10]), has_more=len(refunds) > 10)
+    store.emit("charge.refunded", charge)
+    store.emit("refund.created", made)
+    return made
+
+
+# -- disputes -----------------------------------------------------------------
+
+
+def open_dispute(store: Store, charge_id: str, amount: int | None, reason: str) -> Obj:
+    charge = store.get("charge", charge_id)
+    if charge["status"] != "succeeded":
+        raise StripeError(f"Charge {charge_id} did not succeed; it cannot be disputed.")
+    if charge["disputed"]:
+        raise StripeError(f"Charge {charge_id} is already disputed.", status=409)
+    amount = charge["amount"] if amount is None else amount
+    if not 0 < amount <= charge["amount"]:
+        raise ParameterError(
+            f"A dispute is for between 1 and {charge['amount']}; {amount} given.", param="amount"
+        )
+    dispute = store.add(
+        objects.dispute(now=store.now(), charge=charge, amount=amount, reason=reason)
+    )
+    txn = store.add(
+        objects.balance_transaction(
+            now=store.now(),
+            amount=-amount,
+            fee=DISPUTE_FEE,
+            fee_description="Dispute fee",
+            currency=charge["currency"],
+            type_="adjustment",
+            reporting_category="dispute",
+            source=dispute["id"],
+            description=f"Chargeback withdrawal for {charge_id}",
+        )
+    )
+    dispute["balance_transactions"].append(copy.deepcopy(txn))
+    charge["disputed"] = True
+    store.emit("charge.dispute.created", dispute)
+    store.emit("charge.dispute.funds_withdrawn", dispute)
+    return dispute
+
+
+def close_dispute(store: Store, dispute_id: str, outcome: str) -> Obj:
+    dispute = store.get("dispute", dispute_id)
+    if dispute["status"] in ("won", "lost"):
+        raise StripeError(f"Dispute {dispute_id} is already closed ({dispute['status']}).")
+    if outcome == "won":
+        txn = store.add(
+            objects.balance_transaction(
+                now=store.now(),
+                amount=dispute["amount"],
+                fee=-DISPUTE_FEE,
+                fee_description="Dispute fee",
+                currency=dispute["currency"],
+                type_="adjustment",
+                reporting_category="dispute_reversal",
+                source=dispute["id"],
+                description=f"Chargeback reversal for {dispute['charge']}",
+            )
+        )
+        dispute["balance_transactions"].append(copy.deepcopy(txn))
+        dispute.update(status="won", is_charge_refundable=True)
+        store.emit("charge.dispute.funds_reinstated", dispute)
+    else:
+        dispute["status"] = "lost"
+    store.emit("charge.dispute.closed", dispute)
+    return dispute
+
+
+# -- payouts ------------------------------------------------------------------
+
+
+def pay_out(store: Store, currency: str, outcome: str) -> Obj:
+    """Pay the whole available balance in one currency to the bank account."""
+    due = [
+        txn
+        for txn in store.all("balance_transaction")
+        if txn["currency"] == currency and txn["id"] not in store.paid_out_by
+    ]
+    total = sum(txn["net"] for txn in due)
+    if total <= 0:
+        raise StripeError(
+            f"There is no available {currency.upper()} balance to pay out "
+            f"(balance {_dollars(total)}).",
+            code="balance_insufficient",
+        )
+    now = store.now()
+    payout = store.add(objects.payout(now=now, amount=total, currency=currency))
+    txn = store.add(
+        objects.balance_transaction(
+            now=now,
+            amount=-total,
+            fee=0,
+            fee_description="",
+            currency=currency,
+            type_="payout",
+            reporting_category="payout",
+            source=payout["id"],
+            description="STRIPE PAYOUT",
+        )
+    )
+    payout["balance_transaction"] = txn["id"]
+    for included in [*due, txn]:
+        store.paid_out_by[included["id"]] = payout["id"]
+    store.emit("payout.created", payout)
+    if outcome == "failed":
+        returned = store.add(
+            objects.balance_transaction(
+                now=now,
+                amount=total,
+                fee=0,
+                fee_description="",
+                currency=currency,
+                type_="payout_failure",
+                reporting_category="payout_reversal",
+                source=payout["id"],
+                description="Payout failure",
+            )
+        )
+        payout.update(
+            status="failed",
+            failure_balance_transaction=returned["id"],
+            failure_code="account_closed",
+            failure_message="The bank account has been closed.",
+        )
+        store.emit("payout.failed", payout)
+    else:
+        payout["status"] = "paid"
+        store.emit("payout.paid", payout)
+    return payout
+
+
+def payout_transactions(store: Store, payout_id: str) -> list[Obj]:
+    """The balance transactions a payout settled, itself included, newest first."""
+    store.get("payout", payout_id, param="payout")
+    return [
+        txn
+        for txn in store.all("balance_transaction")[::-1]
+        if store.paid_out_by.get(txn["id"]) == payout_id
+    ]
