@@ -2,16 +2,30 @@
 (Alembic's ``check`` and autogenerate compare against it)."""
 
 from conservancy.db import Base
-from conservancy.donations.models import Donation, DonationStatusChange, Donor
+from conservancy.donations.models import (
+    Dispute,
+    Donation,
+    DonationStatusChange,
+    Donor,
+    Gift,
+    Refund,
+)
 from conservancy.ledger.models import LedgerOutbox
-from conservancy.projects.models import Project, Sponsor
+from conservancy.payments.models import CheckoutAttempt, StripeEvent
+from conservancy.projects.models import Campaign, Project, Sponsor
 
 __all__ = [
     "Base",
+    "Campaign",
+    "CheckoutAttempt",
+    "Dispute",
     "Donation",
     "DonationStatusChange",
     "Donor",
+    "Gift",
     "LedgerOutbox",
     "Project",
+    "Refund",
     "Sponsor",
+    "StripeEvent",
 ]

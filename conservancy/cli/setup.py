@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import replace
+from datetime import timedelta
 
 import click
 
@@ -11,6 +12,7 @@ from conservancy.cli.common import open_runtime
 from conservancy.config import Environment, Settings
 from conservancy.db import migrate
 from conservancy.errors import Conflict
+from conservancy.projects.models import Campaign
 from conservancy.projects.service import add_project, get_sponsor, set_up_sponsor
 
 
@@ -33,11 +35,15 @@ def run_init(settings: Settings, name: str | None, ein: str | None, address: str
                 name = _ask(name, "--sponsor-name", "Sponsor's legal name")
                 ein = _ask(ein, "--ein", "Sponsor's EIN (12-3456789)")
                 address = _ask(address, "--address", "Sponsor's postal address")
+            else:  # what was not given stays as it is
+                name = name or existing.legal_name
+                ein = ein or existing.ein
+                address = address or existing.address
             sponsor, created = set_up_sponsor(
                 session,
-                legal_name=name or existing.legal_name if existing else name or "",
-                ein=ein or existing.ein if existing else ein or "",
-                address=address or existing.address if existing else address or "",
+                legal_name=name,
+                ein=ein,
+                address=address,
                 time_zone=settings.timezone.key,
                 books_open_on=clock.today(settings.timezone).replace(month=1, day=1),
             )
@@ -117,23 +123,19 @@ DEMO_PROJECTS = [
     ),
     ("mercurial", "Mercurial", "Mercurial", "A fast, scalable distributed version control system."),
 ]
+DEMO_SPONSOR = (
+    "Demo Software Freedom Conservancy, Inc.",
+    "12-3456789",
+    "137 Montague St Ste 380\nBrooklyn, NY 11201-3548",
+)
+DEMO_STRIPE_KEY = "sk_test_standin"
+DEMO_WEBHOOK_SECRET = "whsec_standin"  # noqa: S105 - the stand-in's, public by design
 
 
-@click.command()
-@click.option("--port", default=5000, show_default=True, type=int)
-def demo(port: int) -> None:
-    """Set up a demo sponsor with member projects, and serve the site on 127.0.0.1."""
-    os.environ.setdefault("CONSERVANCY_ENV", "demo")
-    settings = Settings.from_env()
-    if settings.env is Environment.PRODUCTION:
-        raise click.UsageError("the demo does not run with CONSERVANCY_ENV=production")
-    settings = replace(settings, base_url=f"http://127.0.0.1:{port}")
-    run_init(
-        settings,
-        "Demo Software Freedom Conservancy, Inc.",
-        "12-3456789",
-        "137 Montague St Ste 380\nBrooklyn, NY 11201-3548",
-    )
+def seed_demo(settings: Settings) -> None:
+    """The demo sponsor, its projects, and the Twisted fund drive. Safe to run again."""
+    run_init(settings, *DEMO_SPONSOR)
+    today = clock.today(settings.timezone)
     with open_runtime(settings) as rt:
         with rt.sessions() as session:
             for slug, name, fund, blurb in DEMO_PROJECTS:
@@ -143,14 +145,63 @@ def demo(port: int) -> None:
                         slug=slug,
                         name=name,
                         fund=fund,
-                        opened_on=clock.today(settings.timezone).replace(month=1, day=1),
+                        opened_on=today.replace(month=1, day=1),
                     )
                 except Conflict:
                     continue
                 project.blurb = blurb
+                if slug == "twisted":
+                    session.add(
+                        Campaign(
+                            project=project,
+                            name="The Twisted fund drive",
+                            goal_minor=5_000_000,
+                            starts_on=today - timedelta(days=14),
+                            ends_on=today + timedelta(days=46),
+                        )
+                    )
             session.commit()
         rt.post_ledger()
+
+
+@click.command()
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--stripe-port", default=12111, show_default=True, type=int)
+def demo(port: int, stripe_port: int) -> None:
+    """A demo sponsor and projects, the Stripe stand-in, and the site, all on 127.0.0.1."""
+    from conservancy.standin import StandIn
+
+    os.environ.setdefault("CONSERVANCY_ENV", "demo")
+    settings = Settings.from_env()
+    if settings.env is Environment.PRODUCTION:
+        raise click.UsageError("the demo does not run with CONSERVANCY_ENV=production")
+    standin = StandIn(
+        port=stripe_port,
+        webhook_url=f"http://127.0.0.1:{port}/stripe/webhook",
+        webhook_secret=DEMO_WEBHOOK_SECRET,
+    )
+    try:
+        stripe_url = standin.start()
+    except OSError as exc:
+        raise click.ClickException(
+            f"cannot start the Stripe stand-in on port {stripe_port}: {exc.strerror}"
+        ) from None
+    settings = replace(
+        settings,
+        base_url=f"http://127.0.0.1:{port}",
+        stripe_secret_key=DEMO_STRIPE_KEY,
+        stripe_webhook_secret=DEMO_WEBHOOK_SECRET,
+        stripe_api_base=stripe_url,
+    )
+    seed_demo(settings)
     click.echo(f"conservancy demo: http://127.0.0.1:{port}/  (Ctrl-C to stop)")
+    click.echo(f"  Stripe stand-in: {stripe_url}/_standin/  (pay with card 4242 4242 4242 4242)")
+    click.echo(
+        f"  the books: {settings.ledger_dir.resolve()}/  and http://127.0.0.1:{port}/demo/books"
+    )
     from conservancy import create_app
 
-    create_app(settings).run(host="127.0.0.1", port=port, threaded=True, use_reloader=False)
+    try:
+        create_app(settings).run(host="127.0.0.1", port=port, threaded=True, use_reloader=False)
+    finally:
+        standin.stop()

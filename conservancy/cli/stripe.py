@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import click
 
 
 @click.group()
 def stripe() -> None:
-    """Stripe tools: a local stand-in for Stripe's API."""
+    """Stripe tools: recovering missed events, and a local stand-in for Stripe's API."""
 
 
 @stripe.command("stand-in")
@@ -44,3 +46,26 @@ def stand_in(port: int, webhook_url: str | None, webhook_secret: str) -> None:
         click.echo("stopping")
     finally:
         standin.stop()
+
+
+@stripe.command("sync")
+@click.option(
+    "--since",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="Fetch events from this date on (default: the last 30 days, which Stripe keeps).",
+)
+def sync(since: datetime | None) -> None:
+    """Fetch events from Stripe and process any not yet processed (recovery from lost webhooks)."""
+    from conservancy import clock
+    from conservancy.cli.common import open_runtime
+    from conservancy.payments.events import sync as sync_events
+
+    start = since.replace(tzinfo=UTC) if since is not None else clock.now() - timedelta(days=30)
+    with open_runtime() as rt:
+        counts = sync_events(rt.sessions, rt.gateway, start, rt.settings.timezone)
+        posted = rt.post_ledger().posted
+    click.echo(
+        f"{counts['processed']} events processed, {counts['duplicate']} already done, "
+        f"{counts['ignored']} ignored; {posted} ledger entries posted"
+    )

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     Enum,
     ForeignKey,
@@ -121,10 +122,17 @@ class Donation(Base):
     )
     dedication: Mapped[str | None] = mapped_column(String(500))
     cover_fees: Mapped[bool] = mapped_column(Boolean, default=False)
+    # An extra gift to the sponsor's own General fund, charged with this one.
+    extra_general_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"))
+    checkout_session_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    stripe_customer_id: Mapped[str | None] = mapped_column(String(255))
+    stripe_subscription_id: Mapped[str | None] = mapped_column(String(255), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=clock.now)
 
     project: Mapped[Project] = relationship()
     donor: Mapped[Donor] = relationship()
+    gifts: Mapped[list[Gift]] = relationship(back_populates="donation", order_by="Gift.id")
     history: Mapped[list[DonationStatusChange]] = relationship(
         back_populates="donation", order_by="DonationStatusChange.id"
     )
@@ -137,6 +145,19 @@ class Donation(Base):
     def amount(self, value: Money) -> None:
         self.amount_minor = value.minor
         self.currency = value.currency.value
+
+    @property
+    def extra_general(self) -> Money:
+        return Money.from_minor(self.extra_general_minor, Currency(self.currency))
+
+    @property
+    def total(self) -> Money:
+        """What the donor is charged each time: the project's gift plus any extra to General."""
+        return self.amount + self.extra_general
+
+    @property
+    def recurring(self) -> bool:
+        return self.frequency is not Frequency.ONCE
 
     def change_status(self, new: DonationStatus, reason: str = "") -> DonationStatusChange:
         """Move to ``new`` if the table allows it, and write the history row."""
@@ -162,3 +183,74 @@ class DonationStatusChange(Base):
     changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=clock.now)
 
     donation: Mapped[Donation] = relationship(back_populates="history")
+
+
+class Gift(Base):
+    """One settled payment: a one-time gift, or one period of a recurring gift.
+
+    Its ledger entries are the ``ref``'s; reversals (refunds, disputes) are
+    allocated over the funds by ``reversed_minor`` (see donations.bookkeeping).
+    """
+
+    __tablename__ = "gifts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    donation_id: Mapped[int] = mapped_column(ForeignKey("donations.id"), index=True)
+    ref: Mapped[str] = mapped_column(String(200), unique=True)
+    charge_id: Mapped[str] = mapped_column(String(255), unique=True)
+    payment_intent_id: Mapped[str | None] = mapped_column(String(255))
+    invoice_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    balance_transaction_id: Mapped[str] = mapped_column(String(255), unique=True)
+    currency: Mapped[str] = mapped_column(String(3))
+    # The project's part and the extra to General, as charged; they add up to the charge.
+    project_minor: Mapped[int] = mapped_column(BigInteger)
+    general_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    fee_minor: Mapped[int] = mapped_column(BigInteger)
+    # The sponsorship fee rate when the gift settled: later refunds reverse at this rate.
+    fee_rate_bp: Mapped[int] = mapped_column()
+    fund: Mapped[str] = mapped_column(String(64))
+    # Refunded plus disputed-and-not-reinstated, in minor units.
+    reversed_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    refunded_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    settled_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    settled_on: Mapped[date] = mapped_column(Date)
+
+    donation: Mapped[Donation] = relationship(back_populates="gifts")
+
+    @property
+    def total(self) -> Money:
+        return Money.from_minor(self.project_minor + self.general_minor, Currency(self.currency))
+
+    @property
+    def remaining(self) -> Money:
+        """What can still be refunded."""
+        return Money.from_minor(
+            self.project_minor + self.general_minor - self.reversed_minor, Currency(self.currency)
+        )
+
+
+class Refund(Base):
+    __tablename__ = "refunds"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    gift_id: Mapped[int] = mapped_column(ForeignKey("gifts.id"), index=True)
+    stripe_refund_id: Mapped[str] = mapped_column(String(255), unique=True)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=clock.now)
+
+    gift: Mapped[Gift] = relationship()
+
+
+class Dispute(Base):
+    __tablename__ = "disputes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    gift_id: Mapped[int] = mapped_column(ForeignKey("gifts.id"), index=True)
+    stripe_dispute_id: Mapped[str] = mapped_column(String(255), unique=True)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=clock.now)
+
+    gift: Mapped[Gift] = relationship()

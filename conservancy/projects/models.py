@@ -1,10 +1,21 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import JSON, Boolean, CheckConstraint, DateTime, Integer, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from conservancy import clock
 from conservancy.db import Base
@@ -59,3 +70,24 @@ class Project(Base):
     @property
     def suggested(self) -> list[Money]:
         return [Money.from_minor(c, Currency(self.currency)) for c in self.suggested_amounts]
+
+
+class Campaign(Base):
+    """A fund drive with a goal and an end date, shown on the project's page."""
+
+    __tablename__ = "campaigns"
+    __table_args__ = (CheckConstraint("goal_minor > 0", name="goal_positive"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    goal_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3), default="USD")
+    starts_on: Mapped[date] = mapped_column(Date)
+    ends_on: Mapped[date] = mapped_column(Date)
+
+    project: Mapped[Project] = relationship()
+
+    @property
+    def goal(self) -> Money:
+        return Money.from_minor(self.goal_minor, Currency(self.currency))

@@ -100,6 +100,14 @@ class StandIn:
         self._thread.start()
         return base_url
 
+    def deliver_to(self, webhook_url: str) -> None:
+        """Send webhooks to ``webhook_url`` from now on (for an app started after us)."""
+        self.webhook_url = webhook_url
+        self.webhooks.url = webhook_url
+        if self._store is not None:
+            self._store.pending_webhooks = 1
+        self.webhooks.start()
+
     def stop(self) -> None:
         if self._server is not None:
             self._server.shutdown()

@@ -210,6 +210,18 @@ def _list_invoice_payments(store: Store, call: Call) -> Obj:
     return _page(store, items, call, "/v1/invoice_payments")
 
 
+def _list_refunds(store: Store, call: Call) -> Obj:
+    charge = params.text(call.params, "charge")
+    intent = params.text(call.params, "payment_intent")
+    items = [
+        r
+        for r in store.all("refund")[::-1]
+        if (charge is None or r["charge"] == charge)
+        and (intent is None or r["payment_intent"] == intent)
+    ]
+    return _page(store, items, call, "/v1/refunds")
+
+
 _P = stripe_params
 API: list[tuple[str, str, Handler, type]] = [
     ("POST", "/v1/checkout/sessions", _create_session, checkout_params.SessionCreateParams),
@@ -245,6 +257,7 @@ API: list[tuple[str, str, Handler, type]] = [
         _P.BalanceTransactionRetrieveParams,
     ),
     ("POST", "/v1/refunds", _create_refund, _P.RefundCreateParams),
+    ("GET", "/v1/refunds", _list_refunds, _P.RefundListParams),
     ("GET", "/v1/refunds/<object_id>", _retrieve("refund"), _P.RefundRetrieveParams),
     ("GET", "/v1/disputes/<object_id>", _retrieve("dispute"), _P.DisputeRetrieveParams),
     ("GET", "/v1/payouts/<object_id>", _retrieve("payout"), _P.PayoutRetrieveParams),

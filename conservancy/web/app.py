@@ -7,7 +7,7 @@ from flask import Flask, g, render_template
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
-from conservancy.config import Settings
+from conservancy.config import Environment, Settings
 from conservancy.errors import DomainError
 from conservancy.runtime import Runtime
 
@@ -32,11 +32,19 @@ def build_app(settings: Settings | None, runtime: Runtime | None) -> Flask:
         WTF_CSRF_TIME_LIMIT=None,
     )
     app.extensions["conservancy"] = runtime
-    CSRFProtect(app)
+    csrf = CSRFProtect(app)
 
     from conservancy.web import public
 
     app.register_blueprint(public.bp)
+    from conservancy.web import stripe_hooks
+
+    app.register_blueprint(stripe_hooks.bp)
+    csrf.exempt(stripe_hooks.bp)  # Stripe signs its requests instead
+    if settings.env is Environment.DEMO:
+        from conservancy.web import demo
+
+        app.register_blueprint(demo.bp)
     _register_errors(app)
 
     @app.teardown_appcontext

@@ -45,7 +45,7 @@ def serve_demo_and_fetch_index(root: Path) -> str:
     log = root / f"demo-{port}.log"
     with log.open("w") as out:
         process = subprocess.Popen(
-            [str(CONSERVANCY), "demo", "--port", str(port)],
+            [str(CONSERVANCY), "demo", "--port", str(port), "--stripe-port", str(free_port())],
             cwd=root,
             env=demo_env(root),
             stdin=subprocess.DEVNULL,

@@ -1,0 +1,217 @@
+"""Recording a donation and sending the donor to checkout; refunds staff ask for."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import date
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from conservancy.donations.fees import DEFAULT_SCHEDULE, CardSchedule
+from conservancy.donations.models import (
+    Donation,
+    DonationStatus,
+    DonationStatusChange,
+    Donor,
+    Frequency,
+    Gift,
+    Refund,
+    Visibility,
+)
+from conservancy.errors import DomainError, NotFound
+from conservancy.money import Currency, Money
+from conservancy.payments.gateway import Checkout, CheckoutRequest, Gateway, LineItem
+from conservancy.projects.models import Campaign, Project
+
+MINIMUM = Money.from_minor(100, Currency.USD)
+INTERVALS = {Frequency.WEEKLY: "week", Frequency.MONTHLY: "month", Frequency.YEARLY: "year"}
+
+
+class DonationRefused(DomainError):
+    """A donation the rules do not allow; the message says why, for the donor."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class RefundTooLarge(DomainError):
+    pass
+
+
+@dataclass(frozen=True)
+class DonationRequest:
+    """What the donor asked for, already parsed (the form does that)."""
+
+    amount: Money  # what the project should receive (before any fee gross-up)
+    frequency: Frequency
+    name: str
+    email: str
+    visibility: Visibility = Visibility.PUBLIC
+    address: str | None = None
+    dedication: str | None = None
+    cover_fees: bool = False
+    extra_general: Money | None = None
+
+
+def find_active_project(session: Session, slug: str) -> Project:
+    project = session.scalar(select(Project).where(Project.slug == slug, Project.active))
+    if project is None:
+        raise NotFound("There is no such project, or it no longer takes donations.")
+    return project
+
+
+def current_campaign(session: Session, project: Project, today: date) -> Campaign | None:
+    return session.scalar(
+        select(Campaign)
+        .where(
+            Campaign.project_id == project.id,
+            Campaign.starts_on <= today,
+            Campaign.ends_on >= today,
+        )
+        .order_by(Campaign.ends_on)
+        .limit(1)
+    )
+
+
+def campaign_raised(session: Session, campaign: Campaign) -> Money:
+    """Settled gifts to the campaign's project in its window, less what went back."""
+    total = session.scalar(
+        select(func.coalesce(func.sum(Gift.project_minor - Gift.reversed_minor), 0))
+        .join(Donation, Gift.donation_id == Donation.id)
+        .where(
+            Donation.project_id == campaign.project_id,
+            Gift.settled_on >= campaign.starts_on,
+            Gift.settled_on <= campaign.ends_on,
+        )
+    )
+    return Money.from_minor(int(total or 0), Currency(campaign.currency))
+
+
+def record_donation(
+    session: Session,
+    project: Project,
+    request: DonationRequest,
+    *,
+    maximum: Money,
+    today: date,
+    schedule: CardSchedule = DEFAULT_SCHEDULE,
+) -> Donation:
+    """Record a pending donation (and its donor). Nothing is charged yet."""
+    extra = request.extra_general or Money.zero(request.amount.currency)
+    for value, field in ((request.amount, "amount"), (extra, "extra_general")):
+        if value.currency.value != project.currency:
+            raise DonationRefused(f"{project.name} takes gifts in {project.currency}.", field)
+    if request.amount < MINIMUM:
+        raise DonationRefused(f"The smallest gift we can take is {MINIMUM.format()}.", "amount")
+    if extra.minor and extra < MINIMUM:
+        raise DonationRefused(
+            f"An extra gift must be at least {MINIMUM.format()}, or nothing.", "extra_general"
+        )
+    if extra.minor < 0:
+        raise DonationRefused("An extra gift cannot be negative.", "extra_general")
+    amount = schedule.gross_up(request.amount) if request.cover_fees else request.amount
+    if amount + extra > maximum:
+        raise DonationRefused(
+            f"The largest gift we take online is {maximum.format()}; "
+            "please write to us for larger gifts.",
+            "amount",
+        )
+    donor = _donor(session, request)
+    campaign = current_campaign(session, project, today)
+    donation = Donation(
+        project=project,
+        donor=donor,
+        amount_minor=amount.minor,
+        currency=amount.currency.value,
+        extra_general_minor=extra.minor,
+        frequency=request.frequency,
+        visibility=request.visibility,
+        dedication=(request.dedication or "").strip() or None,
+        cover_fees=request.cover_fees,
+        campaign_id=campaign.id if campaign else None,
+        status=DonationStatus.PENDING,
+    )
+    donation.history.append(
+        DonationStatusChange(from_status=None, to_status=DonationStatus.PENDING, reason="form")
+    )
+    session.add(donation)
+    session.flush()
+    return donation
+
+
+def _donor(session: Session, request: DonationRequest) -> Donor:
+    email = request.email.strip().lower()
+    donor = session.scalar(select(Donor).where(Donor.email == email))
+    if donor is None:
+        donor = Donor(ref=f"donor-{secrets.token_hex(6)}", email=email, name=request.name.strip())
+        session.add(donor)
+    else:
+        donor.name = request.name.strip()  # the name on their latest gift is the one they use
+    if request.address:
+        donor.address = request.address.strip()
+    return donor
+
+
+def begin_checkout(
+    session: Session, gateway: Gateway, donation: Donation, *, base_url: str, sponsor_name: str
+) -> Checkout:
+    """Create the Stripe Checkout Session for a recorded donation.
+
+    Call after the donation's commit: the idempotency key is built from its id,
+    so a retried request gets the same session back, never a second one.
+    """
+    project = donation.project
+    lines = [LineItem(f"Gift to {project.name}", donation.amount)]
+    if donation.extra_general_minor:
+        lines.append(LineItem(f"Gift to {sponsor_name}", donation.extra_general))
+    checkout = gateway.create_checkout(
+        CheckoutRequest(
+            donation_id=donation.id,
+            lines=tuple(lines),
+            interval=INTERVALS.get(donation.frequency),
+            customer_email=donation.donor.email,
+            success_url=f"{base_url}/donate/{project.slug}/thanks?session_id={{CHECKOUT_SESSION_ID}}",
+            cancel_url=f"{base_url}/donate/{project.slug}",
+            idempotency_key=f"donation-{donation.id}-checkout",
+        )
+    )
+    donation.checkout_session_id = checkout.id
+    session.flush()
+    return checkout
+
+
+def refund_gift(
+    session: Session, gateway: Gateway, gift: Gift, amount: Money, *, reason: str, tz: ZoneInfo
+) -> Refund:
+    """Refund part or all of a settled gift, never more than what remains of it.
+
+    The refund is booked at once from Stripe's answer; its webhook, when it
+    comes, finds it booked. The idempotency key counts this gift's refunds, so
+    a retried request repeats the same refund rather than making a second.
+    """
+    from conservancy.donations.settlement import apply_refund
+
+    if amount.minor <= 0:
+        raise RefundTooLarge("A refund must be more than zero.")
+    if amount.currency.value != gift.currency:
+        raise RefundTooLarge(f"This gift was made in {gift.currency}.")
+    if amount > gift.remaining:
+        raise RefundTooLarge(
+            f"Only {gift.remaining.format()} of this gift remains to refund; "
+            f"{amount.format()} is more than that."
+        )
+    count = session.scalar(
+        select(func.count()).select_from(Refund).where(Refund.gift_id == gift.id)
+    )
+    refund = gateway.create_refund(
+        gift.charge_id, amount, f"gift-{gift.id}-refund-{(count or 0) + 1}", reason
+    )
+    apply_refund(session, gift, refund, tz)
+    row = session.scalars(select(Refund).where(Refund.stripe_refund_id == refund.id)).one()
+    row.reason = reason
+    session.flush()
+    return row

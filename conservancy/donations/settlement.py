@@ -1,0 +1,231 @@
+"""Money that Stripe moved, made into gifts, refunds and disputes, and booked.
+
+Every function here is idempotent: a gift is keyed by its charge, a refund by
+its Stripe id, a dispute's movements by their balance transactions, and every
+ledger entry by its ref. Any event that brings one of them (in any order, any
+number of times) may call these; the first call books it, the rest find it.
+"""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from conservancy import clock
+from conservancy.donations.bookkeeping import GiftBooking, Part
+from conservancy.donations.models import (
+    ALLOWED_TRANSITIONS,
+    Dispute,
+    Donation,
+    DonationStatus,
+    Gift,
+    Refund,
+    Visibility,
+)
+from conservancy.ledger import accounts
+from conservancy.ledger.models import LedgerOutbox
+from conservancy.ledger.outbox import record
+from conservancy.money import Currency, Money
+from conservancy.payments.gateway import Charge, DisputeInfo, Gateway, RefundInfo
+
+
+def _move(donation: Donation, status: DonationStatus, reason: str) -> None:
+    """Change status when the table allows it; otherwise leave it (events come in any order)."""
+    if donation.status is not status and status in ALLOWED_TRANSITIONS[donation.status]:
+        donation.change_status(status, reason)
+
+
+def _posted(session: Session, ref: str) -> bool:
+    return session.scalar(select(LedgerOutbox.id).where(LedgerOutbox.ref == ref)) is not None
+
+
+def payee(donation: Donation) -> str:
+    """The name the books show: the donor's, unless they asked not to be named."""
+    if donation.visibility is Visibility.ANONYMOUS:
+        return "Anonymous"
+    return donation.donor.name
+
+
+def booking(gift: Gift) -> GiftBooking:
+    currency = Currency(gift.currency)
+    parts = [Part(gift.fund, Money.from_minor(gift.project_minor, currency), gift.fee_rate_bp)]
+    if gift.general_minor:
+        parts.append(Part(accounts.GENERAL, Money.from_minor(gift.general_minor, currency), 0))
+    donation = gift.donation
+    every = "" if not donation.recurring else f" ({donation.frequency.value})"
+    return GiftBooking(
+        ref=gift.ref,
+        parts=tuple(parts),
+        payee=payee(donation),
+        entity=donation.donor.ref,
+        narration=f"Gift to {donation.project.name}{every}",
+    )
+
+
+def settle(
+    session: Session,
+    donation: Donation,
+    charge: Charge,
+    tz: ZoneInfo,
+    invoice_id: str | None = None,
+) -> Gift:
+    """Book a successful charge as a gift, once."""
+    gift = session.scalar(select(Gift).where(Gift.charge_id == charge.id))
+    if gift is not None:
+        return gift
+    txn = charge.balance_transaction
+    if charge.amount == donation.total:
+        project, general = donation.amount, donation.extra_general
+    else:  # the amount changed at Stripe since the form: it is all the project's
+        project, general = charge.amount, Money.zero(charge.amount.currency)
+    gift = Gift(
+        donation=donation,
+        ref=f"stripe-{txn.id}",
+        charge_id=charge.id,
+        payment_intent_id=charge.payment_intent_id,
+        invoice_id=invoice_id,
+        balance_transaction_id=txn.id,
+        currency=charge.amount.currency.value,
+        project_minor=project.minor,
+        general_minor=general.minor,
+        fee_minor=txn.fee.minor,
+        fee_rate_bp=donation.project.fee_rate_bp,
+        fund=donation.project.fund,
+        reversed_minor=0,
+        refunded_minor=0,
+        settled_at=txn.created_at,
+        settled_on=clock.accounting_date(txn.created_at, tz),
+    )
+    session.add(gift)
+    session.flush()
+    for entry in booking(gift).settled(on=gift.settled_on, stripe_id=txn.id, fee=txn.fee):
+        record(session, entry)
+    _move(donation, DonationStatus.PAID, f"charge {charge.id}")
+    return gift
+
+
+def _after_reversal(gift: Gift, reason: str) -> None:
+    donation = gift.donation
+    if donation.recurring:
+        return  # a recurring gift's status is its subscription's; reversals belong to one period
+    if gift.reversed_minor >= gift.project_minor + gift.general_minor:
+        _move(donation, DonationStatus.REFUNDED, reason)
+    elif gift.reversed_minor > 0:
+        _move(donation, DonationStatus.PARTIALLY_REFUNDED, reason)
+
+
+def apply_refund(session: Session, gift: Gift, refund: RefundInfo, tz: ZoneInfo) -> None:
+    """Book a refund once; book its return if it later failed."""
+    row = session.scalar(select(Refund).where(Refund.stripe_refund_id == refund.id))
+    if row is None and refund.status in {"succeeded", "pending"}:
+        row = Refund(
+            gift=gift,
+            stripe_refund_id=refund.id,
+            amount_minor=refund.amount.minor,
+            status=refund.status,
+        )
+        session.add(row)
+        for entry in booking(gift).reversed(
+            ref=f"stripe-{refund.id}",
+            on=clock.accounting_date(refund.created_at, tz),
+            stripe_id=refund.id,
+            amount=refund.amount,
+            reversed_before=Money.from_minor(gift.reversed_minor, refund.amount.currency),
+            narration="Refund",
+        ):
+            record(session, entry)
+        gift.reversed_minor += refund.amount.minor
+        gift.refunded_minor += refund.amount.minor
+        _after_reversal(gift, f"refund {refund.id}")
+    elif row is not None:
+        failure = refund.failure_balance_transaction
+        if (
+            refund.status == "failed"
+            and failure is not None
+            and not _posted(session, f"stripe-{failure.id}")
+        ):
+            # The money never left: undo the refund's booking.
+            for entry in booking(gift).reversed(
+                ref=f"stripe-{failure.id}",
+                on=clock.accounting_date(failure.created_at, tz),
+                stripe_id=refund.id,
+                amount=-refund.amount,
+                reversed_before=Money.from_minor(gift.reversed_minor, refund.amount.currency),
+                narration="Refund failed",
+            ):
+                record(session, entry)
+            gift.reversed_minor -= refund.amount.minor
+            gift.refunded_minor -= refund.amount.minor
+        row.status = refund.status
+    session.flush()
+
+
+def apply_dispute(session: Session, gift: Gift, dispute: DisputeInfo, tz: ZoneInfo) -> None:
+    """Book each of the dispute's balance movements once: funds withdrawn, funds reinstated."""
+    row = session.scalar(select(Dispute).where(Dispute.stripe_dispute_id == dispute.id))
+    if row is None:
+        row = Dispute(
+            gift=gift,
+            stripe_dispute_id=dispute.id,
+            amount_minor=dispute.amount.minor,
+            status=dispute.status,
+        )
+        session.add(row)
+    row.status = dispute.status
+    for txn in sorted(dispute.balance_transactions, key=lambda t: (t.created_at, t.amount.minor)):
+        ref = f"stripe-{txn.id}"
+        if _posted(session, ref):
+            continue
+        amount = -txn.amount  # withdrawn: positive reversal; reinstated: negative
+        withdrawn = amount.minor > 0
+        for entry in booking(gift).reversed(
+            ref=ref,
+            on=clock.accounting_date(txn.created_at, tz),
+            stripe_id=dispute.id,
+            amount=amount,
+            reversed_before=Money.from_minor(gift.reversed_minor, amount.currency),
+            narration="Dispute: funds withdrawn" if withdrawn else "Dispute won: funds reinstated",
+            dispute_fee=txn.fee,
+        ):
+            record(session, entry)
+        gift.reversed_minor += amount.minor
+    donation = gift.donation
+    if not donation.recurring:
+        if dispute.status == "won":
+            _move(donation, DonationStatus.PAID, f"dispute {dispute.id} won")
+        elif dispute.status == "lost":
+            _move(donation, DonationStatus.REFUNDED, f"dispute {dispute.id} lost")
+        else:
+            _move(donation, DonationStatus.DISPUTED, f"dispute {dispute.id}")
+    session.flush()
+
+
+def find_gift(session: Session, gateway: Gateway, charge_id: str, tz: ZoneInfo) -> Gift | None:
+    """The gift of a charge, settling it first if its own event has not arrived yet."""
+    gift = session.scalar(select(Gift).where(Gift.charge_id == charge_id))
+    if gift is not None:
+        return gift
+    charge = gateway.charge(charge_id)
+    donation_id = charge.metadata.get("donation_id")
+    invoice_id = None
+    if donation_id is None and charge.payment_intent_id:
+        invoice = gateway.invoice_of_payment_intent(charge.payment_intent_id)
+        if invoice is not None:
+            invoice_id = str(invoice["id"])
+            donation_id = _invoice_donation_id(invoice)
+    donation = (
+        session.get(Donation, int(donation_id)) if donation_id and donation_id.isdigit() else None
+    )
+    if donation is None:
+        return None  # not a charge of ours
+    return settle(session, donation, charge, tz, invoice_id)
+
+
+def _invoice_donation_id(invoice: object) -> str | None:
+    try:
+        value = invoice["parent"]["subscription_details"]["metadata"]["donation_id"]  # type: ignore[index]
+    except (KeyError, TypeError):
+        return None
+    return str(value)

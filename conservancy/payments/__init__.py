@@ -1,0 +1,1 @@
+"""Payments: the gateway interface, the Stripe gateway, and Stripe's events."""

@@ -1,0 +1,278 @@
+"""Stripe's events: verified, recorded once, and acted on in any order.
+
+The event id goes into ``stripe_events`` (primary key) in the same database
+transaction that acts on it, before it is acted on: a duplicate, even one
+delivered at the same moment, fails on that key and changes nothing. Acting
+on an event never trusts the event's copy of an object for money: it asks
+Stripe for the object's current state, and books each money object
+(balance transaction, refund, dispute movement) under its own ref, so the
+order events arrive in does not matter.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from conservancy import clock
+from conservancy.donations import settlement
+from conservancy.donations.bookkeeping import payout as payout_entry
+from conservancy.donations.models import Donation, DonationStatus, DonationStatusChange
+from conservancy.ledger.models import LedgerOutbox
+from conservancy.ledger.outbox import record
+from conservancy.payments.gateway import BadSignature, Event, Gateway
+from conservancy.payments.models import StripeEvent
+
+log = logging.getLogger(__name__)
+Obj = Mapping[str, Any]
+# Conflicting writers (the same charge brought by two events at once) retry this often.
+ATTEMPTS = 4
+
+
+@dataclass(frozen=True)
+class Context:
+    session: Session
+    gateway: Gateway
+    tz: ZoneInfo
+
+
+def handle_webhook(
+    sessions: sessionmaker[Session],
+    gateway: Gateway,
+    payload: bytes,
+    signature: str | None,
+    tz: ZoneInfo,
+) -> str:
+    """Verify, then process once. Returns what happened: processed, duplicate or ignored.
+
+    Raises BadSignature (the caller answers 400) for a bad signature, a body
+    that is not an event, or an event from the other mode (live vs test).
+    """
+    event = gateway.verify_event(payload, signature)
+    if event.livemode != getattr(gateway, "livemode", False):
+        raise BadSignature("the event's livemode does not match our Stripe key")
+    return process(sessions, gateway, event, tz)
+
+
+def process(sessions: sessionmaker[Session], gateway: Gateway, event: Event, tz: ZoneInfo) -> str:
+    for attempt in range(ATTEMPTS):
+        with sessions() as session:
+            if session.get(StripeEvent, event.id) is not None:
+                return "duplicate"
+            try:
+                session.add(StripeEvent(id=event.id, type=event.type, created_at=event.created_at))
+                session.flush()
+                handler = HANDLERS.get(event.type)
+                if handler is not None:
+                    handler(Context(session, gateway, tz), event.object)
+                session.commit()
+                return "processed" if handler else "ignored"
+            except IntegrityError:
+                # Another delivery of this event, or another event booking the same
+                # object, committed first. Look again with a fresh transaction.
+                session.rollback()
+                log.info("stripe event %s raced another writer (try %d)", event.id, attempt + 1)
+    raise RuntimeError(f"stripe event {event.id} kept conflicting; Stripe will retry it")
+
+
+# -- finding our donation --------------------------------------------------------
+
+
+def _donation_from_metadata(ctx: Context, metadata: Obj | None) -> Donation | None:
+    value = str((metadata or {}).get("donation_id") or "")
+    return ctx.session.get(Donation, int(value)) if value.isdigit() else None
+
+
+def _id(value: Any) -> str | None:
+    if value is None:
+        return None
+    return str(value["id"]) if isinstance(value, Mapping) else str(value)
+
+
+def _donation_of_session(ctx: Context, obj: Obj) -> Donation | None:
+    donation = _donation_from_metadata(ctx, obj.get("metadata"))
+    if donation is None and str(obj.get("client_reference_id") or "").isdigit():
+        donation = ctx.session.get(Donation, int(obj["client_reference_id"]))
+    return donation
+
+
+def _donation_of_invoice(ctx: Context, obj: Obj) -> Donation | None:
+    details = ((obj.get("parent") or {}).get("subscription_details")) or {}
+    donation = _donation_from_metadata(ctx, details.get("metadata"))
+    subscription = _id(details.get("subscription"))
+    if donation is None and subscription:
+        donation = ctx.session.scalar(
+            select(Donation).where(Donation.stripe_subscription_id == subscription)
+        )
+    return donation
+
+
+def _note(donation: Donation, reason: str) -> None:
+    donation.history.append(
+        DonationStatusChange(from_status=donation.status, to_status=donation.status, reason=reason)
+    )
+
+
+# -- checkout ---------------------------------------------------------------------
+
+
+def checkout_completed(ctx: Context, obj: Obj) -> None:
+    donation = _donation_of_session(ctx, obj)
+    if donation is None:
+        log.warning("checkout session %s is not one of ours", obj.get("id"))
+        return
+    donation.stripe_customer_id = _id(obj.get("customer")) or donation.stripe_customer_id
+    subscription = _id(obj.get("subscription"))
+    if subscription:
+        donation.stripe_subscription_id = subscription
+    # Ask Stripe, not the event: a later event may already have changed the session.
+    session = ctx.gateway.checkout_session(str(obj["id"]))
+    if session.get("payment_status") not in {"paid", "no_payment_required"}:
+        return  # a bank debit still on its way: async_payment_succeeded will settle it
+    if session.get("mode") == "subscription":
+        invoice = _id(session.get("invoice"))
+        charge = ctx.gateway.charge_of_invoice(invoice) if invoice else None
+    else:
+        intent = _id(session.get("payment_intent"))
+        charge = ctx.gateway.charge_of_payment_intent(intent) if intent else None
+        invoice = None
+    if charge is not None:
+        settlement.settle(ctx.session, donation, charge, ctx.tz, invoice)
+
+
+def checkout_failed(ctx: Context, obj: Obj) -> None:
+    donation = _donation_of_session(ctx, obj)
+    if donation is not None and donation.status is DonationStatus.PENDING:
+        donation.change_status(DonationStatus.FAILED, "the bank debit failed")
+
+
+def checkout_expired(ctx: Context, obj: Obj) -> None:
+    donation = _donation_of_session(ctx, obj)
+    if donation is not None and donation.status is DonationStatus.PENDING:
+        donation.change_status(DonationStatus.EXPIRED, "checkout expired")
+
+
+# -- subscriptions ----------------------------------------------------------------
+
+
+def invoice_paid(ctx: Context, obj: Obj) -> None:
+    donation = _donation_of_invoice(ctx, obj)
+    if donation is None:
+        log.warning("invoice %s is not one of ours", obj.get("id"))
+        return
+    subscription = _id(
+        ((obj.get("parent") or {}).get("subscription_details") or {}).get("subscription")
+    )
+    if subscription and not donation.stripe_subscription_id:
+        donation.stripe_subscription_id = subscription
+    charge = ctx.gateway.charge_of_invoice(str(obj["id"]))
+    if charge is not None:
+        settlement.settle(ctx.session, donation, charge, ctx.tz, str(obj["id"]))
+
+
+def invoice_failed(ctx: Context, obj: Obj) -> None:
+    donation = _donation_of_invoice(ctx, obj)
+    if donation is not None:
+        _note(donation, f"renewal failed (invoice {obj.get('id')})")
+
+
+def subscription_updated(ctx: Context, obj: Obj) -> None:
+    donation = ctx.session.scalar(
+        select(Donation).where(Donation.stripe_subscription_id == str(obj["id"]))
+    ) or _donation_from_metadata(ctx, obj.get("metadata"))
+    if donation is None:
+        return
+    if obj.get("status") == "canceled":
+        settlement._move(donation, DonationStatus.CANCELLED, "subscription cancelled")
+    elif obj.get("status") in {"past_due", "unpaid"}:
+        _note(donation, f"subscription {obj.get('status')}")
+
+
+def subscription_deleted(ctx: Context, obj: Obj) -> None:
+    donation = ctx.session.scalar(
+        select(Donation).where(Donation.stripe_subscription_id == str(obj["id"]))
+    ) or _donation_from_metadata(ctx, obj.get("metadata"))
+    if donation is not None and donation.status is not DonationStatus.CANCELLED:
+        settlement._move(donation, DonationStatus.CANCELLED, "subscription ended")
+
+
+# -- refunds and disputes ---------------------------------------------------------
+
+
+def charge_refunded(ctx: Context, obj: Obj) -> None:
+    """charge.refunded (a charge), refund.created / refund.updated (a refund)."""
+    charge_id = str(obj["id"]) if obj.get("object") == "charge" else _id(obj.get("charge"))
+    if not charge_id:
+        return
+    gift = settlement.find_gift(ctx.session, ctx.gateway, charge_id, ctx.tz)
+    if gift is None:
+        return
+    for refund in ctx.gateway.refunds_of_charge(charge_id):
+        settlement.apply_refund(ctx.session, gift, refund, ctx.tz)
+
+
+def dispute_changed(ctx: Context, obj: Obj) -> None:
+    gift = settlement.find_gift(ctx.session, ctx.gateway, str(_id(obj.get("charge"))), ctx.tz)
+    if gift is None:
+        return
+    settlement.apply_dispute(ctx.session, gift, ctx.gateway.dispute(str(obj["id"])), ctx.tz)
+
+
+# -- payouts ------------------------------------------------------------------------
+
+
+def payout_changed(ctx: Context, obj: Obj) -> None:
+    """payout.paid and payout.failed: the money leaving Stripe, and coming back if it failed."""
+    payout = ctx.gateway.payout(str(obj["id"]))
+    for txn in (payout.balance_transaction, payout.failure_balance_transaction):
+        if txn is None:
+            continue
+        ref = f"stripe-{txn.id}"
+        if ctx.session.scalar(select(LedgerOutbox.id).where(LedgerOutbox.ref == ref)) is None:
+            record(
+                ctx.session,
+                payout_entry(
+                    ref=ref,
+                    on=clock.accounting_date(txn.created_at, ctx.tz),
+                    stripe_id=payout.id,
+                    amount=-txn.amount,
+                ),
+            )
+
+
+HANDLERS: dict[str, Callable[[Context, Obj], None]] = {
+    "checkout.session.completed": checkout_completed,
+    "checkout.session.async_payment_succeeded": checkout_completed,
+    "checkout.session.async_payment_failed": checkout_failed,
+    "checkout.session.expired": checkout_expired,
+    "invoice.paid": invoice_paid,
+    "invoice.payment_failed": invoice_failed,
+    "customer.subscription.updated": subscription_updated,
+    "customer.subscription.deleted": subscription_deleted,
+    "charge.refunded": charge_refunded,
+    "refund.updated": charge_refunded,
+    "charge.dispute.created": dispute_changed,
+    "charge.dispute.closed": dispute_changed,
+    "charge.dispute.funds_withdrawn": dispute_changed,
+    "charge.dispute.funds_reinstated": dispute_changed,
+    "payout.paid": payout_changed,
+    "payout.failed": payout_changed,
+}
+
+
+def sync(
+    sessions: sessionmaker[Session], gateway: Gateway, since: datetime, tz: ZoneInfo
+) -> dict[str, int]:
+    """Process every event since ``since`` that we have not (recovery from lost webhooks)."""
+    counts: dict[str, int] = {"processed": 0, "duplicate": 0, "ignored": 0}
+    for event in gateway.events_since(since):
+        counts[process(sessions, gateway, event, tz)] += 1
+    return counts

@@ -1,0 +1,353 @@
+"""The Stripe gateway: the only code in the application that imports ``stripe``.
+
+Stripe's integer amounts and Unix times become Money and aware datetimes
+here. Every call that creates something carries an idempotency key built
+from our own ids (``donation-42-checkout``), so a retry after a timeout
+cannot charge or refund twice.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from typing import Any, cast
+
+import stripe
+
+from conservancy.money import Currency, Money, MoneyError
+from conservancy.payments.gateway import (
+    BadSignature,
+    BalanceTransaction,
+    Charge,
+    Checkout,
+    CheckoutRequest,
+    DisputeInfo,
+    Event,
+    GatewayError,
+    LineItem,
+    PayoutInfo,
+    RefundInfo,
+)
+
+Obj = dict[str, Any]
+# How old a webhook signature may be: Stripe's own default.
+SIGNATURE_TOLERANCE = 300
+
+
+def _plain(value: Any) -> Obj:
+    return cast(Obj, value.to_dict() if hasattr(value, "to_dict") else dict(value))
+
+
+def _money(minor: int, currency: str) -> Money:
+    try:
+        return Money.from_minor(int(minor), Currency(currency.upper()))
+    except (ValueError, MoneyError) as exc:
+        raise GatewayError(f"Stripe answered in a currency we do not keep: {currency}") from exc
+
+
+def _time(unix: int) -> datetime:
+    return datetime.fromtimestamp(int(unix), UTC)
+
+
+def _balance_transaction(obj: Obj) -> BalanceTransaction:
+    return BalanceTransaction(
+        id=obj["id"],
+        amount=_money(obj["amount"], obj["currency"]),
+        fee=_money(obj["fee"], obj["currency"]),
+        created_at=_time(obj["created"]),
+    )
+
+
+def _id(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, Mapping):
+        return str(value["id"])
+    return str(value)
+
+
+class StripeGateway:
+    def __init__(self, secret_key: str, webhook_secret: str, api_base: str | None = None) -> None:
+        options: dict[str, Any] = {"max_network_retries": 2}
+        if api_base:
+            options["base_addresses"] = {"api": api_base}
+        self._client = stripe.StripeClient(secret_key, **options)
+        self._webhook_secret = webhook_secret
+        self.livemode = secret_key.startswith(("sk_live_", "rk_live_"))
+
+    def _call(self, what: str, fn: Any, *args: Any) -> Obj:
+        try:
+            return _plain(fn(*args))
+        except stripe.StripeError as exc:
+            message = exc.user_message or getattr(exc, "_message", None) or str(exc)
+            raise GatewayError(f"Stripe refused to {what}: {message}") from exc
+
+    # -- checkout --------------------------------------------------------------
+
+    def create_checkout(self, request: CheckoutRequest) -> Checkout:
+        metadata = {"donation_id": str(request.donation_id)}
+        # One line item for the whole charge: a subscription then has one item to
+        # change later, and the stand-in sells exactly one. The split between the
+        # project and General is ours (the donation), not Stripe's.
+        total = request.lines[0].amount
+        for line in request.lines[1:]:
+            total = total + line.amount
+        price_data: Obj = {
+            "currency": total.currency.value.lower(),
+            "unit_amount": total.minor,
+            "product_data": {"name": " and ".join(line.name for line in request.lines)[:250]},
+        }
+        if request.interval:
+            price_data["recurring"] = {"interval": request.interval}
+        line_items = [{"price_data": price_data, "quantity": 1}]
+        params: Obj = {
+            "mode": "subscription" if request.interval else "payment",
+            "line_items": line_items,
+            "submit_type": "donate",
+            "customer_email": request.customer_email,
+            "client_reference_id": str(request.donation_id),
+            "metadata": metadata,
+            "success_url": request.success_url,
+            "cancel_url": request.cancel_url,
+        }
+        if request.interval:
+            params["subscription_data"] = {"metadata": metadata}
+        else:
+            params["payment_intent_data"] = {"metadata": metadata}
+        session = self._call(
+            "start the checkout",
+            self._client.v1.checkout.sessions.create,
+            params,
+            {"idempotency_key": request.idempotency_key},
+        )
+        return Checkout(id=session["id"], url=session["url"])
+
+    def checkout_session(self, session_id: str) -> Mapping[str, Any]:
+        return self._call(
+            "find the checkout session", self._client.v1.checkout.sessions.retrieve, session_id
+        )
+
+    # -- webhooks and events -----------------------------------------------------
+
+    def verify_event(self, payload: bytes, signature: str | None) -> Event:
+        if not signature:
+            raise BadSignature("the Stripe-Signature header is missing")
+        try:
+            text = payload.decode("utf-8")
+            stripe.WebhookSignature.verify_header(
+                text, signature, self._webhook_secret, SIGNATURE_TOLERANCE
+            )
+            data = json.loads(text)
+        except (UnicodeDecodeError, stripe.SignatureVerificationError) as exc:
+            raise BadSignature("the webhook signature does not verify") from exc
+        except ValueError as exc:
+            raise BadSignature("the webhook body is not JSON") from exc
+        return self._event(data)
+
+    def _event(self, data: Any) -> Event:
+        try:
+            return Event(
+                id=str(data["id"]),
+                type=str(data["type"]),
+                livemode=bool(data["livemode"]),
+                created_at=_time(data["created"]),
+                object=dict(data["data"]["object"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise BadSignature("the webhook body is not a Stripe event") from exc
+
+    def events_since(self, since: datetime) -> Iterator[Event]:
+        params: Obj = {"created": {"gte": int(since.timestamp())}, "limit": 100}
+        page = self._call("list events", self._client.v1.events.list, params)
+        batch: list[Obj] = list(page["data"])
+        while page.get("has_more"):
+            params["starting_after"] = page["data"][-1]["id"]
+            page = self._call("list events", self._client.v1.events.list, params)
+            batch.extend(page["data"])
+        for data in reversed(batch):  # oldest first
+            yield self._event(data)
+
+    # -- charges ---------------------------------------------------------------
+
+    def _charge(self, obj: Obj, intent: Mapping[str, Any] | None = None) -> Charge:
+        """A charge; our metadata (the donation id) lives on its payment intent."""
+        txn = obj.get("balance_transaction")
+        if not isinstance(txn, Mapping):
+            txn = self._call(
+                "find a balance transaction",
+                self._client.v1.balance_transactions.retrieve,
+                str(txn),
+            )
+        return Charge(
+            id=obj["id"],
+            amount=_money(obj["amount"], obj["currency"]),
+            payment_intent_id=_id(obj.get("payment_intent")),
+            balance_transaction=_balance_transaction(dict(txn)),
+            created_at=_time(obj["created"]),
+            metadata={**(obj.get("metadata") or {}), **((intent or {}).get("metadata") or {})},
+        )
+
+    def charge(self, charge_id: str) -> Charge:
+        obj = self._call(
+            "find the charge",
+            self._client.v1.charges.retrieve,
+            charge_id,
+            {"expand": ["balance_transaction", "payment_intent"]},
+        )
+        intent = obj.get("payment_intent")
+        return self._charge(obj, intent if isinstance(intent, Mapping) else None)
+
+    def charge_of_payment_intent(self, payment_intent_id: str) -> Charge | None:
+        intent = self._call(
+            "find the payment",
+            self._client.v1.payment_intents.retrieve,
+            payment_intent_id,
+            {"expand": ["latest_charge.balance_transaction"]},
+        )
+        charge = intent.get("latest_charge")
+        if intent.get("status") != "succeeded" or not isinstance(charge, Mapping):
+            return None
+        return self._charge(dict(charge), intent)
+
+    def charge_of_invoice(self, invoice_id: str) -> Charge | None:
+        payments = self._call(
+            "find the invoice's payments",
+            self._client.v1.invoice_payments.list,
+            {"invoice": invoice_id, "status": "paid"},
+        )
+        for payment in payments["data"]:
+            intent = (payment.get("payment") or {}).get("payment_intent")
+            if intent:
+                return self.charge_of_payment_intent(str(_id(intent)))
+        return None
+
+    def invoice_of_payment_intent(self, payment_intent_id: str) -> Mapping[str, Any] | None:
+        payments = self._call(
+            "find the invoice of a payment",
+            self._client.v1.invoice_payments.list,
+            {"payment": {"type": "payment_intent", "payment_intent": payment_intent_id}},
+        )
+        for payment in payments["data"]:
+            return self._call(
+                "find the invoice", self._client.v1.invoices.retrieve, str(payment["invoice"])
+            )
+        return None
+
+    # -- refunds ---------------------------------------------------------------
+
+    def _refund(self, obj: Obj) -> RefundInfo:
+        failure = obj.get("failure_balance_transaction")
+        if failure is not None and not isinstance(failure, Mapping):
+            failure = self._call(
+                "find a balance transaction",
+                self._client.v1.balance_transactions.retrieve,
+                str(failure),
+            )
+        return RefundInfo(
+            id=obj["id"],
+            charge_id=str(_id(obj["charge"])),
+            amount=_money(obj["amount"], obj["currency"]),
+            status=str(obj["status"]),
+            created_at=_time(obj["created"]),
+            balance_transaction_id=_id(obj.get("balance_transaction")),
+            failure_balance_transaction=_balance_transaction(dict(failure)) if failure else None,
+        )
+
+    def refunds_of_charge(self, charge_id: str) -> list[RefundInfo]:
+        params: Obj = {"charge": charge_id, "limit": 100}
+        page = self._call("list refunds", self._client.v1.refunds.list, params)
+        found = list(page["data"])
+        while page.get("has_more"):
+            params["starting_after"] = page["data"][-1]["id"]
+            page = self._call("list refunds", self._client.v1.refunds.list, params)
+            found.extend(page["data"])
+        return [self._refund(obj) for obj in found]
+
+    def refund(self, refund_id: str) -> RefundInfo:
+        return self._refund(
+            self._call("find the refund", self._client.v1.refunds.retrieve, refund_id)
+        )
+
+    def create_refund(
+        self, charge_id: str, amount: Money, idempotency_key: str, reason: str
+    ) -> RefundInfo:
+        params: Obj = {
+            "charge": charge_id,
+            "amount": amount.minor,
+            "metadata": {"reason": reason[:500]} if reason else {},
+        }
+        obj = self._call(
+            "refund", self._client.v1.refunds.create, params, {"idempotency_key": idempotency_key}
+        )
+        return self._refund(obj)
+
+    # -- disputes and payouts ----------------------------------------------------
+
+    def dispute(self, dispute_id: str) -> DisputeInfo:
+        obj = self._call("find the dispute", self._client.v1.disputes.retrieve, dispute_id)
+        return DisputeInfo(
+            id=obj["id"],
+            charge_id=str(_id(obj["charge"])),
+            amount=_money(obj["amount"], obj["currency"]),
+            status=str(obj["status"]),
+            balance_transactions=tuple(
+                _balance_transaction(dict(t)) for t in obj.get("balance_transactions") or []
+            ),
+        )
+
+    def payout(self, payout_id: str) -> PayoutInfo:
+        obj = self._call(
+            "find the payout",
+            self._client.v1.payouts.retrieve,
+            payout_id,
+            {"expand": ["balance_transaction", "failure_balance_transaction"]},
+        )
+        txn, failure = obj.get("balance_transaction"), obj.get("failure_balance_transaction")
+        return PayoutInfo(
+            id=obj["id"],
+            amount=_money(obj["amount"], obj["currency"]),
+            status=str(obj["status"]),
+            balance_transaction=_balance_transaction(dict(txn)) if txn else None,
+            failure_balance_transaction=_balance_transaction(dict(failure)) if failure else None,
+        )
+
+    # -- subscriptions -----------------------------------------------------------
+
+    def update_subscription_amount(
+        self, subscription_id: str, line: LineItem, interval: str, idempotency_key: str
+    ) -> None:
+        subscription = self._call(
+            "find the subscription", self._client.v1.subscriptions.retrieve, subscription_id
+        )
+        item = subscription["items"]["data"][0]
+        params: Obj = {
+            "items": [
+                {
+                    "id": item["id"],
+                    "price_data": {
+                        "currency": line.amount.currency.value.lower(),
+                        "unit_amount": line.amount.minor,
+                        "product": _id(item["price"]["product"]),
+                        "recurring": {"interval": interval},
+                    },
+                }
+            ],
+            "proration_behavior": "none",
+        }
+        self._call(
+            "change the subscription",
+            self._client.v1.subscriptions.update,
+            subscription_id,
+            params,
+            {"idempotency_key": idempotency_key},
+        )
+
+    def cancel_subscription(self, subscription_id: str, idempotency_key: str) -> None:
+        self._call(
+            "cancel the subscription",
+            self._client.v1.subscriptions.cancel,
+            subscription_id,
+            {},
+            {"idempotency_key": idempotency_key},
+        )

@@ -1,0 +1,34 @@
+"""Stripe's webhook: verified on the raw body, answered 4xx when it cannot be accepted."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, request
+
+from conservancy.payments.events import handle_webhook
+from conservancy.payments.gateway import BadSignature, GatewayError
+from conservancy.web.context import runtime
+
+bp = Blueprint("stripe", __name__)
+log = logging.getLogger(__name__)
+
+
+@bp.post("/stripe/webhook")
+def webhook() -> tuple[dict[str, str], int]:
+    rt = runtime()
+    try:
+        outcome = handle_webhook(
+            rt.sessions,
+            rt.gateway,
+            request.get_data(cache=False),
+            request.headers.get("Stripe-Signature"),
+            rt.settings.timezone,
+        )
+    except BadSignature as exc:
+        return {"error": str(exc)}, 400
+    except GatewayError as exc:
+        log.warning("could not reach Stripe while handling a webhook: %s", exc)
+        return {"error": "Stripe could not be reached; retry later"}, 503
+    rt.post_ledger()
+    return {"status": outcome}, 200
