@@ -13,6 +13,7 @@ ledgers/
 from __future__ import annotations
 
 import fcntl
+import functools
 import json
 import os
 from collections.abc import Iterator
@@ -74,10 +75,14 @@ class LedgerFiles:
         """Every file the application owns, in a stable order."""
         return sorted((self.root / APP_DIR).glob("*.beancount"))
 
+    # Both are asked once per entry when the whole ledger is read (a million
+    # times for big books), and resolve() is a system call: remember answers.
+    @functools.lru_cache(maxsize=1024)  # noqa: B019 - LedgerFiles is a frozen value
     def is_app_file(self, path: Path | str) -> bool:
         path = Path(path).resolve()
         return path.parent == (self.root / APP_DIR).resolve() and path.suffix == ".beancount"
 
+    @functools.lru_cache(maxsize=1024)  # noqa: B019 - LedgerFiles is a frozen value
     def relative(self, path: Path | str) -> str:
         try:
             return Path(path).resolve().relative_to(self.root.resolve()).as_posix()
