@@ -37,6 +37,9 @@ def build_app(settings: Settings | None, runtime: Runtime | None) -> Flask:
     from conservancy.web import public
 
     app.register_blueprint(public.bp)
+    from conservancy.web import donate
+
+    app.register_blueprint(donate.bp)
     from conservancy.web import stripe_hooks
 
     app.register_blueprint(stripe_hooks.bp)

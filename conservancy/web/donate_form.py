@@ -1,0 +1,263 @@
+"""The donation form: what a donor typed, parsed into a DonationRequest, or a message by each field.
+
+The amount is a choice of the project's suggested amounts (radio buttons styled
+as buttons) plus an "Other amount" box; whatever is typed in the box wins, so the
+form works without JavaScript. Radio groups are plain text fields here and the
+template draws the radios: every value is checked below, with messages a donor
+can act on, rather than WTForms' "Not a valid choice".
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Any
+
+from flask_wtf import FlaskForm
+from wtforms import (  # type: ignore[import-untyped]
+    BooleanField,
+    HiddenField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import Length  # type: ignore[import-untyped]
+
+from conservancy.donations.fees import DEFAULT_SCHEDULE
+from conservancy.donations.models import Frequency, Visibility
+from conservancy.donations.service import MINIMUM, DonationRequest
+from conservancy.money import Currency, Money, MoneyError
+from conservancy.projects.models import Project
+
+OTHER = "other"  # the "Other amount" radio's value
+GENERIC_ERROR = "We could not accept this form. Please check your details and try again."
+
+# The IRS wants a written acknowledgement, naming the donor, for a contribution
+# of 250.00 or more; we ask for the postal address from there on, counting a
+# recurring gift's payments over a year.
+ACKNOWLEDGEMENT_MINOR = 25_000
+PAYMENTS_PER_YEAR = {
+    Frequency.ONCE: 1,
+    Frequency.WEEKLY: 52,
+    Frequency.MONTHLY: 12,
+    Frequency.YEARLY: 1,
+}
+FREQUENCIES = {
+    Frequency.ONCE: "Once",
+    Frequency.WEEKLY: "Weekly",
+    Frequency.MONTHLY: "Monthly",
+    Frequency.YEARLY: "Yearly",
+}
+NOT_A_NUMBER = "Enter the amount as a number, such as 25.00."
+_PLAIN_NUMBER = re.compile(r"^[+-]?(?=[\d.,]*\d)[\d,]*(\.\d*)?$")
+# One @, a local part without spaces, a domain of letter-or-digit labels with a
+# top-level part that is not all digits. Deliberately loose: the receipt e-mail
+# is the real test, and no network lookups happen here.
+_LOCAL = re.compile(r"^[^\s@\"(),:;<>\[\\\]]+$")
+_LABEL = re.compile(r"^[^\W_](?:[\w-]{0,61}[^\W_])?$")
+
+
+def _strip(value: object) -> object:
+    return value.strip() if isinstance(value, str) else value
+
+
+def parse_amount(text: str, currency: Currency, maximum: Money) -> Money:
+    """An amount a donor typed, in ``currency``; ValueError says what is wrong with it."""
+    cleaned = text.strip()
+    if currency is Currency.USD:
+        cleaned = cleaned.replace("$", "", 1).strip()
+    if not cleaned:
+        raise ValueError("Enter an amount.")
+    if not _PLAIN_NUMBER.match(cleaned):
+        raise ValueError(NOT_A_NUMBER)
+    try:
+        value = Decimal(cleaned.replace(",", ""))
+    except ArithmeticError:
+        raise ValueError(NOT_A_NUMBER) from None
+    if value < 0:
+        raise ValueError("A gift cannot be negative.")
+    if value == 0:
+        raise ValueError("A gift must be more than zero.")
+    if "." in cleaned and len(cleaned.rsplit(".", 1)[1]) > currency.minor_units:
+        raise ValueError("Use at most two decimals (whole cents), such as 25.50.")
+    body = cleaned.lstrip("+").rstrip(".")  # "+25." and ".50" are amounts too
+    try:
+        money = Money.parse(f"0{body}" if body.startswith(".") else body, currency)
+    except MoneyError:
+        raise ValueError(NOT_A_NUMBER) from None
+    minimum = Money.from_minor(MINIMUM.minor, currency)
+    if money < minimum:
+        raise ValueError(f"The smallest gift we can take is {minimum.format()}.")
+    if money > maximum:
+        raise ValueError(
+            f"The largest gift we take online is {maximum.format()}; "
+            "please write to us for larger gifts."
+        )
+    return money
+
+
+def valid_email(text: str) -> bool:
+    if len(text) > 254 or text.count("@") != 1:
+        return False
+    local, domain = text.split("@")
+    if not (0 < len(local) <= 64) or not _LOCAL.match(local):
+        return False
+    if local.startswith(".") or local.endswith(".") or ".." in local:
+        return False
+    labels = domain.split(".")
+    return (
+        len(labels) >= 2
+        and all(_LABEL.match(label) for label in labels)
+        and not labels[-1].isdigit()
+    )
+
+
+class DonateForm(FlaskForm):  # type: ignore[misc]
+    amount = StringField("Amount", filters=[_strip])
+    other_amount = StringField("Other amount", filters=[_strip])
+    frequency = StringField("How often", filters=[_strip])
+    currency = HiddenField(filters=[_strip])
+    name = StringField("Your name", [Length(max=200)], filters=[_strip])
+    email = StringField("E-mail address", [Length(max=254)], filters=[_strip])
+    address = TextAreaField("Postal address", [Length(max=1000)], filters=[_strip])
+    visibility = StringField("How we may show your name", filters=[_strip])
+    dedication = TextAreaField("Dedication", [Length(max=200)], filters=[_strip])
+    cover_fees = BooleanField("Cover the card fees")
+    extra_general = StringField("Extra gift", filters=[_strip])
+    # A honeypot: hidden from people, filled in by naive bots.
+    website = StringField("Leave this field empty", filters=[_strip])
+
+    project: Project
+    project_currency: Currency
+    maximum: Money
+    gift: Money | None
+    extra: Money | None
+
+    @classmethod
+    def for_project(cls, project: Project, *, maximum: Money) -> DonateForm:
+        """The form for ``project``: bound to the request's data if it was posted."""
+        form = cls()
+        form.project = project
+        form.project_currency = Currency(project.currency)
+        # The configured maximum, read in the project's currency.
+        form.maximum = Money.from_minor(maximum.minor, form.project_currency)
+        form.gift = form.extra = None
+        if not form.is_submitted():
+            default = form.default_amount
+            form.amount.data = str(default.amount) if default else OTHER
+            form.frequency.data = Frequency.ONCE.value
+            form.visibility.data = Visibility.PUBLIC.value
+            form.currency.data = project.currency
+        return form
+
+    # -- what the template shows ------------------------------------------------
+
+    @property
+    def suggested(self) -> list[tuple[str, Money]]:
+        """The suggested amounts, each with the value its radio button sends."""
+        return [(str(m.amount), m) for m in self.project.suggested if m.minor > 0]
+
+    @property
+    def default_amount(self) -> Money | None:
+        amounts = [m for _, m in self.suggested]
+        return amounts[1] if len(amounts) > 1 else (amounts[0] if amounts else None)
+
+    @property
+    def fee_example(self) -> tuple[Money, Money] | None:
+        """(a gift, what covering the card fees adds to it), for the default amount."""
+        gift = self.default_amount
+        return (gift, DEFAULT_SCHEDULE.gross_up(gift) - gift) if gift else None
+
+    @property
+    def frequencies(self) -> dict[Frequency, str]:
+        return FREQUENCIES
+
+    @property
+    def acknowledgement_threshold(self) -> Money:
+        return Money.from_minor(ACKNOWLEDGEMENT_MINOR, self.project_currency)
+
+    # -- parsing ----------------------------------------------------------------
+
+    def validate(self, extra_validators: Any = None) -> bool:
+        super().validate(extra_validators)
+        self._check_amounts()
+        self._check_choices()
+        self._check_donor()
+        if self.website.data:
+            self.form_errors.append(GENERIC_ERROR)
+        return not self.errors
+
+    def refuse(self, field: str | None, message: str) -> None:
+        """Show a refusal (the service's, or the rate limit's) by its field, or above the form."""
+        if field == "amount" and self.other_amount.data:
+            field = "other_amount"
+        target = self._fields.get(field) if field else None
+        (target.errors if target is not None else self.form_errors).append(message)
+
+    def donation_request(self) -> DonationRequest:
+        """What the donor asked for; call after validate() returned True."""
+        assert self.gift is not None
+        return DonationRequest(
+            amount=self.gift,
+            frequency=Frequency(self.frequency.data),
+            name=self.name.data,
+            email=self.email.data,
+            visibility=Visibility(self.visibility.data),
+            address=self.address.data or None,
+            dedication=self.dedication.data or None,
+            cover_fees=bool(self.cover_fees.data),
+            extra_general=self.extra,
+        )
+
+    def _check_amounts(self) -> None:
+        if (self.currency.data or "").upper() != self.project.currency:
+            self.currency.errors.append(
+                f"{self.project.name} takes gifts in {self.project.currency} only."
+            )
+            return
+        chosen = self.amount.data or ""
+        field = self.other_amount if self.other_amount.data or chosen == OTHER else self.amount
+        if field is self.amount and not chosen:
+            field.errors.append("Choose an amount, or type one under Other amount.")
+        elif field is self.other_amount and not self.other_amount.data:
+            field.errors.append("Type the amount you would like to give.")
+        else:
+            try:
+                self.gift = parse_amount(field.data, self.project_currency, self.maximum)
+            except ValueError as exc:
+                field.errors.append(str(exc))
+        extra = self.extra_general.data or ""
+        if extra.strip("0.$ "):
+            try:
+                self.extra = parse_amount(extra, self.project_currency, self.maximum)
+            except ValueError as exc:
+                self.extra_general.errors.append(str(exc))
+
+    def _check_choices(self) -> None:
+        if self.frequency.data not in {f.value for f in Frequency}:
+            self.frequency.errors.append(
+                "Choose how often to give: once, weekly, monthly or yearly."
+            )
+        if self.visibility.data not in {v.value for v in Visibility}:
+            self.visibility.errors.append("Choose how we may show your name.")
+
+    def _check_donor(self) -> None:
+        if not self.name.data:
+            self.name.errors.append("Please tell us your name.")
+        if not self.email.data:
+            self.email.errors.append("Please give your e-mail address: your receipt goes there.")
+        elif not valid_email(self.email.data):
+            self.email.errors.append("Enter an e-mail address such as ada@example.org.")
+        if not self.address.data and self._yearly_total_minor() >= ACKNOWLEDGEMENT_MINOR:
+            self.address.errors.append(
+                f"Please give your postal address: for gifts of "
+                f"{self.acknowledgement_threshold.format()} or more in a year, your "
+                "acknowledgement for tax purposes names you and your address."
+            )
+
+    def _yearly_total_minor(self) -> int:
+        """What this gift comes to over a year, fee cover and extra gift included."""
+        if self.gift is None or self.frequency.data not in {f.value for f in Frequency}:
+            return 0
+        each = DEFAULT_SCHEDULE.gross_up(self.gift) if self.cover_fees.data else self.gift
+        extra = self.extra.minor if self.extra else 0
+        return (each.minor + extra) * PAYMENTS_PER_YEAR[Frequency(self.frequency.data)]
