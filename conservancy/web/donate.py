@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from conservancy import clock
 from conservancy.donations.abuse import TooManyAttempts, admit_attempt
-from conservancy.donations.models import Donation
+from conservancy.donations.models import Donation, DonationStatus
 from conservancy.donations.service import (
     DonationRefused,
     begin_checkout,
@@ -113,9 +113,11 @@ def _checkout(session: Session, donation: Donation) -> ResponseReturnValue:
             sponsor_name=sponsor.legal_name if sponsor else "the sponsor",
         )
     except GatewayError:
-        # The donation stays pending without a session: no one can pay it.
+        # No session, so no one can pay it and no event will come for it: close it.
         log.warning("could not start a checkout for donation %s", donation.id, exc_info=True)
         session.rollback()
+        donation.change_status(DonationStatus.FAILED, "the payment processor could not be reached")
+        session.commit()
         return render_template(
             "errors/error.html", sponsor=sponsor, code=502, message=NOTHING_CHARGED
         ), 502

@@ -478,3 +478,5 @@ def test_unreachable_stripe_says_nothing_was_charged(
     assert "nothing was charged" in page.text
     assert "Traceback" not in page.text
     assert written(rt).ledger == before.ledger
+    with rt.sessions() as session:  # closed, so no one is left with a gift that can never be paid
+        assert [d.status for d in session.scalars(select(Donation))] == [DonationStatus.FAILED]
