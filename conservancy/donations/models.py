@@ -212,6 +212,8 @@ class Gift(Base):
     # Refunded plus disputed-and-not-reinstated, in minor units.
     reversed_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     refunded_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Refunds staff asked for: the idempotency key of the next one (service.refund_gift).
+    refund_requests: Mapped[int] = mapped_column(default=0)
     settled_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     settled_on: Mapped[date] = mapped_column(Date)
 

@@ -190,11 +190,17 @@ def refund_gift(
     """Refund part or all of a settled gift, never more than what remains of it.
 
     The refund is booked at once from Stripe's answer; its webhook, when it
-    comes, finds it booked. The idempotency key counts this gift's refunds, so
-    a retried request repeats the same refund rather than making a second.
+    comes, finds it booked. The idempotency key names the request: the count of
+    refunds staff asked for (``gift.refund_requests``, which only a committed
+    request advances) and the amount. A request retried after a failed commit
+    repeats the same refund at Stripe rather than making a second one; a
+    different request after a refused one gets a key of its own.
     """
     from conservancy.donations.settlement import apply_refund
 
+    # What remains, and how many refunds were asked for, as committed: another refund
+    # of this gift (a webhook, another member of staff) waits until this one is booked.
+    session.refresh(gift, with_for_update=True)
     if amount.minor <= 0:
         raise RefundTooLarge("A refund must be more than zero.")
     if amount.currency.value != gift.currency:
@@ -204,11 +210,13 @@ def refund_gift(
             f"Only {gift.remaining.format()} of this gift remains to refund; "
             f"{amount.format()} is more than that."
         )
-    count = session.scalar(
-        select(func.count()).select_from(Refund).where(Refund.gift_id == gift.id)
-    )
+    gift.refund_requests += 1
+    session.flush()  # apply_refund re-reads the gift under its lock
     refund = gateway.create_refund(
-        gift.charge_id, amount, f"gift-{gift.id}-refund-{(count or 0) + 1}", reason
+        gift.charge_id,
+        amount,
+        f"gift-{gift.id}-refund-{gift.refund_requests}-{amount.minor}",
+        reason,
     )
     apply_refund(session, gift, refund, tz)
     row = session.scalars(select(Refund).where(Refund.stripe_refund_id == refund.id)).one()

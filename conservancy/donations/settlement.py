@@ -116,8 +116,19 @@ def _after_reversal(gift: Gift, reason: str) -> None:
         _move(donation, DonationStatus.PARTIALLY_REFUNDED, reason)
 
 
+def _lock(session: Session, gift: Gift) -> None:
+    """Lock the gift's row and re-read it: a reversal starts from what is committed.
+
+    Without this, a writer that read the gift before another reversal of it
+    committed (PostgreSQL lets them overlap) books from a stale reversed total,
+    and writes that stale total back: the other reversal is lost from it.
+    """
+    session.refresh(gift, with_for_update=True)
+
+
 def apply_refund(session: Session, gift: Gift, refund: RefundInfo, tz: ZoneInfo) -> None:
     """Book a refund once; book its return if it later failed."""
+    _lock(session, gift)
     row = session.scalar(select(Refund).where(Refund.stripe_refund_id == refund.id))
     if row is None and refund.status in {"succeeded", "pending"}:
         row = Refund(
@@ -164,6 +175,7 @@ def apply_refund(session: Session, gift: Gift, refund: RefundInfo, tz: ZoneInfo)
 
 def apply_dispute(session: Session, gift: Gift, dispute: DisputeInfo, tz: ZoneInfo) -> None:
     """Book each of the dispute's balance movements once: funds withdrawn, funds reinstated."""
+    _lock(session, gift)
     row = session.scalar(select(Dispute).where(Dispute.stripe_dispute_id == dispute.id))
     if row is None:
         row = Dispute(
@@ -204,7 +216,7 @@ def apply_dispute(session: Session, gift: Gift, dispute: DisputeInfo, tz: ZoneIn
 
 def find_gift(session: Session, gateway: Gateway, charge_id: str, tz: ZoneInfo) -> Gift | None:
     """The gift of a charge, settling it first if its own event has not arrived yet."""
-    gift = session.scalar(select(Gift).where(Gift.charge_id == charge_id))
+    gift = session.scalar(select(Gift).where(Gift.charge_id == charge_id).with_for_update())
     if gift is not None:
         return gift
     charge = gateway.charge(charge_id)
@@ -216,7 +228,9 @@ def find_gift(session: Session, gateway: Gateway, charge_id: str, tz: ZoneInfo) 
             invoice_id = str(invoice["id"])
             donation_id = _invoice_donation_id(invoice)
     donation = (
-        session.get(Donation, int(donation_id)) if donation_id and donation_id.isdigit() else None
+        session.get(Donation, int(donation_id), with_for_update=True)
+        if donation_id and donation_id.isdigit()
+        else None
     )
     if donation is None:
         return None  # not a charge of ours

@@ -86,9 +86,19 @@ def process(sessions: sessionmaker[Session], gateway: Gateway, event: Event, tz:
 # -- finding our donation --------------------------------------------------------
 
 
+# Every handler locks the donation it acts on (SELECT ... FOR UPDATE) before it
+# reads or writes anything else of it, so that two events of one donation (the
+# same charge brought by checkout.session.completed and invoice.paid) take turns
+# on PostgreSQL instead of deadlocking on the donation row and the gift's key.
+
+
+def _locked(ctx: Context, donation_id: int) -> Donation | None:
+    return ctx.session.get(Donation, donation_id, with_for_update=True)
+
+
 def _donation_from_metadata(ctx: Context, metadata: Obj | None) -> Donation | None:
     value = str((metadata or {}).get("donation_id") or "")
-    return ctx.session.get(Donation, int(value)) if value.isdigit() else None
+    return _locked(ctx, int(value)) if value.isdigit() else None
 
 
 def _id(value: Any) -> str | None:
@@ -100,7 +110,7 @@ def _id(value: Any) -> str | None:
 def _donation_of_session(ctx: Context, obj: Obj) -> Donation | None:
     donation = _donation_from_metadata(ctx, obj.get("metadata"))
     if donation is None and str(obj.get("client_reference_id") or "").isdigit():
-        donation = ctx.session.get(Donation, int(obj["client_reference_id"]))
+        donation = _locked(ctx, int(obj["client_reference_id"]))
     return donation
 
 
@@ -110,7 +120,9 @@ def _donation_of_invoice(ctx: Context, obj: Obj) -> Donation | None:
     subscription = _id(details.get("subscription"))
     if donation is None and subscription:
         donation = ctx.session.scalar(
-            select(Donation).where(Donation.stripe_subscription_id == subscription)
+            select(Donation)
+            .where(Donation.stripe_subscription_id == subscription)
+            .with_for_update()
         )
     return donation
 
@@ -186,7 +198,7 @@ def invoice_failed(ctx: Context, obj: Obj) -> None:
 
 def subscription_updated(ctx: Context, obj: Obj) -> None:
     donation = ctx.session.scalar(
-        select(Donation).where(Donation.stripe_subscription_id == str(obj["id"]))
+        select(Donation).where(Donation.stripe_subscription_id == str(obj["id"])).with_for_update()
     ) or _donation_from_metadata(ctx, obj.get("metadata"))
     if donation is None:
         return
@@ -198,7 +210,7 @@ def subscription_updated(ctx: Context, obj: Obj) -> None:
 
 def subscription_deleted(ctx: Context, obj: Obj) -> None:
     donation = ctx.session.scalar(
-        select(Donation).where(Donation.stripe_subscription_id == str(obj["id"]))
+        select(Donation).where(Donation.stripe_subscription_id == str(obj["id"])).with_for_update()
     ) or _donation_from_metadata(ctx, obj.get("metadata"))
     if donation is not None and donation.status is not DonationStatus.CANCELLED:
         settlement._move(donation, DonationStatus.CANCELLED, "subscription ended")

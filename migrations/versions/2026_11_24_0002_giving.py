@@ -77,6 +77,7 @@ def upgrade() -> None:
         sa.Column("fund", sa.String(length=64), nullable=False),
         sa.Column("reversed_minor", sa.BigInteger(), nullable=False),
         sa.Column("refunded_minor", sa.BigInteger(), nullable=False),
+        sa.Column("refund_requests", sa.Integer(), nullable=False),
         sa.Column("settled_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("settled_on", sa.Date(), nullable=False),
         sa.ForeignKeyConstraint(
