@@ -18,14 +18,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from beancount import loader
 from beancount.core import data
 
 from conservancy.ledger.accounts import fund_of
 from conservancy.ledger.files import LedgerFiles
-from conservancy.ledger.snapshot import posting_weight
-
-loader.initialize(use_cache=False)
+from conservancy.ledger.snapshot import load_books, posting_weight
 
 CENT = Decimal("0.01")
 
@@ -62,7 +59,7 @@ def _one_line(text: str) -> str:
 def check_books(files: LedgerFiles, posted_refs: Iterable[str] = ()) -> CheckResult:
     if not files.main.exists():
         return CheckResult([Problem(str(files.main), "no such file: run 'conservancy init'")], 0, 0)
-    entries, errors, options = loader.load_file(str(files.main))
+    entries, errors, options = load_books(files)
     problems = [Problem(_where(files, e.source), _one_line(e.message)) for e in errors]
 
     if options.get("tolerance_multiplier") != 0:

@@ -21,6 +21,7 @@ build is counted exactly once, and a torn one not before recovery.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import os
@@ -80,6 +81,23 @@ class Snapshot:
         return sorted(self.balances)
 
 
+def load_books(files: LedgerFiles) -> tuple[list[data.Directive], list[Any], dict[str, Any]]:
+    """Beancount's full load of the books, with the garbage collector paused.
+
+    A load allocates millions of objects and frees none: at 1M transactions the
+    collector's full passes took a third of the time (35 s of 134 s) and found
+    nothing to collect. It runs again as soon as the load is done.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        entries, errors, options = loader.load_file(str(files.main))
+    finally:
+        if enabled:
+            gc.enable()
+    return entries, errors, options
+
+
 def posting_weight(posting: data.Posting) -> tuple[str, Decimal]:
     """What a posting weighs in its transaction: its units, or their cost or price."""
     weight = convert.get_weight(posting)  # type: ignore[no-untyped-call]
@@ -131,7 +149,7 @@ def build(files: LedgerFiles) -> Snapshot:
                 size = min(size, int(journalled[rel]))
             cursors[rel] = Cursor(size, _count_lines(path, size), _tail_hash(path, size))
     before = _staff_stamps(files)
-    entries, errors, options = loader.load_file(str(files.main))
+    entries, errors, options = load_books(files)
     balances: dict[str, dict[str, Decimal]] = {}
     transactions = 0
     for entry in entries:
