@@ -12,6 +12,7 @@ from conservancy.ledger.entries import Posting, Transaction
 from conservancy.money import Currency, Money
 from conservancy.projects.models import Project
 from conservancy.projects.service import add_project
+from conservancy.runtime import Runtime
 from tests.conftest import BOOKS_OPEN_ON
 
 
@@ -47,3 +48,14 @@ def gift(
             Posting(accounts.donations(fund), -gross),
         ),
     )
+
+
+def with_project(
+    rt: Runtime, slug: str = "twisted", name: str = "Twisted", **kw: object
+) -> Runtime:
+    """The runtime, with a project added and its accounts opened in the books."""
+    with rt.sessions() as session:
+        project(session, slug, name, **kw)
+        session.commit()
+    rt.post_ledger()
+    return rt

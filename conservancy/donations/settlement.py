@@ -8,6 +8,7 @@ number of times) may call these; the first call books it, the rest find it.
 
 from __future__ import annotations
 
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -126,6 +127,32 @@ def _lock(session: Session, gift: Gift) -> None:
     session.refresh(gift, with_for_update=True)
 
 
+def _book_reversal(
+    session: Session,
+    gift: Gift,
+    *,
+    ref: str,
+    at: datetime,
+    tz: ZoneInfo,
+    stripe_id: str,
+    amount: Money,
+    narration: str,
+    dispute_fee: Money | None = None,
+) -> None:
+    """Book money going back on a gift (a negative amount: coming back), and keep its total."""
+    for entry in booking(gift).reversed(
+        ref=ref,
+        on=clock.accounting_date(at, tz),
+        stripe_id=stripe_id,
+        amount=amount,
+        reversed_before=Money.from_minor(gift.reversed_minor, amount.currency),
+        narration=narration,
+        dispute_fee=dispute_fee,
+    ):
+        record(session, entry)
+    gift.reversed_minor += amount.minor
+
+
 def apply_refund(session: Session, gift: Gift, refund: RefundInfo, tz: ZoneInfo) -> None:
     """Book a refund once; book its return if it later failed."""
     _lock(session, gift)
@@ -138,16 +165,16 @@ def apply_refund(session: Session, gift: Gift, refund: RefundInfo, tz: ZoneInfo)
             status=refund.status,
         )
         session.add(row)
-        for entry in booking(gift).reversed(
+        _book_reversal(
+            session,
+            gift,
             ref=f"stripe-{refund.id}",
-            on=clock.accounting_date(refund.created_at, tz),
+            at=refund.created_at,
+            tz=tz,
             stripe_id=refund.id,
             amount=refund.amount,
-            reversed_before=Money.from_minor(gift.reversed_minor, refund.amount.currency),
             narration="Refund",
-        ):
-            record(session, entry)
-        gift.reversed_minor += refund.amount.minor
+        )
         gift.refunded_minor += refund.amount.minor
         _after_reversal(gift, f"refund {refund.id}")
     elif row is not None:
@@ -158,16 +185,16 @@ def apply_refund(session: Session, gift: Gift, refund: RefundInfo, tz: ZoneInfo)
             and not _posted(session, f"stripe-{failure.id}")
         ):
             # The money never left: undo the refund's booking.
-            for entry in booking(gift).reversed(
+            _book_reversal(
+                session,
+                gift,
                 ref=f"stripe-{failure.id}",
-                on=clock.accounting_date(failure.created_at, tz),
+                at=failure.created_at,
+                tz=tz,
                 stripe_id=refund.id,
                 amount=-refund.amount,
-                reversed_before=Money.from_minor(gift.reversed_minor, refund.amount.currency),
                 narration="Refund failed",
-            ):
-                record(session, entry)
-            gift.reversed_minor -= refund.amount.minor
+            )
             gift.refunded_minor -= refund.amount.minor
         row.status = refund.status
     session.flush()
@@ -191,18 +218,19 @@ def apply_dispute(session: Session, gift: Gift, dispute: DisputeInfo, tz: ZoneIn
         if _posted(session, ref):
             continue
         amount = -txn.amount  # withdrawn: positive reversal; reinstated: negative
-        withdrawn = amount.minor > 0
-        for entry in booking(gift).reversed(
+        _book_reversal(
+            session,
+            gift,
             ref=ref,
-            on=clock.accounting_date(txn.created_at, tz),
+            at=txn.created_at,
+            tz=tz,
             stripe_id=dispute.id,
             amount=amount,
-            reversed_before=Money.from_minor(gift.reversed_minor, amount.currency),
-            narration="Dispute: funds withdrawn" if withdrawn else "Dispute won: funds reinstated",
+            narration=(
+                "Dispute: funds withdrawn" if amount.minor > 0 else "Dispute won: funds reinstated"
+            ),
             dispute_fee=txn.fee,
-        ):
-            record(session, entry)
-        gift.reversed_minor += amount.minor
+        )
     donation = gift.donation
     if not donation.recurring:
         if dispute.status == "won":

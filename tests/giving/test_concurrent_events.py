@@ -52,11 +52,7 @@ D = Decimal
 
 @pytest.fixture
 def rt(giving_runtime: Runtime) -> Runtime:
-    with giving_runtime.sessions() as session:
-        factories.project(session)
-        session.commit()
-    giving_runtime.post_ledger()
-    return giving_runtime
+    return factories.with_project(giving_runtime)
 
 
 @pytest.fixture

@@ -89,11 +89,7 @@ def client(giving_app: Flask) -> FlaskClient:
 
 @pytest.fixture
 def rt(giving_runtime: Runtime) -> Runtime:
-    with giving_runtime.sessions() as session:
-        factories.project(session)
-        session.commit()
-    giving_runtime.post_ledger()
-    return giving_runtime
+    return factories.with_project(giving_runtime)
 
 
 REFUSED: list[tuple[str, bytes, Any]] = [

@@ -97,11 +97,7 @@ def problems(rt: Runtime) -> list[str]:
 
 @pytest.fixture
 def twisted(runtime: Runtime) -> Runtime:
-    with runtime.sessions() as session:
-        factories.project(session)
-        session.commit()
-    runtime.post_ledger()
-    return runtime
+    return factories.with_project(runtime)
 
 
 @pytest.mark.parametrize(("typed", "read_back"), DONOR_TEXTS)

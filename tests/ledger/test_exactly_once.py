@@ -55,11 +55,7 @@ LEFT_BEHIND = {
 
 @pytest.fixture
 def twisted(runtime: Runtime) -> Runtime:
-    with runtime.sessions() as session:
-        factories.project(session)
-        session.commit()
-    runtime.post_ledger()
-    return runtime
+    return factories.with_project(runtime)
 
 
 def kill_writer_at(settings: Settings, step: str, *gifts: str) -> None:
