@@ -74,8 +74,10 @@ def give(
     extra_general: str | None = None,
     cover_fees: bool = False,
     card: str = GOOD_CARD,
+    bank_account: str | None = None,
 ) -> int:
-    """Record a donation, start its checkout, and pay on the stand-in. Returns the donation id."""
+    """Record a donation, start its checkout, and pay on the stand-in (by card, or from
+    ``bank_account``, a debit that settles later). Returns the donation id."""
     with rt.sessions() as session:
         project = session.scalars(select(Project).where(Project.slug == slug)).one()
         donation = record_donation(
@@ -103,7 +105,8 @@ def give(
         )
         session.commit()
         donation_id = donation.id
-    status = post(f"{standin.url}/_standin/checkout/{checkout.id}/pay", card_number=card)
+    paid_with = {"account_number": bank_account} if bank_account else {"card_number": card}
+    status = post(f"{standin.url}/_standin/checkout/{checkout.id}/pay", **paid_with)
     assert status == 303, f"paying answered {status}"
     return donation_id
 
