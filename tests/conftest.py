@@ -112,6 +112,7 @@ def runtime(settings: Settings) -> Iterator[Runtime]:
         rt.ledger.create_skeleton("Test Sponsor, Inc.")
         session.commit()
     rt.post_ledger()
+    rt.books.load()  # a saved snapshot, as a running site has: apps start from it
     yield rt
     rt.books.wait()
     rt.close()

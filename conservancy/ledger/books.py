@@ -4,11 +4,20 @@
 (cheap: it reads only the new tail of the app's files) and, when a staff file
 has changed, starts one background rebuild and keeps serving the snapshot it
 has until the rebuild is done.
+
+A rebuild runs in a thread of this process (commands, tests), or, with
+``isolated=True`` (web workers), in a child process
+(``python -m conservancy.ledger.rebuild``): a full load of big books peaks at
+gigabytes and stalls every thread of its process, which a worker serving
+pages must not do. Children of several workers take turns under a lock, so the
+books are loaded once, and each worker then reads the snapshot the child saved.
 """
 
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 import threading
 
 from conservancy.ledger import snapshot as snap
@@ -27,10 +36,13 @@ class Books:
         self._snapshot: snap.Snapshot | None = None
         self._lock = threading.Lock()
         self._rebuild: threading.Thread | None = None
+        self._child: subprocess.Popen[bytes] | None = None
+        self.isolated = False
         self.last_error: str | None = None
 
-    def start(self) -> None:
+    def start(self, *, isolated: bool = False) -> None:
         """At start-up: serve the persisted snapshot if it fits, else build in the background."""
+        self.isolated = isolated
         saved = snap.load_saved(self.files) if self.files.exists() else None
         if saved is not None:
             with self._lock:
@@ -48,6 +60,7 @@ class Books:
 
     def current(self) -> snap.Snapshot:
         with self._lock:
+            self._take_childs_snapshot_locked()
             if self._snapshot is None:
                 self._start_rebuild_locked()
                 raise BooksLoading("the books are being loaded")
@@ -59,14 +72,23 @@ class Books:
 
     @property
     def rebuilding(self) -> bool:
-        thread = self._rebuild
-        return thread is not None and thread.is_alive()
+        thread, child = self._rebuild, self._child
+        return (thread is not None and thread.is_alive()) or (
+            child is not None and child.poll() is None
+        )
 
     def wait(self, timeout: float | None = None) -> None:
         """Wait for a background rebuild (tests, start-up in the CLI)."""
-        thread = self._rebuild
+        thread, child = self._rebuild, self._child
         if thread is not None:
             thread.join(timeout)
+        if child is not None:
+            try:
+                child.wait(timeout)
+            except subprocess.TimeoutExpired:
+                return
+            with self._lock:
+                self._take_childs_snapshot_locked()
 
     def _start_rebuild(self) -> None:
         with self._lock:
@@ -75,10 +97,32 @@ class Books:
     def _start_rebuild_locked(self) -> None:
         if self.rebuilding or not self.files.exists():
             return
+        if self.isolated:
+            self._child = subprocess.Popen(  # noqa: S603 - our own module, our own interpreter
+                [sys.executable, "-m", "conservancy.ledger.rebuild", str(self.files.root)],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+            )
+            return
         self._rebuild = threading.Thread(
             target=self._run_rebuild, name="books-rebuild", daemon=True
         )
         self._rebuild.start()
+
+    def _take_childs_snapshot_locked(self) -> None:
+        """Once the child has finished, serve the snapshot it saved."""
+        child = self._child
+        if child is None or child.poll() is None:
+            return
+        self._child = None
+        if child.returncode != 0:
+            self.last_error = f"rebuilding the books failed (exit {child.returncode})"
+            log.error("%s; the last snapshot keeps serving", self.last_error)
+            return
+        self.last_error = None
+        saved = snap.load_saved(self.files)
+        if saved is not None:  # else the files changed again meanwhile: the next look rebuilds
+            self._snapshot = snap.catch_up(self.files, saved)
 
     def _run_rebuild(self) -> None:
         try:

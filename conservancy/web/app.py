@@ -71,7 +71,7 @@ def _start_books(runtime: Runtime) -> None:
         log.exception(
             "posting pending ledger entries at start-up failed; 'conservancy ledger sync' retries"
         )
-    runtime.books.start()
+    runtime.books.start(isolated=True)
 
 
 def _register_errors(app: Flask) -> None:

@@ -380,7 +380,7 @@ def test_interrupted_append_is_ignored_until_recovery_then_counted_once(
 def test_current_raises_books_loading_until_the_first_build_is_done(
     twisted: Runtime, builds: Builds
 ) -> None:
-    assert not (twisted.ledger.cache_dir / "snapshot.json").exists()
+    (twisted.ledger.cache_dir / "snapshot.json").unlink()  # a site's very first start
     builds.release.clear()
     books = Books(twisted.ledger)
     books.start()
@@ -401,3 +401,43 @@ def test_current_on_a_reader_never_started_starts_the_build(twisted: Runtime) ->
         books.current()
     books.wait()
     assert fund(books.current(), "Twisted") == "96.80 USD"
+
+
+# --- rebuilds in a child process (web workers) -----------------------------
+
+
+def test_worker_rebuilds_in_a_child_process_and_serves_the_snapshot_it_saved(
+    twisted: Runtime, builds: Builds
+) -> None:
+    staff = include_staff_file(twisted.ledger)  # the saved snapshot no longer fits
+    builds.forbidden = True  # no full build may run in this process: only the child's
+    worker = Books(twisted.ledger)
+
+    worker.start(isolated=True)
+    worker.wait(PATIENCE)
+    assert fund(worker.current(), "Twisted") == "96.80 USD"
+
+    edit_by_hand(staff, RECLASSIFY)
+    assert fund(worker.current(), "Twisted") == "96.80 USD"  # served at once, child started
+    post(twisted, factories.gift("gift-2", amount="50.00", fee="1.75"))
+    worker.wait(PATIENCE)
+
+    after = worker.current()
+    assert fund(after, "Twisted") == "125.05 USD"  # 96.80 + 48.25 - 20.00, gift-2 once
+    assert fund(after, "General") == "20.00 USD"
+    assert worker.last_error is None
+    assert builds.calls == 0
+
+
+def test_second_workers_child_finds_the_snapshot_built_and_does_not_load_again(
+    twisted: Runtime,
+) -> None:
+    from conservancy.ledger.rebuild import rebuild
+
+    include_staff_file(twisted.ledger, STAFF_HEADER + RECLASSIFY)
+
+    assert rebuild(twisted.ledger) is True
+    assert rebuild(twisted.ledger) is False  # the first one's snapshot fits the files
+    saved = snap.load_saved(twisted.ledger)
+    assert saved is not None
+    assert fund(saved, "General") == "20.00 USD"
