@@ -57,7 +57,7 @@ def handle_webhook(
     that is not an event, or an event from the other mode (live vs test).
     """
     event = gateway.verify_event(payload, signature)
-    if event.livemode != getattr(gateway, "livemode", False):
+    if event.livemode != gateway.livemode:
         raise BadSignature("the event's livemode does not match our Stripe key")
     return process(sessions, gateway, event, tz)
 

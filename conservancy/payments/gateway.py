@@ -107,6 +107,8 @@ class Event:
 
 
 class Gateway(Protocol):
+    livemode: bool  # True for live keys: events from the other mode are refused
+
     def create_checkout(self, request: CheckoutRequest) -> Checkout: ...
 
     def verify_event(self, payload: bytes, signature: str | None) -> Event: ...
