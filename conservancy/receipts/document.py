@@ -1,0 +1,276 @@
+"""The content of a receipt, voiding notice or replacement receipt, and its IRS wording.
+
+Pure: standard library and :mod:`conservancy.money` only. What a receipt must and
+must never say is SPEC section 8; the rules are here so that every renderer (PDF
+today, perhaps e-mail text later) says the same thing.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Literal, NamedTuple
+
+from conservancy.money import Currency, Money
+
+ReceiptKind = Literal["receipt", "voiding", "replacement"]
+KINDS: tuple[ReceiptKind, ...] = ("receipt", "voiding", "replacement")
+
+NO_GOODS_OR_SERVICES = "No goods or services were provided in exchange for this contribution."
+
+
+class TokenItemLimits(NamedTuple):
+    """The IRS "token item" safe harbour for one tax year (USD).
+
+    A gift of at least ``minimum_gift`` whose only benefits are token items
+    (bearing the organisation's name or logo) costing at most ``maximum_cost``
+    in total gets insubstantial benefits: no quid-pro-quo disclosure and the
+    whole gift is deductible.
+    """
+
+    minimum_gift: Money
+    maximum_cost: Money
+
+
+# Inflation-adjusted figures from the IRS Revenue Procedure for each tax year
+# (the "low-cost article" and "token item" amounts of Rev. Proc. 90-12 as
+# adjusted). Review every autumn when the next Rev. Proc. is published and add
+# the new year: a year missing here gets no token exemption, so the receipt
+# discloses every benefit, which is always accurate if conservative.
+TOKEN_ITEM_LIMITS: dict[int, TokenItemLimits] = {
+    2026: TokenItemLimits(
+        minimum_gift=Money.parse("68.00", Currency.USD),
+        maximum_cost=Money.parse("13.60", Currency.USD),
+    ),
+}
+
+_NUMBER = re.compile(r"^\d{4}-\d{6}$")
+# Things that must never be printed on a receipt: a social security number or a
+# payment-card number (13-19 digits, perhaps grouped by spaces or dashes).
+_SSN = re.compile(r"(?<!\d)\d{3}[- ]?\d{2}[- ]?\d{4}(?!\d)")
+_CARD = re.compile(r"(?<!\d)\d(?:[ -]?\d){12,18}(?!\d)")
+
+
+class ReceiptError(ValueError):
+    """A receipt that must not be issued as given."""
+
+
+def _refuse_identifiers(label: str, text: str | None) -> None:
+    if text and (_SSN.search(text) or _CARD.search(text)):
+        raise ReceiptError(f"{label} looks like it holds an SSN or a card number")
+
+
+def long_date(day: date) -> str:
+    """``March 5, 2026``: the form a US tax receipt uses."""
+    return f"{day:%B} {day.day}, {day.year}"
+
+
+@dataclass(frozen=True, slots=True)
+class Sponsor:
+    legal_name: str
+    ein: str
+    address: str
+    signatory_name: str | None = None
+    signatory_title: str | None = None
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(r"\d{2}-\d{7}", self.ein):
+            raise ReceiptError(f"EIN {self.ein!r} is not of the form 12-3456789")
+
+
+@dataclass(frozen=True, slots=True)
+class Benefit:
+    """Something the sponsor gave back: a t-shirt, a dinner, a ticket."""
+
+    description: str
+    fair_market_value: Money
+
+    def __post_init__(self) -> None:
+        if self.fair_market_value.minor < 0:
+            raise ReceiptError("a benefit cannot be worth less than nothing")
+        _refuse_identifiers("benefit description", self.description)
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptDocument:
+    kind: ReceiptKind
+    number: str
+    issued_on: date
+    sponsor: Sponsor
+    donor_name: str
+    donor_address: str | None
+    gift_on: date
+    amount: Money
+    project_name: str
+    payment_method: str
+    benefits: tuple[Benefit, ...] = field(default=())
+    schedule: str | None = None
+    replaces: str | None = None
+    reason: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ReceiptError(f"unknown receipt kind {self.kind!r}")
+        if not _NUMBER.match(self.number):
+            raise ReceiptError(f"receipt number {self.number!r} is not of the form 2026-000123")
+        if self.kind == "receipt":
+            if self.replaces is not None:
+                raise ReceiptError("a plain receipt replaces nothing")
+        elif self.replaces is None or not _NUMBER.match(self.replaces):
+            raise ReceiptError(f"a {self.kind} must name the receipt it voids or replaces")
+        elif self.replaces == self.number:
+            raise ReceiptError("a receipt cannot void or replace itself")
+        if self.kind == "voiding" and not self.reason:
+            raise ReceiptError("a voiding notice must say why (refund, dispute)")
+        if self.amount.minor <= 0:
+            raise ReceiptError("a receipt is for a positive amount")
+        if self.issued_on < self.gift_on:
+            raise ReceiptError("a receipt cannot be issued before the gift")
+        if not isinstance(self.benefits, tuple):
+            raise TypeError("benefits must be a tuple")
+        for benefit in self.benefits:
+            if benefit.fair_market_value.currency != self.amount.currency:
+                raise ReceiptError("benefits must be valued in the gift's currency")
+        for label, text in (
+            ("donor name", self.donor_name),
+            ("donor address", self.donor_address),
+            ("payment method", self.payment_method),
+            ("project name", self.project_name),
+            ("schedule", self.schedule),
+            ("reason", self.reason),
+        ):
+            _refuse_identifiers(label, text)
+
+    # -- amounts -------------------------------------------------------------
+
+    @property
+    def benefits_value(self) -> Money:
+        """The good-faith estimate of everything given back."""
+        total = Money.zero(self.amount.currency)
+        for benefit in self.benefits:
+            total = total + benefit.fair_market_value
+        return total
+
+    @property
+    def tax_year(self) -> int:
+        return self.gift_on.year
+
+    @property
+    def benefits_insubstantial(self) -> bool:
+        """True when the benefits are only token items under that year's IRS limits."""
+        if not self.benefits:
+            return True
+        limits = TOKEN_ITEM_LIMITS.get(self.tax_year)
+        if limits is None or self.amount.currency is not Currency.USD:
+            return False
+        return self.amount >= limits.minimum_gift and self.benefits_value <= limits.maximum_cost
+
+    @property
+    def disclosed_benefits(self) -> tuple[Benefit, ...]:
+        """The benefits the receipt must describe and value (none when insubstantial)."""
+        return () if self.benefits_insubstantial else self.benefits
+
+    @property
+    def deductible(self) -> Money:
+        """The amount less the value of what was given back, never below zero."""
+        if self.benefits_insubstantial:
+            return self.amount
+        rest = self.amount - self.benefits_value
+        return rest if rest.minor > 0 else Money.zero(self.amount.currency)
+
+    # -- wording -------------------------------------------------------------
+
+    @property
+    def title(self) -> str:
+        return {
+            "receipt": "Donation receipt",
+            "voiding": "Notice of void receipt",
+            "replacement": "Replacement donation receipt",
+        }[self.kind]
+
+    @property
+    def purpose_statement(self) -> str:
+        """The sponsor is the donee and keeps variance power; the project is the purpose.
+
+        Without the discretion-and-control wording the sponsor would be a mere
+        conduit to the project and the gift would not be deductible.
+        """
+        sponsor = self.sponsor.legal_name
+        return (
+            f"This gift was made to {sponsor} to support the work of {self.project_name}, "
+            f"one of its fiscally sponsored projects. {sponsor} has full discretion and "
+            f"control over the use of all contributed funds and will use this gift for the "
+            f"benefit of {self.project_name} in keeping with its charitable purposes."
+        )
+
+    @property
+    def goods_and_services_statement(self) -> str:
+        """The IRS quid-pro-quo sentence(s), never "fully deductible"."""
+        if not self.disclosed_benefits:
+            return NO_GOODS_OR_SERVICES
+        items = "; ".join(
+            f"{b.description} (estimated value {b.fair_market_value.format()})"
+            for b in self.disclosed_benefits
+        )
+        return (
+            f"In exchange for this contribution you received: {items}. "
+            f"Our good-faith estimate of the fair market value of these goods or services is "
+            f"{self.benefits_value.format()}. Only the amount of your contribution in excess "
+            f"of that value, {self.deductible.format()}, is deductible for federal income tax "
+            f"purposes."
+        )
+
+    @property
+    def schedule_statement(self) -> str | None:
+        if not self.schedule:
+            return None
+        return (
+            f"This payment is part of your {self.schedule} recurring gift; "
+            f"each payment receives its own receipt."
+        )
+
+    @property
+    def kind_statement(self) -> str | None:
+        """What a voiding notice or replacement says about the earlier receipt."""
+        why = f" ({self.reason})" if self.reason else ""
+        if self.kind == "voiding":
+            return (
+                f"Receipt {self.replaces} for your gift of {self.amount.format()} on "
+                f"{long_date(self.gift_on)} is void{why}. Please do not use receipt "
+                f"{self.replaces} for your tax records; discard it or keep it with this notice."
+            )
+        if self.kind == "replacement":
+            return (
+                f"This receipt replaces receipt {self.replaces}, which is void{why}. "
+                f"The amount of your gift is now {self.amount.format()}."
+            )
+        return None
+
+    @property
+    def keep_for_records(self) -> str:
+        if self.kind == "voiding":
+            return f"Keep this notice with your tax records. Receipt {self.replaces} is void."
+        return "Keep this receipt for your tax records."
+
+    def data(self) -> dict[str, str | None]:
+        """The machine-readable copy embedded in the PDF as ``receipt.json``.
+
+        Amounts are strings (exact decimals). A voiding notice acknowledges no
+        deductible gift, so its deductible is zero.
+        """
+        deductible = Money.zero(self.amount.currency) if self.kind == "voiding" else self.deductible
+        return {
+            "number": self.number,
+            "kind": self.kind,
+            "issued_on": self.issued_on.isoformat(),
+            "gift_on": self.gift_on.isoformat(),
+            "amount": str(self.amount.amount),
+            "currency": str(self.amount.currency),
+            "benefits_value": str(self.benefits_value.amount),
+            "deductible": str(deductible.amount),
+            "project": self.project_name,
+            "sponsor_ein": self.sponsor.ein,
+            "replaces": self.replaces,
+            "schedule": self.schedule,
+        }
