@@ -13,6 +13,7 @@ from conservancy.donations.models import (
 from conservancy.ledger.models import LedgerOutbox
 from conservancy.payments.models import CheckoutAttempt, StripeEvent
 from conservancy.projects.models import Campaign, Project, Sponsor
+from conservancy.receipts.models import Receipt, ReceiptCounter
 
 __all__ = [
     "Base",
@@ -25,6 +26,8 @@ __all__ = [
     "Gift",
     "LedgerOutbox",
     "Project",
+    "Receipt",
+    "ReceiptCounter",
     "Refund",
     "Sponsor",
     "StripeEvent",

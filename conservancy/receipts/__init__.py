@@ -1,6 +1,8 @@
 """Receipts: what a donor keeps for their tax records.
 
-:mod:`conservancy.receipts.document` holds the receipt's content and the IRS
-wording rules (pure, no database, no PDF library); :mod:`conservancy.receipts.render`
-turns one document into a PDF/A-3b file and is the only importer of WeasyPrint.
+* ``document``   the receipt's content and the IRS wording rules (pure)
+* ``render``     one document as a PDF/A-3b file; the only importer of WeasyPrint
+* ``models``     issued receipts, and the per-year counters behind their numbers
+* ``numbering``  numbers without gaps per calendar year, safe under concurrency
+* ``service``    recording a receipt (or a voiding notice, or a replacement) for a gift
 """

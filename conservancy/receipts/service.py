@@ -1,0 +1,67 @@
+"""Recording receipts: the row and its number, in the caller's transaction.
+
+The PDF is rendered after the commit (conservancy.receipts.render), never while
+the year's counter is locked.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.orm import Session
+
+from conservancy import clock
+from conservancy.donations.models import Gift
+from conservancy.errors import DomainError
+from conservancy.money import Money
+from conservancy.receipts.models import Receipt, ReceiptKind
+from conservancy.receipts.numbering import next_number
+
+
+class BadReceipt(DomainError):
+    """A receipt that must not be issued as asked."""
+
+
+def record_receipt(
+    session: Session,
+    gift: Gift,
+    *,
+    kind: ReceiptKind,
+    amount: Money,
+    deductible: Money,
+    issued_at: datetime,
+    tz: ZoneInfo,
+    replaces: Receipt | None = None,
+) -> Receipt:
+    """Number and record a receipt, voiding notice or replacement for ``gift``.
+
+    The number is of the calendar year of ``issued_at`` in the sponsor's time
+    zone ``tz``. Flushes; the caller commits (or rolls back, giving the number back).
+    """
+    if (kind is ReceiptKind.RECEIPT) != (replaces is None):
+        raise BadReceipt(f"a {kind} receipt must name what it replaces, and only then")
+    if replaces is not None and replaces.gift_id != gift.id:
+        raise BadReceipt(f"receipt {replaces.number} is for another gift")
+    if amount.currency != deductible.currency or amount.currency.value != gift.currency:
+        raise BadReceipt("the receipt's amounts must be in the gift's currency")
+    if not Money.zero(amount.currency) <= deductible <= amount:
+        raise BadReceipt("the deductible part must be from zero to the amount")
+    issued_on = clock.accounting_date(issued_at, tz)
+    sequence, number = next_number(session, issued_on.year)
+    receipt = Receipt(
+        number=number,
+        year=issued_on.year,
+        sequence=sequence,
+        kind=kind,
+        gift=gift,
+        replaces=replaces,
+        amount_minor=amount.minor,
+        deductible_minor=deductible.minor,
+        currency=amount.currency.value,
+        issued_at=issued_at,
+        issued_on=issued_on,
+    )
+    session.add(receipt)
+    session.flush()
+    return receipt
