@@ -6,7 +6,11 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck check bench clean
+.PHONY: demo test lint typecheck check bench clean system-libs
+
+# WeasyPrint (receipts) needs pango, harfbuzz and a font from the system. Installed with
+# apt-get when missing and we may; otherwise the PDF tests say why they skip.
+SYSTEM_LIBS := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core
 
 $(STAMP): setup.cfg pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "conservancy needs Python 3.11 or newer")'
@@ -15,10 +19,19 @@ $(STAMP): setup.cfg pyproject.toml
 	$(BIN)/pip install --quiet --disable-pip-version-check --editable '.[dev]' --config-settings editable_mode=compat
 	touch $(STAMP)
 
-demo: $(STAMP)
+system-libs: $(STAMP)
+	@$(BIN)/python -c 'import weasyprint' 2>/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing $(SYSTEM_LIBS) for WeasyPrint"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_LIBS) >/dev/null; \
+	  else \
+	    echo "note: WeasyPrint cannot load pango; install $(SYSTEM_LIBS) (receipt PDFs need them)"; \
+	  fi; }
+
+demo: system-libs
 	CONSERVANCY_ENV=demo $(BIN)/conservancy demo
 
-test: $(STAMP)
+test: system-libs
 	$(BIN)/pytest
 
 lint: $(STAMP)

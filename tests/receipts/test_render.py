@@ -11,6 +11,11 @@ from io import BytesIO
 import pytest
 from pypdf import PdfReader
 
+try:
+    import weasyprint  # noqa: F401
+except OSError as exc:  # pango missing: `make test` installs it where it may (root, apt)
+    pytest.skip(f"WeasyPrint cannot load its system libraries: {exc}", allow_module_level=True)
+
 from conservancy.money import Money
 from conservancy.receipts.document import (
     NO_GOODS_OR_SERVICES,
