@@ -26,8 +26,6 @@ from conservancy.ledger import accounts
 from conservancy.ledger.entries import Posting, Transaction
 from conservancy.money import Money, round_minor
 
-DISPUTE_NARRATION = "Dispute"
-
 
 @dataclass(frozen=True)
 class Part:

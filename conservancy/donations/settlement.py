@@ -32,7 +32,7 @@ from conservancy.money import Currency, Money
 from conservancy.payments.gateway import Charge, DisputeInfo, Gateway, RefundInfo
 
 
-def _move(donation: Donation, status: DonationStatus, reason: str) -> None:
+def move_status(donation: Donation, status: DonationStatus, reason: str) -> None:
     """Change status when the table allows it; otherwise leave it (events come in any order)."""
     if donation.status is not status and status in ALLOWED_TRANSITIONS[donation.status]:
         donation.change_status(status, reason)
@@ -103,7 +103,7 @@ def settle(
     session.flush()
     for entry in booking(gift).settled(on=gift.settled_on, stripe_id=txn.id, fee=txn.fee):
         record(session, entry)
-    _move(donation, DonationStatus.PAID, f"charge {charge.id}")
+    move_status(donation, DonationStatus.PAID, f"charge {charge.id}")
     return gift
 
 
@@ -112,9 +112,9 @@ def _after_reversal(gift: Gift, reason: str) -> None:
     if donation.recurring:
         return  # a recurring gift's status is its subscription's; reversals belong to one period
     if gift.reversed_minor >= gift.project_minor + gift.general_minor:
-        _move(donation, DonationStatus.REFUNDED, reason)
+        move_status(donation, DonationStatus.REFUNDED, reason)
     elif gift.reversed_minor > 0:
-        _move(donation, DonationStatus.PARTIALLY_REFUNDED, reason)
+        move_status(donation, DonationStatus.PARTIALLY_REFUNDED, reason)
 
 
 def _lock(session: Session, gift: Gift) -> None:
@@ -234,11 +234,11 @@ def apply_dispute(session: Session, gift: Gift, dispute: DisputeInfo, tz: ZoneIn
     donation = gift.donation
     if not donation.recurring:
         if dispute.status == "won":
-            _move(donation, DonationStatus.PAID, f"dispute {dispute.id} won")
+            move_status(donation, DonationStatus.PAID, f"dispute {dispute.id} won")
         elif dispute.status == "lost":
-            _move(donation, DonationStatus.REFUNDED, f"dispute {dispute.id} lost")
+            move_status(donation, DonationStatus.REFUNDED, f"dispute {dispute.id} lost")
         else:
-            _move(donation, DonationStatus.DISPUTED, f"dispute {dispute.id}")
+            move_status(donation, DonationStatus.DISPUTED, f"dispute {dispute.id}")
     session.flush()
 
 

@@ -196,24 +196,27 @@ def invoice_failed(ctx: Context, obj: Obj) -> None:
         _note(donation, f"renewal failed (invoice {obj.get('id')})")
 
 
+def _donation_of_subscription(ctx: Context, obj: Obj) -> Donation | None:
+    by_id = select(Donation).where(Donation.stripe_subscription_id == str(obj["id"]))
+    return ctx.session.scalar(by_id.with_for_update()) or _donation_from_metadata(
+        ctx, obj.get("metadata")
+    )
+
+
 def subscription_updated(ctx: Context, obj: Obj) -> None:
-    donation = ctx.session.scalar(
-        select(Donation).where(Donation.stripe_subscription_id == str(obj["id"])).with_for_update()
-    ) or _donation_from_metadata(ctx, obj.get("metadata"))
+    donation = _donation_of_subscription(ctx, obj)
     if donation is None:
         return
     if obj.get("status") == "canceled":
-        settlement._move(donation, DonationStatus.CANCELLED, "subscription cancelled")
+        settlement.move_status(donation, DonationStatus.CANCELLED, "subscription cancelled")
     elif obj.get("status") in {"past_due", "unpaid"}:
         _note(donation, f"subscription {obj.get('status')}")
 
 
 def subscription_deleted(ctx: Context, obj: Obj) -> None:
-    donation = ctx.session.scalar(
-        select(Donation).where(Donation.stripe_subscription_id == str(obj["id"])).with_for_update()
-    ) or _donation_from_metadata(ctx, obj.get("metadata"))
-    if donation is not None and donation.status is not DonationStatus.CANCELLED:
-        settlement._move(donation, DonationStatus.CANCELLED, "subscription ended")
+    donation = _donation_of_subscription(ctx, obj)
+    if donation is not None:
+        settlement.move_status(donation, DonationStatus.CANCELLED, "subscription ended")
 
 
 # -- refunds and disputes ---------------------------------------------------------

@@ -61,9 +61,8 @@ def usd(text: str) -> Money:
     return Money(Decimal(text), Currency.USD)
 
 
-def give(
+def start_checkout(
     rt: Runtime,
-    standin: StandIn,
     amount: str,
     *,
     slug: str = "twisted",
@@ -73,11 +72,9 @@ def give(
     visibility: Visibility = Visibility.PUBLIC,
     extra_general: str | None = None,
     cover_fees: bool = False,
-    card: str = GOOD_CARD,
-    bank_account: str | None = None,
-) -> int:
-    """Record a donation, start its checkout, and pay on the stand-in (by card, or from
-    ``bank_account``, a debit that settles later). Returns the donation id."""
+) -> tuple[int, str]:
+    """Record a donation and start its checkout, as the form does. Returns (donation id,
+    checkout session id)."""
     with rt.sessions() as session:
         project = session.scalars(select(Project).where(Project.slug == slug)).one()
         donation = record_donation(
@@ -104,9 +101,23 @@ def give(
             sponsor_name="Test Sponsor",
         )
         session.commit()
-        donation_id = donation.id
+        return donation.id, checkout.id
+
+
+def give(
+    rt: Runtime,
+    standin: StandIn,
+    amount: str,
+    *,
+    card: str = GOOD_CARD,
+    bank_account: str | None = None,
+    **donation: Any,
+) -> int:
+    """Start a checkout (``start_checkout``'s options) and pay on the stand-in, by card or
+    from ``bank_account`` (a debit that settles later). Returns the donation id."""
+    donation_id, checkout_id = start_checkout(rt, amount, **donation)
     paid_with = {"account_number": bank_account} if bank_account else {"card_number": card}
-    status = post(f"{standin.url}/_standin/checkout/{checkout.id}/pay", **paid_with)
+    status = post(f"{standin.url}/_standin/checkout/{checkout_id}/pay", **paid_with)
     assert status == 303, f"paying answered {status}"
     return donation_id
 

@@ -6,13 +6,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from sqlalchemy import select
-
-from conservancy import clock
 from conservancy.donations.models import DonationStatus, Frequency
-from conservancy.donations.service import DonationRequest, begin_checkout, record_donation
 from conservancy.ledger.check import check_books
-from conservancy.projects.models import Project
 from conservancy.runtime import Runtime
 from conservancy.standin import StandIn
 from tests import factories
@@ -24,8 +19,8 @@ from tests.giving.flows import (
     ledger_refs,
     post,
     settle_webhooks,
+    start_checkout,
     stripe_client,
-    usd,
 )
 
 BANK_OK = "000123456789"
@@ -67,24 +62,8 @@ def test_checkout_left_to_expire_closes_the_donation_and_books_nothing(
 ) -> None:
     rt = factories.with_project(giving_runtime)
     refs_before = ledger_refs(rt)
-    with rt.sessions() as session:
-        project = session.scalars(select(Project)).one()
-        pending = record_donation(
-            session,
-            project,
-            DonationRequest(
-                amount=usd("50.00"), frequency=Frequency.ONCE, name="Ada", email="ada@example.org"
-            ),
-            maximum=rt.settings.max_donation,
-            today=clock.today(rt.settings.timezone),
-        )
-        session.commit()
-        checkout = begin_checkout(
-            session, rt.gateway, pending, base_url=live.url, sponsor_name="Test Sponsor"
-        )
-        session.commit()
-        donation_id = pending.id
-    stripe_client(standin).v1.checkout.sessions.expire(checkout.id)
+    donation_id, checkout_id = start_checkout(rt, "50.00")
+    stripe_client(standin).v1.checkout.sessions.expire(checkout_id)
     settle_webhooks(rt, standin)
 
     assert donation(rt, donation_id).status is DonationStatus.EXPIRED
@@ -106,7 +85,7 @@ def test_failed_renewal_books_nothing_and_is_noted_on_the_gift(
     )
     settle_webhooks(rt, standin)
 
-    assert declined in {200, 402}
+    assert declined == 200  # the stand-in answers the attempt; the invoice says it failed
     found = donation(rt, donation_id)
     assert len(found.gifts) == 1
     assert found.status is DonationStatus.PAID  # Stripe retries; the subscription goes on
