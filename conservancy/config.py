@@ -46,6 +46,7 @@ class Settings:
     stripe_webhook_secret: str | None = None
     stripe_api_base: str | None = None
     smtp_url: str | None = None
+    mail_from: str | None = None
     timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("America/New_York"))
     max_donation: Money = field(default_factory=lambda: Money.parse("100000.00", Currency.USD))
 
@@ -72,12 +73,28 @@ class Settings:
                 get("STRIPE_API_BASE"), "CONSERVANCY_STRIPE_API_BASE"
             ),
             smtp_url=_smtp_url(get("SMTP_URL")),
+            mail_from=_mail_from(get("MAIL_FROM")),
             timezone=_timezone(get("TIMEZONE") or "America/New_York"),
             max_donation=_amount(get("MAX_DONATION") or "100000.00", "CONSERVANCY_MAX_DONATION"),
         )
         if settings.secret_key is not None and len(settings.secret_key) < 16:
             raise SettingsError("CONSERVANCY_SECRET_KEY must be at least 16 characters")
         return settings
+
+    @property
+    def outbox_dir(self) -> Path:
+        """Where mail goes as .eml files when no SMTP server is configured."""
+        return self.instance_dir / "outbox"
+
+    @property
+    def sender_address(self) -> str:
+        """The From address of donor mail: CONSERVANCY_MAIL_FROM, or one at the base URL's host."""
+        if self.mail_from:
+            return self.mail_from
+        host = urlsplit(self.base_url).hostname or "localhost"
+        if host.replace(".", "").isdigit() or ":" in host:
+            host = "localhost"  # an IP address is no mail domain
+        return f"receipts@{host}"
 
     def web_secret_key(self) -> str:
         """The session key; production refuses to start without a real one."""
@@ -136,6 +153,15 @@ def _smtp_url(value: str | None) -> str | None:
         parts.port  # noqa: B018 - raises on a malformed port
     except ValueError:
         raise SettingsError(f"CONSERVANCY_SMTP_URL has a malformed port: {value!r}") from None
+    return value
+
+
+def _mail_from(value: str | None) -> str | None:
+    if value is None:
+        return None
+    local, at, domain = value.partition("@")
+    if not at or not local or "." not in domain or any(c.isspace() or c in "<>" for c in value):
+        raise SettingsError("CONSERVANCY_MAIL_FROM must be an address like receipts@example.org")
     return value
 
 

@@ -11,11 +11,14 @@ from conservancy.donations.models import (
     Refund,
 )
 from conservancy.ledger.models import LedgerOutbox
+from conservancy.mail.models import MailMessage
 from conservancy.payments.models import CheckoutAttempt, StripeEvent
+from conservancy.portal.models import PortalToken
 from conservancy.projects.models import Campaign, Project, Sponsor
-from conservancy.receipts.models import Receipt, ReceiptCounter
+from conservancy.receipts.models import AnnualStatement, Receipt, ReceiptCounter
 
 __all__ = [
+    "AnnualStatement",
     "Base",
     "Campaign",
     "CheckoutAttempt",
@@ -25,6 +28,8 @@ __all__ = [
     "Donor",
     "Gift",
     "LedgerOutbox",
+    "MailMessage",
+    "PortalToken",
     "Project",
     "Receipt",
     "ReceiptCounter",

@@ -15,6 +15,15 @@ from conservancy.ledger.outbox import PostResult, post_pending
 from conservancy.payments.gateway import Gateway
 
 
+@dataclass(frozen=True)
+class Delivery:
+    rendered: int
+    render_failed: int
+    sent: int
+    retry_later: int
+    send_failed: int
+
+
 @dataclass
 class Runtime:
     settings: Settings
@@ -48,6 +57,28 @@ class Runtime:
     def post_ledger(self) -> PostResult:
         """Append whatever the outbox holds; call after each commit that recorded entries."""
         return post_pending(self.sessions, self.ledger)
+
+    def deliver(self) -> Delivery:
+        """After a commit: draw receipts that have no PDF yet, then send the mail that is due."""
+        from conservancy.mail.outbox import Sender, send_pending
+        from conservancy.mail.transport import transport_for
+        from conservancy.projects.service import get_sponsor
+        from conservancy.receipts.issue import render_pending
+
+        receipts_dir = self.settings.receipts_dir
+        rendered = render_pending(self.sessions, receipts_dir)
+        with self.sessions() as session:
+            sponsor = get_sponsor(session)
+            name = sponsor.legal_name if sponsor is not None else "Donations"
+        sent = send_pending(
+            self.sessions,
+            transport_for(self.settings.smtp_url, self.settings.outbox_dir),
+            Sender(self.settings.sender_address, name),
+            receipts_dir,
+        )
+        return Delivery(
+            rendered.rendered, rendered.failed, sent.sent, sent.retry_later, sent.failed
+        )
 
     def close(self) -> None:
         self.engine.dispose()

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date
+import secrets
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from conservancy.donations.models import Frequency, Visibility
 from conservancy.ledger import accounts
 from conservancy.ledger.entries import Posting, Transaction
 from conservancy.money import Currency, Money
@@ -59,3 +62,65 @@ def with_project(
         session.commit()
     rt.post_ledger()
     return rt
+
+
+def settled_gift(
+    rt: Runtime,
+    *,
+    email: str = "ada@example.org",
+    name: str = "Ada Lovelace",
+    amount: str = "100.00",
+    fee: str = "3.20",
+    slug: str = "twisted",
+    frequency: Frequency = Frequency.ONCE,
+    visibility: Visibility = Visibility.PUBLIC,
+    at: datetime | None = None,
+    benefit: tuple[str, str] | None = None,
+    address: str | None = "12 Analytical Row\nLondon",
+) -> int:
+    """A donation settled as a webhook would settle it (receipt issued and queued); its gift id.
+
+    The project ``slug`` must exist (see with_project). No Stripe is involved:
+    the charge is made up, with ids unique to this call.
+    """
+    from conservancy.donations.service import DonationRequest, record_donation
+    from conservancy.donations.settlement import settle
+    from conservancy.payments.gateway import BalanceTransaction, Charge
+
+    at = at or datetime(2026, 3, 1, 15, 0, tzinfo=UTC)
+    with rt.sessions() as session:
+        target = session.scalars(select(Project).where(Project.slug == slug)).one()
+        donation = record_donation(
+            session,
+            target,
+            DonationRequest(
+                amount=usd(amount),
+                frequency=frequency,
+                name=name,
+                email=email,
+                visibility=visibility,
+                address=address,
+            ),
+            maximum=usd("100000.00"),
+            today=at.date(),
+        )
+        if benefit is not None:
+            donation.benefit_description, value = benefit[0], usd(benefit[1])
+            donation.benefit_value_minor = value.minor
+        unique = secrets.token_hex(6)
+        charge = Charge(
+            id=f"ch_{unique}",
+            amount=donation.total,
+            payment_intent_id=f"pi_{unique}",
+            balance_transaction=BalanceTransaction(
+                id=f"txn_{unique}", amount=donation.total, fee=usd(fee), created_at=at
+            ),
+            created_at=at,
+            metadata={"donation_id": str(donation.id)},
+            payment_method="Card (Visa)",
+        )
+        gift_row = settle(session, donation, charge, rt.settings.timezone)
+        session.commit()
+        gift_id = gift_row.id
+    rt.post_ledger()
+    return gift_id

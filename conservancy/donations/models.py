@@ -125,6 +125,10 @@ class Donation(Base):
     # An extra gift to the sponsor's own General fund, charged with this one.
     extra_general_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"))
+    # What the donor got back (the project's thank-you gift), valued in good faith
+    # when they asked for it; it goes with the first payment only.
+    benefit_description: Mapped[str | None] = mapped_column(String(200))
+    benefit_value_minor: Mapped[int | None] = mapped_column(BigInteger)
     checkout_session_id: Mapped[str | None] = mapped_column(String(255), unique=True)
     stripe_customer_id: Mapped[str | None] = mapped_column(String(255))
     stripe_subscription_id: Mapped[str | None] = mapped_column(String(255), unique=True)
@@ -154,6 +158,12 @@ class Donation(Base):
     def total(self) -> Money:
         """What the donor is charged each time: the project's gift plus any extra to General."""
         return self.amount + self.extra_general
+
+    @property
+    def benefit_value(self) -> Money | None:
+        if self.benefit_value_minor is None:
+            return None
+        return Money.from_minor(self.benefit_value_minor, Currency(self.currency))
 
     @property
     def recurring(self) -> bool:
@@ -216,6 +226,8 @@ class Gift(Base):
     refund_requests: Mapped[int] = mapped_column(default=0)
     settled_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     settled_on: Mapped[date] = mapped_column(Date)
+    # As the receipt words it: "Card (Visa)", "Bank debit (ACH)".
+    payment_method: Mapped[str | None] = mapped_column(String(64))
 
     donation: Mapped[Donation] = relationship(back_populates="gifts")
 

@@ -30,6 +30,7 @@ from conservancy.ledger.models import LedgerOutbox
 from conservancy.ledger.outbox import record
 from conservancy.money import Currency, Money
 from conservancy.payments.gateway import Charge, DisputeInfo, Gateway, RefundInfo
+from conservancy.receipts import issue as receipts
 
 
 def move_status(donation: Donation, status: DonationStatus, reason: str) -> None:
@@ -98,12 +99,14 @@ def settle(
         refunded_minor=0,
         settled_at=txn.created_at,
         settled_on=clock.accounting_date(txn.created_at, tz),
+        payment_method=charge.payment_method,
     )
     session.add(gift)
     session.flush()
     for entry in booking(gift).settled(on=gift.settled_on, stripe_id=txn.id, fee=txn.fee):
         record(session, entry)
     move_status(donation, DonationStatus.PAID, f"charge {charge.id}")
+    receipts.reconcile(session, gift, tz, reason="gift")
     return gift
 
 
@@ -198,6 +201,7 @@ def apply_refund(session: Session, gift: Gift, refund: RefundInfo, tz: ZoneInfo)
             gift.refunded_minor -= refund.amount.minor
         row.status = refund.status
     session.flush()
+    receipts.reconcile(session, gift, tz, reason="refund")
 
 
 def apply_dispute(session: Session, gift: Gift, dispute: DisputeInfo, tz: ZoneInfo) -> None:
@@ -240,6 +244,7 @@ def apply_dispute(session: Session, gift: Gift, dispute: DisputeInfo, tz: ZoneIn
         else:
             move_status(donation, DonationStatus.DISPUTED, f"dispute {dispute.id}")
     session.flush()
+    receipts.reconcile(session, gift, tz, reason="dispute")
 
 
 def find_gift(session: Session, gateway: Gateway, charge_id: str, tz: ZoneInfo) -> Gift | None:

@@ -66,6 +66,8 @@ class Charge:
     balance_transaction: BalanceTransaction
     created_at: datetime
     metadata: Mapping[str, str] = field(default_factory=dict)
+    # How the donor paid, for their receipt: "Card (Visa)", "Bank debit (ACH)". Never a number.
+    payment_method: str = "Card"
 
 
 @dataclass(frozen=True)

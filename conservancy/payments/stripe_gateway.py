@@ -186,6 +186,7 @@ class StripeGateway:
             balance_transaction=_balance_transaction(dict(txn)),
             created_at=_time(obj["created"]),
             metadata={**(obj.get("metadata") or {}), **((intent or {}).get("metadata") or {})},
+            payment_method=_payment_method(obj.get("payment_method_details")),
         )
 
     def charge(self, charge_id: str) -> Charge:
@@ -351,3 +352,29 @@ class StripeGateway:
             {},
             {"idempotency_key": idempotency_key},
         )
+
+
+_BRANDS = {
+    "amex": "American Express",
+    "diners": "Diners Club",
+    "discover": "Discover",
+    "jcb": "JCB",
+    "mastercard": "Mastercard",
+    "unionpay": "UnionPay",
+    "visa": "Visa",
+}
+
+
+def _payment_method(details: object) -> str:
+    """How a charge was paid, in words for a receipt: the kind and brand, never a number."""
+    if not isinstance(details, Mapping):
+        return "Card"
+    kind = details.get("type")
+    if kind == "card":
+        brand = (details.get("card") or {}).get("brand")
+        return f"Card ({_BRANDS[brand]})" if brand in _BRANDS else "Card"
+    if kind == "us_bank_account":
+        return "Bank debit (ACH)"
+    if kind == "sepa_debit":
+        return "Bank debit (SEPA)"
+    return "Online payment"

@@ -61,7 +61,24 @@ class Project(Base):
         JSON, default=lambda: [1000, 2500, 5000, 10000]
     )
     currency: Mapped[str] = mapped_column(String(3), default="USD")
+    # A thank-you gift offered to donors of at least thank_you_minimum_minor (a
+    # t-shirt); its fair market value is what the receipt discloses (SPEC section 8).
+    thank_you_description: Mapped[str | None] = mapped_column(String(200))
+    thank_you_value_minor: Mapped[int | None] = mapped_column(BigInteger)
+    thank_you_minimum_minor: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=clock.now)
+
+    @property
+    def thank_you_value(self) -> Money | None:
+        if self.thank_you_value_minor is None:
+            return None
+        return Money.from_minor(self.thank_you_value_minor, Currency(self.currency))
+
+    @property
+    def thank_you_minimum(self) -> Money | None:
+        if self.thank_you_description is None:
+            return None
+        return Money.from_minor(self.thank_you_minimum_minor or 0, Currency(self.currency))
 
     @property
     def fee_rate(self) -> Decimal:

@@ -92,6 +92,34 @@ class Benefit:
         _refuse_identifiers("benefit description", self.description)
 
 
+def total_value(benefits: tuple[Benefit, ...], currency: Currency) -> Money:
+    total = Money.zero(currency)
+    for benefit in benefits:
+        total = total + benefit.fair_market_value
+    return total
+
+
+def benefits_insubstantial(amount: Money, benefits: tuple[Benefit, ...], tax_year: int) -> bool:
+    """True when what was given back is only token items under that year's IRS limits."""
+    if not benefits:
+        return True
+    limits = TOKEN_ITEM_LIMITS.get(tax_year)
+    if limits is None or amount.currency is not Currency.USD:
+        return False
+    return (
+        amount >= limits.minimum_gift
+        and total_value(benefits, amount.currency) <= limits.maximum_cost
+    )
+
+
+def deductible_amount(amount: Money, benefits: tuple[Benefit, ...], tax_year: int) -> Money:
+    """What the donor may deduct: the amount less what they got back, never below zero."""
+    if benefits_insubstantial(amount, benefits, tax_year):
+        return amount
+    rest = amount - total_value(benefits, amount.currency)
+    return rest if rest.minor > 0 else Money.zero(amount.currency)
+
+
 @dataclass(frozen=True, slots=True)
 class ReceiptDocument:
     kind: ReceiptKind
@@ -147,10 +175,7 @@ class ReceiptDocument:
     @property
     def benefits_value(self) -> Money:
         """The good-faith estimate of everything given back."""
-        total = Money.zero(self.amount.currency)
-        for benefit in self.benefits:
-            total = total + benefit.fair_market_value
-        return total
+        return total_value(self.benefits, self.amount.currency)
 
     @property
     def tax_year(self) -> int:
@@ -159,12 +184,7 @@ class ReceiptDocument:
     @property
     def benefits_insubstantial(self) -> bool:
         """True when the benefits are only token items under that year's IRS limits."""
-        if not self.benefits:
-            return True
-        limits = TOKEN_ITEM_LIMITS.get(self.tax_year)
-        if limits is None or self.amount.currency is not Currency.USD:
-            return False
-        return self.amount >= limits.minimum_gift and self.benefits_value <= limits.maximum_cost
+        return benefits_insubstantial(self.amount, self.benefits, self.tax_year)
 
     @property
     def disclosed_benefits(self) -> tuple[Benefit, ...]:
@@ -174,10 +194,7 @@ class ReceiptDocument:
     @property
     def deductible(self) -> Money:
         """The amount less the value of what was given back, never below zero."""
-        if self.benefits_insubstantial:
-            return self.amount
-        rest = self.amount - self.benefits_value
-        return rest if rest.minor > 0 else Money.zero(self.amount.currency)
+        return deductible_amount(self.amount, self.benefits, self.tax_year)
 
     # -- wording -------------------------------------------------------------
 

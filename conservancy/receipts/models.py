@@ -11,6 +11,7 @@ from datetime import date, datetime
 from enum import StrEnum
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     CheckConstraint,
     Date,
@@ -24,7 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from conservancy.db import Base
-from conservancy.donations.models import Gift
+from conservancy.donations.models import Donor, Gift
 from conservancy.money import Currency, Money
 
 
@@ -81,6 +82,8 @@ class Receipt(Base):
     issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     # The accounting date in the sponsor's time zone; its year is the number's year.
     issued_on: Mapped[date] = mapped_column(Date)
+    # Why a voiding notice or replacement was issued: "refund", "dispute".
+    reason: Mapped[str | None] = mapped_column(String(200))
     pdf_path: Mapped[str | None] = mapped_column(String(300))
     pdf_sha256: Mapped[str | None] = mapped_column(String(64))
 
@@ -94,3 +97,26 @@ class Receipt(Base):
     @property
     def deductible(self) -> Money:
         return Money.from_minor(self.deductible_minor, Currency(self.currency))
+
+
+class AnnualStatement(Base):
+    """A donor's giving statement for a calendar year: every gift, and the deductible total.
+
+    One per donor and year; the row is written once its PDF is on disk, so a
+    run that was interrupted resumes with the donors that have none.
+    """
+
+    __tablename__ = "annual_statements"
+    __table_args__ = (UniqueConstraint("donor_id", "year"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    donor_id: Mapped[int] = mapped_column(ForeignKey("donors.id"))
+    year: Mapped[int] = mapped_column(Integer, index=True)
+    gift_count: Mapped[int] = mapped_column(Integer)
+    # Per currency, in minor units: {"USD": {"amount": 12500, "deductible": 9500}}.
+    totals: Mapped[dict[str, dict[str, int]]] = mapped_column(JSON)
+    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    pdf_path: Mapped[str] = mapped_column(String(300))
+    pdf_sha256: Mapped[str] = mapped_column(String(64))
+
+    donor: Mapped[Donor] = relationship()

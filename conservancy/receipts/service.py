@@ -33,6 +33,7 @@ def record_receipt(
     issued_at: datetime,
     tz: ZoneInfo,
     replaces: Receipt | None = None,
+    reason: str | None = None,
 ) -> Receipt:
     """Number and record a receipt, voiding notice or replacement for ``gift``.
 
@@ -61,6 +62,7 @@ def record_receipt(
         currency=amount.currency.value,
         issued_at=issued_at,
         issued_on=issued_on,
+        reason=reason,
     )
     session.add(receipt)
     session.flush()

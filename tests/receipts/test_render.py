@@ -25,6 +25,7 @@ from conservancy.receipts.document import (
     Sponsor,
 )
 from conservancy.receipts.render import DataURLFetcher, render_html, render_receipt
+from tests.receipts.pdfs import pdf_text
 
 SPONSOR = Sponsor(
     legal_name="Free Software Trust, Inc.",
@@ -53,11 +54,6 @@ def receipt(**changes: object) -> ReceiptDocument:
         payment_method="Card ending 4242",
     )
     return replace(doc, **changes)  # type: ignore[arg-type]
-
-
-def pdf_text(pdf: bytes) -> str:
-    reader = PdfReader(BytesIO(pdf))
-    return " ".join(" ".join(page.extract_text() for page in reader.pages).split())
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,177 @@
+"""A settled gift gets its receipt, a refund or dispute its voiding notice, each mailed once."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from conservancy import clock
+from conservancy.donations.models import Gift
+from conservancy.donations.settlement import apply_refund
+from conservancy.mail.models import MailMessage, MailStatus
+from conservancy.payments.gateway import RefundInfo
+from conservancy.receipts.models import Receipt, ReceiptKind
+from conservancy.runtime import Runtime
+from tests.factories import settled_gift, usd, with_project
+from tests.receipts.pdfs import pdf_text, requires_weasyprint
+
+
+def _receipts(rt: Runtime, gift_id: int) -> list[Receipt]:
+    with rt.sessions() as session:
+        rows = session.scalars(
+            select(Receipt).where(Receipt.gift_id == gift_id).order_by(Receipt.id)
+        ).all()
+        for row in rows:
+            _ = row.replaces
+        session.expunge_all()
+        return list(rows)
+
+
+def _refund(rt: Runtime, gift_id: int, amount: str, refund_id: str) -> None:
+    with rt.sessions() as session:
+        gift = session.get(Gift, gift_id)
+        assert gift is not None
+        apply_refund(
+            session,
+            gift,
+            RefundInfo(
+                id=refund_id,
+                charge_id=gift.charge_id,
+                amount=usd(amount),
+                status="succeeded",
+                created_at=clock.as_utc(gift.settled_at),
+                balance_transaction_id=f"txn_{refund_id}",
+                failure_balance_transaction=None,
+            ),
+            rt.settings.timezone,
+        )
+        session.commit()
+
+
+def _mails(rt: Runtime) -> list[email.message.EmailMessage]:
+    folder = rt.settings.outbox_dir
+    return [
+        email.message_from_bytes(p.read_bytes(), policy=email.policy.default)  # type: ignore[misc]
+        for p in sorted(folder.glob("*.eml"))
+    ]
+
+
+def test_a_settled_gift_is_receipted_once_with_the_next_number(runtime: Runtime) -> None:
+    rt = with_project(runtime)
+    first = settled_gift(rt, email="ada@example.org")
+    second = settled_gift(rt, email="grace@example.org", name="Grace Hopper")
+    [a], [b] = _receipts(rt, first), _receipts(rt, second)
+    assert (a.number, b.number) == ("2026-000001", "2026-000002")
+    assert a.kind is ReceiptKind.RECEIPT
+    assert a.amount == usd("100.00")
+    assert a.deductible == usd("100.00")
+
+
+def test_a_thank_you_gift_lowers_the_deductible_amount(runtime: Runtime) -> None:
+    rt = with_project(runtime)
+    gift_id = settled_gift(rt, benefit=("Twisted t-shirt", "30.00"))
+    [receipt] = _receipts(rt, gift_id)
+    assert receipt.deductible == usd("70.00")
+
+
+def test_a_full_refund_voids_the_receipt(runtime: Runtime) -> None:
+    rt = with_project(runtime)
+    gift_id = settled_gift(rt)
+    _refund(rt, gift_id, "100.00", "re_full")
+    _refund(rt, gift_id, "100.00", "re_full")  # the same refund again: nothing new
+    original, voiding = _receipts(rt, gift_id)
+    assert voiding.kind is ReceiptKind.VOIDING
+    assert voiding.replaces_id == original.id
+    assert voiding.number == "2026-000002"
+    assert voiding.deductible_minor == 0
+    assert voiding.reason == "refund"
+
+
+def test_a_partial_refund_voids_and_replaces_with_what_stands(runtime: Runtime) -> None:
+    rt = with_project(runtime)
+    gift_id = settled_gift(rt, benefit=("Twisted t-shirt", "30.00"))
+    _refund(rt, gift_id, "40.00", "re_part")
+    original, voiding, replacement = _receipts(rt, gift_id)
+    assert voiding.kind is ReceiptKind.VOIDING
+    assert voiding.replaces_id == original.id
+    assert replacement.kind is ReceiptKind.REPLACEMENT
+    assert replacement.replaces_id == original.id
+    assert replacement.amount == usd("60.00")
+    assert replacement.deductible == usd("30.00")  # still less the t-shirt
+    _refund(rt, gift_id, "60.00", "re_rest")
+    *_, last = _receipts(rt, gift_id)
+    assert last.kind is ReceiptKind.VOIDING
+    assert last.replaces_id == replacement.id
+
+
+@requires_weasyprint
+def test_receipts_are_drawn_stored_and_mailed_once(runtime: Runtime) -> None:
+    rt = with_project(runtime)
+    gift_id = settled_gift(rt, name="Ada Lovelace", email="ada@example.org")
+    _refund(rt, gift_id, "25.00", "re_part")
+    first = rt.deliver()
+    again = rt.deliver()
+    assert (first.rendered, first.sent) == (3, 3)
+    assert (again.rendered, again.sent) == (0, 0)
+
+    receipts = _receipts(rt, gift_id)
+    for receipt in receipts:
+        assert receipt.pdf_path == f"2026/{receipt.number}.pdf"
+        stored = rt.settings.receipts_dir / receipt.pdf_path
+        assert stored.exists()
+        assert not stored.stat().st_mode & 0o002
+    replacement_text = pdf_text((rt.settings.receipts_dir / receipts[2].pdf_path).read_bytes())  # type: ignore[operator]
+    assert "replaces receipt 2026-000001" in replacement_text
+    assert "75.00" in replacement_text
+
+    mails = _mails(rt)
+    assert len(mails) == 3
+    subjects = sorted(str(m["Subject"]) for m in mails)
+    assert subjects == [
+        "Receipt 2026-000001 is void",
+        "Your donation receipt 2026-000001",
+        "Your replacement receipt 2026-000003",
+    ]
+    for mail in mails:
+        assert mail["To"].addresses[0].addr_spec == "ada@example.org"
+        [attachment] = list(mail.iter_attachments())
+        assert attachment.get_content_type() == "application/pdf"
+        assert attachment.get_content().startswith(b"%PDF")
+    with rt.sessions() as session:
+        statuses = set(session.scalars(select(MailMessage.status)))
+    assert statuses == {MailStatus.SENT}
+
+
+@requires_weasyprint
+def test_a_stored_receipt_is_never_rewritten(runtime: Runtime) -> None:
+    rt = with_project(runtime)
+    gift_id = settled_gift(rt)
+    [receipt] = _receipts(rt, gift_id)
+    path = rt.settings.receipts_dir / "2026" / f"{receipt.number}.pdf"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"%PDF- stored earlier by another worker")
+    rt.deliver()
+    assert path.read_bytes() == b"%PDF- stored earlier by another worker"
+    [receipt] = _receipts(rt, gift_id)
+    import hashlib
+
+    assert receipt.pdf_sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_mail_waits_for_its_pdf(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A receipt that cannot be drawn is not mailed without its attachment."""
+    import conservancy.receipts.render as render
+
+    def broken(_doc: object) -> bytes:
+        raise ValueError("cannot draw")
+
+    monkeypatch.setattr(render, "render_receipt", broken)
+    rt = with_project(runtime)
+    settled_gift(rt)
+    result = rt.deliver()
+    assert (result.render_failed, result.sent) == (1, 0)
+    assert not list(Path(rt.settings.outbox_dir).glob("*.eml"))
