@@ -8,6 +8,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from conservancy.config import Settings, SettingsError
+from conservancy.courier import Courier
 from conservancy.db import make_engine, make_sessions
 from conservancy.ledger.books import Books
 from conservancy.ledger.files import LedgerFiles
@@ -23,6 +24,11 @@ class Delivery:
     retry_later: int
     send_failed: int
 
+    @property
+    def busy(self) -> bool:
+        """True when a pass did something: there may be more."""
+        return bool(self.rendered or self.sent)
+
 
 @dataclass
 class Runtime:
@@ -32,6 +38,10 @@ class Runtime:
     ledger: LedgerFiles
     books: Books
     _gateway: Gateway | None = field(default=None, repr=False)
+    courier: Courier = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.courier = Courier(lambda: self.deliver().busy)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
@@ -81,4 +91,5 @@ class Runtime:
         )
 
     def close(self) -> None:
+        self.courier.wait_idle(timeout=30)
         self.engine.dispose()

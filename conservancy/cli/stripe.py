@@ -65,7 +65,9 @@ def sync(since: datetime | None) -> None:
     with open_runtime() as rt:
         counts = sync_events(rt.sessions, rt.gateway, start, rt.settings.timezone)
         posted = rt.post_ledger().posted
+        delivered = rt.deliver()
     click.echo(
         f"{counts['processed']} events processed, {counts['duplicate']} already done, "
-        f"{counts['ignored']} ignored; {posted} ledger entries posted"
+        f"{counts['ignored']} ignored; {posted} ledger entries posted; "
+        f"{delivered.rendered} receipts drawn, {delivered.sent} e-mails sent"
     )

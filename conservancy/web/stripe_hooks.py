@@ -31,4 +31,6 @@ def webhook() -> tuple[dict[str, str], int]:
         log.warning("could not reach Stripe while handling a webhook: %s", exc)
         return {"error": "Stripe could not be reached; retry later"}, 503
     rt.post_ledger()
+    if outcome == "processed":
+        rt.courier.kick()  # receipts and their mail, off the request
     return {"status": outcome}, 200

@@ -25,6 +25,8 @@ from sqlalchemy import select
 from conservancy.donations.models import DonationStatus, Frequency, Gift, Visibility
 from conservancy.donations.service import refund_gift
 from conservancy.ledger import accounts
+from conservancy.receipts.issue import standing_receipts
+from conservancy.receipts.models import Receipt
 from conservancy.runtime import Runtime
 from conservancy.standin import StandIn
 from tests import factories
@@ -407,6 +409,20 @@ def test_books_equal_stripes_records_to_the_cent_after_duplicated_shuffled_faili
             anonymous = gift.donation.visibility is Visibility.ANONYMOUS
             payee = entries[gift.ref].payee
             assert payee == ("Anonymous" if anonymous else gift.donation.donor.name)
+
+    # Every gift's standing receipt is for what stands of it after refunds and disputes;
+    # a gift with nothing left has its receipts voided; every number was issued once.
+    with rt.sessions() as session:
+        gifts = list(session.scalars(select(Gift)))
+        standing = standing_receipts(session, [g.id for g in gifts])
+        for gift in gifts:
+            if gift.remaining.minor:
+                assert standing[gift.id].amount == gift.remaining, gift.ref
+            else:
+                assert gift.id not in standing, gift.ref
+        numbers = sorted(session.scalars(select(Receipt.sequence)))
+    assert numbers == list(range(1, len(numbers) + 1))
+    assert len(numbers) > len(gifts)  # voiding notices and replacements too
 
     done = run_cli(stripe_env(rt.settings, standin), "ledger", "check")
     assert done.returncode == 0, done.stdout + done.stderr

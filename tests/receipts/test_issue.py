@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import email
 import email.policy
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -175,3 +177,21 @@ def test_mail_waits_for_its_pdf(runtime: Runtime, monkeypatch: pytest.MonkeyPatc
     result = rt.deliver()
     assert (result.render_failed, result.sent) == (1, 0)
     assert not list(Path(rt.settings.outbox_dir).glob("*.eml"))
+
+
+def test_fifty_gifts_settled_at_once_get_fifty_consecutive_numbers(runtime: Runtime) -> None:
+    """Fifty webhooks' transactions settle at once, each numbering its gift's receipt."""
+    rt = with_project(runtime)
+    start = threading.Barrier(50)
+
+    def give(n: int) -> int:
+        start.wait()
+        return settled_gift(rt, email=f"donor{n}@example.org", name=f"Donor {n}")
+
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        gift_ids = list(pool.map(give, range(50)))
+    with rt.sessions() as session:
+        numbers = sorted(
+            session.scalars(select(Receipt.number).where(Receipt.gift_id.in_(gift_ids)))
+        )
+    assert numbers == [f"2026-{n:06d}" for n in range(1, 51)]
