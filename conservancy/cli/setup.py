@@ -151,6 +151,9 @@ def seed_demo(settings: Settings) -> None:
                     continue
                 project.blurb = blurb
                 if slug == "twisted":
+                    project.thank_you_description = "Twisted t-shirt"
+                    project.thank_you_value_minor = 30_00
+                    project.thank_you_minimum_minor = 100_00
                     session.add(
                         Campaign(
                             project=project,

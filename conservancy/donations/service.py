@@ -55,6 +55,7 @@ class DonationRequest:
     dedication: str | None = None
     cover_fees: bool = False
     extra_general: Money | None = None
+    thank_you: bool = False  # the donor asked for the project's thank-you gift
 
 
 def find_active_project(session: Session, slug: str) -> Project:
@@ -120,6 +121,7 @@ def record_donation(
             "please write to us for larger gifts.",
             "amount",
         )
+    benefit = _thank_you(project, request)
     donor = _donor(session, request)
     campaign = current_campaign(session, project, today)
     donation = Donation(
@@ -134,6 +136,8 @@ def record_donation(
         cover_fees=request.cover_fees,
         campaign_id=campaign.id if campaign else None,
         status=DonationStatus.PENDING,
+        benefit_description=benefit[0] if benefit else None,
+        benefit_value_minor=benefit[1].minor if benefit else None,
     )
     donation.history.append(
         DonationStatusChange(from_status=None, to_status=DonationStatus.PENDING, reason="form")
@@ -141,6 +145,26 @@ def record_donation(
     session.add(donation)
     session.flush()
     return donation
+
+
+def _thank_you(project: Project, request: DonationRequest) -> tuple[str, Money] | None:
+    """The thank-you gift the donor asked for, with its fair market value; None if none.
+
+    Its value is recorded with the donation, so the receipt discloses it and
+    deducts it from the deductible amount (SPEC section 8).
+    """
+    if not request.thank_you:
+        return None
+    offered, value = project.thank_you_description, project.thank_you_value
+    minimum = project.thank_you_minimum
+    if offered is None or value is None or minimum is None:
+        raise DonationRefused(f"{project.name} offers no thank-you gift.", "thank_you")
+    if request.amount < minimum:
+        raise DonationRefused(
+            f"The {offered} is our thank-you for gifts of {minimum.format()} or more.",
+            "thank_you",
+        )
+    return offered, value
 
 
 def _donor(session: Session, request: DonationRequest) -> Donor:

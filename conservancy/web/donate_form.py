@@ -122,6 +122,7 @@ class DonateForm(FlaskForm):  # type: ignore[misc]
     visibility = StringField("How we may show your name", filters=[_strip])
     dedication = TextAreaField("Dedication", [Length(max=200)], filters=[_strip])
     cover_fees = BooleanField("Cover the card fees")
+    thank_you = BooleanField("Send me the thank-you gift")
     extra_general = StringField("Extra gift", filters=[_strip])
     # A honeypot: hidden from people, filled in by naive bots.
     website = StringField("Leave this field empty", filters=[_strip])
@@ -206,6 +207,7 @@ class DonateForm(FlaskForm):  # type: ignore[misc]
             dedication=self.dedication.data or None,
             cover_fees=bool(self.cover_fees.data),
             extra_general=self.extra,
+            thank_you=bool(self.thank_you.data),
         )
 
     def _check_amounts(self) -> None:

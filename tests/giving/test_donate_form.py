@@ -251,6 +251,48 @@ def test_extra_gift_to_the_sponsor_is_recorded(rt: Runtime, client: FlaskClient)
     assert donation.frequency.value == "yearly"
 
 
+def _offer_tshirt(rt: Runtime) -> None:
+    with rt.sessions() as session:
+        project = session.scalars(select(Project)).one()
+        project.thank_you_description = "Twisted t-shirt"
+        project.thank_you_value_minor = 30_00
+        project.thank_you_minimum_minor = 100_00
+        session.commit()
+
+
+def test_no_thank_you_gift_is_offered_unless_the_project_has_one(client: FlaskClient) -> None:
+    assert "thank_you" not in client.get(FORM).text
+
+
+def test_thank_you_gift_is_offered_with_its_value_and_recorded(
+    rt: Runtime, client: FlaskClient
+) -> None:
+    _offer_tshirt(rt)
+    page = client.get(FORM).text
+    assert "Send me the Twisted t-shirt" in page
+    assert "Its fair market value, $30.00, is not tax-deductible" in page
+
+    answer = donate(client, amount="other", other_amount="100.00", thank_you="y")
+
+    assert answer.status_code == 303
+    [donation] = pending_donations(rt)
+    assert (donation.benefit_description, donation.benefit_value_minor) == ("Twisted t-shirt", 3000)
+
+
+def test_thank_you_gift_below_its_minimum_is_refused_by_its_box(
+    rt: Runtime, client: FlaskClient
+) -> None:
+    _offer_tshirt(rt)
+    before = written(rt)
+    answer = donate(client, amount="other", other_amount="99.99", thank_you="y")
+
+    assert answer.status_code == 400
+    assert message_by(answer, "thank_you") == (
+        "The Twisted t-shirt is our thank-you for gifts of $100.00 or more."
+    )
+    assert written(rt) == before
+
+
 def test_thanks_page_says_the_receipt_is_coming_and_echoes_nothing(client: FlaskClient) -> None:
     page = client.get(FORM + "/thanks?session_id=<script>alert(1)</script>")
 

@@ -19,7 +19,7 @@ from conservancy.payments.gateway import RefundInfo
 from conservancy.receipts.models import Receipt, ReceiptKind
 from conservancy.runtime import Runtime
 from tests.factories import settled_gift, usd, with_project
-from tests.receipts.pdfs import pdf_text, requires_weasyprint
+from tests.receipts.pdfs import WEASYPRINT_PROBLEM, pdf_text, requires_weasyprint
 
 
 def _receipts(rt: Runtime, gift_id: int) -> list[Receipt]:
@@ -78,6 +78,12 @@ def test_a_thank_you_gift_lowers_the_deductible_amount(runtime: Runtime) -> None
     gift_id = settled_gift(rt, benefit=("Twisted t-shirt", "30.00"))
     [receipt] = _receipts(rt, gift_id)
     assert receipt.deductible == usd("70.00")
+    if WEASYPRINT_PROBLEM is None:
+        rt.deliver()
+        text = pdf_text((rt.settings.receipts_dir / f"2026/{receipt.number}.pdf").read_bytes())
+        assert "Twisted t-shirt (estimated value $30.00)" in text
+        assert "Only the amount of your contribution in excess of that value, $70.00" in text
+        assert "No goods or services" not in text
 
 
 def test_a_full_refund_voids_the_receipt(runtime: Runtime) -> None:
