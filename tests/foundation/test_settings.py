@@ -77,6 +77,8 @@ def test_values_are_read_from_the_environment() -> None:
         ("CONSERVANCY_MAX_DONATION", "100.001"),
         ("CONSERVANCY_SECRET_KEY", "too-short"),
         ("CONSERVANCY_ENV", "staging"),
+        ("CONSERVANCY_MAIL_FROM", "receipts"),
+        ("CONSERVANCY_MAIL_FROM", "Receipts <receipts@example.org>"),
     ],
 )
 def test_a_malformed_variable_is_named_in_one_line(variable: str, value: str) -> None:
@@ -85,6 +87,15 @@ def test_a_malformed_variable_is_named_in_one_line(variable: str, value: str) ->
     message = str(caught.value)
     assert variable in message
     assert "\n" not in message
+
+
+def test_mail_comes_from_the_configured_address_or_one_at_the_sites_host() -> None:
+    chosen = Settings.from_env({"CONSERVANCY_MAIL_FROM": "giving@example.org"})
+    at_host = Settings.from_env({"CONSERVANCY_BASE_URL": "https://give.example.org"})
+    local = Settings.from_env({})
+    assert chosen.sender_address == "giving@example.org"
+    assert at_host.sender_address == "receipts@give.example.org"
+    assert local.sender_address == "receipts@localhost"  # 127.0.0.1 is no mail domain
 
 
 def test_a_malformed_database_url_does_not_echo_its_password() -> None:
