@@ -254,3 +254,28 @@ def test_a_voiding_notice_must_name_what_it_voids_and_why() -> None:
         receipt(kind="voiding", replaces="2026-000100")
     with pytest.raises(ReceiptError):
         receipt(replaces="2026-000100")
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},
+        {"kind": "voiding", "number": "2026-000124", "replaces": "2026-000123", "reason": "refund"},
+        {
+            "kind": "replacement",
+            "number": "2026-000125",
+            "replaces": "2026-000123",
+            "reason": "refund",
+            "amount": usd("60.00"),
+            "benefits": (Benefit("Twisted t-shirt", usd("30.00")),),
+            "schedule": "monthly",
+        },
+    ],
+    ids=["receipt", "voiding", "replacement"],
+)
+def test_each_kind_is_a_one_page_letter_with_its_signature(changes: dict[str, object]) -> None:
+    """A signature alone on a second page looks like a mistake, not a letter."""
+    pdf = render_receipt(receipt(**changes))
+    reader = PdfReader(BytesIO(pdf))
+    assert len(reader.pages) == 1
+    assert "Jane Roe" in reader.pages[0].extract_text()
