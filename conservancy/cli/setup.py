@@ -202,6 +202,10 @@ def demo(port: int, stripe_port: int) -> None:
     click.echo(
         f"  the books: {settings.ledger_dir.resolve()}/  and http://127.0.0.1:{port}/demo/books"
     )
+    click.echo(
+        f"  receipts and sign-in links by mail: http://127.0.0.1:{port}/demo/mail  "
+        f"(donor portal: http://127.0.0.1:{port}/portal)"
+    )
     from conservancy import create_app
 
     try:

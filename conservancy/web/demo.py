@@ -1,6 +1,13 @@
-"""Demo only: the books as they stand, so a newcomer sees their gift land in the ledger."""
+"""Demo only: the books as they stand, and the mail that would have gone out.
+
+A newcomer sees their gift land in the ledger, and can open their receipt's
+e-mail (and the portal's sign-in link) without a mail server.
+"""
 
 from __future__ import annotations
+
+import email
+import email.policy
 
 from flask import Blueprint, render_template
 
@@ -11,6 +18,7 @@ from conservancy.web.context import db, runtime
 
 bp = Blueprint("demo", __name__)
 TAIL_BYTES = 12_000
+MAIL_SHOWN = 30
 
 
 @bp.get("/demo/books")
@@ -38,4 +46,29 @@ def books() -> tuple[str, int]:
         balances=balances,
         tail=tail,
         ledger_path=rt.ledger.root.resolve(),
+    ), 200
+
+
+@bp.get("/demo/mail")
+def mail() -> tuple[str, int]:
+    """The mail the demo would have sent (its .eml outbox), newest first, links clickable."""
+    rt = runtime()
+    messages = []
+    folder = rt.settings.outbox_dir
+    files = sorted(folder.glob("*.eml"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for path in files[:MAIL_SHOWN]:
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        body = message.get_body(preferencelist=("plain",))
+        attachments = [part.get_filename() for part in message.iter_attachments()]
+        messages.append(
+            {
+                "to": str(message["To"]),
+                "subject": str(message["Subject"]),
+                "date": str(message["Date"]),
+                "body": body.get_content() if body is not None else "",
+                "attachments": [name for name in attachments if name],
+            }
+        )
+    return render_template(
+        "demo/mail.html", sponsor=get_sponsor(db()), messages=messages, folder=folder.resolve()
     ), 200
