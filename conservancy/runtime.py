@@ -83,7 +83,12 @@ class Runtime:
         sent = send_pending(
             self.sessions,
             transport_for(self.settings.smtp_url, self.settings.outbox_dir),
-            Sender(self.settings.sender_address, name),
+            Sender(
+                self.settings.sender_address,
+                name,
+                footer=f"{name}\nYour gifts, receipts and statements: "
+                f"{self.settings.base_url}/portal",
+            ),
             receipts_dir,
         )
         return Delivery(

@@ -51,6 +51,8 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 class Sender:
     address: str
     name: str
+    # Signed under every message: who we are, and where the donor portal is.
+    footer: str = ""
 
     @property
     def domain(self) -> str:
@@ -127,7 +129,8 @@ def compose(row: MailMessage, sender: Sender, attachment: tuple[str, bytes] | No
     # Stable per message: a resend (by hand) is recognisably the same message.
     message["Message-ID"] = f"<{row.key}.{row.id}@{sender.domain}>"
     message["Auto-Submitted"] = "auto-generated"
-    message.set_content(row.body)
+    body = f"{row.body.rstrip()}\n\n-- \n{sender.footer}\n" if sender.footer else row.body
+    message.set_content(body)
     if attachment is not None:
         name, data = attachment
         message.add_attachment(data, maintype="application", subtype="pdf", filename=name)

@@ -164,7 +164,8 @@ def _queue_mail(session: Session, donation: Donation, receipt: Receipt) -> None:
         )
     body = (
         f"Dear {donation.donor.name},\n\n{text}\n\n"
-        "You can see all your gifts and download your receipts from the donor portal.\n"
+        "You can see all your gifts and download your receipts from the donor portal "
+        "(the address is below).\n"
     )
     queue(
         session,
@@ -249,13 +250,20 @@ class RenderResult:
 
 def render_pending(sessions: sessionmaker[Session], folder: Path, limit: int = 200) -> RenderResult:
     """Draw and store the PDFs of receipts that have none yet."""
-    from conservancy.receipts.render import render_receipt
-
     rendered = failed = 0
     with sessions() as session:
         ids = session.scalars(
             select(Receipt.id).where(Receipt.pdf_path.is_(None)).order_by(Receipt.id).limit(limit)
         ).all()
+    if not ids:
+        return RenderResult(0, 0)
+    try:
+        from conservancy.receipts.render import render_receipt
+    except (OSError, ImportError) as exc:
+        # WeasyPrint's system libraries are missing: the receipts wait (and their
+        # mail with them); mail that needs no PDF still goes.
+        log.error("receipts cannot be drawn, WeasyPrint cannot load: %s", exc)
+        return RenderResult(0, len(ids))
     for receipt_id in ids:
         with sessions() as session:
             receipt = session.get(Receipt, receipt_id)

@@ -146,6 +146,8 @@ def test_receipts_are_drawn_stored_and_mailed_once(runtime: Runtime) -> None:
     ]
     for mail in mails:
         assert mail["To"].addresses[0].addr_spec == "ada@example.org"
+        portal = f"Your gifts, receipts and statements: {rt.settings.base_url}/portal"
+        assert portal in mail.get_body().get_content()
         [attachment] = list(mail.iter_attachments())
         assert attachment.get_content_type() == "application/pdf"
         assert attachment.get_content().startswith(b"%PDF")
@@ -201,3 +203,21 @@ def test_fifty_gifts_settled_at_once_get_fifty_consecutive_numbers(runtime: Runt
             session.scalars(select(Receipt.number).where(Receipt.gift_id.in_(gift_ids)))
         )
     assert numbers == [f"2026-{n:06d}" for n in range(1, 51)]
+
+
+def test_without_weasyprint_receipts_wait_but_other_mail_goes(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    from conservancy.mail.outbox import queue
+
+    monkeypatch.setitem(sys.modules, "conservancy.receipts.render", None)  # cannot import
+    rt = with_project(runtime)
+    settled_gift(rt)
+    with rt.sessions() as session:
+        queue(session, key="note-1", to_address="a@example.org", to_name="A", subject="S", body="B")
+        session.commit()
+    result = rt.deliver()
+    assert (result.rendered, result.render_failed, result.sent) == (0, 1, 1)
+    assert [p.name for p in rt.settings.outbox_dir.glob("*.eml")] == ["note-1.eml"]
