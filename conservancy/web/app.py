@@ -40,6 +40,9 @@ def build_app(settings: Settings | None, runtime: Runtime | None) -> Flask:
     from conservancy.web import donate
 
     app.register_blueprint(donate.bp)
+    from conservancy.web import portal
+
+    app.register_blueprint(portal.bp)
     from conservancy.web import stripe_hooks
 
     app.register_blueprint(stripe_hooks.bp)

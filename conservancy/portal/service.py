@@ -1,0 +1,454 @@
+"""What a donor does in the portal: sign in by an e-mailed link, see their gifts, change them.
+
+Sign-in links. A link carries a random token (``secrets.token_urlsafe(32)``);
+only its sha256 is stored. It works once and for :data:`LINK_LIFETIME`: using
+it is one ``UPDATE ... WHERE token_hash = ? AND used_at IS NULL AND expires_at
+> now``, so of two simultaneous uses exactly one changes the row and wins.
+Asking for a link answers the same whether or not the address is a donor's
+(see :func:`request_link`), and is rate-limited per e-mail address and per client
+with the card-testing counters of :mod:`conservancy.donations.abuse`, under
+kinds of their own so the two limits never share a count.
+
+Everything else takes the signed-in donor's id and finds a donation, receipt or
+statement only among that donor's: another donor's is :class:`NotFound`, the
+same as one that does not exist.
+
+Recurring gifts are changed at Stripe first, then here, in the caller's
+transaction (as ``refund_gift`` does): if the commit fails, the retried request
+sends Stripe the same idempotency key and gets the same answer. The key of an
+amount change names the donation, how many history rows it had (only a
+committed change adds one) and the new amount; a cancellation's key names the
+donation alone, since a gift is cancelled once. Cancelling moves the donation
+to CANCELLED with ``move_status``, which does nothing when it is cancelled
+already: the ``customer.subscription.deleted`` webhook that follows, whichever
+of the two commits first, leaves one change in the history.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, cast
+
+from sqlalchemy import ColumnElement, CursorResult, delete, func, select, update
+from sqlalchemy.orm import Session, selectinload
+
+from conservancy.donations import abuse
+from conservancy.donations.models import (
+    Donation,
+    DonationStatus,
+    DonationStatusChange,
+    Donor,
+    Gift,
+    Visibility,
+)
+from conservancy.donations.service import INTERVALS, MINIMUM
+from conservancy.donations.settlement import move_status
+from conservancy.errors import DomainError, NotFound
+from conservancy.mail.outbox import queue
+from conservancy.money import Money
+from conservancy.payments.gateway import Gateway, LineItem
+from conservancy.payments.models import CheckoutAttempt
+from conservancy.portal.models import PortalToken
+from conservancy.receipts.issue import standing
+from conservancy.receipts.models import AnnualStatement, Receipt, ReceiptKind
+
+LINK_LIFETIME = timedelta(minutes=30)
+# Link requests per WINDOW (abuse.WINDOW): a few per address, more per client
+# address (a household or an office shares one).
+LINK_EMAIL_LIMIT = 3
+LINK_ADDRESS_LIMIT = 10
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]{20,100}$")
+_RECEIPT_NUMBER = re.compile(r"^\d{4}-\d{6}$")
+# What a donor never sees as a gift of theirs: a checkout that never paid.
+_NEVER_GIVEN = (DonationStatus.PENDING, DonationStatus.FAILED, DonationStatus.EXPIRED)
+
+
+class LinkRefused(DomainError):
+    """A sign-in link that is unknown, used already, or past its time."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This sign-in link has expired or was already used. "
+            "Each link works once, within 30 minutes. Ask for a new one below."
+        )
+
+
+class TooManyLinkRequests(DomainError):
+    http_status = 429
+
+
+class ChangeRefused(DomainError):
+    """A change to a gift the rules do not allow; the message is for the donor."""
+
+
+class ReceiptVoided(DomainError):
+    """A receipt a refund or dispute voided: it is not handed out as if it stood."""
+
+    http_status = 410
+
+
+# -- signing in -----------------------------------------------------------------------
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def admit_link_request(
+    session: Session, *, key: bytes, address: str | None, email: str, now: datetime
+) -> None:
+    """Count one request for a sign-in link; refuse it past the limits.
+
+    Every request counts, for known and unknown addresses alike, so the refusal
+    says nothing about who is a donor. The count is flushed before the refusal
+    is raised: commit to keep it (hammering keeps the client refused).
+    """
+    address_hash = abuse.keyed_hash(key, "portal-address", address or "unknown")
+    email_hash = abuse.keyed_hash(key, "portal-email", email.strip().lower())
+    since = now - abuse.WINDOW
+    by_address = _recent(session, CheckoutAttempt.address_hash == address_hash, since)
+    by_email = _recent(session, CheckoutAttempt.email_hash == email_hash, since)
+    session.add(CheckoutAttempt(address_hash=address_hash, email_hash=email_hash, at=now))
+    session.flush()
+    if by_address >= LINK_ADDRESS_LIMIT or by_email >= LINK_EMAIL_LIMIT:
+        raise TooManyLinkRequests(
+            "Too many sign-in links were asked for in the last few minutes. "
+            "Please use the last link we sent, or wait ten minutes and ask again."
+        )
+
+
+def _recent(session: Session, matches: ColumnElement[bool], since: datetime) -> int:
+    session.execute(delete(CheckoutAttempt).where(matches, CheckoutAttempt.at < since))
+    count = session.scalar(
+        select(func.count())
+        .select_from(CheckoutAttempt)
+        .where(matches, CheckoutAttempt.at >= since)
+    )
+    return int(count or 0)
+
+
+def request_link(session: Session, *, email: str, base_url: str, now: datetime) -> bool:
+    """Issue a sign-in link to the donor with ``email`` and queue its mail; flushes.
+
+    Returns whether a donor has that address; the caller answers the same either way.
+    """
+    donor = session.scalar(select(Donor).where(Donor.email == email.strip().lower()))
+    if donor is None:
+        return False
+    token = secrets.token_urlsafe(32)
+    row = PortalToken(
+        donor_id=donor.id,
+        token_hash=token_hash(token),
+        created_at=now,
+        expires_at=now + LINK_LIFETIME,
+    )
+    session.add(row)
+    session.flush()
+    minutes = int(LINK_LIFETIME.total_seconds() // 60)
+    queue(
+        session,
+        key=f"portal-link-{row.id}",
+        to_address=donor.email,
+        to_name=donor.name,
+        subject="Your sign-in link for the donor portal",
+        body=(
+            f"Dear {donor.name},\n\n"
+            "To see your gifts, download your receipts and statements, or change a "
+            "recurring gift, sign in to the donor portal with this link:\n\n"
+            f"{base_url}/portal/sign-in/{token}\n\n"
+            f"It works once, within {minutes} minutes. If you did not ask for it, you can "
+            "ignore this message: no one can sign in without the link.\n"
+        ),
+    )
+    return True
+
+
+def link_usable(session: Session, token: str, now: datetime) -> bool:
+    """Whether a link would sign someone in now (for the page before the button)."""
+    if not _TOKEN.match(token):
+        return False
+    found = session.scalar(
+        select(PortalToken.id).where(
+            PortalToken.token_hash == token_hash(token),
+            PortalToken.used_at.is_(None),
+            PortalToken.expires_at > now,
+        )
+    )
+    return found is not None
+
+
+def sign_in(session: Session, token: str, now: datetime) -> int:
+    """Use a sign-in link, once; returns the donor's id. Raises LinkRefused."""
+    if not _TOKEN.match(token):
+        raise LinkRefused()
+    digest = token_hash(token)
+    used = session.execute(
+        update(PortalToken)
+        .where(
+            PortalToken.token_hash == digest,
+            PortalToken.used_at.is_(None),
+            PortalToken.expires_at > now,
+        )
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if cast(CursorResult[Any], used).rowcount != 1:
+        raise LinkRefused()
+    donor_id = session.scalar(select(PortalToken.donor_id).where(PortalToken.token_hash == digest))
+    assert donor_id is not None
+    return donor_id
+
+
+# -- what the donor sees ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GiftReceipts:
+    """One settled payment and its receipts as the donor may use them."""
+
+    gift: Gift
+    receipt: Receipt | None  # the one that stands, if any
+    notices: tuple[Receipt, ...]  # voiding notices, each naming the receipt it voids
+
+    @property
+    def refunded(self) -> Money:
+        return Money.from_minor(self.gift.refunded_minor, self.gift.currency)
+
+    @property
+    def disputed(self) -> Money:
+        """Money a dispute took back and that was not reinstated."""
+        return Money.from_minor(
+            self.gift.reversed_minor - self.gift.refunded_minor, self.gift.currency
+        )
+
+
+@dataclass(frozen=True)
+class DonationHistory:
+    donation: Donation
+    gifts: tuple[GiftReceipts, ...]
+
+    @property
+    def manageable(self) -> bool:
+        return manageable(self.donation)
+
+
+@dataclass(frozen=True)
+class DonorHistory:
+    donor: Donor
+    donations: tuple[DonationHistory, ...]
+    statements: tuple[AnnualStatement, ...]
+
+
+def manageable(donation: Donation) -> bool:
+    """A recurring gift still running at Stripe: its amount can change, it can be cancelled."""
+    return (
+        donation.recurring
+        and donation.status is DonationStatus.PAID
+        and donation.stripe_subscription_id is not None
+    )
+
+
+def donor_history(session: Session, donor_id: int) -> DonorHistory:
+    donor = session.get(Donor, donor_id)
+    if donor is None:
+        raise NotFound("There is no such donor.")
+    donations = session.scalars(
+        select(Donation)
+        .where(Donation.donor_id == donor_id, Donation.status.not_in(_NEVER_GIVEN))
+        .options(selectinload(Donation.project), selectinload(Donation.gifts))
+        .order_by(Donation.created_at.desc(), Donation.id.desc())
+    ).all()
+    gift_ids = [g.id for d in donations for g in d.gifts]
+    receipts: dict[int, list[Receipt]] = {}
+    for start in range(0, len(gift_ids), 500):
+        rows = session.scalars(
+            select(Receipt)
+            .where(Receipt.gift_id.in_(gift_ids[start : start + 500]))
+            .options(selectinload(Receipt.replaces))
+            .order_by(Receipt.id)
+        )
+        for row in rows:
+            receipts.setdefault(row.gift_id, []).append(row)
+    statements = session.scalars(
+        select(AnnualStatement)
+        .where(AnnualStatement.donor_id == donor_id)
+        .order_by(AnnualStatement.year.desc())
+    ).all()
+    return DonorHistory(
+        donor=donor,
+        donations=tuple(
+            DonationHistory(
+                donation=d,
+                gifts=tuple(
+                    GiftReceipts(
+                        gift=g,
+                        receipt=standing(receipts.get(g.id, [])),
+                        notices=tuple(
+                            r for r in receipts.get(g.id, []) if r.kind is ReceiptKind.VOIDING
+                        ),
+                    )
+                    for g in sorted(d.gifts, key=lambda g: (g.settled_at, g.id), reverse=True)
+                ),
+            )
+            for d in donations
+        ),
+        statements=tuple(statements),
+    )
+
+
+def donor_receipt(session: Session, donor_id: int, number: str) -> Receipt:
+    """One of the donor's receipts that may be handed out: standing, or a voiding notice.
+
+    A receipt that a later notice voided raises ReceiptVoided: on its own it
+    would look valid. Another donor's, or no such number: NotFound.
+    """
+    if not _RECEIPT_NUMBER.match(number):
+        raise NotFound("There is no such receipt.")
+    receipt = session.scalar(
+        select(Receipt)
+        .join(Gift, Receipt.gift_id == Gift.id)
+        .join(Donation, Gift.donation_id == Donation.id)
+        .where(Receipt.number == number, Donation.donor_id == donor_id)
+    )
+    if receipt is None:
+        raise NotFound("There is no such receipt among your gifts.")
+    if receipt.kind is not ReceiptKind.VOIDING:
+        chain = session.scalars(select(Receipt).where(Receipt.gift_id == receipt.gift_id)).all()
+        if standing(chain) is not receipt:
+            notice = next(
+                (r for r in chain if r.kind is ReceiptKind.VOIDING and r.replaces_id == receipt.id),
+                None,
+            )
+            raise ReceiptVoided(
+                f"Receipt {receipt.number} is void"
+                + (f": voiding notice {notice.number} says so." if notice else ".")
+                + " Your gifts page has the notice and any receipt that replaces it."
+            )
+    if receipt.pdf_path is None:
+        raise NotFound(f"Receipt {receipt.number} is still being prepared; try again shortly.")
+    return receipt
+
+
+def donor_statement(session: Session, donor_id: int, year: int) -> AnnualStatement:
+    statement = session.scalar(
+        select(AnnualStatement).where(
+            AnnualStatement.donor_id == donor_id, AnnualStatement.year == year
+        )
+    )
+    if statement is None:
+        raise NotFound(f"There is no giving statement for {year} among yours.")
+    return statement
+
+
+def stored_pdf(folder: Path, relative: str) -> Path:
+    """The stored file ``relative`` under ``folder``; NotFound if missing or outside it."""
+    root = folder.resolve()
+    path = (root / relative).resolve()
+    if not path.is_relative_to(root) or path.suffix != ".pdf" or not path.is_file():
+        raise NotFound("That file is not available. Please write to us if you need a copy.")
+    return path
+
+
+# -- what the donor changes ---------------------------------------------------------------
+
+
+def donor_donation(
+    session: Session, donor_id: int, donation_id: int, *, lock: bool = True
+) -> Donation:
+    """One of the donor's gifts (locked for a change, unless asked not to); NotFound for
+    anyone else's."""
+    donation = session.get(Donation, donation_id, with_for_update=lock)
+    if donation is None or donation.donor_id != donor_id or donation.status in _NEVER_GIVEN:
+        raise NotFound("There is no such gift among yours.")
+    return donation
+
+
+def _note(donation: Donation, reason: str) -> None:
+    donation.history.append(
+        DonationStatusChange(from_status=donation.status, to_status=donation.status, reason=reason)
+    )
+
+
+def set_visibility(
+    session: Session, donor_id: int, donation_id: int, visibility: Visibility
+) -> Donation:
+    donation = donor_donation(session, donor_id, donation_id)
+    if donation.visibility is not visibility:
+        _note(donation, f"visibility {donation.visibility} -> {visibility}, by the donor")
+        donation.visibility = visibility
+        session.flush()
+    return donation
+
+
+def change_amount(
+    session: Session,
+    gateway: Gateway,
+    donor_id: int,
+    donation_id: int,
+    amount: Money,
+    *,
+    maximum: Money,
+) -> Donation:
+    """Change what a recurring gift gives the project each period, at Stripe and here.
+
+    An extra gift to the sponsor's General fund, if the donor made one, stays as
+    it was: each payment is the new amount plus that. Raises ChangeRefused, and
+    GatewayError when Stripe refuses (nothing is written then).
+    """
+    donation = donor_donation(session, donor_id, donation_id)
+    if not manageable(donation):
+        raise ChangeRefused("This gift is not a running recurring gift; its amount cannot change.")
+    if amount.currency.value != donation.currency:
+        raise ChangeRefused(f"This gift is in {donation.currency}.")
+    if amount < Money.from_minor(MINIMUM.minor, amount.currency):
+        raise ChangeRefused(f"The smallest gift we can take is {MINIMUM.format()}.")
+    limit = Money.from_minor(maximum.minor, amount.currency)
+    if amount + donation.extra_general > limit:
+        raise ChangeRefused(
+            f"The largest gift we take online is {limit.format()}; "
+            "please write to us for larger gifts."
+        )
+    if amount == donation.amount:
+        return donation
+    before = donation.amount
+    total = amount + donation.extra_general
+    assert donation.stripe_subscription_id is not None
+    gateway.update_subscription_amount(
+        donation.stripe_subscription_id,
+        LineItem(f"Gift to {donation.project.name}", total),
+        INTERVALS[donation.frequency],
+        f"donation-{donation.id}-amount-{len(donation.history)}-{amount.minor}",
+    )
+    # Renewals settle by comparing the charge with donation.total: with the new
+    # amount stored, they split between the project and General as before.
+    donation.amount = amount
+    donation.cover_fees = False  # the new amount is what the donor typed, not a gross-up
+    _note(donation, f"amount {before.format()} -> {amount.format()} each payment, by the donor")
+    session.flush()
+    return donation
+
+
+def cancel_recurring(
+    session: Session, gateway: Gateway, donor_id: int, donation_id: int
+) -> Donation:
+    """Cancel a recurring gift at Stripe and here. Gifts already made stay made."""
+    donation = donor_donation(session, donor_id, donation_id)
+    if donation.status is DonationStatus.CANCELLED:
+        return donation  # the webhook, or an earlier click, got here first
+    if not manageable(donation):
+        raise ChangeRefused(
+            "This gift is not a running recurring gift; there is nothing to cancel."
+        )
+    assert donation.stripe_subscription_id is not None
+    # The donation stays locked (a row lock on PostgreSQL, the write lock on
+    # SQLite) until the caller commits: the subscription's webhook waits, then
+    # finds the gift cancelled and leaves it.
+    gateway.cancel_subscription(donation.stripe_subscription_id, f"donation-{donation.id}-cancel")
+    move_status(donation, DonationStatus.CANCELLED, "cancelled by the donor in the portal")
+    session.flush()
+    return donation

@@ -1,0 +1,9 @@
+"""The portal's recurring gifts are changed at Stripe: the giving tests' stand-in fixtures."""
+
+from tests.giving.conftest import (  # noqa: F401
+    giving_app,
+    giving_runtime,
+    giving_settings,
+    live,
+    standin,
+)
