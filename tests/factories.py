@@ -124,3 +124,31 @@ def settled_gift(
         gift_id = gift_row.id
     rt.post_ledger()
     return gift_id
+
+
+def refund(rt: Runtime, gift_id: int, amount: str, refund_id: str) -> None:
+    """A refund of ``amount`` on the gift, booked as Stripe's refund event books it."""
+    from conservancy import clock
+    from conservancy.donations.models import Gift
+    from conservancy.donations.settlement import apply_refund
+    from conservancy.payments.gateway import RefundInfo
+
+    with rt.sessions() as session:
+        gift_row = session.get(Gift, gift_id)
+        assert gift_row is not None
+        apply_refund(
+            session,
+            gift_row,
+            RefundInfo(
+                id=refund_id,
+                charge_id=gift_row.charge_id,
+                amount=usd(amount),
+                status="succeeded",
+                created_at=clock.as_utc(gift_row.settled_at),
+                balance_transaction_id=f"txn_{refund_id}",
+                failure_balance_transaction=None,
+            ),
+            rt.settings.timezone,
+        )
+        session.commit()
+    rt.post_ledger()

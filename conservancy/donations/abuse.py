@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, delete, func, select
@@ -41,37 +42,64 @@ class TooManyAttempts(DomainError):
     http_status = 429
 
 
+@dataclass(frozen=True)
+class Limits:
+    """What is counted, and how often per WINDOW, with what a refused client is told."""
+
+    kind: str  # keeps the counts of one form apart from another's
+    per_address: int
+    per_email: int
+    address_refusal: str
+    email_refusal: str
+
+
+CHECKOUT = Limits(
+    kind="",
+    per_address=ADDRESS_LIMIT,
+    per_email=EMAIL_LIMIT,
+    address_refusal=(
+        "There have been too many tries from your connection in the last few minutes. "
+        "Please wait ten minutes, then try again."
+    ),
+    email_refusal=(
+        "There have been too many tries with this e-mail address in the last few minutes. "
+        "Please wait ten minutes, then try again."
+    ),
+)
+
+
 def keyed_hash(key: bytes, kind: str, value: str) -> str:
     """HMAC-SHA256 of ``value``, hex; ``kind`` keeps an address and an e-mail apart."""
     return hmac.new(key, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
 
 
 def admit_attempt(
-    session: Session, *, key: bytes, address: str | None, email: str, now: datetime
+    session: Session,
+    *,
+    key: bytes,
+    address: str | None,
+    email: str,
+    now: datetime,
+    limits: Limits = CHECKOUT,
 ) -> None:
-    """Count one try at the donation form, and refuse it if this address or e-mail
-    has tried too often in the last WINDOW.
+    """Count one try (by default at the donation form), and refuse it if this address
+    or e-mail has tried too often in the last WINDOW.
 
     The try is recorded (flushed) before TooManyAttempts is raised: commit to
     keep counting it, as the donation form does.
     """
-    address_hash = keyed_hash(key, "address", address or "unknown")
-    email_hash = keyed_hash(key, "email", email.strip().lower())
+    prefix = f"{limits.kind}-" if limits.kind else ""
+    address_hash = keyed_hash(key, f"{prefix}address", address or "unknown")
+    email_hash = keyed_hash(key, f"{prefix}email", email.strip().lower())
     since = now - WINDOW
     by_address = _recent(session, CheckoutAttempt.address_hash == address_hash, since)
     by_email = _recent(session, CheckoutAttempt.email_hash == email_hash, since)
     session.add(CheckoutAttempt(address_hash=address_hash, email_hash=email_hash, at=now))
     session.flush()
-    if by_address >= ADDRESS_LIMIT:
-        raise TooManyAttempts(
-            "There have been too many tries from your connection in the last few minutes. "
-            "Please wait ten minutes, then try again."
-        )
-    if by_email >= EMAIL_LIMIT:
-        raise TooManyAttempts(
-            "There have been too many tries with this e-mail address in the last few minutes. "
-            "Please wait ten minutes, then try again."
-        )
+    if by_address >= limits.per_address:
+        raise TooManyAttempts(limits.address_refusal)
+    if by_email >= limits.per_email:
+        raise TooManyAttempts(limits.email_refusal)
 
 
 def _recent(session: Session, matches: ColumnElement[bool], since: datetime) -> int:

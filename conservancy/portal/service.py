@@ -34,7 +34,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, CursorResult, delete, func, select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from conservancy.donations import abuse
@@ -52,7 +52,6 @@ from conservancy.errors import DomainError, NotFound
 from conservancy.mail.outbox import queue
 from conservancy.money import Money
 from conservancy.payments.gateway import Gateway, LineItem
-from conservancy.payments.models import CheckoutAttempt
 from conservancy.portal.models import PortalToken
 from conservancy.receipts.issue import standing
 from conservancy.receipts.models import AnnualStatement, Receipt, ReceiptKind
@@ -78,8 +77,18 @@ class LinkRefused(DomainError):
         )
 
 
-class TooManyLinkRequests(DomainError):
-    http_status = 429
+TooManyLinkRequests = abuse.TooManyAttempts
+_LINK_REFUSAL = (
+    "Too many sign-in links were asked for in the last few minutes. "
+    "Please use the last link we sent, or wait ten minutes and ask again."
+)
+LINK_LIMITS = abuse.Limits(
+    kind="portal",
+    per_address=LINK_ADDRESS_LIMIT,
+    per_email=LINK_EMAIL_LIMIT,
+    address_refusal=_LINK_REFUSAL,
+    email_refusal=_LINK_REFUSAL,
+)
 
 
 class ChangeRefused(DomainError):
@@ -108,28 +117,7 @@ def admit_link_request(
     says nothing about who is a donor. The count is flushed before the refusal
     is raised: commit to keep it (hammering keeps the client refused).
     """
-    address_hash = abuse.keyed_hash(key, "portal-address", address or "unknown")
-    email_hash = abuse.keyed_hash(key, "portal-email", email.strip().lower())
-    since = now - abuse.WINDOW
-    by_address = _recent(session, CheckoutAttempt.address_hash == address_hash, since)
-    by_email = _recent(session, CheckoutAttempt.email_hash == email_hash, since)
-    session.add(CheckoutAttempt(address_hash=address_hash, email_hash=email_hash, at=now))
-    session.flush()
-    if by_address >= LINK_ADDRESS_LIMIT or by_email >= LINK_EMAIL_LIMIT:
-        raise TooManyLinkRequests(
-            "Too many sign-in links were asked for in the last few minutes. "
-            "Please use the last link we sent, or wait ten minutes and ask again."
-        )
-
-
-def _recent(session: Session, matches: ColumnElement[bool], since: datetime) -> int:
-    session.execute(delete(CheckoutAttempt).where(matches, CheckoutAttempt.at < since))
-    count = session.scalar(
-        select(func.count())
-        .select_from(CheckoutAttempt)
-        .where(matches, CheckoutAttempt.at >= since)
-    )
-    return int(count or 0)
+    abuse.admit_attempt(session, key=key, address=address, email=email, now=now, limits=LINK_LIMITS)
 
 
 def request_link(session: Session, *, email: str, base_url: str, now: datetime) -> bool:

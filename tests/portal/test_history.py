@@ -22,12 +22,10 @@ from conservancy.donations.models import (
     Visibility,
 )
 from conservancy.donations.service import DonationRequest, record_donation
-from conservancy.donations.settlement import apply_refund
-from conservancy.payments.gateway import RefundInfo
 from conservancy.projects.models import Project
 from conservancy.receipts.models import AnnualStatement, Receipt, ReceiptKind
 from conservancy.runtime import Runtime
-from tests.factories import settled_gift, usd, with_project
+from tests.factories import refund, settled_gift, usd, with_project
 from tests.portal.donor import csrf_token, sign_in
 from tests.receipts.pdfs import pdf_text, requires_weasyprint
 
@@ -55,27 +53,6 @@ def donation_of(rt: Runtime, gift_id: int) -> Donation:
         donation = gift.donation
         _ = donation.history
         return donation
-
-
-def refund(rt: Runtime, gift_id: int, amount: str, refund_id: str) -> None:
-    with rt.sessions() as session:
-        gift = session.get(Gift, gift_id)
-        assert gift is not None
-        apply_refund(
-            session,
-            gift,
-            RefundInfo(
-                id=refund_id,
-                charge_id=gift.charge_id,
-                amount=usd(amount),
-                status="succeeded",
-                created_at=clock.as_utc(gift.settled_at),
-                balance_transaction_id=f"txn_{refund_id}",
-                failure_balance_transaction=None,
-            ),
-            rt.settings.timezone,
-        )
-        session.commit()
 
 
 def statement(rt: Runtime, address: str, year: int, pdf: bytes, path: str | None = None) -> str:

@@ -11,14 +11,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from conservancy import clock
-from conservancy.donations.models import Gift
-from conservancy.donations.settlement import apply_refund
 from conservancy.mail.models import MailMessage, MailStatus
-from conservancy.payments.gateway import RefundInfo
 from conservancy.receipts.models import Receipt, ReceiptKind
 from conservancy.runtime import Runtime
-from tests.factories import settled_gift, usd, with_project
+from tests.factories import refund, settled_gift, usd, with_project
 from tests.receipts.pdfs import WEASYPRINT_PROBLEM, pdf_text, requires_weasyprint
 
 
@@ -31,27 +27,6 @@ def _receipts(rt: Runtime, gift_id: int) -> list[Receipt]:
             _ = row.replaces
         session.expunge_all()
         return list(rows)
-
-
-def _refund(rt: Runtime, gift_id: int, amount: str, refund_id: str) -> None:
-    with rt.sessions() as session:
-        gift = session.get(Gift, gift_id)
-        assert gift is not None
-        apply_refund(
-            session,
-            gift,
-            RefundInfo(
-                id=refund_id,
-                charge_id=gift.charge_id,
-                amount=usd(amount),
-                status="succeeded",
-                created_at=clock.as_utc(gift.settled_at),
-                balance_transaction_id=f"txn_{refund_id}",
-                failure_balance_transaction=None,
-            ),
-            rt.settings.timezone,
-        )
-        session.commit()
 
 
 def _mails(rt: Runtime) -> list[email.message.EmailMessage]:
@@ -89,8 +64,8 @@ def test_a_thank_you_gift_lowers_the_deductible_amount(runtime: Runtime) -> None
 def test_a_full_refund_voids_the_receipt(runtime: Runtime) -> None:
     rt = with_project(runtime)
     gift_id = settled_gift(rt)
-    _refund(rt, gift_id, "100.00", "re_full")
-    _refund(rt, gift_id, "100.00", "re_full")  # the same refund again: nothing new
+    refund(rt, gift_id, "100.00", "re_full")
+    refund(rt, gift_id, "100.00", "re_full")  # the same refund again: nothing new
     original, voiding = _receipts(rt, gift_id)
     assert voiding.kind is ReceiptKind.VOIDING
     assert voiding.replaces_id == original.id
@@ -102,7 +77,7 @@ def test_a_full_refund_voids_the_receipt(runtime: Runtime) -> None:
 def test_a_partial_refund_voids_and_replaces_with_what_stands(runtime: Runtime) -> None:
     rt = with_project(runtime)
     gift_id = settled_gift(rt, benefit=("Twisted t-shirt", "30.00"))
-    _refund(rt, gift_id, "40.00", "re_part")
+    refund(rt, gift_id, "40.00", "re_part")
     original, voiding, replacement = _receipts(rt, gift_id)
     assert voiding.kind is ReceiptKind.VOIDING
     assert voiding.replaces_id == original.id
@@ -110,7 +85,7 @@ def test_a_partial_refund_voids_and_replaces_with_what_stands(runtime: Runtime) 
     assert replacement.replaces_id == original.id
     assert replacement.amount == usd("60.00")
     assert replacement.deductible == usd("30.00")  # still less the t-shirt
-    _refund(rt, gift_id, "60.00", "re_rest")
+    refund(rt, gift_id, "60.00", "re_rest")
     *_, last = _receipts(rt, gift_id)
     assert last.kind is ReceiptKind.VOIDING
     assert last.replaces_id == replacement.id
@@ -120,7 +95,7 @@ def test_a_partial_refund_voids_and_replaces_with_what_stands(runtime: Runtime) 
 def test_receipts_are_drawn_stored_and_mailed_once(runtime: Runtime) -> None:
     rt = with_project(runtime)
     gift_id = settled_gift(rt, name="Ada Lovelace", email="ada@example.org")
-    _refund(rt, gift_id, "25.00", "re_part")
+    refund(rt, gift_id, "25.00", "re_part")
     first = rt.deliver()
     again = rt.deliver()
     assert (first.rendered, first.sent) == (3, 3)
