@@ -51,7 +51,7 @@ def cli() -> None:
 
 
 def main() -> None:
-    from conservancy.cli import ledger, projects, setup
+    from conservancy.cli import ledger, projects, receipts, setup
     from conservancy.cli import stripe as stripe_commands
 
     cli.add_command(setup.init)
@@ -60,4 +60,5 @@ def main() -> None:
     cli.add_command(projects.project)
     cli.add_command(ledger.ledger)
     cli.add_command(stripe_commands.stripe)
+    cli.add_command(receipts.receipts)
     sys.exit(cli.main(prog_name="conservancy", standalone_mode=True))

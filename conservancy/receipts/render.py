@@ -1,4 +1,4 @@
-"""Render a :class:`ReceiptDocument` to a PDF/A-3b file. The only importer of WeasyPrint.
+"""Draw receipts and giving statements as PDF/A-3b files. The only importer of WeasyPrint.
 
 The template is trusted, the data is not (a donor types their own name), so
 Jinja autoescapes and the URL fetcher refuses everything but ``data:`` URLs:
@@ -50,29 +50,47 @@ def _environment() -> Environment:
 _ENV = _environment()
 
 
+def render_template(template: str, **context: object) -> str:
+    """A document template under ``templates/`` as HTML (what a PDF is drawn from)."""
+    return _ENV.get_template(template).render(**context)
+
+
 def render_html(doc: ReceiptDocument) -> str:
     """The receipt as HTML (what the PDF is drawn from)."""
-    return _ENV.get_template(TEMPLATE).render(doc=doc)
+    return render_template(TEMPLATE, doc=doc)
 
 
-def render_receipt(doc: ReceiptDocument) -> bytes:
-    """The receipt as PDF/A-3b bytes, with its data attached as ``receipt.json``."""
+def render_pdf(html: str, *, data: str, name: str, description: str, stamp: datetime) -> bytes:
+    """HTML drawn as PDF/A-3b bytes, fonts embedded, with ``data`` attached as ``name``.
+
+    ``stamp`` dates the attachment: the document's own date, not the clock's,
+    so that what a document says does not depend on when it was drawn.
+    """
     fetcher = DataURLFetcher()
-    # Dated by the receipt, not the clock, so the same receipt renders the same.
-    stamp = datetime.combine(doc.issued_on, time(), tzinfo=UTC)
     attachment = Attachment(
-        string=json.dumps(doc.data(), indent=2, sort_keys=True),
-        name="receipt.json",
-        description=f"{doc.title} {doc.number} (machine-readable)",
+        string=data,
+        name=name,
+        description=description,
         created=stamp,
         modified=stamp,
         relationship="Data",
         url_fetcher=fetcher,
     )
-    html = HTML(string=render_html(doc), url_fetcher=fetcher)
-    pdf: bytes = html.write_pdf(
+    pdf: bytes = HTML(string=html, url_fetcher=fetcher).write_pdf(
         pdf_variant="pdf/a-3b",
         attachments=[attachment],
         uncompressed_pdf=False,
     )
     return pdf
+
+
+def render_receipt(doc: ReceiptDocument) -> bytes:
+    """The receipt as PDF/A-3b bytes, with its data attached as ``receipt.json``."""
+    return render_pdf(
+        render_html(doc),
+        data=json.dumps(doc.data(), indent=2, sort_keys=True),
+        name="receipt.json",
+        description=f"{doc.title} {doc.number} (machine-readable)",
+        # Dated by the receipt, not the clock, so the same receipt renders the same.
+        stamp=datetime.combine(doc.issued_on, time(), tzinfo=UTC),
+    )
