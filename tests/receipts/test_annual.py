@@ -309,7 +309,7 @@ def test_a_few_gifts_fit_one_page_with_the_signature() -> None:
 
 
 def test_a_weekly_donors_statement_runs_on_with_headings_and_ends_signed() -> None:
-    """52 gifts (18 of them refunded in part): every page has the column headings; the signature never stands alone."""
+    """52 gifts, 18 refunded in part: headings on every page; the signature never alone."""
     reader = PdfReader(BytesIO(_statement_of(52)))
     pages = [page.extract_text() for page in reader.pages]
     assert len(pages) >= 2
