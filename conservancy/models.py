@@ -16,9 +16,18 @@ from conservancy.payments.models import CheckoutAttempt, StripeEvent
 from conservancy.portal.models import PortalToken
 from conservancy.projects.models import Campaign, Project, Sponsor
 from conservancy.receipts.models import AnnualStatement, Receipt, ReceiptCounter
+from conservancy.staff.models import (
+    AuditEntry,
+    SignInFailure,
+    StaffRole,
+    StaffSession,
+    StaffToken,
+    StaffUser,
+)
 
 __all__ = [
     "AnnualStatement",
+    "AuditEntry",
     "Base",
     "Campaign",
     "CheckoutAttempt",
@@ -34,6 +43,11 @@ __all__ = [
     "Receipt",
     "ReceiptCounter",
     "Refund",
+    "SignInFailure",
     "Sponsor",
+    "StaffRole",
+    "StaffSession",
+    "StaffToken",
+    "StaffUser",
     "StripeEvent",
 ]

@@ -61,4 +61,7 @@ def main() -> None:
     cli.add_command(ledger.ledger)
     cli.add_command(stripe_commands.stripe)
     cli.add_command(receipts.receipts)
+    from conservancy.cli import users
+
+    cli.add_command(users.user)
     sys.exit(cli.main(prog_name="conservancy", standalone_mode=True))

@@ -43,6 +43,10 @@ def build_app(settings: Settings | None, runtime: Runtime | None) -> Flask:
     from conservancy.web import portal
 
     app.register_blueprint(portal.bp)
+    from conservancy.web import staff, staff_admin
+
+    app.register_blueprint(staff.bp)
+    app.register_blueprint(staff_admin.bp)
     from conservancy.web import stripe_hooks
 
     app.register_blueprint(stripe_hooks.bp)

@@ -1,0 +1,1 @@
+"""Staff and treasurers: accounts, roles, sign-in, sessions, and the audit log."""

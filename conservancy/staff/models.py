@@ -1,0 +1,168 @@
+"""Staff and treasurers: who may sign in, with which roles, and what they did.
+
+Secrets are kept only in forms that cannot be used as they are: passwords as
+argon2id hashes, one-time links and session ids as sha256 hashes. The TOTP
+secret is the one exception (the server must compute codes from it); it is
+never shown again after enrolment and never reaches the audit log.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from conservancy import clock
+from conservancy.db import Base
+from conservancy.projects.models import Project
+
+
+class Role(StrEnum):
+    TREASURER = "treasurer"  # of one project; a user may hold it for several
+    ADMIN = "admin"
+    BOOKKEEPER = "bookkeeper"
+    AUDITOR = "auditor"  # sees what a bookkeeper sees, changes nothing
+
+
+class TokenPurpose(StrEnum):
+    INVITE = "invite"  # the first password, from `user add` or the users page
+    RESET = "reset"  # a forgotten password, from the reset page
+
+
+def _enum(kind: type[StrEnum], name: str) -> Enum:
+    return Enum(
+        kind,
+        name=name,
+        native_enum=False,
+        length=20,
+        values_callable=lambda e: [m.value for m in e],
+    )
+
+
+class StaffUser(Base):
+    __tablename__ = "staff_users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Always stored lower-cased and stripped: that is what makes it unique
+    # case-insensitively, on SQLite and PostgreSQL alike.
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    # None until the user sets one with their first sign-in link.
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    password_changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Base32, RFC 6238. The pending one is shown during enrolment and becomes
+    # totp_secret once the user has typed a code made from it.
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_pending_secret: Mapped[str | None] = mapped_column(String(64))
+    # The last 30-second step a code was accepted for: no code of that step or
+    # an earlier one is accepted again, so an overheard code cannot be replayed.
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=clock.now)
+    last_sign_in_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    roles: Mapped[list[StaffRole]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", order_by="StaffRole.id"
+    )
+
+
+class StaffRole(Base):
+    """One role of a user; a treasurer role names its project, no other role does."""
+
+    __tablename__ = "staff_roles"
+    __table_args__ = (
+        CheckConstraint(
+            "(role = 'treasurer') = (project_id IS NOT NULL)", name="treasurer_has_project"
+        ),
+        UniqueConstraint("user_id", "role", "project_id", name="uq_staff_roles_user_role_project"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id"), index=True)
+    role: Mapped[Role] = mapped_column(_enum(Role, "staff_role"))
+    project_id: Mapped[int | None] = mapped_column(ForeignKey("projects.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=clock.now)
+
+    user: Mapped[StaffUser] = relationship(back_populates="roles")
+    project: Mapped[Project | None] = relationship()
+
+
+class StaffToken(Base):
+    """A one-time link that sets a password. Only its sha256 is stored."""
+
+    __tablename__ = "staff_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id"), index=True)
+    purpose: Mapped[TokenPurpose] = mapped_column(_enum(TokenPurpose, "staff_token_purpose"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=clock.now)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class StaffSession(Base):
+    """A signed-in browser. The cookie holds a random id; the row holds its sha256."""
+
+    __tablename__ = "staff_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id"), index=True)
+    id_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class SignInFailure(Base):
+    """A wrong password or code for an e-mail address, for the lock-out.
+
+    Keyed by an HMAC of the address, not by user: an address that is nobody's
+    is counted and locked exactly like a user's, so the lock-out says nothing
+    about who has an account. The failure that locks the address carries
+    ``locked_until``.
+    """
+
+    __tablename__ = "staff_sign_in_failures"
+    __table_args__ = (Index("ix_staff_sign_in_failures_email_at", "email_hash", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email_hash: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AuditEntry(Base):
+    """One thing staff changed (or a sign-in), with what it was before and after.
+
+    Rows are only ever added. ``actor_id`` is None for the command line and for
+    someone not signed in (a failed sign-in); ``actor`` says which, or the
+    signed-in user's e-mail at the time.
+    """
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_target", "target_kind", "target_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"), index=True)
+    actor: Mapped[str] = mapped_column(String(254))
+    action: Mapped[str] = mapped_column(String(64))
+    target_kind: Mapped[str | None] = mapped_column(String(32))
+    target_id: Mapped[str | None] = mapped_column(String(64))
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON)

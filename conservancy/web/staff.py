@@ -1,0 +1,360 @@
+"""Staff sign-in: password, then a code where set up; one-time links; the user's own account.
+
+What a failed sign-in says, and how long it takes, is the same for an unknown
+address and a wrong password (see conservancy.staff.sign_in). Between the
+password and the code, the signed cookie holds only the user's id and the
+time (good for CODE_WAIT); the session itself starts once the code is right.
+Signing in starts a fresh cookie session, so nothing set before carries over.
+Links are used by a POST from the page they open: a mail scanner's GET does
+not use them up.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import segno
+from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from flask import session as web_session
+from flask.typing import ResponseReturnValue
+from markupsafe import Markup
+
+from conservancy import clock
+from conservancy.projects.service import get_sponsor
+from conservancy.staff import service, sign_in, totp
+from conservancy.staff.models import TokenPurpose
+from conservancy.staff.passwords import BadPassword
+from conservancy.staff.permissions import Staff, is_sponsor_staff, must_enrol
+from conservancy.staff.service import LinkRefused
+from conservancy.staff.sign_in import SignInRefused, TooManyAttempts
+from conservancy.web.auth import (
+    SESSION_KEY,
+    current_session_id,
+    current_user,
+    load_signed_in,
+    require_roles,
+    safe_next,
+)
+from conservancy.web.context import db, runtime
+from conservancy.web.staff_forms import (
+    ChangePasswordForm,
+    CodeForm,
+    EmailForm,
+    NewPasswordForm,
+    SignInForm,
+)
+
+bp = Blueprint("staff", __name__)
+bp.before_app_request(load_signed_in)
+
+PENDING_KEY = "staff_pending"  # {"user": id, "at": unix time, "next": path or None}
+
+
+@bp.after_request
+def _private(response: Response) -> Response:
+    # Staff pages show donors, links and secrets: never cached, never sent on as a Referer.
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+def home_for(staff: Staff) -> str:
+    if must_enrol(staff):
+        return url_for("staff.two_factor")
+    if is_sponsor_staff(staff):
+        return url_for("staff_admin.home")
+    return url_for("staff.treasurer_index")
+
+
+# -- password, then code -------------------------------------------------------------------
+
+
+@bp.get("/sign-in", endpoint="sign_in")
+def sign_in_page() -> ResponseReturnValue:
+    staff = current_user()
+    if staff is not None:
+        return redirect(home_for(staff), code=303)
+    return _page("staff/sign_in.html", form=SignInForm(), next=safe_next(request.args.get("next")))
+
+
+@bp.post("/sign-in")
+def sign_in_submit() -> ResponseReturnValue:
+    form, target = SignInForm(), safe_next(request.args.get("next"))
+    if not form.validate_on_submit():
+        return _page("staff/sign_in.html", form=form, next=target), 400
+    session, rt, now = db(), runtime(), clock.now()
+    key = rt.settings.web_secret_key().encode()
+    try:
+        # behind a proxy, remote_addr: see conservancy.donations.abuse
+        sign_in.admit(session, key=key, address=request.remote_addr, email=form.email.data, now=now)
+        accepted = sign_in.check_password(
+            session, key=key, email=form.email.data, password=form.password.data, now=now
+        )
+    except (SignInRefused, TooManyAttempts) as exc:
+        session.commit()  # the failure counts toward the lock-out, and is in the log
+        return _page(
+            "staff/sign_in.html", form=form, next=target, refusal=str(exc)
+        ), exc.http_status
+    session.commit()
+    web_session.clear()
+    if accepted.session_token is None:
+        web_session[PENDING_KEY] = {
+            "user": accepted.user_id,
+            "at": int(now.timestamp()),
+            "next": target,
+        }
+        return redirect(url_for("staff.code"), code=303)
+    return _signed_in(accepted.session_token, target)
+
+
+def _pending() -> dict[str, Any] | None:
+    pending = web_session.get(PENDING_KEY)
+    if not isinstance(pending, dict) or not isinstance(pending.get("user"), int):
+        return None
+    age = clock.now().timestamp() - int(pending.get("at", 0))
+    if not 0 <= age < sign_in.CODE_WAIT.total_seconds():
+        web_session.pop(PENDING_KEY, None)
+        return None
+    return pending
+
+
+@bp.get("/sign-in/code")
+def code() -> ResponseReturnValue:
+    if _pending() is None:
+        flash("Please sign in with your e-mail address and password first.")
+        return redirect(url_for("staff.sign_in"), code=303)
+    return _page("staff/code.html", form=CodeForm())
+
+
+@bp.post("/sign-in/code")
+def code_submit() -> ResponseReturnValue:
+    pending = _pending()
+    if pending is None:
+        flash("That took too long: please sign in again.")
+        return redirect(url_for("staff.sign_in"), code=303)
+    form = CodeForm()
+    if not form.validate_on_submit():
+        return _page("staff/code.html", form=form), 400
+    session = db()
+    try:
+        token = sign_in.check_code(
+            session,
+            key=runtime().settings.web_secret_key().encode(),
+            user_id=pending["user"],
+            code=form.code.data,
+            now=clock.now(),
+        )
+    except sign_in.CodeRefused as exc:
+        session.commit()
+        form.code.errors.append(str(exc))
+        return _page("staff/code.html", form=form), 400
+    except SignInRefused as exc:  # locked out, or no longer a user who can sign in
+        session.commit()
+        web_session.pop(PENDING_KEY, None)
+        return _page("staff/sign_in.html", form=SignInForm(), refusal=str(exc)), exc.http_status
+    session.commit()
+    return _signed_in(token, safe_next(pending.get("next")))
+
+
+def _signed_in(token: str, target: str | None) -> ResponseReturnValue:
+    web_session.clear()
+    web_session[SESSION_KEY] = token
+    load_signed_in()
+    staff = current_user()
+    assert staff is not None
+    if must_enrol(staff):
+        return redirect(url_for("staff.two_factor"), code=303)
+    return redirect(target or home_for(staff), code=303)
+
+
+@bp.post("/sign-out")
+def sign_out() -> ResponseReturnValue:
+    token = web_session.get(SESSION_KEY)
+    if isinstance(token, str):
+        session = db()
+        sign_in.sign_out(session, token, clock.now())
+        session.commit()
+    web_session.clear()
+    flash("You are signed out.")
+    return redirect(url_for("staff.sign_in"), code=303)
+
+
+# -- one-time links: the first password, a reset --------------------------------------------
+
+
+@bp.get("/sign-in/link/<token>")
+def invitation(token: str) -> ResponseReturnValue:
+    return _link_page(token, TokenPurpose.INVITE, NewPasswordForm())
+
+
+@bp.post("/sign-in/link/<token>")
+def invitation_submit(token: str) -> ResponseReturnValue:
+    return _use_link(token, TokenPurpose.INVITE)
+
+
+@bp.get("/password-reset")
+def reset() -> ResponseReturnValue:
+    return _page("staff/reset.html", form=EmailForm())
+
+
+@bp.post("/password-reset")
+def reset_submit() -> ResponseReturnValue:
+    form = EmailForm()
+    if not form.validate_on_submit():
+        return _page("staff/reset.html", form=form), 400
+    session, rt, now = db(), runtime(), clock.now()
+    try:
+        sign_in.admit(
+            session,
+            key=rt.settings.web_secret_key().encode(),
+            address=request.remote_addr,
+            email=form.email.data,
+            now=now,
+            limits=sign_in.RESET_LIMITS,
+        )
+    except TooManyAttempts as exc:
+        session.commit()
+        return _page("staff/reset.html", form=form, refusal=str(exc)), exc.http_status
+    # The same answer, and no mail, for an address that is nobody's.
+    sign_in.request_password_reset(
+        session, email=form.email.data, base_url=rt.settings.base_url, now=now
+    )
+    session.commit()
+    rt.courier.kick()
+    return _page("staff/reset_sent.html", email=form.email.data)
+
+
+@bp.get("/password-reset/<token>")
+def reset_link(token: str) -> ResponseReturnValue:
+    return _link_page(token, TokenPurpose.RESET, NewPasswordForm())
+
+
+@bp.post("/password-reset/<token>")
+def reset_link_submit(token: str) -> ResponseReturnValue:
+    return _use_link(token, TokenPurpose.RESET)
+
+
+def _link_page(token: str, purpose: TokenPurpose, form: NewPasswordForm) -> ResponseReturnValue:
+    user = service.link_user(db(), token, purpose, clock.now())
+    if user is None:
+        return _page("staff/link_refused.html", message=str(LinkRefused())), 400
+    action = url_for(
+        "staff.invitation_submit" if purpose is TokenPurpose.INVITE else "staff.reset_link_submit",
+        token=token,
+    )
+    status = 400 if form.errors else 200
+    return _page(
+        "staff/set_password.html", form=form, user=user, action=action, purpose=purpose.value
+    ), status
+
+
+def _use_link(token: str, purpose: TokenPurpose) -> ResponseReturnValue:
+    form = NewPasswordForm()
+    if not form.validate_on_submit():
+        return _link_page(token, purpose, form)
+    session = db()
+    try:
+        sign_in.set_password_with_link(session, token, purpose, form.password.data, clock.now())
+    except BadPassword as exc:
+        session.rollback()
+        form.password.errors.append(str(exc))
+        return _link_page(token, purpose, form)
+    except LinkRefused as exc:
+        session.rollback()
+        return _page("staff/link_refused.html", message=str(exc)), 400
+    session.commit()
+    web_session.clear()
+    flash("Your password is set. Sign in with your e-mail address and your new password.")
+    return redirect(url_for("staff.sign_in"), code=303)
+
+
+# -- the user's own account --------------------------------------------------------------------
+
+
+@bp.route("/account/two-factor", methods=["GET", "POST"])
+@require_roles(enrolled=False)
+def two_factor(staff: Staff) -> ResponseReturnValue:
+    if staff.two_factor:
+        if request.method == "POST":  # on already: there is nothing to confirm
+            return redirect(url_for("staff.two_factor"), code=303)
+        return _page("staff/two_factor_on.html")
+    session = db()
+    form, status = CodeForm(), 200
+    if request.method == "POST":
+        if form.validate_on_submit():
+            if sign_in.confirm_enrolment(session, staff, form.code.data, clock.now()):
+                session.commit()
+                flash("Two-factor sign-in is on: from now on, signing in asks for a code.")
+                load_signed_in()
+                updated = current_user()
+                return redirect(home_for(updated or staff), code=303)
+            form.code.errors.append(
+                "That code does not match. Check that your app shows the account added from "
+                "this page, and type the code it shows now."
+            )
+        status = 400
+    secret = sign_in.enrolment_secret(session, staff.id)
+    session.commit()
+    sponsor = get_sponsor(session)
+    uri = totp.provisioning_uri(
+        secret, account=staff.email, issuer=sponsor.legal_name if sponsor else "conservancy"
+    )
+    svg = segno.make(uri, error="m").svg_inline(
+        scale=4, dark="#1d2433", title="QR code for your authenticator app"
+    )
+    qr = Markup(svg)  # noqa: S704 - drawn here from our own URI, escaped by segno
+    return _page(
+        "staff/two_factor.html",
+        form=form,
+        secret=" ".join(secret[i : i + 4] for i in range(0, len(secret), 4)),
+        uri=uri,
+        qr=qr,
+        required=must_enrol(staff),
+    ), status
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@require_roles()
+def password(staff: Staff) -> ResponseReturnValue:
+    form = ChangePasswordForm()
+    if request.method == "GET":
+        return _page("staff/password.html", form=form)
+    if not form.validate_on_submit():
+        return _page("staff/password.html", form=form), 400
+    session = db()
+    session_id = current_session_id()
+    assert session_id is not None
+    try:
+        sign_in.change_password(
+            session, staff, session_id, form.current.data, form.password.data, clock.now()
+        )
+    except sign_in.WrongPassword as exc:
+        session.rollback()
+        form.current.errors.append(str(exc))
+        return _page("staff/password.html", form=form), 400
+    except BadPassword as exc:
+        session.rollback()
+        form.password.errors.append(str(exc))
+        return _page("staff/password.html", form=form), 400
+    session.commit()
+    flash("Your password is changed. Any other browser signed in as you is signed out.")
+    return redirect(home_for(staff), code=303)
+
+
+# -- treasurers' projects ------------------------------------------------------------------------
+
+
+@bp.get("/treasurer/")
+@require_roles()
+def treasurer_index(staff: Staff) -> ResponseReturnValue:
+    projects = service.projects_for(db(), staff)
+    return _page("staff/treasurer_index.html", projects=projects)
+
+
+def _page(template: str, **context: Any) -> str:
+    return render_template(
+        template,
+        sponsor=get_sponsor(db()),
+        staff=current_user(),
+        **context,
+    )

@@ -1,0 +1,192 @@
+"""Who gets what from each staff address: the table the authorization matrix checks.
+
+``test_authorization.py`` walks ``app.url_map``: every route of the staff
+blueprints and every route under a guarded prefix (``/admin``, ``/treasurer``,
+``/account``) must have a row here for each of its methods, or the test fails.
+So a page added later without a rule is caught. To add yours, append rows to
+``RULES`` in this file (near your feature's comment), using the shorthands:
+
+    Row("/treasurer/<slug>/", "GET", "/treasurer/{twisted}/", project_page()),
+    Row("/admin/gifts", "GET", "/admin/gifts", staff_only()),
+    Row("/admin/gifts", "POST", "/admin/gifts", changes(Area.GIFTS, ok=400)),
+
+``path`` is the address to request, with ``{twisted}``, ``{other}`` (a project
+the Twisted treasurer is not treasurer of), ``{user_id}``, ``{role_id}`` and
+``{token}`` filled in from :class:`World`, and with whatever the functions in
+``SETUPS`` return (add one that makes a gift of Twisted and returns
+``{"gift_id": gift_id}`` to write ``/admin/gifts/{gift_id}``). POSTs are sent with a valid CSRF
+token and ``data``; with no data, a page that lets the user in usually answers
+400 (its form is empty), which is what ``ok=400`` says: authorization passed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from conservancy.runtime import Runtime
+from conservancy.staff.models import Role
+from conservancy.staff.permissions import CHANGES, READS, Area
+
+
+class Who(StrEnum):
+    NOBODY = "nobody"
+    TREASURER = "treasurer of Twisted"
+    OTHER_TREASURER = "treasurer of another project"
+    AUDITOR = "auditor"
+    BOOKKEEPER = "bookkeeper"
+    ADMIN = "admin"
+
+
+# An expected answer: a status code, or SIGN_IN for a 303 to the sign-in page.
+SIGN_IN = "sign-in"
+Expected = int | str
+STAFF_ROLES = {Who.AUDITOR: Role.AUDITOR, Who.BOOKKEEPER: Role.BOOKKEEPER, Who.ADMIN: Role.ADMIN}
+GUARDED_PREFIXES = ("/admin", "/treasurer", "/account")
+STAFF_BLUEPRINTS = ("staff", "staff_admin")
+
+
+@dataclass(frozen=True)
+class World:
+    """The ids a path may name."""
+
+    twisted: str = "twisted"
+    other: str = "sugar"
+    user_id: int = 0  # a treasurer of Twisted who is none of the signed-in users
+    role_id: int = 0  # that user's role
+    token: str = "x" * 43  # a one-time link that was never issued
+
+
+# Each makes what some rows' paths name, once per matrix test (the projects Twisted and
+# Sugar Labs exist by then), and returns the names to fill in: {"gift_id": 7}.
+SETUPS: list[Callable[[Runtime], Mapping[str, object]]] = []
+
+
+@dataclass(frozen=True)
+class Row:
+    rule: str  # as in app.url_map: "/admin/users/<int:user_id>"
+    method: str
+    path: str  # what to request; str.format()ted with a World's fields
+    expect: Mapping[Who, Expected]
+    data: Mapping[str, str] = field(default_factory=dict)
+    # Rows are requested by ascending ``order``: 1 for a row that changes what others
+    # use, 2 for one that signs the user out.
+    order: int = 0
+
+
+def everyone(status: Expected) -> dict[Who, Expected]:
+    return dict.fromkeys(Who, status)
+
+
+def public(status: Expected = 200, signed_in: Expected | None = None) -> dict[Who, Expected]:
+    """A page for anyone; ``signed_in`` if it answers signed-in users otherwise."""
+    return {**everyone(status if signed_in is None else signed_in), Who.NOBODY: status}
+
+
+def signed_in(ok: Expected = 200) -> dict[Who, Expected]:
+    """Any signed-in user."""
+    return {**everyone(ok), Who.NOBODY: SIGN_IN}
+
+
+def staff_only(ok: Expected = 200) -> dict[Who, Expected]:
+    """Sponsor staff; treasurers get 404."""
+    return {
+        Who.NOBODY: SIGN_IN,
+        Who.TREASURER: 404,
+        Who.OTHER_TREASURER: 404,
+        Who.AUDITOR: ok,
+        Who.BOOKKEEPER: ok,
+        Who.ADMIN: ok,
+    }
+
+
+def reads(area: Area, ok: Expected = 200) -> dict[Who, Expected]:
+    """Sponsor staff whose role reads ``area`` (permissions.READS); other staff 403."""
+    return {
+        **staff_only(ok),
+        **{who: ok if area in READS[role] else 403 for who, role in STAFF_ROLES.items()},
+    }
+
+
+def changes(area: Area, ok: Expected = 200) -> dict[Who, Expected]:
+    """Sponsor staff whose role changes ``area`` (permissions.CHANGES); other staff 403."""
+    return {
+        **staff_only(ok),
+        **{
+            who: ok if area in CHANGES.get(role, frozenset()) else 403
+            for who, role in STAFF_ROLES.items()
+        },
+    }
+
+
+def project_page(ok: Expected = 200) -> dict[Who, Expected]:
+    """A page of the Twisted project: its treasurer and sponsor staff; another 404."""
+    return {**staff_only(ok), Who.TREASURER: ok}
+
+
+def other_project_page(ok: Expected = 200) -> dict[Who, Expected]:
+    """A page of the project the Twisted treasurer is not treasurer of."""
+    return {**staff_only(ok), Who.OTHER_TREASURER: ok}
+
+
+RULES: list[Row] = [
+    # -- sign-in and links (conservancy/web/staff.py) ------------------------------------
+    Row("/sign-in", "GET", "/sign-in", public(200, signed_in=303)),
+    Row("/sign-in", "POST", "/sign-in", everyone(400)),
+    Row("/sign-in/code", "GET", "/sign-in/code", everyone(SIGN_IN)),
+    Row("/sign-in/code", "POST", "/sign-in/code", everyone(SIGN_IN)),
+    Row("/sign-in/link/<token>", "GET", "/sign-in/link/{token}", everyone(400)),
+    Row("/sign-in/link/<token>", "POST", "/sign-in/link/{token}", everyone(400)),
+    Row("/password-reset", "GET", "/password-reset", everyone(200)),
+    Row("/password-reset", "POST", "/password-reset", everyone(400)),
+    Row("/password-reset/<token>", "GET", "/password-reset/{token}", everyone(400)),
+    Row("/password-reset/<token>", "POST", "/password-reset/{token}", everyone(400)),
+    Row("/sign-out", "POST", "/sign-out", everyone(303), order=2),
+    # -- the user's own account ------------------------------------------------------------
+    Row("/account/two-factor", "GET", "/account/two-factor", signed_in(200)),
+    # Everyone in the matrix has two-factor sign-in on already: nothing to set up.
+    Row("/account/two-factor", "POST", "/account/two-factor", signed_in(303)),
+    Row("/account/password", "GET", "/account/password", signed_in(200)),
+    Row("/account/password", "POST", "/account/password", signed_in(400)),
+    # -- treasurers' projects -----------------------------------------------------------------
+    Row("/treasurer/", "GET", "/treasurer/", signed_in(200)),
+    # -- the sponsor's pages (conservancy/web/staff_admin.py) -----------------------------------
+    Row("/admin/", "GET", "/admin/", staff_only(200)),
+    Row("/admin/users", "GET", "/admin/users", reads(Area.USERS)),
+    Row("/admin/users", "POST", "/admin/users", changes(Area.USERS, ok=400)),
+    Row("/admin/users/<int:user_id>", "GET", "/admin/users/{user_id}", reads(Area.USERS)),
+    Row(
+        "/admin/users/<int:user_id>/roles",
+        "POST",
+        "/admin/users/{user_id}/roles",
+        changes(Area.USERS, ok=400),
+    ),
+    Row(
+        "/admin/users/<int:user_id>/roles/<int:role_id>/remove",
+        "POST",
+        "/admin/users/{user_id}/roles/{role_id}/remove",
+        # An admin removes the role: that row goes last, so no other row depends on it.
+        changes(Area.USERS, ok=303),
+        order=1,
+    ),
+    Row(
+        "/admin/users/<int:user_id>/active",
+        "POST",
+        "/admin/users/{user_id}/active",
+        changes(Area.USERS, ok=400),
+    ),
+    Row(
+        "/admin/users/<int:user_id>/link",
+        "POST",
+        "/admin/users/{user_id}/link",
+        changes(Area.USERS, ok=400),
+    ),
+    Row(
+        "/admin/users/<int:user_id>/two-factor/reset",
+        "POST",
+        "/admin/users/{user_id}/two-factor/reset",
+        changes(Area.USERS, ok=303),
+    ),
+    Row("/admin/audit", "GET", "/admin/audit", reads(Area.AUDIT)),
+]
