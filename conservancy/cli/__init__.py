@@ -53,6 +53,7 @@ def cli() -> None:
 def main() -> None:
     from conservancy.cli import ledger, projects, receipts, setup
     from conservancy.cli import stripe as stripe_commands
+    from conservancy.cli.reports import statement
 
     cli.add_command(setup.init)
     cli.add_command(setup.serve)
@@ -61,6 +62,7 @@ def main() -> None:
     cli.add_command(ledger.ledger)
     cli.add_command(stripe_commands.stripe)
     cli.add_command(receipts.receipts)
+    cli.add_command(statement)
     from conservancy.cli import users
 
     cli.add_command(users.user)

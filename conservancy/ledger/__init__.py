@@ -6,5 +6,7 @@
 * ``writer``    Beancount text through Beancount's own printer
 * ``files``     where the books live, and the writers' lock
 * ``snapshot``, ``books``  balances from memory, kept current incrementally
+* ``index``     every transaction touching a fund, in SQLite, for pages and statements
+* ``tails``     reading what was appended to the app's files since a cursor
 * ``check``     ``conservancy ledger check``
 """

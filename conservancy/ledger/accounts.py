@@ -89,3 +89,17 @@ def fund_of(account: str) -> str | None:
     if parts[:2] == ["Equity", "Net-Assets"] and len(parts) == 3:
         return parts[2]
     return None
+
+
+def kind_of(account: str) -> str:
+    """What a fund's account records, as statements name it.
+
+    ``Income:Twisted:Donations`` -> ``Donations``, ``Expenses:Twisted:Travel:Air``
+    -> ``Travel:Air``, ``Equity:Net-Assets:Twisted`` -> ``Net-Assets``.
+    """
+    parts = account.split(":")
+    if parts[0] in {"Income", "Expenses"} and len(parts) >= 3:
+        return ":".join(parts[2:])
+    if parts[:2] == ["Equity", "Net-Assets"]:
+        return "Net-Assets"
+    return account

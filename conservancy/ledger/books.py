@@ -5,6 +5,9 @@
 has changed, starts one background rebuild and keeps serving the snapshot it
 has until the rebuild is done.
 
+Pages list transactions from ``Books.index`` (``ledger.index``), published with
+each saved snapshot and caught up from the app files' tails in the same way.
+
 A rebuild runs in a thread of this process (commands, tests), or, with
 ``isolated=True`` (web workers), in a child process
 (``python -m conservancy.ledger.rebuild``): a full load of big books peaks at
@@ -22,17 +25,16 @@ import threading
 
 from conservancy.ledger import snapshot as snap
 from conservancy.ledger.files import LedgerFiles
+from conservancy.ledger.index import BooksLoading as BooksLoading
+from conservancy.ledger.index import TransactionIndex
 
 log = logging.getLogger(__name__)
-
-
-class BooksLoading(Exception):
-    """No snapshot yet: the first build is still running."""
 
 
 class Books:
     def __init__(self, files: LedgerFiles) -> None:
         self.files = files
+        self.index = TransactionIndex(files)
         self._snapshot: snap.Snapshot | None = None
         self._lock = threading.Lock()
         self._rebuild: threading.Thread | None = None
@@ -58,13 +60,22 @@ class Books:
             self._snapshot = built
         return built
 
+    def ready(self) -> snap.Snapshot:
+        """Commands: the saved snapshot if it still fits the books, else build now and wait."""
+        saved = snap.load_saved(self.files) if self.files.exists() else None
+        if saved is None:
+            return self.load()
+        with self._lock:
+            self._snapshot = snap.catch_up(self.files, saved)
+            return self._snapshot
+
     def current(self) -> snap.Snapshot:
         with self._lock:
             self._take_childs_snapshot_locked()
             if self._snapshot is None:
                 self._start_rebuild_locked()
                 raise BooksLoading("the books are being loaded")
-            if snap.stale(self.files, self._snapshot):
+            if snap.stale(self.files, self._snapshot) or not self.index.published():
                 self._start_rebuild_locked()
             # Even while a rebuild runs, new gifts show at once.
             self._snapshot = snap.catch_up(self.files, self._snapshot)

@@ -7,6 +7,9 @@ Our invariants:
   amounts of at most two decimals;
 * every income, expense and net-assets posting belongs to a fund, and the
   funds add up to the sponsor's net assets (assets less liabilities);
+* every posting to a fund is in whole cents of its currency, staff entries
+  included: fund figures (pages, statements, the transaction index) are kept
+  in cents, and their sums must be the books' sums;
 * every entry the database says was posted is in the books.
 """
 
@@ -92,6 +95,14 @@ def check_books(files: LedgerFiles, posted_refs: Iterable[str] = ()) -> CheckRes
             problems.extend(_check_app_transaction(entry, ref, where, id(entry) in reported))
         for posting in entry.postings:
             currency, number = posting_weight(posting)
+            if not ours and fund_of(posting.account) is not None and not _whole_cents(number):
+                problems.append(
+                    Problem(
+                        where,
+                        f"{posting.account} {number} {currency} is not in whole cents "
+                        "(fund figures are kept in cents)",
+                    )
+                )
             if currency != "USD":
                 continue
             fund = fund_of(posting.account)
@@ -120,6 +131,11 @@ def check_books(files: LedgerFiles, posted_refs: Iterable[str] = ()) -> CheckRes
         for ref in missing
     )
     return CheckResult(problems, transactions, len(seen))
+
+
+def _whole_cents(number: Decimal) -> bool:
+    """Our currencies all have cents; other commodities are counted in hundredths too."""
+    return number == number.quantize(CENT)
 
 
 def _check_app_transaction(

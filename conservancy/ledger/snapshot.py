@@ -17,40 +17,109 @@ shared lock, each app file's size and line count (stopping where an interrupted
 append's journal says the file ended); entries past those lines are left out of
 the build and picked up by the next tail read, so an append that races the
 build is counted exactly once, and a torn one not before recovery.
+
+Besides each account's balance, a snapshot holds each account's total per
+month (``YYYY-MM``, per currency): accounts times months, small enough for
+memory, and what a fund's income and expenses for a month, a year or a range
+of months are read from. The same pass over the loader's entries writes the
+transaction index (``ledger.index``) with the same cursors; :func:`save`
+publishes the two together.
 """
 
 from __future__ import annotations
 
 import gc
-import hashlib
 import json
 import os
+import re
 import threading
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from beancount import loader
-from beancount.core import convert, data
-from beancount.parser import parser
+from beancount.core import data
 
+from conservancy.ledger import index
 from conservancy.ledger.accounts import fund_of
 from conservancy.ledger.files import LedgerFiles
+from conservancy.ledger.tails import (
+    START,
+    Cursor,
+    continues,
+    count_lines,
+    read_appended,
+    tail_hash,
+)
+from conservancy.ledger.tails import posting_weight as posting_weight
 from conservancy.money import Currency, Money, round_minor
 
-CACHE_VERSION = 1
+# 2: monthly totals, and the transaction index built with the snapshot.
+CACHE_VERSION = 2
+assert index.INDEX_VERSION == 1, "bump CACHE_VERSION with the index's version"
 
 # The loader's pickle cache would write *.picklecache files beside the books.
 loader.initialize(use_cache=False)
 
+Monthly = Mapping[str, Mapping[str, Mapping[str, Decimal]]]  # account -> month -> currency
+_MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+
+
+def month_of(day: date) -> str:
+    """The month a date falls in, as the snapshot keys it: ``2026-03``."""
+    return f"{day.year:04d}-{day.month:02d}"
+
+
+def check_month(month: str) -> str:
+    if not _MONTH.match(month):
+        raise ValueError(f"{month!r} is not a month: use YYYY-MM")
+    return month
+
+
+def months_back(last: str, count: int) -> list[str]:
+    """``count`` months ending with ``last``, oldest first."""
+    match = _MONTH.match(last)
+    if match is None:
+        raise ValueError(f"{last!r} is not a month: use YYYY-MM")
+    serial = int(match.group(1)) * 12 + int(match.group(2)) - 1 - count
+    months = []
+    for _ in range(count):
+        serial += 1
+        months.append(f"{serial // 12:04d}-{serial % 12 + 1:02d}")
+    return months
+
 
 @dataclass(frozen=True)
-class Cursor:
-    size: int
-    lines: int
-    tail_hash: str  # of the 64 bytes before `size`: notices a file replaced under us
+class FundFigures:
+    """A fund's income and expenses over whole months, by account, as positive amounts.
+
+    ``net_assets`` is what moved into the fund through ``Equity:Net-Assets:<Fund>``
+    (opening balances, transfers between funds); ``change`` is what the fund's
+    balance did over the months.
+    """
+
+    fund: str
+    first: str
+    last: str
+    currency: Currency
+    income: Mapping[str, Money]  # account -> received (refunds already taken off)
+    expenses: Mapping[str, Money]  # account -> spent
+    net_assets: Money
+
+    @property
+    def income_total(self) -> Money:
+        return Money.from_minor(sum(m.minor for m in self.income.values()), self.currency)
+
+    @property
+    def expenses_total(self) -> Money:
+        return Money.from_minor(sum(m.minor for m in self.expenses.values()), self.currency)
+
+    @property
+    def change(self) -> Money:
+        return self.income_total - self.expenses_total + self.net_assets
 
 
 @dataclass(frozen=True)
@@ -61,6 +130,8 @@ class Snapshot:
     watched: Mapping[str, tuple[int, int]]
     transactions: int = 0
     errors: int = 0
+    monthly: Monthly = field(default_factory=dict)
+    index: str | None = None  # the token of the transaction index built with it
 
     def account_balance(self, account: str, currency: str = "USD") -> Decimal:
         return self.balances.get(account, {}).get(currency, Decimal(0))
@@ -80,6 +151,82 @@ class Snapshot:
     def accounts(self) -> list[str]:
         return sorted(self.balances)
 
+    def fund_figures(
+        self, fund: str, first: str, last: str, currency: Currency = Currency.USD
+    ) -> FundFigures:
+        """The fund's income and expenses by account, months ``first`` to ``last`` inclusive."""
+        check_month(first)
+        check_month(last)
+        income: dict[str, Money] = {}
+        expenses: dict[str, Money] = {}
+        net_assets = Decimal(0)
+        for account, by_month in self.monthly.items():
+            if fund_of(account) != fund:
+                continue
+            total = sum(
+                (
+                    by_currency.get(currency.value, Decimal(0))
+                    for month, by_currency in by_month.items()
+                    if first <= month <= last
+                ),
+                Decimal(0),
+            )
+            if account.startswith("Income:"):
+                income[account] = Money.from_minor(-round_minor(total, currency), currency)
+            elif account.startswith("Expenses:"):
+                expenses[account] = Money.from_minor(round_minor(total, currency), currency)
+            else:
+                net_assets -= total
+        return FundFigures(
+            fund=fund,
+            first=first,
+            last=last,
+            currency=currency,
+            income=dict(sorted((a, m) for a, m in income.items() if m)),
+            expenses=dict(sorted((a, m) for a, m in expenses.items() if m)),
+            net_assets=Money.from_minor(round_minor(net_assets, currency), currency),
+        )
+
+    def fund_month(self, fund: str, month: str, currency: Currency = Currency.USD) -> FundFigures:
+        return self.fund_figures(fund, month, month, currency)
+
+    def fund_year(self, fund: str, year: int, currency: Currency = Currency.USD) -> FundFigures:
+        return self.fund_figures(fund, f"{year:04d}-01", f"{year:04d}-12", currency)
+
+    def fund_income_in_year(
+        self, fund: str, year: int, kind: str = "Donations", currency: Currency = Currency.USD
+    ) -> Money:
+        """What ``Income:<fund>:<kind>`` received in ``year``, refunds taken off."""
+        prefix = f"{year:04d}-"
+        total = sum(
+            (
+                by_currency.get(currency.value, Decimal(0))
+                for month, by_currency in self.monthly.get(f"Income:{fund}:{kind}", {}).items()
+                if month.startswith(prefix)
+            ),
+            Decimal(0),
+        )
+        return Money.from_minor(-round_minor(total, currency), currency)
+
+    def donations_by_month(
+        self, fund: str, last: str, count: int, currency: Currency = Currency.USD
+    ) -> list[tuple[str, Money]]:
+        """The fund's donations (net of refunds) in each of ``count`` months to ``last``.
+
+        Oldest first; a month without gifts is there with zero.
+        """
+        by_month = self.monthly.get(f"Income:{fund}:Donations", {})
+        return [
+            (
+                month,
+                Money.from_minor(
+                    -round_minor(by_month.get(month, {}).get(currency.value, Decimal(0)), currency),
+                    currency,
+                ),
+            )
+            for month in months_back(last, count)
+        ]
+
 
 def load_books(files: LedgerFiles) -> tuple[list[data.Directive], list[Any], dict[str, Any]]:
     """Beancount's full load of the books, with the garbage collector paused.
@@ -98,34 +245,9 @@ def load_books(files: LedgerFiles) -> tuple[list[data.Directive], list[Any], dic
     return entries, errors, options
 
 
-def posting_weight(posting: data.Posting) -> tuple[str, Decimal]:
-    """What a posting weighs in its transaction: its units, or their cost or price."""
-    weight = convert.get_weight(posting)  # type: ignore[no-untyped-call]
-    return str(weight.currency), Decimal(weight.number)
-
-
-def _tail_hash(path: Path, size: int) -> str:
-    with path.open("rb") as fh:
-        fh.seek(max(0, size - 64))
-        return hashlib.sha256(fh.read(min(64, size))).hexdigest()[:16]
-
-
 def _stat(path: Path) -> tuple[int, int]:
     st = path.stat()
     return (st.st_mtime_ns, st.st_size)
-
-
-def _count_lines(path: Path, size: int) -> int:
-    count = 0
-    with path.open("rb") as fh:
-        remaining = size
-        while remaining:
-            chunk = fh.read(min(1 << 20, remaining))
-            if not chunk:
-                break
-            count += chunk.count(b"\n")
-            remaining -= len(chunk)
-    return count
 
 
 def _add(
@@ -133,6 +255,27 @@ def _add(
 ) -> None:
     by_currency = balances.setdefault(account, {})
     by_currency[currency] = by_currency.get(currency, Decimal(0)) + number
+
+
+class _Months:
+    """Monthly totals being added to, copying only what changes: old snapshots stay whole."""
+
+    def __init__(self, monthly: Monthly, *, fresh: bool = False) -> None:
+        self.monthly: dict[str, Any] = dict(monthly)
+        self.owned: set[tuple[str, str]] = set()
+        self.fresh = fresh
+
+    def add(self, account: str, month: str, currency: str, number: Decimal) -> None:
+        if self.fresh:
+            by_currency = self.monthly.setdefault(account, {}).setdefault(month, {})
+        elif (account, month) in self.owned:
+            by_currency = self.monthly[account][month]
+        else:
+            by_month = dict(self.monthly.get(account, {}))
+            by_currency = by_month[month] = dict(by_month.get(month, {}))
+            self.monthly[account] = by_month
+            self.owned.add((account, month))
+        by_currency[currency] = by_currency.get(currency, Decimal(0)) + number
 
 
 def build(files: LedgerFiles) -> Snapshot:
@@ -147,22 +290,37 @@ def build(files: LedgerFiles) -> Snapshot:
             size = path.stat().st_size
             if rel in journalled:
                 size = min(size, int(journalled[rel]))
-            cursors[rel] = Cursor(size, _count_lines(path, size), _tail_hash(path, size))
+            cursors[rel] = Cursor(size, count_lines(path, size), tail_hash(path, size))
     before = _staff_stamps(files)
     entries, errors, options = load_books(files)
     balances: dict[str, dict[str, Decimal]] = {}
+    months = _Months({}, fresh=True)
+    month_keys: dict[tuple[int, int], str] = {}
     transactions = 0
-    for entry in entries:
-        if not isinstance(entry, data.Transaction):
-            continue
-        filename = entry.meta.get("filename", "")
-        if files.is_app_file(filename):
-            cursor = cursors.get(files.relative(filename))
-            if cursor is None or entry.meta.get("lineno", 0) > cursor.lines:
-                continue  # appended after we looked: the tail read takes it
-        transactions += 1
-        for posting in entry.postings:
-            _add(balances, posting.account, *posting_weight(posting))
+    builder = index.IndexBuilder(files, options.get("include", []))
+    try:
+        for entry in entries:
+            if not isinstance(entry, data.Transaction):
+                continue
+            filename = entry.meta.get("filename", "")
+            if files.is_app_file(filename):
+                cursor = cursors.get(files.relative(filename))
+                if cursor is None or entry.meta.get("lineno", 0) > cursor.lines:
+                    continue  # appended after we looked: the tail read takes it
+            transactions += 1
+            day = entry.date
+            month = month_keys.get((day.year, day.month))
+            if month is None:
+                month = month_keys[(day.year, day.month)] = month_of(day)
+            weights = [(p.account, *posting_weight(p)) for p in entry.postings]
+            for account, currency, number in weights:
+                _add(balances, account, currency, number)
+                months.add(account, month, currency, number)
+            builder.add(entry, weights)
+        token = builder.finish(cursors)
+    except BaseException:
+        builder.abort()
+        raise
     watched = {}
     for name in options.get("include", []):
         if not files.is_app_file(name) and Path(name).exists():
@@ -174,6 +332,8 @@ def build(files: LedgerFiles) -> Snapshot:
         watched=watched,
         transactions=transactions,
         errors=len(errors),
+        monthly=months.monthly,
+        index=token,
     )
     return catch_up(files, snapshot)
 
@@ -205,7 +365,7 @@ def stale(files: LedgerFiles, snapshot: Snapshot) -> bool:
         path = files.root / rel
         if not path.exists() or path.stat().st_size < cursor.size:
             return True
-        if _tail_hash(path, cursor.size) != cursor.tail_hash:
+        if tail_hash(path, cursor.size) != cursor.tail_hash:
             return True
     return False
 
@@ -215,42 +375,38 @@ def catch_up(files: LedgerFiles, snapshot: Snapshot) -> Snapshot:
     changes: list[tuple[str, Path, Cursor]] = []
     for path in files.app_files():
         rel = files.relative(path)
-        cursor = snapshot.cursors.get(rel, Cursor(0, 0, _EMPTY_HASH))
+        cursor = snapshot.cursors.get(rel, START)
         # A file rewritten under us is the rebuild's to read, not ours.
-        if path.stat().st_size > cursor.size and _tail_hash(path, cursor.size) == cursor.tail_hash:
+        if continues(path, cursor):
             changes.append((rel, path, cursor))
     if not changes:
         return snapshot
     balances = {account: dict(by_currency) for account, by_currency in snapshot.balances.items()}
+    months = _Months(snapshot.monthly)
     cursors = dict(snapshot.cursors)
     transactions = snapshot.transactions
     with files.lock(shared=True):
         if files.journal.exists():
             return snapshot  # an interrupted append awaits recovery: read nothing yet
         for rel, path, cursor in changes:
-            with path.open("rb") as fh:
-                fh.seek(cursor.size)
-                tail = fh.read()
-            # Only whole entries: every block we write ends with a blank line.
-            end = tail.rfind(b"\n\n")
-            if end < 0:
+            appended = read_appended(path, cursor)
+            if appended is None:
                 continue
-            chunk = tail[: end + 2]
-            for entry in _parse_tail(chunk.decode("utf-8")):
+            entries, cursors[rel] = appended
+            for entry in entries:
                 transactions += 1
+                month = month_of(entry.date)
                 for posting in entry.postings:
-                    _add(balances, posting.account, *posting_weight(posting))
-            size = cursor.size + len(chunk)
-            cursors[rel] = Cursor(size, cursor.lines + chunk.count(b"\n"), _tail_hash(path, size))
-    return replace(snapshot, balances=balances, cursors=cursors, transactions=transactions)
-
-
-_EMPTY_HASH = hashlib.sha256(b"").hexdigest()[:16]
-
-
-def _parse_tail(text: str) -> Iterable[data.Transaction]:
-    entries, _errors, _options = parser.parse_string(text)
-    return [e for e in entries if isinstance(e, data.Transaction)]
+                    currency, number = posting_weight(posting)
+                    _add(balances, posting.account, currency, number)
+                    months.add(posting.account, month, currency, number)
+    return replace(
+        snapshot,
+        balances=balances,
+        cursors=cursors,
+        transactions=transactions,
+        monthly=months.monthly,
+    )
 
 
 # Persisting a snapshot lets a new worker start serving at once from the last
@@ -258,6 +414,7 @@ def _parse_tail(text: str) -> Iterable[data.Transaction]:
 
 
 def save(files: LedgerFiles, snapshot: Snapshot) -> None:
+    """Persist the snapshot and publish the transaction index built with it."""
     files.cache_dir.mkdir(exist_ok=True)
     payload: dict[str, Any] = {
         "version": CACHE_VERSION,
@@ -265,21 +422,42 @@ def save(files: LedgerFiles, snapshot: Snapshot) -> None:
             account: {cur: str(number) for cur, number in by_currency.items()}
             for account, by_currency in snapshot.balances.items()
         },
+        "monthly": {
+            account: {
+                month: {cur: str(number) for cur, number in by_currency.items()}
+                for month, by_currency in by_month.items()
+            }
+            for account, by_month in snapshot.monthly.items()
+        },
         "cursors": {rel: [c.size, c.lines, c.tail_hash] for rel, c in snapshot.cursors.items()},
         "watched": {rel: list(stamp) for rel, stamp in snapshot.watched.items()},
         "transactions": snapshot.transactions,
         "errors": snapshot.errors,
+        "index": snapshot.index,
     }
     target = files.cache_dir / "snapshot.json"
     tmp = target.with_suffix(f".{os.getpid()}-{threading.get_ident()}.tmp")
     tmp.write_text(json.dumps(payload), "utf-8")
-    tmp.replace(target)
+    # The snapshot is saved before the index is linked, and a saved snapshot is
+    # only taken while its index exists: a reader never pairs a snapshot with
+    # an index from another build.
+    with index.publishing(files):
+        published = snapshot.index is not None and index.promote(files, snapshot.index)
+        tmp.replace(target)
+        if published and snapshot.index is not None:
+            index.link(files, snapshot.index)
 
 
 def load_saved(files: LedgerFiles) -> Snapshot | None:
-    """The persisted snapshot if it still describes these books, else None."""
+    """The persisted snapshot if it still describes these books and has its index, else None."""
+    if not (files.cache_dir / "snapshot.json").exists():
+        return None
     try:
-        payload = json.loads((files.cache_dir / "snapshot.json").read_text("utf-8"))
+        with index.publishing(files, shared=True):
+            payload = json.loads((files.cache_dir / "snapshot.json").read_text("utf-8"))
+            token = payload.get("index") if isinstance(payload, dict) else None
+            if not isinstance(token, str) or not index.is_published(files, token):
+                return None  # its index is gone or not the one pages read: build both again
     except (FileNotFoundError, ValueError):
         return None
     try:
@@ -294,6 +472,14 @@ def load_saved(files: LedgerFiles) -> Snapshot | None:
             watched={rel: (stamp[0], stamp[1]) for rel, stamp in payload["watched"].items()},
             transactions=int(payload["transactions"]),
             errors=int(payload["errors"]),
+            monthly={
+                account: {
+                    month: {cur: Decimal(number) for cur, number in by_currency.items()}
+                    for month, by_currency in by_month.items()
+                }
+                for account, by_month in payload["monthly"].items()
+            },
+            index=token,
         )
     except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError):
         return None  # a cache we did not write, or an older shape: rebuild instead

@@ -9,9 +9,16 @@ read from disk or fetched from the network (as Indico's receipts do).
 from __future__ import annotations
 
 import json
+import multiprocessing
+import multiprocessing.context
+import signal
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from datetime import UTC, datetime, time
+from functools import partial
+from io import BytesIO
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from weasyprint import HTML, Attachment  # type: ignore[import-untyped]
@@ -94,3 +101,88 @@ def render_receipt(doc: ReceiptDocument) -> bytes:
         # Dated by the receipt, not the clock, so the same receipt renders the same.
         stamp=datetime.combine(doc.issued_on, time(), tzinfo=UTC),
     )
+
+
+# A part of a long document: the pages it is expected to take, and its HTML
+# given the number of its first page, the document's page count, and whether
+# the pages are known to come out as expected (so that each may print its own
+# number) or must be numbered by CSS page counters.
+Part = tuple[int, Callable[[int, int, bool], str]]
+
+
+def draw_pdf(html: str) -> bytes:
+    """One HTML document drawn as PDF, nothing fetched (a worker's job for long documents)."""
+    pdf: bytes = HTML(string=html, url_fetcher=DataURLFetcher()).write_pdf()
+    return pdf
+
+
+def render_pdf_in_parts(
+    parts: Sequence[Part], out: BinaryIO, *, title: str, author: str, jobs: int = 1
+) -> int:
+    """Draw each part as its own WeasyPrint document and join their pages; the page count.
+
+    WeasyPrint's time and memory grow faster than linearly with one long table
+    (41 s and 1.3 GB for a 103-page one), so a long document is drawn a few
+    pages at a time, each part's HTML made only when it is due, and with
+    ``jobs`` > 1 in that many worker processes. The pages each part is expected
+    to take number the pages before anything is drawn, so every page can say
+    "page 7 of 100"; should a part take other than its expected pages, the
+    parts are drawn again, one after the other, with the real page count and
+    numbered by CSS page counters.
+    """
+    from pypdf import PdfReader, PdfWriter
+
+    expected = [pages for pages, _ in parts]
+    firsts = [1 + sum(expected[:i]) for i in range(len(parts))]
+    total = sum(expected)
+    drawn = _draw_all(
+        [partial(make, first, total, True) for (_, make), first in zip(parts, firsts, strict=True)],
+        jobs,
+    )
+    readers = [PdfReader(BytesIO(pdf)) for pdf in drawn]
+    actual = [len(reader.pages) for reader in readers]
+    if actual != expected:
+        # Numbered from what each part really took; their lengths do not depend on it.
+        total, readers, first = sum(actual), [], 1
+        for (_, make), pages in zip(parts, actual, strict=True):
+            readers.append(PdfReader(BytesIO(draw_pdf(make(first, total, False)))))
+            first += pages
+    writer = PdfWriter()
+    for reader in readers:
+        writer.append(reader)
+    writer.add_metadata({"/Title": title, "/Author": author, "/Producer": "conservancy"})
+    writer.write(out)
+    return sum(len(reader.pages) for reader in readers)
+
+
+def _draw_all(makers: Sequence[Callable[[], str]], jobs: int) -> list[bytes]:
+    if jobs <= 1 or len(makers) <= 1:
+        return [draw_pdf(make()) for make in makers]
+    with ProcessPoolExecutor(
+        min(jobs, len(makers)), mp_context=_pool_context(), initializer=_worker_start
+    ) as pool:
+        # The HTML of a part is made when it is sent: at most two per worker wait.
+        futures: list[Future[bytes]] = []
+        for make in makers:
+            while sum(not f.done() for f in futures) >= 2 * jobs:
+                wait([f for f in futures if not f.done()], return_when=FIRST_COMPLETED)
+            futures.append(pool.submit(draw_pdf, make()))
+        return [future.result() for future in futures]
+
+
+def _worker_start() -> None:
+    # Ctrl-C is the parent's to handle.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _pool_context() -> multiprocessing.context.BaseContext:
+    """Workers forked from a clean server that has WeasyPrint loaded already.
+
+    Not plain fork: the parent may hold database connections and threads, which
+    a forked child must not inherit.
+    """
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["conservancy.receipts.render"])
+    return context

@@ -314,3 +314,27 @@ def test_funds_not_adding_up_to_net_assets_is_reported(runtime: Runtime) -> None
     assert len(messages) == 2, messages
     assert "tolerance_multiplier" in messages[0]
     assert messages[1] == "the funds add up to 106.80 USD but net assets are 106.804 USD"
+
+
+def test_a_staff_posting_to_a_fund_in_fractions_of_a_cent_is_flagged(
+    books_with_gifts: Runtime,
+) -> None:
+    """Fund figures are kept in cents; a staff entry of 10.005 would make their sums drift."""
+    staff = add_staff_file(
+        books_with_gifts,
+        STAFF_HEADER + "2026-01-01 open Assets:Bank:Savings\n\n"
+        '2026-04-07 * "Interest, split by hand"\n'
+        "  Assets:Bank:Savings            20.01 USD\n"
+        "  Income:Twisted:Donations      -10.005 USD\n"
+        "  Income:General:Donations      -10.005 USD\n\n"
+        '2026-04-08 * "Bank fee, to the tenth of a cent"\n'
+        "  Assets:Bank:Savings           -0.125 USD\n"
+        "  Assets:Bank:Checking           0.125 USD\n\n",
+    )
+    where = f"staff.beancount:{line_of(staff, 'Interest, split by hand')}"
+    assert [str(p) for p in check_books(books_with_gifts.ledger).problems] == [
+        f"{where}: Income:Twisted:Donations -10.005 USD is not in whole cents "
+        "(fund figures are kept in cents)",
+        f"{where}: Income:General:Donations -10.005 USD is not in whole cents "
+        "(fund figures are kept in cents)",
+    ]

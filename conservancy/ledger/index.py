@@ -1,0 +1,765 @@
+"""The books' transaction index: every transaction that touches a fund, in SQLite.
+
+Pages list a fund's transactions and statements add them up; neither may load
+the ledger. So each full build (``snapshot.build``) also writes, in the same
+pass over Beancount's entries, an SQLite file under ``.cache/`` holding each
+transaction that posts to a fund (``Income:<Fund>:*``, ``Expenses:<Fund>:*``,
+``Equity:Net-Assets:<Fund>``): its date, flag, payee, narration, ``ref``,
+``stripe-id``, ``receipt`` and ``entity`` metadata, its file and line, and its
+fund postings in integer minor units. Staff files are indexed like the app's.
+It is derived data: deleting ``.cache/`` and building again gives the same
+answers.
+
+Files and their life:
+
+* a build writes ``index-<token>.building`` (the token names the process), and
+  ``snapshot.save`` publishes it with the snapshot built in the same pass:
+  under ``.cache/index.lock`` it becomes ``index-<token>.sqlite``, the saved
+  snapshot names it, the symlink ``index.sqlite`` is pointed at it, and older
+  index files are removed. Every build has a file of its own, so SQLite's
+  ``-wal`` and ``-shm`` files never outlive or mix with another build's.
+* a reader follows the symlink before each query and reopens when a rebuild
+  replaced the file.
+* appended entries are indexed from the app files' tails, like the snapshot's
+  catch-up, but the cursors that say how far the index has read are rows in
+  the index itself, read and moved in one ``BEGIN IMMEDIATE`` transaction:
+  when several processes catch up at once, the first indexes each new entry
+  and the others find the cursors already past it.
+
+Order: every transaction has a position, ``(day, file rank, line)`` packed in
+one integer, which is the books' own order and the key pages use to page
+(keyset, never OFFSET). Within a day, the app's year files come first (rank =
+the year), then other files in path order. The position depends only on the
+books, not on when an entry was indexed, so a rebuild orders as catch-up did.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import itertools
+import logging
+import os
+import re
+import secrets
+import sqlite3
+import threading
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+from beancount.core import data
+
+from conservancy.ledger import accounts
+from conservancy.ledger.files import LedgerFiles
+from conservancy.ledger.tails import START, Cursor, continues, posting_weight, read_appended
+from conservancy.money import Currency, Money, round_minor
+
+log = logging.getLogger(__name__)
+
+LINK = "index.sqlite"
+LOCK = "index.lock"
+# Bumped with the snapshot's CACHE_VERSION: the two are one derived unit.
+INDEX_VERSION = 1
+
+# A position: days since 1900-01-01 (19 bits, to the year 3335), file rank
+# (14 bits), line (30 bits): 63 bits, a signed SQLite integer.
+_EPOCH = date(1900, 1, 1).toordinal()
+_LINE_BITS = 30
+_RANK_BITS = 14
+_DAY_SHIFT = _LINE_BITS + _RANK_BITS
+_MAX_DAYS = 1 << 19
+_STAFF_RANKS = 10_000  # app year files rank by their year, below this
+_SYNTHETIC_RANK = (1 << _RANK_BITS) - 1  # entries a plugin made, with no line of their own
+_YEAR_FILE = re.compile(r"^app/(\d{4})\.beancount$")
+_BATCH = 5_000
+
+SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE files (rank INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE);
+CREATE TABLE cursors (
+    path TEXT PRIMARY KEY, size INTEGER NOT NULL, lines INTEGER NOT NULL,
+    tail_hash TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE funds (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+CREATE TABLE accounts (
+    id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, fund_id INTEGER NOT NULL
+);
+CREATE TABLE transactions (
+    pos INTEGER PRIMARY KEY, flag TEXT NOT NULL, payee TEXT, narration TEXT NOT NULL,
+    ref TEXT, stripe_id TEXT, receipt TEXT, entity TEXT
+);
+-- Clustered by fund, then position: a fund's transactions are one range.
+CREATE TABLE postings (
+    fund_id INTEGER NOT NULL, pos INTEGER NOT NULL, n INTEGER NOT NULL,
+    account_id INTEGER NOT NULL, currency TEXT NOT NULL, minor INTEGER NOT NULL,
+    PRIMARY KEY (fund_id, pos, n)
+) WITHOUT ROWID;
+-- Each fund's postings summed by month (keyed by the month's first position),
+-- so that a balance on a date reads months, then at most one month of postings.
+CREATE TABLE fund_months (
+    fund_id INTEGER NOT NULL, currency TEXT NOT NULL, month INTEGER NOT NULL,
+    minor INTEGER NOT NULL,
+    PRIMARY KEY (fund_id, currency, month)
+) WITHOUT ROWID;
+"""
+
+
+class BooksLoading(Exception):
+    """No snapshot or index yet: the first build is still running.
+
+    Defined here, below ``ledger.books`` (which re-exports it), so that pages
+    catch one exception whether the snapshot or the index is not there yet.
+    """
+
+
+class IndexMissing(BooksLoading):
+    """No index has been published (yet): a build is running or must run."""
+
+
+# --- positions -----------------------------------------------------------------
+
+
+def day_start(day: date) -> int:
+    """The position of the first transaction a day can hold."""
+    days = day.toordinal() - _EPOCH
+    if not 0 <= days < _MAX_DAYS:
+        raise ValueError(f"{day} is outside the dates the index can hold")
+    return days << _DAY_SHIFT
+
+
+def position(day: date, rank: int, line: int) -> int:
+    return _place(day_start(day), rank, line)
+
+
+def _place(start: int, rank: int, line: int) -> int:
+    if not 0 <= line < 1 << _LINE_BITS:
+        raise ValueError(f"line {line} is beyond what the index can hold")
+    return start | rank << _LINE_BITS | line
+
+
+def day_of(pos: int) -> date:
+    return date.fromordinal((pos >> _DAY_SHIFT) + _EPOCH)
+
+
+def _month_start(day: date) -> int:
+    return day_start(day.replace(day=1))
+
+
+def _currency(currency: str) -> Currency:
+    """How a commodity's amounts are turned into integer minor units.
+
+    ``ledger check`` reports any fund posting not in whole cents; a commodity
+    that is not one of our currencies is counted in hundredths too.
+    """
+    try:
+        return Currency(currency)
+    except ValueError:
+        return Currency.USD
+
+
+_UNSEEN = (-1, -1)
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+# --- what queries return -------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FundPosting:
+    account: str
+    fund: str
+    minor: int  # as booked: income is negative, expenses positive
+    currency: str
+
+    @property
+    def amount(self) -> Money:
+        return Money.from_minor(self.minor, self.currency)
+
+    @property
+    def kind(self) -> str:
+        return accounts.kind_of(self.account)
+
+
+@dataclass(frozen=True, slots=True)
+class IndexedTransaction:
+    key: int  # the position in the books; pages pass it back as ``before``
+    date: date
+    flag: str
+    payee: str | None
+    narration: str
+    ref: str | None
+    stripe_id: str | None
+    receipt: str | None
+    entity: str | None
+    file: str
+    line: int
+    postings: tuple[FundPosting, ...]  # those of the fund asked about
+
+    def change(self, currency: Currency = Currency.USD) -> Money:
+        """What the transaction did to the fund's balance: minus its postings."""
+        total = sum(p.minor for p in self.postings if p.currency == currency.value)
+        return Money.from_minor(-total, currency)
+
+
+@dataclass(frozen=True)
+class TransactionPage:
+    transactions: list[IndexedTransaction]
+    next_before: int | None  # the ``before`` of the next (older) page; None on the last
+
+
+# --- writing -------------------------------------------------------------------
+
+
+@dataclass
+class _Writer:
+    """Adds transactions to an index inside the caller's transaction, in batches."""
+
+    conn: sqlite3.Connection
+    files: LedgerFiles
+    ranks: dict[str, int] = field(default_factory=dict)  # relative path -> rank
+    funds: dict[str, int] = field(default_factory=dict)
+    account_ids: dict[str, tuple[int, int] | None] = field(default_factory=dict)
+    txns: list[tuple[object, ...]] = field(default_factory=list)
+    postings: list[tuple[object, ...]] = field(default_factory=list)
+    months: dict[tuple[int, str, int], int] = field(default_factory=lambda: defaultdict(int))
+    days: dict[date, tuple[int, int]] = field(default_factory=dict)  # day, month start
+    currencies: dict[str, Currency] = field(default_factory=dict)
+    synthetic: int = 0
+    added: int = 0
+
+    @classmethod
+    def resume(cls, conn: sqlite3.Connection, files: LedgerFiles) -> _Writer:
+        writer = cls(conn, files)
+        writer.ranks = {path: rank for rank, path in conn.execute("SELECT rank, path FROM files")}
+        writer.funds = {name: id_ for id_, name in conn.execute("SELECT id, name FROM funds")}
+        writer.account_ids = {
+            name: (id_, fund_id)
+            for id_, name, fund_id in conn.execute("SELECT id, name, fund_id FROM accounts")
+        }
+        return writer
+
+    def rank(self, rel: str) -> int:
+        rank = self.ranks.get(rel)
+        if rank is not None:
+            return rank
+        year = _YEAR_FILE.match(rel)
+        if year:
+            rank = int(year.group(1))
+        else:
+            taken = [r for r in self.ranks.values() if _STAFF_RANKS <= r < _SYNTHETIC_RANK]
+            rank = max(taken, default=_STAFF_RANKS - 1) + 1
+            if rank >= _SYNTHETIC_RANK:
+                raise ValueError("the books have more files than the index can hold")
+        self.ranks[rel] = rank
+        self.conn.execute("INSERT INTO files (rank, path) VALUES (?, ?)", (rank, rel))
+        return rank
+
+    def _account(self, account: str) -> tuple[int, int] | None:
+        if account in self.account_ids:
+            return self.account_ids[account]
+        fund = accounts.fund_of(account)
+        ids: tuple[int, int] | None = None
+        if fund is not None:
+            fund_id = self.funds.get(fund)
+            if fund_id is None:
+                fund_id = self.conn.execute(
+                    "INSERT INTO funds (name) VALUES (?)", (fund,)
+                ).lastrowid
+                assert fund_id is not None
+                self.funds[fund] = fund_id
+            account_id = self.conn.execute(
+                "INSERT INTO accounts (name, fund_id) VALUES (?, ?)", (account, fund_id)
+            ).lastrowid
+            assert account_id is not None
+            ids = (account_id, fund_id)
+        self.account_ids[account] = ids
+        return ids
+
+    def add(
+        self,
+        entry: data.Transaction,
+        rel: str | None,
+        line: int,
+        weights: Sequence[tuple[str, str, Decimal]] | None = None,
+    ) -> None:
+        """Index one transaction if it touches a fund. ``rel`` None: a plugin made it."""
+        if weights is None:
+            weights = [(p.account, *posting_weight(p)) for p in entry.postings]
+        # Called once per transaction of the books (a million times for big
+        # ones): what repeats (days, accounts, currencies) is looked up once.
+        day = entry.date
+        starts = self.days.get(day)
+        if starts is None:
+            starts = self.days[day] = (day_start(day), _month_start(day))
+        pos = -1
+        for n, (account, currency, number) in enumerate(weights):
+            ids = self.account_ids.get(account, _UNSEEN)
+            if ids is _UNSEEN:
+                ids = self._account(account)
+            if ids is None:
+                continue
+            if pos < 0:
+                if rel is None:
+                    self.synthetic += 1
+                    pos = _place(starts[0], _SYNTHETIC_RANK, self.synthetic)
+                else:
+                    pos = _place(starts[0], self.rank(rel), line)
+            known = self.currencies.get(currency)
+            if known is None:
+                known = self.currencies[currency] = _currency(currency)
+            minor = round_minor(number, known)
+            self.postings.append((ids[1], pos, n, ids[0], currency, minor))
+            self.months[(ids[1], currency, starts[1])] += minor
+        if pos < 0:
+            return
+        meta = entry.meta or {}
+        self.txns.append(
+            (
+                pos,
+                entry.flag or "*",
+                entry.payee or None,
+                entry.narration or "",
+                _text(meta.get("ref")),
+                _text(meta.get("stripe-id")),
+                _text(meta.get("receipt")),
+                _text(meta.get("entity")),
+            )
+        )
+        self.added += 1
+        if len(self.txns) >= _BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        self.conn.executemany("INSERT INTO transactions VALUES (?, ?, ?, ?, ?, ?, ?, ?)", self.txns)
+        self.conn.executemany("INSERT INTO postings VALUES (?, ?, ?, ?, ?, ?)", self.postings)
+        self.txns.clear()
+        self.postings.clear()
+
+    def finish(self) -> None:
+        self.flush()
+        self.conn.executemany(
+            "INSERT INTO fund_months (fund_id, currency, month, minor) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (fund_id, currency, month) DO UPDATE SET minor = minor + excluded.minor",
+            [(f, c, m, minor) for (f, c, m), minor in self.months.items()],
+        )
+        self.months.clear()
+
+    def save_cursors(self, cursors: Mapping[str, Cursor]) -> None:
+        self.conn.executemany(
+            "INSERT INTO cursors (path, size, lines, tail_hash) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (path) DO UPDATE SET size = excluded.size, lines = excluded.lines, "
+            "tail_hash = excluded.tail_hash",
+            [(rel, c.size, c.lines, c.tail_hash) for rel, c in cursors.items()],
+        )
+
+
+class IndexBuilder:
+    """Writes a new index during a full build; ``snapshot.save`` publishes it.
+
+    ``included`` is every file the loader read (its ``include`` option): files
+    that are not the app's year files rank in path order, so that a rebuild
+    orders the same day's entries as the last one did.
+    """
+
+    def __init__(self, files: LedgerFiles, included: Iterable[str]) -> None:
+        files.cache_dir.mkdir(parents=True, exist_ok=True)
+        self.files = files
+        self.token = f"{os.getpid()}-{secrets.token_hex(4)}"
+        self.path = building_path(files, self.token)
+        self.conn = sqlite3.connect(self.path, isolation_level=None)
+        # Nobody reads it until it is published whole: no journal, no syncs.
+        self.conn.execute("PRAGMA journal_mode = OFF")
+        self.conn.execute("PRAGMA synchronous = OFF")
+        self.conn.executescript(SCHEMA)
+        self.conn.execute("BEGIN")
+        self.conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('version', ?)", (str(INDEX_VERSION),)
+        )
+        self.writer = _Writer(self.conn, files)
+        rels = sorted({files.relative(name) for name in included})
+        for rel in rels:
+            if _YEAR_FILE.match(rel):
+                self.writer.rank(rel)
+        for rel in rels:
+            if not _YEAR_FILE.match(rel):
+                self.writer.rank(rel)
+        self._rel: dict[str, str | None] = {}
+
+    def add(self, entry: data.Transaction, weights: Sequence[tuple[str, str, Decimal]]) -> None:
+        filename = str(entry.meta.get("filename", "<unknown>"))
+        if filename not in self._rel:
+            self._rel[filename] = (
+                None if filename.startswith("<") else self.files.relative(filename)
+            )
+        self.writer.add(entry, self._rel[filename], int(entry.meta.get("lineno", 0)), weights)
+
+    def finish(self, cursors: Mapping[str, Cursor]) -> str:
+        """Write the cursors the build read up to, and close. Returns the index's token."""
+        try:
+            self.writer.finish()
+            self.writer.save_cursors(cursors)
+            self.conn.execute("COMMIT")
+            self.conn.execute("PRAGMA journal_mode = WAL")  # readers never wait for writers
+        finally:
+            self.conn.close()
+        return self.token
+
+    def abort(self) -> None:
+        self.conn.close()
+        self.path.unlink(missing_ok=True)
+
+
+# --- publishing ------------------------------------------------------------------
+
+
+def building_path(files: LedgerFiles, token: str) -> Path:
+    return files.cache_dir / f"index-{token}.building"
+
+
+def index_path(files: LedgerFiles, token: str) -> Path:
+    return files.cache_dir / f"index-{token}.sqlite"
+
+
+@contextlib.contextmanager
+def publishing(files: LedgerFiles, *, shared: bool = False) -> Iterator[None]:
+    """The lock under which indexes are published and saved snapshots read."""
+    files.cache_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(files.cache_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def promote(files: LedgerFiles, token: str) -> bool:
+    """Under :func:`publishing`: make a finished build's index a published one. False if gone."""
+    target = index_path(files, token)
+    if target.exists():
+        return True
+    try:
+        building_path(files, token).rename(target)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def link(files: LedgerFiles, token: str) -> None:
+    """Under :func:`publishing`: point ``index.sqlite`` at the token's file, drop the others."""
+    tmp = files.cache_dir / f"{LINK}.{os.getpid()}-{threading.get_ident()}.tmp"
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(index_path(files, token).name)
+    tmp.replace(files.cache_dir / LINK)
+    keep = f"index-{token}."
+    for path in files.cache_dir.glob("index-*"):
+        if path.name.startswith(keep):
+            continue
+        if path.suffix == ".building" and _alive(path.name[len("index-") :].split("-")[0]):
+            continue  # another build, still running
+        path.unlink(missing_ok=True)
+
+
+def is_published(files: LedgerFiles, token: str) -> bool:
+    """True when the token's index exists and is the one ``index.sqlite`` points at."""
+    try:
+        target = (files.cache_dir / LINK).readlink()
+    except OSError:
+        return False
+    return target.name == index_path(files, token).name and index_path(files, token).exists()
+
+
+def _alive(pid_text: str) -> bool:
+    try:
+        os.kill(int(pid_text), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+# --- reading -----------------------------------------------------------------------
+
+
+@dataclass
+class _Connection:
+    target: str
+    conn: sqlite3.Connection
+    pid: int  # a connection is never used across a fork (gunicorn forks its workers)
+    seen: dict[str, tuple[int, int]] = field(default_factory=dict)  # app files caught up to
+    account_names: dict[int, str] = field(default_factory=dict)
+    fund_names: dict[int, str] = field(default_factory=dict)
+    fund_ids: dict[str, int] = field(default_factory=dict)
+
+    def refresh_names(self) -> None:
+        self.fund_names = dict(self.conn.execute("SELECT id, name FROM funds"))
+        self.fund_ids = {name: id_ for id_, name in self.fund_names.items()}
+        self.account_names = dict(self.conn.execute("SELECT id, name FROM accounts"))
+
+
+class TransactionIndex:
+    """A process's reader of the published index. Safe to share between threads.
+
+    Each query first catches up on what was appended to the app's files; all
+    of one :meth:`read` block sees the same state of the index.
+    """
+
+    def __init__(self, files: LedgerFiles) -> None:
+        self.files = files
+        self._local = threading.local()
+
+    @property
+    def link(self) -> Path:
+        return self.files.cache_dir / LINK
+
+    def published(self) -> bool:
+        return self.link.is_symlink() and self.link.exists()
+
+    def _open(self) -> _Connection:
+        for _attempt in range(3):
+            try:
+                target = str(self.link.readlink())
+            except OSError:
+                raise IndexMissing("the books' index is being built") from None
+            current: _Connection | None = getattr(self._local, "state", None)
+            if current is not None and current.pid != os.getpid():
+                current = self._local.state = None  # the parent's: leave it alone
+            if current is not None and current.target == target:
+                return current
+            if current is not None:
+                current.conn.close()
+                self._local.state = None
+            path = (self.files.cache_dir / target).resolve()
+            try:
+                # mode=rw: a file removed meanwhile must not be created empty.
+                conn = sqlite3.connect(
+                    f"{path.as_uri()}?mode=rw", uri=True, isolation_level=None, timeout=60
+                )
+                conn.execute("PRAGMA synchronous = NORMAL")
+                version = conn.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()
+            except sqlite3.OperationalError:
+                continue  # replaced between the readlink and the open: look again
+            if version is None or version[0] != str(INDEX_VERSION):
+                conn.close()
+                raise IndexMissing("the books' index is from another version: rebuild")
+            state = _Connection(target, conn, os.getpid())
+            state.refresh_names()
+            self._local.state = state
+            return state
+        raise IndexMissing("the books' index keeps being replaced")
+
+    def close(self) -> None:
+        state: _Connection | None = getattr(self._local, "state", None)
+        if state is not None:
+            state.conn.close()
+            self._local.state = None
+
+    # -- catching up ----------------------------------------------------------------
+
+    def catch_up(self) -> int:
+        """Index what was appended to the app's files. Returns how many transactions.
+
+        Cheap when nothing changed (a stat per app file). Otherwise, under the
+        books' shared lock and one ``BEGIN IMMEDIATE``, the cursors stored in the
+        index decide what is new, so that processes catching up at the same
+        time index each entry once.
+        """
+        return self._catch_up(self._open())
+
+    def _catch_up(self, state: _Connection) -> int:
+        if state.conn.in_transaction:
+            return 0  # inside a read(): it sees one state of the index, caught up at its start
+        files = self.files
+        stamps = {}
+        for path in files.app_files():
+            st = path.stat()
+            stamps[files.relative(path)] = (st.st_mtime_ns, st.st_size)
+        if stamps == state.seen:
+            return 0
+        with files.lock(shared=True):
+            if files.journal.exists():
+                return 0  # an interrupted append awaits recovery: read nothing yet
+            conn = state.conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                added = self._catch_up_locked(conn)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        state.seen = stamps
+        if added:
+            state.refresh_names()
+        return added
+
+    def _catch_up_locked(self, conn: sqlite3.Connection) -> int:
+        cursors = {
+            path: Cursor(size, lines, tail)
+            for path, size, lines, tail in conn.execute(
+                "SELECT path, size, lines, tail_hash FROM cursors"
+            )
+        }
+        writer = _Writer.resume(conn, self.files)
+        moved = {}
+        for path in self.files.app_files():
+            rel = self.files.relative(path)
+            cursor = cursors.get(rel, START)
+            # A file rewritten under us is the rebuild's to read, not ours.
+            if not continues(path, cursor):
+                continue
+            appended = read_appended(path, cursor)
+            if appended is None:
+                continue
+            entries, after = appended
+            for entry in entries:
+                writer.add(entry, rel, cursor.lines + int(entry.meta.get("lineno", 0)))
+            moved[rel] = after
+        writer.finish()
+        writer.save_cursors(moved)
+        return writer.added
+
+    # -- queries --------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[IndexView]:
+        """Queries that all see one state of the index (one SQLite read transaction)."""
+        state = self._open()
+        if state.conn.in_transaction:  # nested in another read(): already one state
+            yield IndexView(state)
+            return
+        self._catch_up(state)
+        state.conn.execute("BEGIN")
+        try:
+            yield IndexView(state)
+        finally:
+            state.conn.execute("COMMIT")
+
+    def fund_transactions(
+        self, fund: str, *, before: int | None = None, limit: int = 50
+    ) -> TransactionPage:
+        with self.read() as view:
+            return view.fund_transactions(fund, before=before, limit=limit)
+
+    def transactions_between(self, fund: str, first: date, last: date) -> list[IndexedTransaction]:
+        with self.read() as view:
+            return view.transactions_between(fund, first, last)
+
+    def balance_before(self, fund: str, day: date, currency: Currency = Currency.USD) -> Money:
+        with self.read() as view:
+            return view.balance_before(fund, day, currency)
+
+
+class IndexView:
+    """The index as one read transaction sees it. Made by :meth:`TransactionIndex.read`."""
+
+    def __init__(self, state: _Connection) -> None:
+        self._state = state
+        self._conn = state.conn
+
+    def funds(self) -> list[str]:
+        return sorted(self._state.fund_ids)
+
+    def _fund_id(self, fund: str) -> int | None:
+        if fund not in self._state.fund_ids:
+            self._state.refresh_names()  # another process may have indexed a new fund
+        return self._state.fund_ids.get(fund)
+
+    def fund_transactions(
+        self, fund: str, *, before: int | None = None, limit: int = 50
+    ) -> TransactionPage:
+        """A fund's transactions, newest first, ``limit`` at a time.
+
+        ``before`` is the ``next_before`` of the previous page (None: the newest).
+        """
+        if limit < 1:
+            raise ValueError("a page holds at least one transaction")
+        fund_id = self._fund_id(fund)
+        if fund_id is None:
+            return TransactionPage([], None)
+        keys = [
+            pos
+            for (pos,) in self._conn.execute(
+                "SELECT DISTINCT pos FROM postings WHERE fund_id = ? AND pos < ? "
+                "ORDER BY pos DESC LIMIT ?",
+                (fund_id, (1 << 63) - 1 if before is None else before, limit + 1),
+            )
+        ]
+        more = len(keys) > limit
+        keys = keys[:limit]
+        if not keys:
+            return TransactionPage([], None)
+        # The page's keys are the fund's only positions between its oldest and newest.
+        found = self._load(fund_id, keys[-1], keys[0] + 1)
+        return TransactionPage(found[::-1], keys[-1] if more else None)
+
+    def transactions_between(self, fund: str, first: date, last: date) -> list[IndexedTransaction]:
+        """A fund's transactions dated ``first`` to ``last`` (inclusive), in the books' order."""
+        fund_id = self._fund_id(fund)
+        if fund_id is None or last < first:
+            return []
+        return self._load(fund_id, day_start(first), day_start(last + timedelta(days=1)))
+
+    def balance_before(self, fund: str, day: date, currency: Currency = Currency.USD) -> Money:
+        """The fund's balance at the start of ``day``: minus the sum of its earlier postings."""
+        fund_id = self._fund_id(fund)
+        if fund_id is None:
+            return Money.zero(currency)
+        month, start = _month_start(day), day_start(day)
+        (months,) = self._conn.execute(
+            "SELECT COALESCE(SUM(minor), 0) FROM fund_months "
+            "WHERE fund_id = ? AND currency = ? AND month < ?",
+            (fund_id, currency.value, month),
+        ).fetchone()
+        (days,) = self._conn.execute(
+            "SELECT COALESCE(SUM(minor), 0) FROM postings "
+            "WHERE fund_id = ? AND pos >= ? AND pos < ? AND currency = ?",
+            (fund_id, month, start, currency.value),
+        ).fetchone()
+        return Money.from_minor(-(int(months) + int(days)), currency)
+
+    def _load(self, fund_id: int, low: int, high: int) -> list[IndexedTransaction]:
+        """The fund's transactions with positions in [low, high), in order."""
+        state = self._state
+        rows = self._conn.execute(
+            "SELECT p.pos, p.account_id, p.currency, p.minor, t.flag, t.payee, t.narration, "
+            "t.ref, t.stripe_id, t.receipt, t.entity "
+            "FROM postings p JOIN transactions t ON t.pos = p.pos "
+            "WHERE p.fund_id = ? AND p.pos >= ? AND p.pos < ? ORDER BY p.pos, p.n",
+            (fund_id, low, high),
+        )
+        fund = state.fund_names[fund_id]
+        file_names: dict[int, str] = dict(self._conn.execute("SELECT rank, path FROM files"))
+        out: list[IndexedTransaction] = []
+        for pos, group in itertools.groupby(rows, key=lambda row: int(row[0])):
+            postings = []
+            for _pos, account_id, currency, minor, *text in group:  # noqa: B007 - text: any row's
+                name = state.account_names.get(account_id)
+                if name is None:
+                    state.refresh_names()  # another process indexed a new account
+                    name = state.account_names[account_id]
+                postings.append(FundPosting(name, fund, minor, currency))
+            flag, payee, narration, ref, stripe_id, receipt, entity = text
+            out.append(
+                IndexedTransaction(
+                    key=pos,
+                    date=day_of(pos),
+                    flag=str(flag),
+                    payee=payee,
+                    narration=str(narration),
+                    ref=ref,
+                    stripe_id=stripe_id,
+                    receipt=receipt,
+                    entity=entity,
+                    file=file_names.get(pos >> _LINE_BITS & ((1 << _RANK_BITS) - 1), "<plugin>"),
+                    line=pos & ((1 << _LINE_BITS) - 1),
+                    postings=tuple(postings),
+                )
+            )
+        return out
