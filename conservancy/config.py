@@ -49,6 +49,8 @@ class Settings:
     mail_from: str | None = None
     timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("America/New_York"))
     max_donation: Money = field(default_factory=lambda: Money.parse("100000.00", Currency.USD))
+    # CONSERVANCY_UPLOADS_DIR; unset, the instance folder's uploads/ (see uploads_dir).
+    uploads_path: Path | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -76,6 +78,7 @@ class Settings:
             mail_from=_mail_from(get("MAIL_FROM")),
             timezone=_timezone(get("TIMEZONE") or "America/New_York"),
             max_donation=_amount(get("MAX_DONATION") or "100000.00", "CONSERVANCY_MAX_DONATION"),
+            uploads_path=Path(uploads) if (uploads := get("UPLOADS_DIR")) else None,
         )
         if settings.secret_key is not None and len(settings.secret_key) < 16:
             raise SettingsError("CONSERVANCY_SECRET_KEY must be at least 16 characters")
@@ -85,6 +88,11 @@ class Settings:
     def outbox_dir(self) -> Path:
         """Where mail goes as .eml files when no SMTP server is configured."""
         return self.instance_dir / "outbox"
+
+    @property
+    def uploads_dir(self) -> Path:
+        """Files staff upload that the public may see: project logos."""
+        return self.uploads_path if self.uploads_path is not None else self.instance_dir / "uploads"
 
     @property
     def sender_address(self) -> str:

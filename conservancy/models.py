@@ -8,9 +8,12 @@ from conservancy.donations.models import (
     DonationStatusChange,
     Donor,
     Gift,
+    OfflineGift,
+    OfflineRefund,
     Refund,
 )
-from conservancy.ledger.models import LedgerOutbox
+from conservancy.expenses.models import Expense
+from conservancy.ledger.models import LedgerCheck, LedgerOutbox
 from conservancy.mail.models import MailMessage
 from conservancy.payments.models import CheckoutAttempt, StripeEvent
 from conservancy.portal.models import PortalToken
@@ -24,6 +27,7 @@ from conservancy.staff.models import (
     StaffToken,
     StaffUser,
 )
+from conservancy.submissions import FormSubmission
 
 __all__ = [
     "AnnualStatement",
@@ -35,9 +39,14 @@ __all__ = [
     "Donation",
     "DonationStatusChange",
     "Donor",
+    "Expense",
+    "FormSubmission",
     "Gift",
+    "LedgerCheck",
     "LedgerOutbox",
     "MailMessage",
+    "OfflineGift",
+    "OfflineRefund",
     "PortalToken",
     "Project",
     "Receipt",

@@ -3,8 +3,10 @@ from __future__ import annotations
 import click
 from sqlalchemy import inspect
 
+from conservancy import clock
 from conservancy.cli.common import open_runtime
 from conservancy.ledger.check import check_books
+from conservancy.ledger.health import record_check
 from conservancy.ledger.outbox import pending_count, posted_refs
 
 
@@ -27,6 +29,10 @@ def check() -> None:
                 refs = posted_refs(session)
                 pending = pending_count(session)
         result = check_books(rt.ledger, refs)
+        if inspect(rt.engine).has_table("ledger_checks"):  # the health page shows the last run
+            with rt.sessions() as session:
+                record_check(session, result, pending=pending, at=clock.now())
+                session.commit()
     for problem in result.problems:
         click.echo(str(problem))
     if pending:

@@ -66,13 +66,17 @@ class GiftBooking:
         first = amount.minor - sum(shares)
         return [Money.from_minor(m, amount.currency) for m in (first, *shares)]
 
-    def _meta(self, stripe_id: str, **extra: str) -> dict[str, str]:
-        return {"stripe-id": stripe_id, "entity": self.entity, "income-type": "Donations", **extra}
+    def _meta(self, stripe_id: str | None, **extra: str) -> dict[str, str]:
+        stripe = {"stripe-id": stripe_id} if stripe_id is not None else {}
+        return {**stripe, "entity": self.entity, "income-type": "Donations", **extra}
 
-    def settled(self, *, on: date, stripe_id: str, fee: Money) -> list[Transaction]:
-        """The gift reaching Stripe, less the card fee; then the sponsorship fees on it."""
+    def settled(
+        self, *, on: date, stripe_id: str | None, fee: Money, asset: str = accounts.STRIPE
+    ) -> list[Transaction]:
+        """The gift reaching Stripe (or, by cheque or wire, ``asset``: the bank), less the
+        card fee; then the sponsorship fees on it."""
         fees = self.allocate(fee)
-        postings = [Posting(accounts.STRIPE, self.total - fee)]
+        postings = [Posting(asset, self.total - fee)]
         for part, part_fee in zip(self.parts, fees, strict=True):
             if part_fee:
                 postings.append(Posting(accounts.payment_processing(part.fund), part_fee))
@@ -98,11 +102,12 @@ class GiftBooking:
         *,
         ref: str,
         on: date,
-        stripe_id: str,
+        stripe_id: str | None,
         amount: Money,
         reversed_before: Money,
         narration: str,
         dispute_fee: Money | None = None,
+        asset: str = accounts.STRIPE,
     ) -> list[Transaction]:
         """Money going back: a refund (no fee returned) or a dispute (with its fee).
 
@@ -113,7 +118,7 @@ class GiftBooking:
         after = self.allocate(reversed_before + amount)
         parts_back = [a - b for a, b in zip(after, before, strict=True)]
         fee = dispute_fee or Money.zero(amount.currency)
-        postings = [Posting(accounts.STRIPE, -(amount + fee))]
+        postings = [Posting(asset, -(amount + fee))]
         if fee:
             postings.append(Posting(accounts.dispute_fees(self.parts[0].fund), fee))
         postings.extend(

@@ -96,7 +96,9 @@ class Donor(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     ref: Mapped[str] = mapped_column(String(32), unique=True)
     name: Mapped[str] = mapped_column(String(200))
-    email: Mapped[str] = mapped_column(String(254), unique=True)
+    # None for a donor who gave by cheque or wire without one: their receipts are
+    # issued all the same, and staff print or post them (donations.offline).
+    email: Mapped[str | None] = mapped_column(String(254), unique=True)
     address: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=clock.now)
 
@@ -207,10 +209,11 @@ class Gift(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     donation_id: Mapped[int] = mapped_column(ForeignKey("donations.id"), index=True)
     ref: Mapped[str] = mapped_column(String(200), unique=True)
-    charge_id: Mapped[str] = mapped_column(String(255), unique=True)
+    # None for a gift by cheque or wire (its OfflineGift says how it came).
+    charge_id: Mapped[str | None] = mapped_column(String(255), unique=True)
     payment_intent_id: Mapped[str | None] = mapped_column(String(255))
     invoice_id: Mapped[str | None] = mapped_column(String(255), unique=True)
-    balance_transaction_id: Mapped[str] = mapped_column(String(255), unique=True)
+    balance_transaction_id: Mapped[str | None] = mapped_column(String(255), unique=True)
     currency: Mapped[str] = mapped_column(String(3))
     # The project's part and the extra to General, as charged; they add up to the charge.
     project_minor: Mapped[int] = mapped_column(BigInteger)
@@ -265,6 +268,51 @@ class Dispute(Base):
     stripe_dispute_id: Mapped[str] = mapped_column(String(255), unique=True)
     amount_minor: Mapped[int] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=clock.now)
+
+    gift: Mapped[Gift] = relationship()
+
+
+class OfflineMethod(StrEnum):
+    CHEQUE = "cheque"
+    WIRE = "wire"
+
+
+class OfflineGift(Base):
+    """How a gift that did not come through Stripe reached the sponsor's bank.
+
+    Its Gift has no charge; its ref is ``offline-<donation id>``.
+    """
+
+    __tablename__ = "offline_gifts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    gift_id: Mapped[int] = mapped_column(ForeignKey("gifts.id"), unique=True)
+    method: Mapped[OfflineMethod] = mapped_column(_enum(OfflineMethod, "offline_method"))
+    # The cheque's number, or the wire's reference at the bank.
+    reference: Mapped[str] = mapped_column(String(64), default="")
+    received_on: Mapped[date] = mapped_column(Date)
+    entered_by: Mapped[str] = mapped_column(String(254))
+    entered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=clock.now)
+
+    gift: Mapped[Gift] = relationship()
+
+
+class OfflineRefund(Base):
+    """Money of an offline gift sent back from the bank, by cheque or wire."""
+
+    __tablename__ = "offline_refunds"
+    __table_args__ = (CheckConstraint("amount_minor > 0", name="amount_positive"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    gift_id: Mapped[int] = mapped_column(ForeignKey("gifts.id"), index=True)
+    ref: Mapped[str] = mapped_column(String(200), unique=True)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    method: Mapped[OfflineMethod] = mapped_column(_enum(OfflineMethod, "offline_method"))
+    reference: Mapped[str] = mapped_column(String(64), default="")
+    refunded_on: Mapped[date] = mapped_column(Date)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    entered_by: Mapped[str] = mapped_column(String(254))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=clock.now)
 
     gift: Mapped[Gift] = relationship()

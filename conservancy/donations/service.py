@@ -189,6 +189,7 @@ def begin_checkout(
     so a retried request gets the same session back, never a second one.
     """
     project = donation.project
+    assert donation.donor.email is not None, "the donation form asks every donor for one"
     lines = [LineItem(f"Gift to {project.name}", donation.amount)]
     if donation.extra_general_minor:
         lines.append(LineItem(f"Gift to {sponsor_name}", donation.extra_general))
@@ -225,6 +226,8 @@ def refund_gift(
     # What remains, and how many refunds were asked for, as committed: another refund
     # of this gift (a webhook, another member of staff) waits until this one is booked.
     session.refresh(gift, with_for_update=True)
+    if gift.charge_id is None:
+        raise RefundTooLarge("This gift came by cheque or wire: refund it from the bank.")
     if amount.minor <= 0:
         raise RefundTooLarge("A refund must be more than zero.")
     if amount.currency.value != gift.currency:

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import Date, DateTime, String, Text
+from sqlalchemy import JSON, Date, DateTime, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from conservancy import clock
@@ -26,3 +27,18 @@ class LedgerOutbox(Base):
     @property
     def entry(self) -> entries.Entry:
         return entries.loads(self.body)
+
+
+class LedgerCheck(Base):
+    """One run of ``conservancy ledger check``, for the ledger health page."""
+
+    __tablename__ = "ledger_checks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ran_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    transactions: Mapped[int] = mapped_column(Integer)
+    refs: Mapped[int] = mapped_column(Integer)
+    pending: Mapped[int] = mapped_column(Integer, default=0)
+    problem_count: Mapped[int] = mapped_column(Integer)
+    # The first problems, one line each (see ledger.health.MAX_PROBLEMS).
+    problems: Mapped[list[Any]] = mapped_column(JSON)

@@ -141,7 +141,7 @@ def request_link(session: Session, *, email: str, base_url: str, now: datetime) 
     queue(
         session,
         key=f"portal-link-{row.id}",
-        to_address=donor.email,
+        to_address=email.strip().lower(),
         to_name=donor.name,
         subject="Your sign-in link for the donor portal",
         body=(

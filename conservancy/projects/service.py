@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from conservancy.errors import Conflict, DomainError
 from conservancy.ledger import accounts
 from conservancy.ledger.entries import Open
+from conservancy.ledger.models import LedgerOutbox
 from conservancy.ledger.outbox import record_if_absent
 from conservancy.projects.models import Project, Sponsor
 
@@ -31,6 +32,13 @@ def open_accounts(session: Session, names: list[str], opened_on: date) -> int:
     return sum(
         record_if_absent(session, Open(ref=f"open:{name}", date=opened_on, account=name))
         for name in names
+    )
+
+
+def opened_on(session: Session, account: str) -> date | None:
+    """The date the books open ``account`` on, if the application opened it."""
+    return session.scalar(
+        select(LedgerOutbox.entry_on).where(LedgerOutbox.ref == f"open:{account}")
     )
 
 

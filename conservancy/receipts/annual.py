@@ -365,7 +365,7 @@ class Due:
     """A statement to draw, and what the parent needs to record it."""
 
     donor_id: int
-    email: str
+    email: str | None  # None: a cheque donor without one; staff post the statement
     doc: StatementDocument
 
     @property
@@ -744,6 +744,8 @@ class _Run:
 
 
 def _queue_mail(session: Session, due: Due, row: AnnualStatement) -> None:
+    if due.email is None:
+        return
     doc = due.doc
     deductible = " and ".join(t.deductible.format() for t in doc.totals)
     gifts = "gift" if doc.gift_count == 1 else f"{doc.gift_count} gifts"

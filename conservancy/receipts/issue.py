@@ -142,6 +142,8 @@ _SUBJECTS = {
 
 
 def _queue_mail(session: Session, donation: Donation, receipt: Receipt) -> None:
+    if donation.donor.email is None:
+        return  # a cheque without an address: staff download the PDF and post it
     project = donation.project.name
     amount = receipt.amount.format()
     replaces = receipt.replaces.number if receipt.replaces is not None else ""

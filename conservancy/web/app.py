@@ -47,6 +47,10 @@ def build_app(settings: Settings | None, runtime: Runtime | None) -> Flask:
 
     app.register_blueprint(staff.bp)
     app.register_blueprint(staff_admin.bp)
+    from conservancy.web import admin_money, files
+
+    app.register_blueprint(admin_money.bp)
+    app.register_blueprint(files.bp)
     from conservancy.web import stripe_hooks
 
     app.register_blueprint(stripe_hooks.bp)

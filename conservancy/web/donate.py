@@ -75,7 +75,7 @@ def thanks(slug: str) -> ResponseReturnValue:
     session = db()
     project = find_active_project(session, slug)
     return render_template(
-        "donate/thanks.html", sponsor=get_sponsor(session), project=project, brand=_brand(project)
+        "donate/thanks.html", sponsor=get_sponsor(session), project=project, brand=brand(project)
     )
 
 
@@ -133,7 +133,7 @@ def _page(project: Project, form: DonateForm) -> str:
         "donate/form.html",
         sponsor=get_sponsor(session),
         project=project,
-        brand=_brand(project),
+        brand=brand(project),
         form=form,
         campaign=campaign,
         raised=campaign_raised(session, campaign) if campaign else None,
@@ -141,10 +141,17 @@ def _page(project: Project, form: DonateForm) -> str:
     )
 
 
-def _brand(project: Project) -> dict[str, str | None]:
+def brand(project: Project) -> dict[str, str | None]:
     """The project's colours (only well-formed ones reach the style attribute) and logo."""
     return {
         "primary": project.primary_colour if _COLOUR.match(project.primary_colour) else None,
         "accent": project.accent_colour if _COLOUR.match(project.accent_colour) else None,
-        "logo": url_for("static", filename=project.logo_path) if project.logo_path else None,
+        "logo": _logo_url(project.logo_path) if project.logo_path else None,
     }
+
+
+def _logo_url(path: str) -> str:
+    """An uploaded logo (``logos/<name>``, see projects.settings) or a file under static/."""
+    if path.startswith("logos/"):
+        return url_for("files.logo", name=path.removeprefix("logos/"))
+    return url_for("static", filename=path)

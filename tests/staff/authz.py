@@ -190,3 +190,60 @@ RULES: list[Row] = [
     ),
     Row("/admin/audit", "GET", "/admin/audit", reads(Area.AUDIT)),
 ]
+# -- the sponsor's money pages (conservancy/web/admin_money.py, conservancy/web/files.py) -------
+# The matrix's world has no gift or expense: those addresses name one that does not exist,
+# so a user who is let in gets 404 (no such gift) and one who is not gets what the rules say
+# before anything is looked up. tests/admin/ asks them of real gifts and expenses.
+RULES += [
+    Row("/admin/gifts", "GET", "/admin/gifts", reads(Area.GIFTS)),
+    Row("/admin/gifts/<int:gift_id>", "GET", "/admin/gifts/999999", reads(Area.GIFTS, ok=404)),
+    Row(
+        "/admin/gifts/<int:gift_id>/refund",
+        "POST",
+        "/admin/gifts/999999/refund",
+        changes(Area.GIFTS, ok=404),
+    ),
+    Row("/admin/gifts/offline", "GET", "/admin/gifts/offline", reads(Area.GIFTS)),
+    Row("/admin/gifts/offline", "POST", "/admin/gifts/offline", changes(Area.GIFTS, ok=400)),
+    Row(
+        "/admin/receipts/<number>.pdf",
+        "GET",
+        "/admin/receipts/2026-999999.pdf",
+        reads(Area.GIFTS, ok=404),
+    ),
+    Row("/admin/expenses", "GET", "/admin/expenses", reads(Area.BOOKS)),
+    Row("/admin/expenses", "POST", "/admin/expenses", changes(Area.BOOKS, ok=400)),
+    Row(
+        "/admin/expenses/<int:expense_id>",
+        "GET",
+        "/admin/expenses/999999",
+        reads(Area.BOOKS, ok=404),
+    ),
+    Row(
+        "/admin/expenses/<int:expense_id>/invoice",
+        "GET",
+        "/admin/expenses/999999/invoice",
+        reads(Area.BOOKS, ok=404),
+    ),
+    Row("/admin/projects", "GET", "/admin/projects", reads(Area.PROJECTS)),
+    Row("/admin/projects/<slug>", "GET", "/admin/projects/{twisted}", reads(Area.PROJECTS)),
+    Row(
+        "/admin/projects/<slug>",
+        "POST",
+        "/admin/projects/{twisted}",
+        changes(Area.PROJECTS, ok=400),
+    ),
+    Row(
+        "/admin/projects/<slug>/logo",
+        "POST",
+        "/admin/projects/{twisted}/logo",
+        changes(Area.PROJECTS, ok=400),
+    ),
+    Row("/admin/ledger", "GET", "/admin/ledger", reads(Area.BOOKS)),
+    Row(
+        "/treasurer/<slug>/expenses/<int:expense_id>/invoice",
+        "GET",
+        "/treasurer/{twisted}/expenses/999999/invoice",
+        project_page(ok=404),
+    ),
+]
