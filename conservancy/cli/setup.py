@@ -6,6 +6,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 import click
+from sqlalchemy.orm import Session
 
 from conservancy import clock
 from conservancy.cli.common import open_runtime
@@ -164,7 +165,29 @@ def seed_demo(settings: Settings) -> None:
                         )
                     )
             session.commit()
+            _demo_treasurer(session)
         rt.post_ledger()
+
+
+# The demo's treasurer of Twisted signs in with this password (demo only: it is printed).
+DEMO_TREASURER = ("treasurer@twisted.example", "twisted demo treasurer")
+
+
+def _demo_treasurer(session: Session) -> None:
+    """A treasurer of Twisted with a known password, so the demo shows the treasurer's pages."""
+    from conservancy.staff import audit, passwords
+    from conservancy.staff.models import Role
+    from conservancy.staff.service import add_user, find_user
+
+    email, password = DEMO_TREASURER
+    if find_user(session, email) is not None:
+        return
+    user = add_user(
+        session, audit.COMMAND_LINE, email=email, role=Role.TREASURER, project="twisted"
+    ).user
+    user.name = "Demo treasurer"
+    user.password_hash = passwords.hash_password(password)
+    session.commit()
 
 
 @click.command()
@@ -205,6 +228,10 @@ def demo(port: int, stripe_port: int) -> None:
     click.echo(
         f"  receipts and sign-in links by mail: http://127.0.0.1:{port}/demo/mail  "
         f"(donor portal: http://127.0.0.1:{port}/portal)"
+    )
+    click.echo(
+        f"  treasurer of Twisted: http://127.0.0.1:{port}/sign-in  "
+        f"({DEMO_TREASURER[0]}, password: {DEMO_TREASURER[1]})"
     )
     from conservancy import create_app
 

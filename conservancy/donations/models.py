@@ -11,6 +11,7 @@ from sqlalchemy import (
     DateTime,
     Enum,
     ForeignKey,
+    Index,
     String,
     Text,
 )
@@ -105,7 +106,20 @@ class Donor(Base):
 
 class Donation(Base):
     __tablename__ = "donations"
-    __table_args__ = (CheckConstraint("amount_minor > 0", name="amount_positive"),)
+    __table_args__ = (
+        CheckConstraint("amount_minor > 0", name="amount_positive"),
+        # What a project receives (conservancy.projects.giving) read from the index alone.
+        Index(
+            "ix_donations_giving",
+            "project_id",
+            "frequency",
+            "status",
+            "currency",
+            "visibility",
+            "donor_id",
+            "amount_minor",
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"))

@@ -38,7 +38,7 @@ from conservancy.donations.models import (
     OfflineRefund,
     Visibility,
 )
-from conservancy.donations.service import current_campaign
+from conservancy.donations.service import NoThankYou, current_campaign, thank_you_offer
 from conservancy.donations.settlement import booking, move_status
 from conservancy.errors import DomainError
 from conservancy.ledger import accounts
@@ -360,16 +360,10 @@ def _thank_you(project: Project, request: OfflineGiftRequest) -> tuple[str, Mone
     """The project's thank-you gift, when the donor asked for it; its value goes on the receipt."""
     if not request.thank_you:
         return None
-    offered, value = project.thank_you_description, project.thank_you_value
-    minimum = project.thank_you_minimum
-    if offered is None or value is None or minimum is None:
-        raise OfflineRefused(f"{project.name} offers no thank-you gift.", "thank_you")
-    if request.amount < minimum:
-        raise OfflineRefused(
-            f"The {offered} is the thank-you for gifts of {minimum.format()} or more.",
-            "thank_you",
-        )
-    return offered, value
+    try:
+        return thank_you_offer(project, request.amount)
+    except NoThankYou as exc:
+        raise OfflineRefused(str(exc), "thank_you") from None
 
 
 def _donor(session: Session, request: OfflineGiftRequest) -> Donor:

@@ -147,24 +147,30 @@ def record_donation(
     return donation
 
 
-def _thank_you(project: Project, request: DonationRequest) -> tuple[str, Money] | None:
-    """The thank-you gift the donor asked for, with its fair market value; None if none.
+class NoThankYou(DomainError):
+    """The project offers no thank-you gift, or not for a gift this small."""
 
-    Its value is recorded with the donation, so the receipt discloses it and
-    deducts it from the deductible amount (SPEC section 8).
-    """
-    if not request.thank_you:
-        return None
+
+def thank_you_offer(project: Project, amount: Money) -> tuple[str, Money]:
+    """The project's thank-you gift for a gift of ``amount``: its description and fair
+    market value, which the receipt discloses and deducts (SPEC section 8)."""
     offered, value = project.thank_you_description, project.thank_you_value
     minimum = project.thank_you_minimum
     if offered is None or value is None or minimum is None:
-        raise DonationRefused(f"{project.name} offers no thank-you gift.", "thank_you")
-    if request.amount < minimum:
-        raise DonationRefused(
-            f"The {offered} is our thank-you for gifts of {minimum.format()} or more.",
-            "thank_you",
-        )
+        raise NoThankYou(f"{project.name} offers no thank-you gift.")
+    if amount < minimum:
+        raise NoThankYou(f"The {offered} is our thank-you for gifts of {minimum.format()} or more.")
     return offered, value
+
+
+def _thank_you(project: Project, request: DonationRequest) -> tuple[str, Money] | None:
+    """The thank-you gift the donor asked for, with its fair market value; None if none."""
+    if not request.thank_you:
+        return None
+    try:
+        return thank_you_offer(project, request.amount)
+    except NoThankYou as exc:
+        raise DonationRefused(str(exc), "thank_you") from None
 
 
 def _donor(session: Session, request: DonationRequest) -> Donor:

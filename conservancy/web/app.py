@@ -51,6 +51,12 @@ def build_app(settings: Settings | None, runtime: Runtime | None) -> Flask:
 
     app.register_blueprint(admin_money.bp)
     app.register_blueprint(files.bp)
+    from conservancy.web import treasurer
+
+    app.register_blueprint(treasurer.bp)
+    from conservancy.web import api
+
+    app.register_blueprint(api.bp)
     from conservancy.web import stripe_hooks
 
     app.register_blueprint(stripe_hooks.bp)

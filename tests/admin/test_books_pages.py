@@ -140,6 +140,9 @@ def test_the_projects_treasurer_downloads_its_invoices_and_no_one_elses(
     answer = mine.get(f"/treasurer/twisted/expenses/{expense_id}/invoice")
     assert answer.status_code == 200
     assert answer.data == data
+    # The expense is in the fund's transactions, with its invoice a click away.
+    listed = mine.get("/treasurer/twisted/transactions")
+    assert f'href="/treasurer/twisted/expenses/{expense_id}/invoice"' in listed.text
     assert mine.get(f"/treasurer/sugar/expenses/{expense_id}/invoice").status_code == 404
     assert mine.get(f"/admin/expenses/{expense_id}/invoice").status_code == 404
     other = signed_in(app, funded, "sugar-treasurer")

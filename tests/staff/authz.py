@@ -247,3 +247,16 @@ RULES += [
         project_page(ok=404),
     ),
 ]
+
+# -- treasurer pages (conservancy/web/treasurer.py) ----------------------------------------
+RULES += [
+    Row(route, "GET", path.format(slug=slug), rule)
+    for route, path, ok in [
+        ("/treasurer/<slug>/", "/treasurer/{slug}/", 200),
+        ("/treasurer/<slug>/transactions", "/treasurer/{slug}/transactions", 200),
+        ("/treasurer/<slug>/donors", "/treasurer/{slug}/donors", 200),
+        # Without a period the form comes back with its errors: authorization passed.
+        ("/treasurer/<slug>/statement", "/treasurer/{slug}/statement", 400),
+    ]
+    for slug, rule in [("{twisted}", project_page(ok)), ("{other}", other_project_page(ok))]
+]

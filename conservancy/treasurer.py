@@ -1,0 +1,202 @@
+"""What a project's treasurer sees: figures from the books' snapshot, donors as they allowed.
+
+Every figure of the fund comes from the snapshot (balances and monthly totals
+in memory) and the transaction index (an SQLite file beside the books), both
+kept current by reading only what was appended: nothing here loads the
+ledger. Patrons and donors come from the database.
+
+Donors are shown as each allowed: by name when they gave with their name
+public or shown to the project; gifts made anonymously are counted together
+under "Anonymous", so the list cannot tell one anonymous donor from another.
+E-mail and postal addresses are the sponsor's, for its tax duties, and never
+appear here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
+
+from conservancy.donations.models import Donation, Donor, Gift, Visibility
+from conservancy.donations.service import campaign_raised
+from conservancy.ledger.snapshot import FundFigures, Snapshot, month_of
+from conservancy.money import Currency, Money
+from conservancy.projects.models import Campaign, Project
+
+CHART_MONTHS = 24
+DONORS_PER_PAGE = 100
+
+
+@dataclass(frozen=True, slots=True)
+class Bar:
+    month: str
+    amount: Money
+    x: int
+    y: int
+    height: int
+
+    @property
+    def label(self) -> str:
+        year, month = self.month.split("-")
+        return f"{_MONTHS[int(month) - 1]} {year}"
+
+
+_MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+
+
+@dataclass(frozen=True, slots=True)
+class Chart:
+    """Gifts per month as bars of an SVG drawn on the server (no script needed)."""
+
+    bars: tuple[Bar, ...]
+    top: Money  # the value of the chart's top line
+    width: int
+    height: int
+    bar_width: int
+
+    @property
+    def empty(self) -> bool:
+        return not any(bar.amount for bar in self.bars)
+
+
+def gifts_chart(
+    series: list[tuple[str, Money]], currency: Currency, *, width: int = 720, height: int = 180
+) -> Chart:
+    """Bars scaled to a round top value; months with refunds beyond gifts show as zero."""
+    highest = max((amount.minor for _, amount in series), default=0)
+    top = _round_up(max(highest, 1))
+    step = width // max(len(series), 1)
+    bars = []
+    for n, (month, amount) in enumerate(series):
+        size = max(amount.minor, 0) * height // top
+        bars.append(Bar(month, amount, n * step, height - size, size))
+    return Chart(
+        bars=tuple(bars),
+        top=Money.from_minor(top, currency),
+        width=step * len(series),
+        height=height,
+        bar_width=max(step - 4, 1),
+    )
+
+
+def _round_up(minor: int) -> int:
+    """1, 2 or 5 times a power of ten, at least ``minor``: a top line people can read."""
+    scale = 1
+    while True:
+        for factor in (1, 2, 5):
+            if factor * scale >= minor:
+                return factor * scale
+        scale *= 10
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignProgress:
+    campaign: Campaign
+    goal: Money
+    raised: Money
+    state: str  # "running", "upcoming", "ended"
+
+    @property
+    def percent(self) -> int:
+        return min(100, self.raised.minor * 100 // self.goal.minor) if self.goal.minor > 0 else 0
+
+
+def campaigns(session: Session, project: Project, today: date) -> list[CampaignProgress]:
+    rows = session.scalars(
+        select(Campaign)
+        .where(Campaign.project_id == project.id)
+        .order_by(Campaign.starts_on.desc(), Campaign.id.desc())
+    )
+    out = []
+    for campaign in rows:
+        state = (
+            "upcoming"
+            if campaign.starts_on > today
+            else "ended"
+            if campaign.ends_on < today
+            else "running"
+        )
+        out.append(
+            CampaignProgress(
+                campaign=campaign,
+                goal=Money.from_minor(campaign.goal_minor, Currency(campaign.currency)),
+                raised=campaign_raised(session, campaign),
+                state=state,
+            )
+        )
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Overview:
+    balance: Money
+    month: FundFigures
+    year: FundFigures
+    chart: Chart
+
+
+def overview(snapshot: Snapshot, project: Project, today: date) -> Overview:
+    currency = Currency(project.currency)
+    this_month = month_of(today)
+    return Overview(
+        balance=snapshot.fund_balance(project.fund, currency),
+        month=snapshot.fund_month(project.fund, this_month, currency),
+        year=snapshot.fund_year(project.fund, today.year, currency),
+        chart=gifts_chart(
+            snapshot.donations_by_month(project.fund, this_month, CHART_MONTHS, currency),
+            currency,
+        ),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class DonorLine:
+    name: str  # "Anonymous" for every gift made anonymously, together
+    gifts: int
+    given: Money  # what stands of their gifts to the project (refunds taken off)
+    first_on: date
+    last_on: date
+    shown_publicly: bool
+
+
+def donors(session: Session, project: Project, page: int = 1) -> tuple[list[DonorLine], bool]:
+    """The project's donors as far as each allowed, biggest first; and whether more follow."""
+    currency = Currency(project.currency)
+    anonymous = Donation.visibility == Visibility.ANONYMOUS
+    # One group per named donor; all anonymous gifts in one group of their own (key 0).
+    key = case((anonymous, 0), else_=Donor.id)
+    rows = session.execute(
+        select(
+            key.label("key"),
+            func.max(case((anonymous, None), else_=Donor.name)),
+            func.count(Gift.id),
+            func.sum(Gift.project_minor - Gift.reversed_minor),
+            func.min(Gift.settled_on),
+            func.max(Gift.settled_on),
+            func.max(case((Donation.visibility == Visibility.PUBLIC, 1), else_=0)),
+        )
+        .select_from(Gift)
+        .join(Donation, Gift.donation_id == Donation.id)
+        .join(Donor, Donation.donor_id == Donor.id)
+        .where(Donation.project_id == project.id, Gift.currency == project.currency)
+        .group_by(key)
+        .order_by(func.sum(Gift.project_minor - Gift.reversed_minor).desc(), key)
+        .offset((page - 1) * DONORS_PER_PAGE)
+        .limit(DONORS_PER_PAGE + 1)
+    ).all()
+    lines = [
+        DonorLine(
+            name=name if group else "Anonymous",
+            gifts=int(count),
+            given=Money.from_minor(int(Decimal(total or 0)), currency),
+            first_on=first,
+            last_on=last,
+            shown_publicly=bool(public) and bool(group),
+        )
+        for group, name, count, total, first, last, public in rows
+    ]
+    return lines[:DONORS_PER_PAGE], len(lines) > DONORS_PER_PAGE
