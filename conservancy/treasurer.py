@@ -106,29 +106,29 @@ class CampaignProgress:
 
 
 def campaigns(session: Session, project: Project, today: date) -> list[CampaignProgress]:
+    """The project's campaigns, the latest to start first, each with its progress."""
     rows = session.scalars(
         select(Campaign)
         .where(Campaign.project_id == project.id)
         .order_by(Campaign.starts_on.desc(), Campaign.id.desc())
     )
-    out = []
-    for campaign in rows:
-        state = (
-            "upcoming"
-            if campaign.starts_on > today
-            else "ended"
-            if campaign.ends_on < today
-            else "running"
-        )
-        out.append(
-            CampaignProgress(
-                campaign=campaign,
-                goal=Money.from_minor(campaign.goal_minor, Currency(campaign.currency)),
-                raised=campaign_raised(session, campaign),
-                state=state,
-            )
-        )
-    return out
+    return [campaign_progress(session, campaign, today) for campaign in rows]
+
+
+def campaign_progress(session: Session, campaign: Campaign, today: date) -> CampaignProgress:
+    state = (
+        "upcoming"
+        if campaign.starts_on > today
+        else "ended"
+        if campaign.ends_on < today
+        else "running"
+    )
+    return CampaignProgress(
+        campaign=campaign,
+        goal=Money.from_minor(campaign.goal_minor, Currency(campaign.currency)),
+        raised=campaign_raised(session, campaign),
+        state=state,
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,9 +1,15 @@
-"""What staff change about a member project: its page, its fee rate, whether it takes gifts.
+"""What staff change about a member project: its page, its fee rate, whether it takes gifts,
+and its campaigns.
 
 Each change is checked whole (nothing is written if any part is refused) and
 written to the audit log with the fields it changed, before and after. A new
 fee rate applies to gifts settled from then on: each gift keeps the rate it was
 booked at (``Gift.fee_rate_bp``), and its refunds reverse at that rate.
+
+A campaign is a fund drive: a name, a goal in the project's currency, and the
+days it runs, first and last included. What it has raised is counted from the
+gifts settled in those days (conservancy.donations.service.campaign_raised), so
+moving its dates moves what it counts.
 
 A logo is a PNG, JPEG or WebP of at most 1 MB and 2000 x 2000 pixels, known by
 its bytes and measured from its header; never SVG, which can carry scripts. It
@@ -16,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, fields
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +32,7 @@ from conservancy import uploads
 from conservancy.donations.service import MINIMUM
 from conservancy.errors import DomainError
 from conservancy.money import Currency, Money
-from conservancy.projects.models import Project
+from conservancy.projects.models import Campaign, Project
 from conservancy.receipts.issue import store
 from conservancy.staff import audit
 from conservancy.staff.permissions import Staff
@@ -34,6 +41,9 @@ NAME_LIMIT = 200
 BLURB_LIMIT = 1000
 THANK_YOU_LIMIT = 200
 MOST_SUGGESTED = 6
+# The largest campaign goal, in minor units: 100,000,000.00. A bound on typing
+# mistakes (a goal with three zeros too many), not on ambition.
+CAMPAIGN_GOAL_LIMIT = 100_000_000_00
 LOGO_LIMIT = 1024 * 1024
 LOGO_MAX_SIDE = 2000
 LOGO_KINDS = (uploads.PNG, uploads.JPEG, uploads.WEBP)
@@ -216,6 +226,113 @@ def _thank_you(
             "thank_you_minimum",
         )
     return description, value, minimum
+
+
+# -- campaigns --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CampaignSettings:
+    name: str
+    goal: Money
+    starts_on: date
+    ends_on: date
+
+    @classmethod
+    def of(cls, campaign: Campaign) -> CampaignSettings:
+        return cls(
+            name=campaign.name,
+            goal=campaign.goal,
+            starts_on=campaign.starts_on,
+            ends_on=campaign.ends_on,
+        )
+
+    def shown(self) -> dict[str, str]:
+        """Each setting as the audit log shows it."""
+        return {
+            "name": self.name,
+            "goal": str(self.goal),
+            "starts_on": self.starts_on.isoformat(),
+            "ends_on": self.ends_on.isoformat(),
+        }
+
+
+def add_campaign(
+    session: Session, actor: Staff | str, project: Project, wanted: CampaignSettings
+) -> Campaign:
+    """Check ``wanted`` whole and add it as a campaign of ``project``, audited.
+
+    Its goal is in the project's currency. Raises SettingsRefused with nothing
+    added. Flushes.
+    """
+    checked = _checked_campaign(Currency(project.currency), wanted)
+    campaign = Campaign(
+        project_id=project.id,
+        name=checked.name,
+        goal_minor=checked.goal.minor,
+        currency=project.currency,
+        starts_on=checked.starts_on,
+        ends_on=checked.ends_on,
+    )
+    session.add(campaign)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "campaign.added",
+        ("campaign", campaign.id),
+        after={"project": project.slug, **checked.shown()},
+    )
+    return campaign
+
+
+def change_campaign(
+    session: Session, actor: Staff | str, campaign: Campaign, wanted: CampaignSettings
+) -> list[str]:
+    """Check ``wanted`` whole, apply it, and audit what changed; returns the changed fields.
+
+    Raises SettingsRefused with nothing changed. Flushes.
+    """
+    checked = _checked_campaign(Currency(campaign.currency), wanted)
+    before, after = CampaignSettings.of(campaign).shown(), checked.shown()
+    changed = [key for key in after if before[key] != after[key]]
+    if not changed:
+        return []
+    campaign.name = checked.name
+    campaign.goal_minor = checked.goal.minor
+    campaign.starts_on = checked.starts_on
+    campaign.ends_on = checked.ends_on
+    audit.record(
+        session,
+        actor,
+        "campaign.changed",
+        ("campaign", campaign.id),
+        before={key: before[key] for key in changed},
+        after={key: after[key] for key in changed},
+    )
+    session.flush()
+    return changed
+
+
+def _checked_campaign(currency: Currency, wanted: CampaignSettings) -> CampaignSettings:
+    name = " ".join(wanted.name.split())
+    if not name:
+        raise SettingsRefused("Give the campaign's name.", "name")
+    if len(name) > NAME_LIMIT:
+        raise SettingsRefused(f"A name is at most {NAME_LIMIT} characters.", "name")
+    goal = wanted.goal
+    if goal.currency is not currency:
+        raise SettingsRefused(f"This project's campaigns count in {currency}.", "goal")
+    if goal.minor <= 0:
+        raise SettingsRefused("A goal is more than zero.", "goal")
+    largest = Money.from_minor(CAMPAIGN_GOAL_LIMIT, currency)
+    if goal > largest:
+        raise SettingsRefused(f"A goal is at most {largest.format()}.", "goal")
+    if wanted.ends_on < wanted.starts_on:
+        raise SettingsRefused(
+            "A campaign ends on or after the day it starts: check the last day.", "ends_on"
+        )
+    return CampaignSettings(name, goal, wanted.starts_on, wanted.ends_on)
 
 
 # -- the logo -------------------------------------------------------------------------

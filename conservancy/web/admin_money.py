@@ -1,5 +1,5 @@
 """The sponsor staff's money pages: gifts (finding, refunding, cheques and wires), expenses,
-projects' settings, and the ledger's health.
+projects' settings and campaigns, and the ledger's health.
 
 Admins and bookkeepers change; auditors read every page, without its forms (a
 POST from them answers 403); treasurers get 404 (conservancy.web.auth). Each
@@ -48,15 +48,23 @@ from conservancy.ledger.health import ledger_health
 from conservancy.mail.outbox import stuck
 from conservancy.money import Currency, Money
 from conservancy.payments.gateway import GatewayError
-from conservancy.projects.models import Project
+from conservancy.projects.models import Campaign, Project
 from conservancy.projects.service import get_sponsor
-from conservancy.projects.settings import SettingsRefused, change_logo, change_project
+from conservancy.projects.settings import (
+    SettingsRefused,
+    add_campaign,
+    change_campaign,
+    change_logo,
+    change_project,
+)
 from conservancy.receipts.models import Receipt
 from conservancy.staff.permissions import Area, Staff, can_change
 from conservancy.submissions import AlreadySubmitted, BadFormKey
+from conservancy.treasurer import campaign_progress, campaigns
 from conservancy.web.admin_money_forms import (
     METHODS,
     VISIBILITIES,
+    CampaignForm,
     ExpenseForm,
     LogoForm,
     OfflineGiftForm,
@@ -88,7 +96,7 @@ SECTIONS.extend(
             "Projects",
             "admin_money.projects",
             Area.PROJECTS,
-            "Branding, suggested amounts, fee rates, whether each takes gifts.",
+            "Branding, suggested amounts, fee rates, campaigns, whether each takes gifts.",
         ),
         Section(
             "Ledger health",
@@ -376,6 +384,56 @@ def change_project_logo(staff: Staff, slug: str) -> ResponseReturnValue:
     return redirect(url_for(".project", slug=slug), code=303)
 
 
+# -- a project's campaigns -----------------------------------------------------------------------
+
+
+@bp.post("/projects/<slug>/campaigns")
+@require_area(Area.PROJECTS, change=True)
+def add_project_campaign(staff: Staff, slug: str) -> ResponseReturnValue:
+    session = db()
+    found = _project(slug)
+    form = CampaignForm.sent(Currency(found.currency))
+    if not form.validate_on_submit():
+        return _project_page(staff, found, campaign_form=form), 400
+    assert form.wanted is not None
+    try:
+        made = add_campaign(session, staff, found, form.wanted)
+    except SettingsRefused as exc:
+        session.rollback()
+        form.refuse(exc.field, str(exc))
+        return _project_page(staff, _project(slug), campaign_form=form), 400
+    session.commit()
+    flash(f"Added the campaign {made.name}.")
+    return redirect(url_for(".project", slug=slug, _anchor="campaigns"), code=303)
+
+
+@bp.get("/projects/<slug>/campaigns/<int:campaign_id>")
+@require_area(Area.PROJECTS)
+def campaign(staff: Staff, slug: str, campaign_id: int) -> ResponseReturnValue:
+    found = _campaign(slug, campaign_id)
+    return _campaign_page(staff, found, CampaignForm.showing(found))
+
+
+@bp.post("/projects/<slug>/campaigns/<int:campaign_id>")
+@require_area(Area.PROJECTS, change=True)
+def change_project_campaign(staff: Staff, slug: str, campaign_id: int) -> ResponseReturnValue:
+    session = db()
+    found = _campaign(slug, campaign_id)
+    form = CampaignForm.sent(Currency(found.currency))
+    if not form.validate_on_submit():
+        return _campaign_page(staff, found, form), 400
+    assert form.wanted is not None
+    try:
+        changed = change_campaign(session, staff, found, form.wanted)
+    except SettingsRefused as exc:
+        session.rollback()
+        form.refuse(exc.field, str(exc))
+        return _campaign_page(staff, _campaign(slug, campaign_id), form), 400
+    session.commit()
+    flash(f"Saved the campaign {found.name}." if changed else "Nothing was changed.")
+    return redirect(url_for(".project", slug=slug, _anchor="campaigns"), code=303)
+
+
 # -- the ledger's health -------------------------------------------------------------------------
 
 
@@ -441,6 +499,15 @@ def _expense(expense_id: int) -> Expense:
 def _project(slug: str) -> Project:
     found = db().scalar(select(Project).where(Project.slug == slug))
     if found is None:
+        abort(404)
+    return found
+
+
+def _campaign(slug: str, campaign_id: int) -> Campaign:
+    """The campaign of project ``slug``; 404 for one of another project, as for none."""
+    project = _project(slug)
+    found = db().get(Campaign, campaign_id)
+    if found is None or found.project_id != project.id:
         abort(404)
     return found
 
@@ -542,12 +609,37 @@ def _expenses_page(staff: Staff, form: ExpenseForm) -> str:
     )
 
 
-def _project_page(staff: Staff, found: Project, form: ProjectForm, logo: LogoForm) -> str:
+def _project_page(
+    staff: Staff,
+    found: Project,
+    form: ProjectForm | None = None,
+    logo: LogoForm | None = None,
+    campaign_form: CampaignForm | None = None,
+) -> str:
+    """The project's page; each form not given is shown as it first is."""
+    today = _today()
     return _page(
         "admin/project.html",
         project=found,
+        form=ProjectForm.showing(found) if form is None else form,
+        logo_form=LogoForm(formdata=None) if logo is None else logo,
+        new_campaign=(
+            CampaignForm.new(Currency(found.currency), today)
+            if campaign_form is None
+            else campaign_form
+        ),
+        campaigns=campaigns(db(), found, today),
+        may_change=can_change(staff, Area.PROJECTS),
+    )
+
+
+def _campaign_page(staff: Staff, found: Campaign, form: CampaignForm) -> str:
+    return _page(
+        "admin/campaign.html",
+        project=found.project,
+        campaign=found,
+        progress=campaign_progress(db(), found, _today()),
         form=form,
-        logo_form=logo,
         may_change=can_change(staff, Area.PROJECTS),
     )
 

@@ -8,9 +8,10 @@ shown and kept when it comes back with a message (conservancy.submissions).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import date
 from decimal import Decimal, InvalidOperation
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
@@ -25,11 +26,12 @@ from conservancy.donations.models import OfflineMethod, Visibility
 from conservancy.donations.offline import OfflineGiftRequest
 from conservancy.expenses.service import ExpenseRequest
 from conservancy.money import Currency, Money, MoneyError, percent_to_basis_points
-from conservancy.projects.models import Project
-from conservancy.projects.settings import ProjectSettings
+from conservancy.projects.models import Campaign, Project
+from conservancy.projects.settings import CampaignSettings, ProjectSettings
 from conservancy.submissions import new_key
 from conservancy.web.donate_form import valid_email
 
+T = TypeVar("T")
 _NUMBER = re.compile(r"^\d{1,3}(,\d{3})+(\.\d*)?$|^\d*(\.\d*)?$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 NOT_A_NUMBER = "Enter the amount as a number, such as 25.00."
@@ -330,6 +332,71 @@ class ProjectForm(FlaskForm):  # type: ignore[misc]
         except ValueError as exc:
             field.errors.append(str(exc))
             return None
+
+
+class CampaignForm(FlaskForm):  # type: ignore[misc]
+    """A campaign's name, goal and days. Its fields are named ``campaign-…``: the project's
+    page shows this form beside the settings form, whose ``name`` is the project's."""
+
+    name = StringField("Name", filters=[_strip])
+    goal = StringField("Goal", filters=[_strip])
+    starts_on = StringField("First day", filters=[_strip])
+    ends_on = StringField("Last day", filters=[_strip])
+
+    PREFIX = "campaign"
+    currency = Currency.USD
+    wanted: CampaignSettings | None = None
+
+    @classmethod
+    def sent(cls, currency: Currency) -> CampaignForm:
+        """The form as the browser sent it; the goal is read in ``currency``."""
+        form = cls(prefix=cls.PREFIX)
+        form.currency = currency
+        return form
+
+    @classmethod
+    def new(cls, currency: Currency, today: date) -> CampaignForm:
+        """An empty form for a campaign that starts today."""
+        form = cls(formdata=None, prefix=cls.PREFIX)
+        form.currency = currency
+        form.starts_on.data = today.isoformat()
+        return form
+
+    @classmethod
+    def showing(cls, campaign: Campaign) -> CampaignForm:
+        """The form filled in with the campaign as it is."""
+        form = cls(formdata=None, prefix=cls.PREFIX)
+        form.currency = Currency(campaign.currency)
+        form.name.data = campaign.name
+        form.goal.data = str(campaign.goal.amount)
+        form.starts_on.data = campaign.starts_on.isoformat()
+        form.ends_on.data = campaign.ends_on.isoformat()
+        return form
+
+    def refuse(self, field: str | None, message: str) -> None:
+        target = self._fields.get(field) if field else None
+        (target.errors if target is not None else self.form_errors).append(message)
+
+    def validate(self, extra_validators: Any = None) -> bool:
+        super().validate(extra_validators)
+        goal = _parsed(self.goal, lambda text: parse_money(text, self.currency))
+        starts_on = _parsed(self.starts_on, parse_day)
+        ends_on = _parsed(self.ends_on, parse_day)
+        if self.errors or goal is None or starts_on is None or ends_on is None:
+            return False
+        self.wanted = CampaignSettings(
+            name=self.name.data or "", goal=goal, starts_on=starts_on, ends_on=ends_on
+        )
+        return True
+
+
+def _parsed(field: Any, parse: Callable[[str | None], T]) -> T | None:
+    """``parse(field.data)``, or None with its ValueError's message by the field."""
+    try:
+        return parse(field.data)
+    except ValueError as exc:
+        field.errors.append(str(exc))
+        return None
 
 
 class LogoForm(FlaskForm):  # type: ignore[misc]

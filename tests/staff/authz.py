@@ -23,8 +23,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from enum import StrEnum
 
+from sqlalchemy import select
+
+from conservancy.projects.models import Campaign, Project
 from conservancy.runtime import Runtime
 from conservancy.staff.models import Role
 from conservancy.staff.permissions import CHANGES, READS, Area
@@ -239,6 +243,38 @@ RULES += [
         "/admin/projects/{twisted}/logo",
         changes(Area.PROJECTS, ok=400),
     ),
+    Row(
+        "/admin/projects/<slug>/campaigns",
+        "POST",
+        "/admin/projects/{twisted}/campaigns",
+        changes(Area.PROJECTS, ok=400),
+    ),
+    # {campaign_id} is Twisted's (the SETUP below): asked through another project, it is
+    # not found, by whoever may look.
+    Row(
+        "/admin/projects/<slug>/campaigns/<int:campaign_id>",
+        "GET",
+        "/admin/projects/{twisted}/campaigns/{campaign_id}",
+        reads(Area.PROJECTS),
+    ),
+    Row(
+        "/admin/projects/<slug>/campaigns/<int:campaign_id>",
+        "GET",
+        "/admin/projects/{other}/campaigns/{campaign_id}",
+        reads(Area.PROJECTS, ok=404),
+    ),
+    Row(
+        "/admin/projects/<slug>/campaigns/<int:campaign_id>",
+        "POST",
+        "/admin/projects/{twisted}/campaigns/{campaign_id}",
+        changes(Area.PROJECTS, ok=400),
+    ),
+    Row(
+        "/admin/projects/<slug>/campaigns/<int:campaign_id>",
+        "POST",
+        "/admin/projects/{other}/campaigns/{campaign_id}",
+        changes(Area.PROJECTS, ok=404),
+    ),
     Row("/admin/ledger", "GET", "/admin/ledger", reads(Area.BOOKS)),
     Row(
         "/treasurer/<slug>/expenses/<int:expense_id>/invoice",
@@ -247,6 +283,26 @@ RULES += [
         project_page(ok=404),
     ),
 ]
+
+
+def _twisted_campaign(rt: Runtime) -> Mapping[str, object]:
+    """A campaign of Twisted, for the campaign pages' rows."""
+    with rt.sessions() as session:
+        twisted = session.scalars(select(Project).where(Project.slug == "twisted")).one()
+        campaign = Campaign(
+            project_id=twisted.id,
+            name="Twisted 25",
+            goal_minor=50000,
+            currency=twisted.currency,
+            starts_on=date(2026, 1, 1),
+            ends_on=date(2026, 12, 31),
+        )
+        session.add(campaign)
+        session.commit()
+        return {"campaign_id": campaign.id}
+
+
+SETUPS.append(_twisted_campaign)
 
 # -- treasurer pages (conservancy/web/treasurer.py) ----------------------------------------
 RULES += [
