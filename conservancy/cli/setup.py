@@ -15,6 +15,7 @@ from conservancy.db import migrate
 from conservancy.errors import Conflict
 from conservancy.projects.models import Campaign
 from conservancy.projects.service import add_project, get_sponsor, set_up_sponsor
+from conservancy.staff.models import Role
 
 
 def _ask(value: str | None, option: str, prompt: str) -> str:
@@ -166,28 +167,58 @@ def seed_demo(settings: Settings) -> None:
                     )
             session.commit()
             _demo_treasurer(session)
+            _demo_admin(session)
         rt.post_ledger()
 
 
-# The demo's treasurer of Twisted signs in with this password (demo only: it is printed).
+# The demo's people sign in with these passwords (demo only: they are printed).
 DEMO_TREASURER = ("treasurer@twisted.example", "twisted demo treasurer")
+DEMO_ADMIN = ("admin@sponsor.example", "sponsor demo admin")
 
 
 def _demo_treasurer(session: Session) -> None:
     """A treasurer of Twisted with a known password, so the demo shows the treasurer's pages."""
+    _demo_user(session, DEMO_TREASURER, Role.TREASURER, "Demo treasurer", project="twisted")
+
+
+def _demo_admin(session: Session) -> None:
+    """A sponsor admin with a known password, so the demo shows the sponsor's pages.
+
+    Like every admin, they set up an authenticator app when they first sign in
+    (the sign-in leads there); that is kept when the demo starts again.
+    """
+    _demo_user(session, DEMO_ADMIN, Role.ADMIN, "Demo admin")
+
+
+def _demo_user(
+    session: Session,
+    credentials: tuple[str, str],
+    role: Role,
+    name: str,
+    *,
+    project: str | None = None,
+) -> None:
+    """A user with ``role`` and a known password, added once: a later run changes nothing."""
     from conservancy.staff import audit, passwords
-    from conservancy.staff.models import Role
     from conservancy.staff.service import add_user, find_user
 
-    email, password = DEMO_TREASURER
+    email, password = credentials
     if find_user(session, email) is not None:
         return
-    user = add_user(
-        session, audit.COMMAND_LINE, email=email, role=Role.TREASURER, project="twisted"
-    ).user
-    user.name = "Demo treasurer"
+    user = add_user(session, audit.COMMAND_LINE, email=email, role=role, project=project).user
+    user.name = name
     user.password_hash = passwords.hash_password(password)
     session.commit()
+
+
+def demo_sign_ins(port: int) -> list[str]:
+    """What ``conservancy demo`` prints about signing in as its treasurer and its admin."""
+    sign_in = f"http://127.0.0.1:{port}/sign-in"
+    return [
+        f"  treasurer of Twisted: {sign_in}  ({DEMO_TREASURER[0]}, password: {DEMO_TREASURER[1]})",
+        f"  sponsor admin: {sign_in}  ({DEMO_ADMIN[0]}, password: {DEMO_ADMIN[1]}; "
+        "set up an authenticator app at the first sign-in)",
+    ]
 
 
 @click.command()
@@ -229,10 +260,8 @@ def demo(port: int, stripe_port: int) -> None:
         f"  receipts and sign-in links by mail: http://127.0.0.1:{port}/demo/mail  "
         f"(donor portal: http://127.0.0.1:{port}/portal)"
     )
-    click.echo(
-        f"  treasurer of Twisted: http://127.0.0.1:{port}/sign-in  "
-        f"({DEMO_TREASURER[0]}, password: {DEMO_TREASURER[1]})"
-    )
+    for line in demo_sign_ins(port):
+        click.echo(line)
     from conservancy import create_app
 
     try:
