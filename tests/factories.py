@@ -77,8 +77,11 @@ def settled_gift(
     at: datetime | None = None,
     benefit: tuple[str, str] | None = None,
     address: str | None = "12 Analytical Row\nLondon",
+    post: bool = True,
 ) -> int:
     """A donation settled as a webhook would settle it (receipt issued and queued); its gift id.
+
+    ``post=False`` leaves its entries in the outbox, as a crash before posting would.
 
     The project ``slug`` must exist (see with_project). No Stripe is involved:
     the charge is made up, with ids unique to this call.
@@ -122,7 +125,8 @@ def settled_gift(
         gift_row = settle(session, donation, charge, rt.settings.timezone)
         session.commit()
         gift_id = gift_row.id
-    rt.post_ledger()
+    if post:
+        rt.post_ledger()
     return gift_id
 
 

@@ -53,7 +53,7 @@ def cli() -> None:
 def main() -> None:
     from conservancy.cli import ledger, projects, receipts, setup
     from conservancy.cli import stripe as stripe_commands
-    from conservancy.cli.reports import statement
+    from conservancy.cli.reports import report, statement
 
     cli.add_command(setup.init)
     cli.add_command(setup.serve)
@@ -63,6 +63,7 @@ def main() -> None:
     cli.add_command(stripe_commands.stripe)
     cli.add_command(receipts.receipts)
     cli.add_command(statement)
+    cli.add_command(report)
     from conservancy.cli import users
 
     cli.add_command(users.user)

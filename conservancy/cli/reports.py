@@ -1,4 +1,5 @@
-"""``conservancy statement``: a project's statement for a period, as PDF or CSV."""
+"""``conservancy statement`` (a project's statement for a period, as PDF or CSV) and
+``conservancy report year-end`` (the sponsor's year-end package)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from conservancy.receipts.document import Sponsor
     from conservancy.reports.statement import Statement
 
@@ -66,8 +69,6 @@ def statement(slug: str, first: str, last: str, fmt: str, out: str, jobs: int) -
     from conservancy import clock
     from conservancy.cli.common import open_runtime
     from conservancy.projects.models import Project
-    from conservancy.projects.service import get_sponsor
-    from conservancy.receipts.document import Sponsor
     from conservancy.reports.statement import check_period, project_statement
 
     first_day, last_day = _day("--from", first), _day("--to", last)
@@ -82,16 +83,7 @@ def statement(slug: str, first: str, last: str, fmt: str, out: str, jobs: int) -
             project = session.scalar(select(Project).where(Project.slug == slug))
             if project is None:
                 raise click.ClickException(f"there is no project {slug!r}")
-            sponsor = get_sponsor(session)
-            if sponsor is None:
-                raise click.ClickException("no sponsor yet: run 'conservancy init' first")
-            letterhead = Sponsor(
-                legal_name=sponsor.legal_name,
-                ein=sponsor.ein,
-                address=sponsor.address,
-                signatory_name=sponsor.signatory_name,
-                signatory_title=sponsor.signatory_title,
-            )
+            letterhead = _letterhead(session)
             rt.books.ready()  # builds the snapshot and index when absent or stale
             result = project_statement(rt.books.index, project, first_day, last_day)
         prepared_on = clock.today(rt.settings.timezone)
@@ -125,3 +117,85 @@ def _write(
         raise click.ClickException(f"cannot write {target}: {exc.strerror or exc}") from None
     finally:
         tmp.unlink(missing_ok=True)
+
+
+@click.group()
+def report() -> None:
+    """The sponsor's reports."""
+
+
+@report.command("year-end")
+@click.option("--year", required=True, type=int, metavar="YYYY", help="The calendar year.")
+@click.option("--out", required=True, metavar="DIR", help="The folder to write (made if absent).")
+def year_end(year: int, out: str) -> None:
+    """The year-end package: contributions, Schedule B, roll-forwards, acknowledgements,
+    refunds and disputes, and their tie-out to the books, as CSVs and one PDF.
+
+    Exits 1 when a total does not tie to the books (the files are written all the same,
+    with the differences in tie-out.csv and the PDF).
+    """
+    from sqlalchemy import inspect
+
+    from conservancy import clock
+    from conservancy.cli.common import open_runtime
+    from conservancy.reports.year_end import check_year, write_package
+    from conservancy.reports.year_end import year_end as build
+
+    check_year(year)
+    folder = _folder(out)
+    with open_runtime() as rt:
+        if not inspect(rt.engine).has_table("projects") or not rt.ledger.exists():
+            raise click.ClickException("no sponsor or books yet: run 'conservancy init' first")
+        with rt.sessions() as session:
+            letterhead = _letterhead(session)
+            rt.books.ready()  # builds the snapshot and index when absent or stale
+            package = build(session, rt.books.index, rt.books.current(), year)
+        prepared_on = clock.today(rt.settings.timezone)
+    try:
+        write_package(package, letterhead, folder, prepared_on=prepared_on)
+    except OSError as exc:
+        raise click.ClickException(f"cannot write in {folder}: {exc.strerror or exc}") from None
+    click.echo(
+        f"wrote the {year} package to {folder}: "
+        f"contributions {package.contributions_total.format()}, "
+        f"{len(package.schedule_b)} on Schedule B, {len(package.acknowledgements)} gifts "
+        f"of 250.00 or more, {len(package.reversals)} refunds and disputes"
+    )
+    for line in package.differences:
+        click.echo(
+            f"does not tie: {line.what}: package {line.package}, books {line.books}, "
+            f"difference {line.difference}",
+            err=True,
+        )
+    if package.differences:
+        raise SystemExit(1)
+    click.echo("every total ties to the books to the cent")
+
+
+def _folder(out: str) -> Path:
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise click.ClickException(f"--out: {out} is not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise click.ClickException(f"--out: cannot make {out}: {exc.strerror or exc}") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise click.ClickException(f"--out: cannot write in {out}")
+    return path
+
+
+def _letterhead(session: Session) -> Sponsor:
+    from conservancy.projects.service import get_sponsor
+    from conservancy.receipts.document import Sponsor
+
+    sponsor = get_sponsor(session)
+    if sponsor is None:
+        raise click.ClickException("no sponsor yet: run 'conservancy init' first")
+    return Sponsor(
+        legal_name=sponsor.legal_name,
+        ein=sponsor.ein,
+        address=sponsor.address,
+        signatory_name=sponsor.signatory_name,
+        signatory_title=sponsor.signatory_title,
+    )

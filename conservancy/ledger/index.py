@@ -5,7 +5,8 @@ the ledger. So each full build (``snapshot.build``) also writes, in the same
 pass over Beancount's entries, an SQLite file under ``.cache/`` holding each
 transaction that posts to a fund (``Income:<Fund>:*``, ``Expenses:<Fund>:*``,
 ``Equity:Net-Assets:<Fund>``): its date, flag, payee, narration, ``ref``,
-``stripe-id``, ``receipt`` and ``entity`` metadata, its file and line, and its
+``stripe-id``, ``receipt``, ``entity`` and ``gift`` metadata (``gift``: the gift a
+refund or dispute reverses), its file and line, and its
 fund postings in integer minor units. Staff files are indexed like the app's.
 It is derived data: deleting ``.cache/`` and building again gives the same
 answers.
@@ -38,6 +39,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import itertools
+import json
 import logging
 import os
 import re
@@ -45,7 +47,7 @@ import secrets
 import sqlite3
 import threading
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -63,7 +65,7 @@ log = logging.getLogger(__name__)
 LINK = "index.sqlite"
 LOCK = "index.lock"
 # Bumped with the snapshot's CACHE_VERSION: the two are one derived unit.
-INDEX_VERSION = 1
+INDEX_VERSION = 2
 
 # A position: days since 1900-01-01 (19 bits, to the year 3335), file rank
 # (14 bits), line (30 bits): 63 bits, a signed SQLite integer.
@@ -90,7 +92,7 @@ CREATE TABLE accounts (
 );
 CREATE TABLE transactions (
     pos INTEGER PRIMARY KEY, flag TEXT NOT NULL, payee TEXT, narration TEXT NOT NULL,
-    ref TEXT, stripe_id TEXT, receipt TEXT, entity TEXT
+    ref TEXT, stripe_id TEXT, receipt TEXT, entity TEXT, gift TEXT
 );
 -- Clustered by fund, then position: a fund's transactions are one range.
 CREATE TABLE postings (
@@ -330,6 +332,7 @@ class _Writer:
                 _text(meta.get("stripe-id")),
                 _text(meta.get("receipt")),
                 _text(meta.get("entity")),
+                _text(meta.get("gift")),
             )
         )
         self.added += 1
@@ -337,7 +340,9 @@ class _Writer:
             self.flush()
 
     def flush(self) -> None:
-        self.conn.executemany("INSERT INTO transactions VALUES (?, ?, ?, ?, ?, ?, ?, ?)", self.txns)
+        self.conn.executemany(
+            "INSERT INTO transactions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", self.txns
+        )
         self.conn.executemany("INSERT INTO postings VALUES (?, ?, ?, ?, ?, ?)", self.postings)
         self.txns.clear()
         self.postings.clear()
@@ -763,3 +768,74 @@ class IndexView:
                 )
             )
         return out
+
+    # --- a period across every fund (the year-end package) ---------------------------
+
+    def account_totals(self, first: date, last: date) -> dict[tuple[str, str], int]:
+        """Each fund account's postings dated ``first`` to ``last`` summed, by account and
+        currency, in minor units as booked (income negative). One range read per fund."""
+        self._state.refresh_names()
+        low, high = day_start(first), day_start(last + timedelta(days=1))
+        totals: dict[tuple[str, str], int] = {}
+        for fund_id in self._state.fund_names:
+            for account_id, currency, minor in self._conn.execute(
+                "SELECT account_id, currency, SUM(minor) FROM postings "
+                "WHERE fund_id = ? AND pos >= ? AND pos < ? GROUP BY account_id, currency",
+                (fund_id, low, high),
+            ):
+                totals[(self._state.account_names[account_id], str(currency))] = int(minor)
+        return totals
+
+    def entries_posting_to(
+        self, wanted: Callable[[str], bool], first: date, last: date
+    ) -> Iterator[PeriodEntry]:
+        """Every transaction dated ``first`` to ``last`` that posts to a fund account
+        ``wanted`` says yes to, in the books' order, with what it posted to those
+        accounts by fund and currency.
+
+        Streamed: a year of big books is a million rows, never all in memory.
+        """
+        self._state.refresh_names()
+        ids = [i for i, name in self._state.account_names.items() if wanted(name)]
+        if not ids:
+            return
+        rows = self._conn.execute(
+            "SELECT p.pos, p.fund_id, p.currency, SUM(p.minor), t.payee, t.narration, t.ref, "
+            "t.stripe_id, t.receipt, t.entity, t.gift "
+            "FROM postings p JOIN transactions t ON t.pos = p.pos "
+            "WHERE p.pos >= ? AND p.pos < ? AND p.account_id IN (SELECT value FROM json_each(?)) "
+            "GROUP BY p.pos, p.fund_id, p.currency ORDER BY p.pos",
+            (day_start(first), day_start(last + timedelta(days=1)), json.dumps(ids)),
+        )
+        names = self._state.fund_names
+        for pos, group in itertools.groupby(rows, key=lambda row: int(row[0])):
+            amounts: dict[tuple[str, str], int] = {}
+            for _pos, fund_id, currency, minor, *text in group:  # noqa: B007 - text: any row's
+                amounts[(names[fund_id], str(currency))] = int(minor)
+            payee, narration, ref, stripe_id, receipt, entity, gift = text
+            yield PeriodEntry(
+                date=day_of(pos),
+                payee=payee,
+                narration=str(narration),
+                ref=ref,
+                stripe_id=stripe_id,
+                receipt=receipt,
+                entity=entity,
+                gift=gift,
+                amounts=amounts,
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodEntry:
+    """A transaction of :meth:`IndexView.entries_posting_to`: only the postings asked about."""
+
+    date: date
+    payee: str | None
+    narration: str
+    ref: str | None
+    stripe_id: str | None
+    receipt: str | None
+    entity: str | None
+    gift: str | None  # the gift a refund or dispute reverses
+    amounts: Mapping[tuple[str, str], int]  # (fund, currency) -> minor units as booked

@@ -201,7 +201,7 @@ CSV_COLUMNS = (
 )
 
 
-def _cell(text: str) -> str:
+def spreadsheet_text(text: str) -> str:
     """Text from the books as a spreadsheet will not run it as a formula (a donor names
     themselves ``=HYPERLINK(...)``): a leading ``'`` keeps it text."""
     return f"'{text}" if text[:1] in {"=", "+", "-", "@", "\t", "\r"} else text
@@ -233,7 +233,7 @@ def write_csv(statement: Statement, out: TextIO) -> None:
             {
                 "record": record,
                 "description": description,
-                "kind": _cell(kind),
+                "kind": spreadsheet_text(kind),
                 "amount": str(amount.amount),
                 "currency": currency,
             }
@@ -245,15 +245,17 @@ def write_csv(statement: Statement, out: TextIO) -> None:
             {
                 "record": "transaction",
                 "date": row.date.isoformat(),
-                "payee": _cell(row.payee),
-                "description": _cell(row.description),
-                "kind": _cell(row.kind),
+                "payee": spreadsheet_text(row.payee),
+                "description": spreadsheet_text(row.description),
+                "kind": spreadsheet_text(row.kind),
                 "amount": str(row.amount.amount),
                 "balance": str(row.balance.amount),
                 "currency": currency,
-                "receipt": _cell(row.receipt or ""),
-                "ref": _cell(row.ref or ""),
-                "detail": _cell("; ".join(f"{p.kind} {p.amount.amount}" for p in row.parts)),
+                "receipt": spreadsheet_text(row.receipt or ""),
+                "ref": spreadsheet_text(row.ref or ""),
+                "detail": spreadsheet_text(
+                    "; ".join(f"{p.kind} {p.amount.amount}" for p in row.parts)
+                ),
             }
         )
     for line in statement.income:

@@ -50,6 +50,9 @@ def build_app(settings: Settings | None, runtime: Runtime | None) -> Flask:
     from conservancy.web import admin_money, files
 
     app.register_blueprint(admin_money.bp)
+    from conservancy.web import admin_reports
+
+    app.register_blueprint(admin_reports.bp)
     app.register_blueprint(files.bp)
     from conservancy.web import treasurer
 

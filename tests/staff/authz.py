@@ -276,6 +276,14 @@ RULES += [
         changes(Area.PROJECTS, ok=404),
     ),
     Row("/admin/ledger", "GET", "/admin/ledger", reads(Area.BOOKS)),
+    # The year-end package (conservancy.web.admin_reports).
+    Row("/admin/reports/year-end", "GET", "/admin/reports/year-end", reads(Area.REPORTS)),
+    Row(
+        "/admin/reports/year-end/<int:year>.zip",
+        "GET",
+        "/admin/reports/year-end/2026.zip",
+        reads(Area.REPORTS),
+    ),
     Row(
         "/treasurer/<slug>/expenses/<int:expense_id>/invoice",
         "GET",

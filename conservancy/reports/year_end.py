@@ -1,0 +1,627 @@
+"""The sponsor's year-end package (SPEC section 8): what its tax preparer and auditor need.
+
+One calendar year, all in US dollars, read from the books' transaction index
+(``ledger.index``) and never from a load of the ledger, so the same package is
+a command (``conservancy report year-end``) and a download for staff:
+
+* **contributions** by fund and income type: what every ``Income:<Fund>:*``
+  account received, refunds and lost disputes taken off. The sponsorship fee a
+  project pays the sponsor (``Income:General:Sponsorship-Fees``) moves money
+  between funds and is nobody's contribution; it appears in the roll-forward.
+* **Schedule B**: contributors whose contributions in the year total
+  5,000.00 or more, summed across projects, gift kinds and ways of paying
+  (offline gifts included), refunds taken off. The books know a contributor
+  by the ``entity`` each of their entries carries; the database gives the
+  name and address behind it.
+* each fund's **roll-forward**: opening balance, contributions, sponsorship
+  fees, card and dispute fees, other expenses, transfers through
+  ``Equity:Net-Assets:<Fund>``, closing balance.
+* the **written acknowledgements**: every single gift of 250.00 or more, with
+  the receipt that acknowledged it (a gift without one is flagged).
+* every **refund and dispute** booked in the year.
+* the **tie-out**: each total set against the same figure reached another
+  way, with the difference, which must be 0.00 everywhere:
+
+  - each fund's contributions by type (index) against the snapshot's yearly
+    income of the fund (figures the snapshot keeps by month, built apart);
+  - every contributor's total plus entries without a contributor against all
+    contributions (one read per transaction against one sum per account);
+  - each fund's closing balance from the roll-forward against the snapshot's
+    balance at the end of the year;
+  - the gifts the database holds as settled in the year against the gift
+    entries in the books (a gift recorded but never posted shows here);
+  - postings to fund accounts in another currency than USD, which no total
+    here counts: there must be none.
+
+A donor's identity is the sponsor's, for exactly these duties: this package is
+for its staff and preparer, never for a project's treasurer.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import TextIO
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from conservancy.donations.models import Donor, Gift
+from conservancy.errors import DomainError
+from conservancy.ledger import accounts
+from conservancy.ledger.index import PeriodEntry, TransactionIndex
+from conservancy.ledger.snapshot import Snapshot
+from conservancy.money import Currency, Money
+from conservancy.projects.models import Project
+from conservancy.receipts.document import Sponsor
+from conservancy.receipts.models import Receipt, ReceiptKind
+from conservancy.reports.statement import SPONSORSHIP_FEES, spreadsheet_text
+
+USD = Currency.USD
+SCHEDULE_B_LINE = Money.from_minor(500_000, USD)  # 5,000.00
+ACKNOWLEDGEMENT_LINE = Money.from_minor(25_000, USD)  # 250.00: one gift
+PROCESSING_KINDS = frozenset({"Payment-Processing", "Dispute-Fees"})
+FIRST_YEAR, LAST_YEAR = 1900, 9998
+
+
+class BadYear(DomainError):
+    pass
+
+
+def _usd(minor: int) -> Money:
+    return Money.from_minor(minor, USD)
+
+
+@dataclass(frozen=True, slots=True)
+class Contribution:
+    fund: str
+    project: str
+    income_type: str  # the account's last part: Donations, Sponsorships, Grants
+    amount: Money
+
+
+@dataclass(frozen=True, slots=True)
+class RollForward:
+    fund: str
+    project: str
+    opening: Money
+    contributions: Money
+    sponsorship_fees: Money  # paid (a project: negative) or received (General: positive)
+    processing_fees: Money  # card and dispute fees, negative
+    other_expenses: Money  # negative
+    transfers: Money  # through Equity:Net-Assets:<Fund>
+    closing: Money
+
+    @property
+    def movements(self) -> Money:
+        return (
+            self.contributions
+            + self.sponsorship_fees
+            + self.processing_fees
+            + self.other_expenses
+            + self.transfers
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Contributor:
+    entity: str
+    name: str
+    address: str
+    gifts: int
+    total: Money  # contributions in the year, refunds and disputes taken off
+
+
+@dataclass(frozen=True, slots=True)
+class Acknowledged:
+    day: date
+    entity: str
+    name: str
+    address: str
+    projects: str
+    amount: Money
+    receipt: str | None  # None: no receipt was issued for it
+    ref: str
+
+
+@dataclass(frozen=True, slots=True)
+class Reversal:
+    day: date
+    kind: str  # refund, dispute
+    description: str
+    entity: str | None
+    name: str
+    projects: str
+    amount: Money  # money back to the donor; negative when it came back again
+    gift: str  # the ref of the gift reversed
+    ref: str
+
+
+@dataclass(frozen=True, slots=True)
+class TieLine:
+    what: str
+    package: str
+    books: str
+    difference: str
+    ok: bool
+
+    @classmethod
+    def money(cls, what: str, package: Money, books: Money) -> TieLine:
+        diff = package - books
+        return cls(what, package.format(), books.format(), diff.format(), not diff)
+
+    @classmethod
+    def count(cls, what: str, package: int, books: int) -> TieLine:
+        return cls(what, f"{package:,}", f"{books:,}", f"{package - books:,}", package == books)
+
+
+@dataclass(frozen=True)
+class YearEnd:
+    year: int
+    contributions: tuple[Contribution, ...]
+    roll_forward: tuple[RollForward, ...]
+    schedule_b: tuple[Contributor, ...]
+    acknowledgements: tuple[Acknowledged, ...]
+    reversals: tuple[Reversal, ...]
+    tie_out: tuple[TieLine, ...]
+    contributors: int  # everyone with a contribution in the year, under the line or not
+
+    @property
+    def first_day(self) -> date:
+        return date(self.year, 1, 1)
+
+    @property
+    def last_day(self) -> date:
+        return date(self.year, 12, 31)
+
+    @property
+    def contributions_total(self) -> Money:
+        return _usd(sum(c.amount.minor for c in self.contributions))
+
+    @property
+    def schedule_b_total(self) -> Money:
+        return _usd(sum(c.total.minor for c in self.schedule_b))
+
+    @property
+    def reversals_total(self) -> Money:
+        return _usd(sum(r.amount.minor for r in self.reversals))
+
+    @property
+    def ties_out(self) -> bool:
+        return all(line.ok for line in self.tie_out)
+
+    @property
+    def differences(self) -> list[TieLine]:
+        return [line for line in self.tie_out if not line.ok]
+
+
+def check_year(year: int) -> int:
+    if not FIRST_YEAR <= year <= LAST_YEAR:
+        raise BadYear(f"{year} is not a year the books can hold")
+    return year
+
+
+def is_contribution(account: str) -> bool:
+    return account.startswith("Income:") and account != accounts.SPONSORSHIP_FEE_INCOME
+
+
+# --- gathering ---------------------------------------------------------------------
+
+
+@dataclass
+class _Tally:
+    """What one pass over the year's contribution entries adds up."""
+
+    by_entity: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    gifts_of: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    without_entity: int = 0
+    gift_entries: int = 0
+    large: list[PeriodEntry] = field(default_factory=list)
+    reversals: list[PeriodEntry] = field(default_factory=list)
+    other_currency: int = 0
+
+    def add(self, entry: PeriodEntry) -> None:
+        received = -sum(m for (_fund, cur), m in entry.amounts.items() if cur == USD.value)
+        self.other_currency += sum(1 for _fund, cur in entry.amounts if cur != USD.value)
+        if entry.gift is not None:  # a refund, a dispute, or its undoing: by the gift's donor
+            self.reversals.append(entry)
+        if entry.entity is None:
+            self.without_entity += received
+            return
+        self.by_entity[entry.entity] += received
+        if entry.gift is None and received > 0:
+            self.gift_entries += 1
+            self.gifts_of[entry.entity] += 1
+            if received >= ACKNOWLEDGEMENT_LINE.minor:
+                self.large.append(entry)
+
+
+def year_end(session: Session, index: TransactionIndex, snapshot: Snapshot, year: int) -> YearEnd:
+    """The package for ``year``. ``snapshot`` is the books' current one (``Books.current``)."""
+    check_year(year)
+    first, last = date(year, 1, 1), date(year, 12, 31)
+    names = _fund_names(session)
+    tally = _Tally()
+    with index.read() as view:
+        totals = view.account_totals(first, last)
+        funds = sorted(set(view.funds()) | {f for f in names if f != accounts.GENERAL})
+        opening = {fund: view.balance_before(fund, first) for fund in funds}
+        closing = {fund: view.balance_before(fund, last + timedelta(days=1)) for fund in funds}
+        for entry in view.entries_posting_to(is_contribution, first, last):
+            tally.add(entry)
+    usd_totals = {account: minor for (account, cur), minor in totals.items() if cur == USD.value}
+    tally.other_currency += sum(1 for _account, cur in totals if cur != USD.value)
+
+    contributions = tuple(
+        Contribution(fund, names.get(fund, fund), accounts.kind_of(account), _usd(-minor))
+        for account, minor in sorted(usd_totals.items())
+        if is_contribution(account) and minor and (fund := accounts.fund_of(account)) is not None
+    )
+    roll_forward = tuple(
+        _roll_forward(fund, names.get(fund, fund), usd_totals, opening[fund], closing[fund])
+        for fund in funds
+    )
+    donors = _donors(session, {*tally.by_entity, *(e.entity for e in tally.large if e.entity)})
+    schedule_b = tuple(
+        sorted(
+            (
+                Contributor(
+                    entity,
+                    *donors.get(entity, _unknown(entity)),
+                    tally.gifts_of[entity],
+                    _usd(minor),
+                )
+                for entity, minor in tally.by_entity.items()
+                if minor >= SCHEDULE_B_LINE.minor
+            ),
+            key=lambda c: (-c.total.minor, c.name, c.entity),
+        )
+    )
+    issued = _first_receipts(session, [e.ref for e in tally.large if e.ref])
+    acknowledgements = tuple(
+        Acknowledged(
+            day=e.date,
+            entity=e.entity or "",
+            name=donors.get(e.entity or "", _unknown(e.entity or ""))[0],
+            address=donors.get(e.entity or "", _unknown(e.entity or ""))[1],
+            projects=_projects(e, names),
+            amount=_usd(-sum(m for (_f, cur), m in e.amounts.items() if cur == USD.value)),
+            receipt=issued.get(e.ref or "") or e.receipt,
+            ref=e.ref or "",
+        )
+        for e in tally.large
+    )
+    reversal_donors = _donors(session, {e.entity for e in tally.reversals if e.entity})
+    reversals = tuple(
+        Reversal(
+            day=e.date,
+            kind="dispute" if e.narration.lower().startswith("dispute") else "refund",
+            description=e.narration,
+            entity=e.entity,
+            name=reversal_donors.get(e.entity or "", (e.payee or "", ""))[0],
+            projects=_projects(e, names),
+            amount=_usd(sum(m for (_f, cur), m in e.amounts.items() if cur == USD.value)),
+            gift=e.gift or "",
+            ref=e.ref or "",
+        )
+        for e in tally.reversals
+    )
+    tie_out = _tie_out(session, snapshot, year, funds, names, contributions, roll_forward, tally)
+    return YearEnd(
+        year=year,
+        contributions=contributions,
+        roll_forward=roll_forward,
+        schedule_b=schedule_b,
+        acknowledgements=acknowledgements,
+        reversals=reversals,
+        tie_out=tie_out,
+        contributors=sum(1 for minor in tally.by_entity.values() if minor > 0),
+    )
+
+
+def _fund_names(session: Session) -> dict[str, str]:
+    names = {accounts.GENERAL: "General (the sponsor's own)"}
+    for fund, name in session.execute(select(Project.fund, Project.name)):
+        names[fund] = name
+    return names
+
+
+def _projects(entry: PeriodEntry, names: dict[str, str]) -> str:
+    funds = sorted({fund for (fund, _cur), minor in entry.amounts.items() if minor})
+    return ", ".join(names.get(fund, fund) for fund in funds)
+
+
+def _unknown(entity: str) -> tuple[str, str]:
+    """An entity in the books that no donor in the database carries (a hand-written entry)."""
+    return (f"(not in the donor records: {entity})", "")
+
+
+def _donors(session: Session, entities: Iterable[str]) -> dict[str, tuple[str, str]]:
+    """Name and address by donor ref, looked up a few hundred at a time."""
+    wanted = sorted(entities)
+    found: dict[str, tuple[str, str]] = {}
+    for start in range(0, len(wanted), 500):
+        for ref, name, address in session.execute(
+            select(Donor.ref, Donor.name, Donor.address).where(
+                Donor.ref.in_(wanted[start : start + 500])
+            )
+        ):
+            found[ref] = (name, address or "")
+    return found
+
+
+def _first_receipts(session: Session, refs: Sequence[str]) -> dict[str, str]:
+    """The receipt that first acknowledged each gift, by the gift's ref (the written
+    acknowledgement the donor had at the time; later replacements do not change that)."""
+    found: dict[str, str] = {}
+    for start in range(0, len(refs), 500):
+        rows = session.execute(
+            select(Gift.ref, Receipt.number)
+            .join(Receipt, Receipt.gift_id == Gift.id)
+            .where(Gift.ref.in_(refs[start : start + 500]), Receipt.kind == ReceiptKind.RECEIPT)
+        )
+        for ref, number in rows:
+            found.setdefault(ref, number)
+    return found
+
+
+def _roll_forward(
+    fund: str, project: str, totals: dict[str, int], opening: Money, closing: Money
+) -> RollForward:
+    contributions = fees = processing = other = transfers = 0
+    for account, minor in totals.items():
+        if accounts.fund_of(account) != fund:
+            continue
+        kind = accounts.kind_of(account)
+        if account == accounts.SPONSORSHIP_FEE_INCOME or (
+            account.startswith("Expenses:") and kind == SPONSORSHIP_FEES
+        ):
+            fees -= minor
+        elif account.startswith("Income:"):
+            contributions -= minor
+        elif account.startswith("Expenses:") and kind in PROCESSING_KINDS:
+            processing -= minor
+        elif account.startswith("Expenses:"):
+            other -= minor
+        else:
+            transfers -= minor
+    return RollForward(
+        fund=fund,
+        project=project,
+        opening=opening,
+        contributions=_usd(contributions),
+        sponsorship_fees=_usd(fees),
+        processing_fees=_usd(processing),
+        other_expenses=_usd(other),
+        transfers=_usd(transfers),
+        closing=closing,
+    )
+
+
+def _tie_out(
+    session: Session,
+    snapshot: Snapshot,
+    year: int,
+    funds: Sequence[str],
+    names: dict[str, str],
+    contributions: Sequence[Contribution],
+    roll_forward: Sequence[RollForward],
+    tally: _Tally,
+) -> tuple[TieLine, ...]:
+    lines = []
+    by_fund: dict[str, int] = defaultdict(int)
+    for c in contributions:
+        by_fund[c.fund] += c.amount.minor
+    for fund in funds:
+        figures = snapshot.fund_year(fund, year, USD)
+        books = sum(m.minor for account, m in figures.income.items() if is_contribution(account))
+        lines.append(
+            TieLine.money(
+                f"Contributions to {names.get(fund, fund)}", _usd(by_fund[fund]), _usd(books)
+            )
+        )
+    everyone = sum(tally.by_entity.values()) + tally.without_entity
+    lines.append(
+        TieLine.money(
+            "Every contributor's total, plus entries naming none, against all contributions",
+            _usd(everyone),
+            _usd(sum(by_fund.values())),
+        )
+    )
+    for row in roll_forward:
+        books_closing = snapshot.fund_figures(row.fund, "0000-01", f"{year:04d}-12", USD).change
+        lines.append(
+            TieLine.money(
+                f"Closing balance of {row.project}: opening plus the year's movements",
+                row.opening + row.movements,
+                books_closing,
+            )
+        )
+    settled = session.scalar(
+        select(func.count(Gift.id)).where(
+            Gift.settled_on >= date(year, 1, 1), Gift.settled_on <= date(year, 12, 31)
+        )
+    )
+    lines.append(
+        TieLine.count(
+            "Gifts settled in the year (database) against gift entries in the books",
+            int(settled or 0),
+            tally.gift_entries,
+        )
+    )
+    lines.append(
+        TieLine.count("Fund postings in a currency other than USD", tally.other_currency, 0)
+    )
+    return tuple(lines)
+
+
+# --- the files ---------------------------------------------------------------------
+
+CSV_FILES = (
+    "contributions.csv",
+    "schedule-b.csv",
+    "roll-forward.csv",
+    "acknowledgements.csv",
+    "refunds-disputes.csv",
+    "tie-out.csv",
+)
+
+
+def pdf_name(year: int) -> str:
+    return f"year-end-{year}.pdf"
+
+
+def _amount(money: Money) -> str:
+    return str(money.amount)
+
+
+def csv_rows(package: YearEnd) -> Iterator[tuple[str, list[str], list[list[str]]]]:
+    """Each CSV file of the package: its name, its header, its rows (text cells made safe)."""
+    s = spreadsheet_text
+    yield (
+        "contributions.csv",
+        ["fund", "project", "income_type", "amount", "currency"],
+        [
+            [c.fund, s(c.project), c.income_type, _amount(c.amount), USD.value]
+            for c in package.contributions
+        ]
+        + [["", "Total", "", _amount(package.contributions_total), USD.value]],
+    )
+    yield (
+        "schedule-b.csv",
+        ["name", "address", "total", "currency", "gifts", "donor_ref"],
+        [
+            [s(c.name), s(c.address), _amount(c.total), USD.value, str(c.gifts), c.entity]
+            for c in package.schedule_b
+        ],
+    )
+    yield (
+        "roll-forward.csv",
+        [
+            "fund",
+            "project",
+            "opening",
+            "contributions",
+            "sponsorship_fees",
+            "processing_fees",
+            "other_expenses",
+            "transfers",
+            "closing",
+            "currency",
+        ],
+        [
+            [
+                r.fund,
+                s(r.project),
+                *(
+                    _amount(m)
+                    for m in (
+                        r.opening,
+                        r.contributions,
+                        r.sponsorship_fees,
+                        r.processing_fees,
+                        r.other_expenses,
+                        r.transfers,
+                        r.closing,
+                    )
+                ),
+                USD.value,
+            ]
+            for r in package.roll_forward
+        ],
+    )
+    yield (
+        "acknowledgements.csv",
+        ["date", "name", "address", "projects", "amount", "currency", "receipt", "ref"],
+        [
+            [
+                a.day.isoformat(),
+                s(a.name),
+                s(a.address),
+                s(a.projects),
+                _amount(a.amount),
+                USD.value,
+                a.receipt or "NONE ISSUED",
+                s(a.ref),
+            ]
+            for a in package.acknowledgements
+        ],
+    )
+    yield (
+        "refunds-disputes.csv",
+        ["date", "kind", "description", "name", "projects", "amount", "currency", "gift", "ref"],
+        [
+            [
+                r.day.isoformat(),
+                r.kind,
+                s(r.description),
+                s(r.name),
+                s(r.projects),
+                _amount(r.amount),
+                USD.value,
+                s(r.gift),
+                s(r.ref),
+            ]
+            for r in package.reversals
+        ],
+    )
+    yield (
+        "tie-out.csv",
+        ["check", "package", "books", "difference", "ties"],
+        [
+            [s(t.what), t.package, t.books, t.difference, "yes" if t.ok else "NO"]
+            for t in package.tie_out
+        ],
+    )
+
+
+def write_csv(rows: Sequence[Sequence[str]], header: Sequence[str], out: TextIO) -> None:
+    writer = csv.writer(out)
+    writer.writerow(header)
+    writer.writerows(rows)
+
+
+def pdf_bytes(package: YearEnd, sponsor: Sponsor, *, prepared_on: date) -> bytes:
+    """The one-document summary: every section's totals, Schedule B and the tie-out."""
+    from conservancy.receipts.render import draw_pdf, render_template
+
+    return draw_pdf(
+        render_template(
+            "reports/year_end.html", p=package, sponsor=sponsor, prepared_on=prepared_on
+        )
+    )
+
+
+def write_package(
+    package: YearEnd, sponsor: Sponsor, folder: Path, *, prepared_on: date
+) -> list[Path]:
+    """The CSVs and the PDF into ``folder``, each written whole under a temporary name first."""
+    import io
+
+    written = []
+    for name, header, rows in csv_rows(package):
+        text = io.StringIO(newline="")
+        write_csv(rows, header, text)
+        written.append(_replace(folder / name, text.getvalue().encode("utf-8")))
+    pdf = pdf_bytes(package, sponsor, prepared_on=prepared_on)
+    written.append(_replace(folder / pdf_name(package.year), pdf))
+    return written
+
+
+def _replace(target: Path, content: bytes) -> Path:
+    import os
+
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        with tmp.open("xb") as fh:
+            fh.write(content)
+            fh.flush()
+            os.fsync(fh.fileno())
+        tmp.replace(target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target
