@@ -7,8 +7,9 @@ one line naming the variable; the CLI prints it and exits 2.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -31,6 +32,14 @@ class Environment(StrEnum):
 
 
 DEFAULT_DATABASE_URL = "sqlite:///instance/conservancy.db"
+# Staff sign-in (conservancy.staff.sign_in). A session's last use is written once a
+# minute, so an idle time shorter than a few minutes would end sessions early by up
+# to a minute: five is the least. Past 20 failures the sign-in form's own rate limit
+# (20 tries per address typed in ten minutes) refuses first, so the lock-out never would.
+STAFF_IDLE_MINUTES = (5, 30, 168 * 60)  # (least, default, most)
+STAFF_SESSION_HOURS = (1, 12, 168)  # at most a week
+STAFF_LOCKOUT_MINUTES = (1, 15, 1440)
+STAFF_LOCKOUT_FAILURES = (1, 5, 20)
 
 
 @dataclass(frozen=True)
@@ -51,6 +60,11 @@ class Settings:
     max_donation: Money = field(default_factory=lambda: Money.parse("100000.00", Currency.USD))
     # CONSERVANCY_UPLOADS_DIR; unset, the instance folder's uploads/ (see uploads_dir).
     uploads_path: Path | None = None
+    # CONSERVANCY_STAFF_*: when a staff session ends, and when failed sign-ins lock an account.
+    staff_idle_timeout: timedelta = timedelta(minutes=STAFF_IDLE_MINUTES[1])
+    staff_session_lifetime: timedelta = timedelta(hours=STAFF_SESSION_HOURS[1])
+    staff_lockout_time: timedelta = timedelta(minutes=STAFF_LOCKOUT_MINUTES[1])
+    staff_lockout_failures: int = STAFF_LOCKOUT_FAILURES[1]
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -61,6 +75,7 @@ class Settings:
             return value.strip() if value and value.strip() else None
 
         mode = _parse(Environment, get("ENV") or "production", "CONSERVANCY_ENV")
+        session_hours = _whole(get, "STAFF_SESSION_HOURS", *STAFF_SESSION_HOURS, "hours")
         settings = cls(
             env=mode,
             database_url=_database_url(get("DATABASE_URL") or DEFAULT_DATABASE_URL),
@@ -79,6 +94,14 @@ class Settings:
             timezone=_timezone(get("TIMEZONE") or "America/New_York"),
             max_donation=_amount(get("MAX_DONATION") or "100000.00", "CONSERVANCY_MAX_DONATION"),
             uploads_path=Path(uploads) if (uploads := get("UPLOADS_DIR")) else None,
+            staff_idle_timeout=timedelta(minutes=_staff_idle_minutes(get, session_hours)),
+            staff_session_lifetime=timedelta(hours=session_hours),
+            staff_lockout_time=timedelta(
+                minutes=_whole(get, "STAFF_LOCKOUT_MINUTES", *STAFF_LOCKOUT_MINUTES, "minutes")
+            ),
+            staff_lockout_failures=_whole(
+                get, "STAFF_LOCKOUT_FAILURES", *STAFF_LOCKOUT_FAILURES, "failed tries"
+            ),
         )
         if settings.secret_key is not None and len(settings.secret_key) < 16:
             raise SettingsError("CONSERVANCY_SECRET_KEY must be at least 16 characters")
@@ -189,3 +212,30 @@ def _amount(value: str, name: str) -> Money:
     if money.minor <= 0:
         raise SettingsError(f"{name} must be more than zero")
     return money
+
+
+def _whole(
+    get: Callable[[str], str | None], name: str, least: int, default: int, most: int, unit: str
+) -> int:
+    """CONSERVANCY_<name>: a whole number from ``least`` to ``most``, ``default`` when unset."""
+    value = get(name)
+    if value is None:
+        return default
+    number = int(value) if value.isascii() and value.isdigit() else None
+    if number is None or not least <= number <= most:
+        raise SettingsError(
+            f"CONSERVANCY_{name} must be a whole number of {unit} from {least} to {most}, "
+            f"not {value!r}"
+        )
+    return number
+
+
+def _staff_idle_minutes(get: Callable[[str], str | None], session_hours: int) -> int:
+    """CONSERVANCY_STAFF_IDLE_MINUTES: no longer than a session may last at all."""
+    minutes = _whole(get, "STAFF_IDLE_MINUTES", *STAFF_IDLE_MINUTES, "minutes")
+    if minutes > session_hours * 60:
+        raise SettingsError(
+            f"CONSERVANCY_STAFF_IDLE_MINUTES ({minutes}) must not be longer than a session "
+            f"(CONSERVANCY_STAFF_SESSION_HOURS: {session_hours} h)"
+        )
+    return minutes

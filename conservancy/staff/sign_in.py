@@ -6,18 +6,24 @@ whether the address is a user's or not, and takes as long: a password is
 always checked against a hash, a dummy one when there is no user
 (:func:`conservancy.staff.passwords.verify`).
 
+How long sessions last and how many failures lock an account are the
+sponsor's settings (``CONSERVANCY_STAFF_*``, conservancy.config), handed to
+each function here as :class:`SignInRules`.
+
 Lock-out. Each wrong password or code is a :class:`SignInFailure` row under a
-keyed hash of the e-mail address typed. The LOCKOUT_FAILURES-th within
-LOCKOUT_WINDOW locks that address for LOCKOUT_TIME: every try is refused with
-the same message, right password or not, and is not counted (so the lock ends
-when it says). Unknown addresses are counted and locked alike, so a lock-out
-tells nobody that an account exists. Separately, tries per client address are
-limited with :mod:`conservancy.donations.abuse` (``admit``).
+keyed hash of the e-mail address typed. The ``lockout_failures``-th (5) within
+LOCKOUT_WINDOW locks that address for ``lockout_time`` (15 minutes): every try
+is refused with the same message, right password or not, and is not counted
+(so the lock ends when it says). Unknown addresses are counted and locked
+alike, so a lock-out tells nobody that an account exists. Separately, tries
+per client address are limited with :mod:`conservancy.donations.abuse`
+(``admit``).
 
 Sessions. Signing in makes a :class:`StaffSession` row and gives the browser
 its random id (in Flask's signed cookie); only the id's sha256 is stored. A
-session ends after IDLE_TIMEOUT without a request, SESSION_LIFETIME after it
-began, when its user signs out, changes their password or is deactivated.
+session ends after ``idle_timeout`` (30 minutes) without a request,
+``session_lifetime`` (12 hours) after it began, when its user signs out,
+changes their password or is deactivated.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from conservancy import clock
+from conservancy.config import Settings
 from conservancy.donations import abuse
 from conservancy.errors import DomainError
 from conservancy.mail.outbox import queue
@@ -54,11 +61,8 @@ from conservancy.staff.service import (
     user_state,
 )
 
-IDLE_TIMEOUT = timedelta(minutes=30)
-SESSION_LIFETIME = timedelta(hours=12)
-LOCKOUT_FAILURES = 5
+# Failures older than this no longer count toward a lock-out.
 LOCKOUT_WINDOW = timedelta(minutes=15)
-LOCKOUT_TIME = timedelta(minutes=15)
 # How long a password stays accepted while its code is awaited.
 CODE_WAIT = timedelta(minutes=5)
 # A session's last_seen_at is written at most this often: not on every request.
@@ -93,6 +97,25 @@ RESET_LIMITS = abuse.Limits(
 TooManyAttempts = abuse.TooManyAttempts
 
 
+@dataclass(frozen=True)
+class SignInRules:
+    """When a session ends, and how many failures lock an account for how long."""
+
+    idle_timeout: timedelta
+    session_lifetime: timedelta
+    lockout_failures: int
+    lockout_time: timedelta
+
+    @classmethod
+    def of(cls, settings: Settings) -> SignInRules:
+        return cls(
+            idle_timeout=settings.staff_idle_timeout,
+            session_lifetime=settings.staff_session_lifetime,
+            lockout_failures=settings.staff_lockout_failures,
+            lockout_time=settings.staff_lockout_time,
+        )
+
+
 class SignInRefused(DomainError):
     """A wrong address, password or code: one message for all of them."""
 
@@ -113,8 +136,8 @@ class CodeRefused(SignInRefused):
 class AccountLocked(SignInRefused):
     http_status = 429
 
-    def __init__(self) -> None:
-        minutes = int(LOCKOUT_TIME.total_seconds() // 60)
+    def __init__(self, rules: SignInRules) -> None:
+        minutes = int(rules.lockout_time.total_seconds() // 60)
         super().__init__(
             f"Too many wrong passwords or codes: this account cannot sign in for {minutes} "
             "minutes. Try again later, or ask for a password reset."
@@ -158,7 +181,7 @@ def admit(
 
 
 def check_password(
-    session: Session, *, key: bytes, email: str, password: str, now: datetime
+    session: Session, *, key: bytes, email: str, password: str, now: datetime, rules: SignInRules
 ) -> PasswordAccepted:
     """The first step of signing in. Raises SignInRefused or AccountLocked; either way,
     commit: the failure counts toward the lock-out and is in the audit log."""
@@ -170,7 +193,7 @@ def check_password(
     target = ("user", user.id) if user is not None else None
     if _locked(session, hashed, now):
         audit.record(session, None, "sign-in.refused-locked", target, at=now)
-        raise AccountLocked()
+        raise AccountLocked(rules)
     if user is None or not usable or not right:
         reason = (
             "no such user"
@@ -181,7 +204,7 @@ def check_password(
             if user.password_hash is None
             else "wrong password"
         )
-        _fail(session, hashed, target, reason, now)
+        _fail(session, hashed, target, reason, now, rules)
         raise SignInRefused()
     assert user.password_hash is not None
     if passwords.needs_rehash(user.password_hash):
@@ -191,7 +214,9 @@ def check_password(
     return PasswordAccepted(user.id, _start(session, user, hashed, now))
 
 
-def check_code(session: Session, *, key: bytes, user_id: int, code: str, now: datetime) -> str:
+def check_code(
+    session: Session, *, key: bytes, user_id: int, code: str, now: datetime, rules: SignInRules
+) -> str:
     """The second step: a code from the user's authenticator. Returns the session token.
 
     Raises CodeRefused (counted like a wrong password), AccountLocked, or
@@ -202,10 +227,10 @@ def check_code(session: Session, *, key: bytes, user_id: int, code: str, now: da
     hashed = _email_hash(key, user.email)
     if _locked(session, hashed, now):
         audit.record(session, None, "sign-in.refused-locked", ("user", user.id), at=now)
-        raise AccountLocked()
+        raise AccountLocked(rules)
     step = totp.matching_step(user.totp_secret, code, now, user.totp_last_step)
     if step is None:
-        _fail(session, hashed, ("user", user.id), "wrong code", now)
+        _fail(session, hashed, ("user", user.id), "wrong code", now, rules)
         raise CodeRefused()
     user.totp_last_step = step
     return _start(session, user, hashed, now)
@@ -225,7 +250,12 @@ def _locked(session: Session, email_hash: str, now: datetime) -> bool:
 
 
 def _fail(
-    session: Session, email_hash: str, target: audit.Target | None, reason: str, now: datetime
+    session: Session,
+    email_hash: str,
+    target: audit.Target | None,
+    reason: str,
+    now: datetime,
+    rules: SignInRules,
 ) -> None:
     since = now - LOCKOUT_WINDOW
     session.execute(
@@ -248,8 +278,8 @@ def _fail(
         )
     )
     audit.record(session, None, "sign-in.failed", target, after={"reason": reason}, at=now)
-    if int(recent or 0) >= LOCKOUT_FAILURES:
-        failure.locked_until = now + LOCKOUT_TIME
+    if int(recent or 0) >= rules.lockout_failures:
+        failure.locked_until = now + rules.lockout_time
         # The failures that led here are done with: after the lock, counting starts afresh.
         session.execute(
             delete(SignInFailure).where(
@@ -267,7 +297,7 @@ def _fail(
             at=now,
         )
         session.flush()
-        raise AccountLocked()
+        raise AccountLocked(rules)
     session.flush()
 
 
@@ -300,7 +330,7 @@ def start_session(session: Session, user: StaffUser, now: datetime) -> str:
     return token
 
 
-def signed_in(session: Session, token: str, now: datetime) -> SignedIn | None:
+def signed_in(session: Session, token: str, now: datetime, rules: SignInRules) -> SignedIn | None:
     """The active user whose session ``token`` is, if it has not ended or expired.
 
     Notes the request (at most every SEEN_EVERY) to keep the session alive, and
@@ -317,8 +347,8 @@ def signed_in(session: Session, token: str, now: datetime) -> SignedIn | None:
     if (
         user is None
         or not user.active
-        or now - began >= SESSION_LIFETIME
-        or now - seen >= IDLE_TIMEOUT
+        or now - began >= rules.session_lifetime
+        or now - seen >= rules.idle_timeout
     ):
         row.ended_at = now
         session.flush()

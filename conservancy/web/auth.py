@@ -50,7 +50,7 @@ from conservancy.staff.permissions import (
     is_sponsor_staff,
     must_enrol,
 )
-from conservancy.web.context import db
+from conservancy.web.context import db, runtime
 
 P = ParamSpec("P")
 StaffView = Callable[Concatenate[Staff, P], ResponseReturnValue]
@@ -66,12 +66,17 @@ def load_signed_in() -> None:
     if not isinstance(token, str):
         return
     session = db()
-    found = sign_in.signed_in(session, token, clock.now())
+    found = sign_in.signed_in(session, token, clock.now(), sign_in_rules())
     session.commit()  # the time it was last used, or that it ended
     if found is None:
         web_session.pop(SESSION_KEY, None)
         return
     g.staff, g.staff_session_id = found.staff, found.session_id
+
+
+def sign_in_rules() -> sign_in.SignInRules:
+    """The sponsor's settings for staff sessions and lock-out (CONSERVANCY_STAFF_*)."""
+    return sign_in.SignInRules.of(runtime().settings)
 
 
 def current_user() -> Staff | None:

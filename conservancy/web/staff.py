@@ -34,6 +34,7 @@ from conservancy.web.auth import (
     load_signed_in,
     require_roles,
     safe_next,
+    sign_in_rules,
 )
 from conservancy.web.context import db, runtime
 from conservancy.web.staff_forms import (
@@ -88,7 +89,12 @@ def sign_in_submit() -> ResponseReturnValue:
         # behind a proxy, remote_addr: see conservancy.donations.abuse
         sign_in.admit(session, key=key, address=request.remote_addr, email=form.email.data, now=now)
         accepted = sign_in.check_password(
-            session, key=key, email=form.email.data, password=form.password.data, now=now
+            session,
+            key=key,
+            email=form.email.data,
+            password=form.password.data,
+            now=now,
+            rules=sign_in_rules(),
         )
     except (SignInRefused, TooManyAttempts) as exc:
         session.commit()  # the failure counts toward the lock-out, and is in the log
@@ -143,6 +149,7 @@ def code_submit() -> ResponseReturnValue:
             user_id=pending["user"],
             code=form.code.data,
             now=clock.now(),
+            rules=sign_in_rules(),
         )
     except sign_in.CodeRefused as exc:
         session.commit()

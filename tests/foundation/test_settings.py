@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -79,6 +80,17 @@ def test_values_are_read_from_the_environment() -> None:
         ("CONSERVANCY_ENV", "staging"),
         ("CONSERVANCY_MAIL_FROM", "receipts"),
         ("CONSERVANCY_MAIL_FROM", "Receipts <receipts@example.org>"),
+        ("CONSERVANCY_STAFF_IDLE_MINUTES", "thirty"),
+        ("CONSERVANCY_STAFF_IDLE_MINUTES", "4"),
+        ("CONSERVANCY_STAFF_IDLE_MINUTES", "7.5"),
+        ("CONSERVANCY_STAFF_IDLE_MINUTES", "721"),  # longer than the 12-hour session
+        ("CONSERVANCY_STAFF_SESSION_HOURS", "0"),
+        ("CONSERVANCY_STAFF_SESSION_HOURS", "-1"),
+        ("CONSERVANCY_STAFF_SESSION_HOURS", "169"),
+        ("CONSERVANCY_STAFF_LOCKOUT_MINUTES", "15m"),
+        ("CONSERVANCY_STAFF_LOCKOUT_MINUTES", "0"),
+        ("CONSERVANCY_STAFF_LOCKOUT_FAILURES", "0"),
+        ("CONSERVANCY_STAFF_LOCKOUT_FAILURES", "21"),
     ],
 )
 def test_a_malformed_variable_is_named_in_one_line(variable: str, value: str) -> None:
@@ -87,6 +99,40 @@ def test_a_malformed_variable_is_named_in_one_line(variable: str, value: str) ->
     message = str(caught.value)
     assert variable in message
     assert "\n" not in message
+
+
+def test_staff_sessions_and_lock_out_default_to_the_values_they_always_had() -> None:
+    settings = Settings.from_env({})
+    assert settings.staff_idle_timeout == timedelta(minutes=30)
+    assert settings.staff_session_lifetime == timedelta(hours=12)
+    assert settings.staff_lockout_failures == 5
+    assert settings.staff_lockout_time == timedelta(minutes=15)
+
+
+def test_staff_sessions_and_lock_out_are_read_from_the_environment() -> None:
+    settings = Settings.from_env(
+        {
+            "CONSERVANCY_STAFF_IDLE_MINUTES": "10",
+            "CONSERVANCY_STAFF_SESSION_HOURS": "8",
+            "CONSERVANCY_STAFF_LOCKOUT_MINUTES": "60",
+            "CONSERVANCY_STAFF_LOCKOUT_FAILURES": "3",
+        }
+    )
+    assert settings.staff_idle_timeout == timedelta(minutes=10)
+    assert settings.staff_session_lifetime == timedelta(hours=8)
+    assert settings.staff_lockout_time == timedelta(hours=1)
+    assert settings.staff_lockout_failures == 3
+
+
+def test_an_idle_time_longer_than_the_session_names_both_variables() -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env(
+            {"CONSERVANCY_STAFF_IDLE_MINUTES": "90", "CONSERVANCY_STAFF_SESSION_HOURS": "1"}
+        )
+    assert str(caught.value) == (
+        "CONSERVANCY_STAFF_IDLE_MINUTES (90) must not be longer than a session "
+        "(CONSERVANCY_STAFF_SESSION_HOURS: 1 h)"
+    )
 
 
 def test_mail_comes_from_the_configured_address_or_one_at_the_sites_host() -> None:

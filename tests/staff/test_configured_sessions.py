@@ -1,0 +1,88 @@
+"""The sponsor sets how long staff sessions last and when failed sign-ins lock an account
+(CONSERVANCY_STAFF_*): here a 5-minute idle time, 1-hour sessions, and a lock after 3 wrong
+tries for 2 minutes, read from the environment as at start-up."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from conservancy.config import Settings
+from conservancy.runtime import Runtime
+from conservancy.staff.models import Role
+from tests.staff.people import PASSWORD, person, sign_in, signed_in_as, submit_password
+
+CONFIGURED = {
+    "CONSERVANCY_STAFF_IDLE_MINUTES": "5",
+    "CONSERVANCY_STAFF_SESSION_HOURS": "1",
+    "CONSERVANCY_STAFF_LOCKOUT_MINUTES": "2",
+    "CONSERVANCY_STAFF_LOCKOUT_FAILURES": "3",
+}
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The test settings, with the staff variables above as the environment gives them."""
+    chosen = Settings.from_env(CONFIGURED)
+    return replace(
+        settings,
+        staff_idle_timeout=chosen.staff_idle_timeout,
+        staff_session_lifetime=chosen.staff_session_lifetime,
+        staff_lockout_time=chosen.staff_lockout_time,
+        staff_lockout_failures=chosen.staff_lockout_failures,
+    )
+
+
+def test_a_session_ends_after_the_configured_idle_minutes(
+    rt: Runtime, client: FlaskClient, later: Callable[[timedelta], None]
+) -> None:
+    ada = person(rt, "ada@example.org", (Role.TREASURER, "twisted"))
+    sign_in(client, ada)
+
+    later(timedelta(minutes=4))
+    assert signed_in_as(client) == ada.email
+    later(timedelta(minutes=4))
+    assert signed_in_as(client) == ada.email  # each request keeps it alive
+
+    later(timedelta(minutes=5))  # far short of the default 30
+    page = client.get("/treasurer/")
+    assert page.status_code == 303
+    assert page.headers["Location"].startswith("/sign-in")
+    assert signed_in_as(client) is None
+
+
+def test_a_session_ends_after_the_configured_hours_however_busy(
+    rt: Runtime, client: FlaskClient, later: Callable[[timedelta], None]
+) -> None:
+    ada = person(rt, "ada@example.org", (Role.TREASURER, "twisted"))
+    sign_in(client, ada)
+    for _ in range(14):  # a request every four minutes: 56 minutes
+        later(timedelta(minutes=4))
+        assert signed_in_as(client) == ada.email
+
+    later(timedelta(minutes=4))
+
+    assert signed_in_as(client) is None
+
+
+def test_the_configured_failures_lock_the_account_for_the_configured_time(
+    rt: Runtime, app: Flask, later: Callable[[timedelta], None]
+) -> None:
+    ada = person(rt, "ada@example.org", (Role.TREASURER, "twisted"))
+    client = app.test_client()
+    for _ in range(2):
+        assert submit_password(client, ada.email, "wrong password, again").status_code == 400
+
+    third = submit_password(client, ada.email, "wrong password, again")
+
+    assert third.status_code == 429
+    assert "this account cannot sign in for 2 minutes" in third.text
+    assert submit_password(client, ada.email, PASSWORD).status_code == 429
+    later(timedelta(minutes=2, seconds=1))
+    assert submit_password(client, ada.email, PASSWORD).status_code == 303
+    assert signed_in_as(client) == ada.email
