@@ -1,15 +1,19 @@
-"""``conservancy stripe …``: tools for working without Stripe."""
+"""``conservancy stripe …``: recovering missed events, reconciling, and a stand-in for Stripe."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from conservancy.payments.reconcile import Reconciliation
 
 
 @click.group()
 def stripe() -> None:
-    """Stripe tools: recovering missed events, and a local stand-in for Stripe's API."""
+    """Stripe tools: recovering missed events, reconciling with the books, a local stand-in."""
 
 
 @stripe.command("stand-in")
@@ -71,3 +75,99 @@ def sync(since: datetime | None) -> None:
         f"{counts['ignored']} ignored; {posted} ledger entries posted; "
         f"{delivered.rendered} receipts drawn, {delivered.sent} e-mails sent"
     )
+
+
+@stripe.command("reconcile")
+@click.option(
+    "--from",
+    "first",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    metavar="YYYY-MM-DD",
+    help="The first day (default: the first day of --to's month).",
+)
+@click.option(
+    "--to",
+    "last",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    metavar="YYYY-MM-DD",
+    help="The last day, included (default: yesterday).",
+)
+@click.option(
+    "--assert",
+    "write",
+    is_flag=True,
+    help="When everything matches, write a balance assertion for Assets:Stripe into the "
+    "books, dated the day after --to (once; running again writes nothing).",
+)
+def reconcile(first: datetime | None, last: datetime | None, write: bool) -> None:
+    """Stripe's balance transactions against the books, for a period.
+
+    Each balance transaction must be booked exactly once, for its amount; every
+    entry posting to Assets:Stripe must be one of Stripe's; each payout must
+    reach Assets:Bank:Checking; and the balances must agree at the end. Prints
+    one line per problem and exits 1 if there is any.
+    """
+    from conservancy import clock
+    from conservancy.cli.common import open_runtime
+    from conservancy.payments import reconcile as reconciling
+    from conservancy.staff.audit import COMMAND_LINE
+
+    with open_runtime() as rt:
+        tz = rt.settings.timezone
+        today = clock.today(tz)
+        last_day = last.date() if last is not None else today - timedelta(days=1)
+        first_day = first.date() if first is not None else last_day.replace(day=1)
+        period = reconciling.Period(first_day, last_day)
+        if write:
+            reconciling.check_ended(period, today)
+        if not rt.ledger.exists():
+            raise click.ClickException("no books yet: run 'conservancy init'")
+        rt.post_ledger()  # what the database holds for the books is in them first
+        rt.books.ready()  # and the index has read every file, staff files included
+        report = reconciling.reconcile(rt.books.index, rt.gateway, period, tz)
+        _print_reconciliation(report, str(tz))
+        if not report.clean:
+            click.echo(
+                f"{len(report.problems)} problems: Stripe and the books do not match"
+                + ("; nothing asserted" if write else ""),
+                err=True,
+            )
+            raise SystemExit(1)
+        if not write:
+            click.echo("ok: Stripe and the books match")
+            return
+        with rt.sessions() as session:
+            written = reconciling.assert_balance(session, COMMAND_LINE, report, today=today)
+            session.commit()
+        rt.post_ledger()
+    if not written:
+        click.echo(f"ok: the balance on {period.after} was asserted before; nothing written")
+    for entry in written:
+        click.echo(
+            f"asserted: {entry.account} {entry.amount.format()} at the start of {entry.date} "
+            f"(ref {entry.ref})"
+        )
+
+
+def _print_reconciliation(report: Reconciliation, zone: str) -> None:
+    period = report.period
+    click.echo(f"Stripe and the books, {period.first} to {period.last} ({zone}):")
+    click.echo(
+        f"  {report.transactions} balance transactions at Stripe, "
+        f"{report.matched} booked once each for their amount"
+    )
+    click.echo(f"  {report.entries} entries in the books posting to Assets:Stripe")
+    deposited = sum(1 for payout in report.payouts if payout.deposited)
+    click.echo(f"  {len(report.payouts)} payouts, {deposited} of them deposited in the bank")
+    for currency in report.currencies():
+        stripe_side = report.stripe_balance.get(currency)
+        books_side = report.books_balance.get(currency)
+        click.echo(
+            f"  Assets:Stripe at the start of {period.after}: "
+            f"Stripe {stripe_side.format() if stripe_side else 'nothing'}, "
+            f"the books {books_side.format() if books_side else 'nothing'}"
+        )
+    for problem in report.problems:
+        click.echo(str(problem))

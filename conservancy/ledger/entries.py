@@ -130,7 +130,34 @@ class Open:
         }
 
 
-Entry = Transaction | Open
+@dataclass(frozen=True, slots=True)
+class Balance:
+    """Asserts an account's balance at the start of ``date`` (Beancount's ``balance``).
+
+    Written once a bookkeeper has reconciled the account (``stripe reconcile
+    --assert``): from then on ``ledger check`` fails if anything dated before it
+    changes what the account held. It carries a ref, so it is written exactly once.
+    """
+
+    ref: str
+    date: date
+    account: str
+    amount: Money
+
+    def __post_init__(self) -> None:
+        check_ref(self.ref)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": "balance",
+            "ref": self.ref,
+            "date": self.date.isoformat(),
+            "account": self.account,
+            "amount": [str(self.amount.amount), self.amount.currency.value],
+        }
+
+
+Entry = Transaction | Open | Balance
 
 
 def entry_from_json(data: dict[str, Any]) -> Entry:
@@ -138,6 +165,14 @@ def entry_from_json(data: dict[str, Any]) -> Entry:
 
     if data["kind"] == "open":
         return Open(ref=data["ref"], date=date.fromisoformat(data["date"]), account=data["account"])
+    if data["kind"] == "balance":
+        number, currency = data["amount"]
+        return Balance(
+            ref=data["ref"],
+            date=date.fromisoformat(data["date"]),
+            account=data["account"],
+            amount=Money(Decimal(number), Currency(currency)),
+        )
     return Transaction(
         ref=data["ref"],
         date=date.fromisoformat(data["date"]),

@@ -11,6 +11,13 @@ fund postings in integer minor units. Staff files are indexed like the app's.
 It is derived data: deleting ``.cache/`` and building again gives the same
 answers.
 
+Every transaction that posts to ``Assets:Stripe`` also has a row per currency in
+``stripe_entries`` (payouts and staff entries too, which may touch no fund):
+its ``ref`` and ``stripe-id``, and what it moved into ``Assets:Stripe`` and
+into ``Assets:Bank:Checking`` (a payout's deposit). ``stripe reconcile``
+matches those rows against Stripe's balance transactions, and adds them up
+for the books' side of Stripe's balance.
+
 Files and their life:
 
 * a build writes ``index-<token>.building`` (the token names the process), and
@@ -65,7 +72,7 @@ log = logging.getLogger(__name__)
 LINK = "index.sqlite"
 LOCK = "index.lock"
 # Bumped with the snapshot's CACHE_VERSION: the two are one derived unit.
-INDEX_VERSION = 2
+INDEX_VERSION = 3
 
 # A position: days since 1900-01-01 (19 bits, to the year 3335), file rank
 # (14 bits), line (30 bits): 63 bits, a signed SQLite integer.
@@ -78,6 +85,8 @@ _STAFF_RANKS = 10_000  # app year files rank by their year, below this
 _SYNTHETIC_RANK = (1 << _RANK_BITS) - 1  # entries a plugin made, with no line of their own
 _YEAR_FILE = re.compile(r"^app/(\d{4})\.beancount$")
 _BATCH = 5_000
+# Accounts whose postings ``stripe_entries`` keeps, whether or not a fund is touched.
+_STRIPE_SIDES = frozenset({accounts.STRIPE, accounts.CHECKING})
 
 SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -106,6 +115,14 @@ CREATE TABLE fund_months (
     fund_id INTEGER NOT NULL, currency TEXT NOT NULL, month INTEGER NOT NULL,
     minor INTEGER NOT NULL,
     PRIMARY KEY (fund_id, currency, month)
+) WITHOUT ROWID;
+-- Transactions posting to Assets:Stripe, one row per currency: minor is what they
+-- moved into Assets:Stripe, bank_minor what they moved into Assets:Bank:Checking.
+CREATE TABLE stripe_entries (
+    pos INTEGER NOT NULL, currency TEXT NOT NULL, minor INTEGER NOT NULL,
+    bank_minor INTEGER NOT NULL, flag TEXT NOT NULL, narration TEXT NOT NULL,
+    ref TEXT, stripe_id TEXT,
+    PRIMARY KEY (pos, currency)
 ) WITHOUT ROWID;
 """
 
@@ -230,6 +247,7 @@ class _Writer:
     account_ids: dict[str, tuple[int, int] | None] = field(default_factory=dict)
     txns: list[tuple[object, ...]] = field(default_factory=list)
     postings: list[tuple[object, ...]] = field(default_factory=list)
+    stripe_rows: list[tuple[object, ...]] = field(default_factory=list)
     months: dict[tuple[int, str, int], int] = field(default_factory=lambda: defaultdict(int))
     days: dict[date, tuple[int, int]] = field(default_factory=dict)  # day, month start
     currencies: dict[str, Currency] = field(default_factory=dict)
@@ -291,7 +309,8 @@ class _Writer:
         line: int,
         weights: Sequence[tuple[str, str, Decimal]] | None = None,
     ) -> None:
-        """Index one transaction if it touches a fund. ``rel`` None: a plugin made it."""
+        """Index one transaction's fund postings, and its Stripe side if it posts to
+        ``Assets:Stripe``. ``rel`` None: a plugin made it."""
         if weights is None:
             weights = [(p.account, *posting_weight(p)) for p in entry.postings]
         # Called once per transaction of the books (a million times for big
@@ -301,24 +320,27 @@ class _Writer:
         if starts is None:
             starts = self.days[day] = (day_start(day), _month_start(day))
         pos = -1
+        sides: list[tuple[str, str, Decimal]] | None = None  # Stripe and bank postings
         for n, (account, currency, number) in enumerate(weights):
             ids = self.account_ids.get(account, _UNSEEN)
             if ids is _UNSEEN:
                 ids = self._account(account)
             if ids is None:
+                if account in _STRIPE_SIDES:
+                    sides = sides or []
+                    sides.append((account, currency, number))
                 continue
             if pos < 0:
-                if rel is None:
-                    self.synthetic += 1
-                    pos = _place(starts[0], _SYNTHETIC_RANK, self.synthetic)
-                else:
-                    pos = _place(starts[0], self.rank(rel), line)
+                pos = self._position(starts[0], rel, line)
             known = self.currencies.get(currency)
             if known is None:
                 known = self.currencies[currency] = _currency(currency)
             minor = round_minor(number, known)
             self.postings.append((ids[1], pos, n, ids[0], currency, minor))
             self.months[(ids[1], currency, starts[1])] += minor
+        if sides is not None and any(a == accounts.STRIPE for a, _c, _n in sides):
+            at = pos if pos >= 0 else self._position(starts[0], rel, line)
+            self._add_stripe(entry, at, sides)
         if pos < 0:
             return
         meta = entry.meta or {}
@@ -339,13 +361,53 @@ class _Writer:
         if len(self.txns) >= _BATCH:
             self.flush()
 
+    def _position(self, start: int, rel: str | None, line: int) -> int:
+        if rel is None:
+            self.synthetic += 1
+            return _place(start, _SYNTHETIC_RANK, self.synthetic)
+        return _place(start, self.rank(rel), line)
+
+    def _add_stripe(
+        self, entry: data.Transaction, pos: int, sides: Sequence[tuple[str, str, Decimal]]
+    ) -> None:
+        """A ``stripe_entries`` row per currency the transaction moved at Stripe in."""
+        moved: dict[str, list[int]] = {}  # currency -> [Stripe, bank]
+        for account, currency, number in sides:
+            known = self.currencies.get(currency)
+            if known is None:
+                known = self.currencies[currency] = _currency(currency)
+            pair = moved.setdefault(currency, [0, 0])
+            pair[0 if account == accounts.STRIPE else 1] += round_minor(number, known)
+        stripe_currencies = {c for a, c, _n in sides if a == accounts.STRIPE}
+        meta = entry.meta or {}
+        for currency, (minor, bank) in moved.items():
+            if currency in stripe_currencies:
+                self.stripe_rows.append(
+                    (
+                        pos,
+                        currency,
+                        minor,
+                        bank,
+                        entry.flag or "*",
+                        entry.narration or "",
+                        _text(meta.get("ref")),
+                        _text(meta.get("stripe-id")),
+                    )
+                )
+        if len(self.stripe_rows) >= _BATCH:
+            self.flush()
+
     def flush(self) -> None:
         self.conn.executemany(
             "INSERT INTO transactions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", self.txns
         )
         self.conn.executemany("INSERT INTO postings VALUES (?, ?, ?, ?, ?, ?)", self.postings)
+        self.conn.executemany(
+            "INSERT INTO stripe_entries VALUES (?, ?, ?, ?, ?, ?, ?, ?)", self.stripe_rows
+        )
         self.txns.clear()
         self.postings.clear()
+        self.stripe_rows.clear()
 
     def finish(self) -> None:
         self.flush()
@@ -661,6 +723,35 @@ class TransactionIndex:
             return view.balance_before(fund, day, currency)
 
 
+@dataclass(frozen=True, slots=True)
+class StripeEntry:
+    """A transaction's postings to ``Assets:Stripe`` in one currency (``stripe reconcile``)."""
+
+    key: int  # the position in the books
+    date: date
+    flag: str
+    narration: str
+    ref: str | None
+    stripe_id: str | None
+    file: str
+    line: int
+    currency: str
+    minor: int  # what it moved into Assets:Stripe (out of it: negative)
+    bank_minor: int  # what it moved into Assets:Bank:Checking: a payout's deposit
+
+    @property
+    def amount(self) -> Money:
+        return Money.from_minor(self.minor, _currency(self.currency))
+
+    @property
+    def bank(self) -> Money:
+        return Money.from_minor(self.bank_minor, _currency(self.currency))
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
 class IndexView:
     """The index as one read transaction sees it. Made by :meth:`TransactionIndex.read`."""
 
@@ -768,6 +859,45 @@ class IndexView:
                 )
             )
         return out
+
+    # --- Assets:Stripe (reconciliation with Stripe) -----------------------------------
+
+    def stripe_entries(self, first: date, last: date) -> list[StripeEntry]:
+        """Transactions dated ``first`` to ``last`` that post to ``Assets:Stripe``, in order."""
+        if last < first:
+            return []
+        file_names: dict[int, str] = dict(self._conn.execute("SELECT rank, path FROM files"))
+        rows = self._conn.execute(
+            "SELECT pos, currency, minor, bank_minor, flag, narration, ref, stripe_id "
+            "FROM stripe_entries WHERE pos >= ? AND pos < ? ORDER BY pos, currency",
+            (day_start(first), day_start(last + timedelta(days=1))),
+        )
+        return [
+            StripeEntry(
+                key=pos,
+                date=day_of(pos),
+                flag=str(flag),
+                narration=str(narration),
+                ref=ref,
+                stripe_id=stripe_id,
+                file=file_names.get(pos >> _LINE_BITS & ((1 << _RANK_BITS) - 1), "<plugin>"),
+                line=pos & ((1 << _LINE_BITS) - 1),
+                currency=str(currency),
+                minor=int(minor),
+                bank_minor=int(bank),
+            )
+            for pos, currency, minor, bank, flag, narration, ref, stripe_id in rows
+        ]
+
+    def stripe_balance_before(self, day: date) -> dict[str, int]:
+        """``Assets:Stripe`` at the start of ``day``, by currency, in minor units."""
+        return {
+            str(currency): int(minor)
+            for currency, minor in self._conn.execute(
+                "SELECT currency, SUM(minor) FROM stripe_entries WHERE pos < ? GROUP BY currency",
+                (day_start(day),),
+            )
+        }
 
     # --- a period across every fund (the year-end package) ---------------------------
 

@@ -59,8 +59,9 @@ from conservancy.money import Currency, Money, round_minor
 
 # 2: monthly totals, and the transaction index built with the snapshot.
 # 3: the index keeps the gift a refund or dispute reverses (the year-end package).
-CACHE_VERSION = 3
-assert index.INDEX_VERSION == 2, "bump CACHE_VERSION with the index's version"
+# 4: the index keeps what posts to Assets:Stripe (stripe reconcile).
+CACHE_VERSION = 4
+assert index.INDEX_VERSION == 3, "bump CACHE_VERSION with the index's version"
 
 # The loader's pickle cache would write *.picklecache files beside the books.
 loader.initialize(use_cache=False)

@@ -10,12 +10,15 @@ from __future__ import annotations
 from beancount.core import amount, data
 from beancount.parser import printer
 
-from conservancy.ledger.entries import Entry, Open
+from conservancy.ledger.entries import Balance, Entry, Open
 
 
 def to_directive(entry: Entry) -> data.Directive:
     if isinstance(entry, Open):
         return data.Open({"ref": entry.ref}, entry.date, entry.account, [], None)
+    if isinstance(entry, Balance):
+        units = amount.Amount(entry.amount.amount, entry.amount.currency.value)
+        return data.Balance({"ref": entry.ref}, entry.date, entry.account, units, None, None)
     meta: dict[str, object] = {"ref": entry.ref, **entry.meta}
     postings = [
         data.Posting(

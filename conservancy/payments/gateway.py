@@ -56,6 +56,13 @@ class BalanceTransaction:
     amount: Money  # what moved in or out of the Stripe balance, before fees
     fee: Money
     created_at: datetime
+    type: str = ""  # Stripe's: charge, refund, adjustment, payout, ...
+    source: str | None = None  # the charge, refund, dispute or payout that made it
+
+    @property
+    def net(self) -> Money:
+        """What the balance moved by: the amount less the fee (Stripe's ``net``)."""
+        return self.amount - self.fee
 
 
 @dataclass(frozen=True)
@@ -138,6 +145,10 @@ class Gateway(Protocol):
     def payout(self, payout_id: str) -> PayoutInfo: ...
 
     def events_since(self, since: datetime) -> Iterator[Event]: ...
+
+    def balance_transactions_since(self, since: datetime) -> Iterator[BalanceTransaction]: ...
+
+    def balance(self) -> list[Money]: ...
 
     def update_subscription_amount(
         self, subscription_id: str, line: LineItem, interval: str, idempotency_key: str

@@ -56,6 +56,8 @@ def _balance_transaction(obj: Obj) -> BalanceTransaction:
         amount=_money(obj["amount"], obj["currency"]),
         fee=_money(obj["fee"], obj["currency"]),
         created_at=_time(obj["created"]),
+        type=str(obj.get("type") or ""),
+        source=_id(obj.get("source")),
     )
 
 
@@ -167,6 +169,29 @@ class StripeGateway:
             batch.extend(page["data"])
         for data in reversed(batch):  # oldest first
             yield self._event(data)
+
+    # -- the balance (reconciliation) ---------------------------------------------
+
+    def balance_transactions_since(self, since: datetime) -> Iterator[BalanceTransaction]:
+        """Every balance transaction created at ``since`` or later, newest first, page by page."""
+        params: Obj = {"created": {"gte": int(since.timestamp())}, "limit": 100}
+        while True:
+            page = self._call(
+                "list balance transactions", self._client.v1.balance_transactions.list, params
+            )
+            for obj in page["data"]:
+                yield _balance_transaction(obj)
+            if not page.get("has_more") or not page["data"]:
+                return
+            params["starting_after"] = page["data"][-1]["id"]
+
+    def balance(self) -> list[Money]:
+        """What Stripe holds now, per currency: available and pending together."""
+        obj = self._call("read the balance", self._client.v1.balance.retrieve)
+        held: dict[str, int] = {}
+        for part in (*obj.get("available", []), *obj.get("pending", [])):
+            held[part["currency"]] = held.get(part["currency"], 0) + int(part["amount"])
+        return [_money(minor, currency) for currency, minor in sorted(held.items())]
 
     # -- charges ---------------------------------------------------------------
 

@@ -195,6 +195,10 @@ def _list_balance_transactions(store: Store, call: Call) -> Obj:
     return _page(store, items, call, "/v1/balance_transactions")
 
 
+def _balance(store: Store, call: Call) -> Obj:
+    return objects.balance(store.all("balance_transaction"))
+
+
 def _list_invoice_payments(store: Store, call: Call) -> Obj:
     invoice = params.text(call.params, "invoice")
     payment = params.mapping(call.params, "payment")
@@ -256,6 +260,7 @@ API: list[tuple[str, str, Handler, type]] = [
         _retrieve("balance_transaction"),
         _P.BalanceTransactionRetrieveParams,
     ),
+    ("GET", "/v1/balance", _balance, _P.BalanceRetrieveParams),
     ("POST", "/v1/refunds", _create_refund, _P.RefundCreateParams),
     ("GET", "/v1/refunds", _list_refunds, _P.RefundListParams),
     ("GET", "/v1/refunds/<object_id>", _retrieve("refund"), _P.RefundRetrieveParams),

@@ -52,6 +52,29 @@ def list_object(data: list[Obj], url: str, has_more: bool = False) -> Obj:
     return {"object": "list", "data": data, "has_more": has_more, "url": url}
 
 
+def balance(transactions: list[Obj]) -> Obj:
+    """The account's balance: its balance transactions' ``net`` summed, by status and currency."""
+    held: dict[str, dict[str, int]] = {"available": {"usd": 0}, "pending": {"usd": 0}}
+    for txn in transactions:
+        part = held["pending" if txn["status"] == "pending" else "available"]
+        part[txn["currency"]] = part.get(txn["currency"], 0) + txn["net"]
+    return {
+        "object": "balance",
+        "available": [
+            {"amount": amount, "currency": currency, "source_types": {"card": amount}}
+            for currency, amount in sorted(held["available"].items())
+        ],
+        "connect_reserved": [
+            {"amount": 0, "currency": currency} for currency in sorted(held["available"])
+        ],
+        "livemode": False,
+        "pending": [
+            {"amount": amount, "currency": currency, "source_types": {"card": amount}}
+            for currency, amount in sorted(held["pending"].items())
+        ],
+    }
+
+
 def checkout_session(
     *,
     base_url: str,

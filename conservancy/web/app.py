@@ -54,6 +54,9 @@ def build_app(settings: Settings | None, runtime: Runtime | None) -> Flask:
 
     app.register_blueprint(admin_reports.bp)
     app.register_blueprint(files.bp)
+    from conservancy.web import reconcile
+
+    app.register_blueprint(reconcile.bp)
     from conservancy.web import treasurer
 
     app.register_blueprint(treasurer.bp)

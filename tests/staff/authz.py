@@ -312,6 +312,14 @@ def _twisted_campaign(rt: Runtime) -> Mapping[str, object]:
 
 SETUPS.append(_twisted_campaign)
 
+# -- reconciliation with Stripe (conservancy/web/reconcile.py) --------------------------------
+# Without a period the page is only its form, and a POST without one comes back with the
+# form's errors (400) before Stripe is asked: authorization passed.
+RULES += [
+    Row("/admin/reconcile", "GET", "/admin/reconcile", reads(Area.BOOKS)),
+    Row("/admin/reconcile", "POST", "/admin/reconcile", changes(Area.BOOKS, ok=400)),
+]
+
 # -- treasurer pages (conservancy/web/treasurer.py) ----------------------------------------
 RULES += [
     Row(route, "GET", path.format(slug=slug), rule)

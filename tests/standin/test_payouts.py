@@ -81,3 +81,19 @@ def test_state_address_shows_the_same_ledger_as_records(
         "payouts",
         "balance_transactions",
     }
+
+
+def test_balance_is_what_the_balance_transactions_add_up_to(
+    stripe_client: stripe.StripeClient, standin: StandIn
+) -> None:
+    assert [(b.currency, b.amount) for b in stripe_client.v1.balance.retrieve().available] == [
+        ("usd", 0)
+    ]
+    first = paid_charge(stripe_client, standin, 2500)  # net 2397
+    paid_charge(stripe_client, standin, 1000)  # net 941
+    stripe_client.v1.refunds.create({"charge": first.id, "amount": 500})
+    balance = stripe_client.v1.balance.retrieve()
+    held = sum(b.amount for b in [*balance.available, *balance.pending] if b.currency == "usd")
+    assert held == 2397 + 941 - 500 == standin.records()["balance"]["usd"]
+    control(standin, "payouts")
+    assert sum(b.amount for b in stripe_client.v1.balance.retrieve().available) == 0

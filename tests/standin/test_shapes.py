@@ -89,6 +89,7 @@ def returned(stripe_client: stripe.StripeClient, standin: StandIn) -> dict[str, 
         "subscription": _get(standin, f"/v1/subscriptions/{subscription.id}"),
         "customer": _get(standin, f"/v1/customers/{subscription.customer}"),
         "event": _get(standin, "/v1/events?limit=1")["data"][0],
+        "balance": _get(standin, "/v1/balance"),
     }
 
 
@@ -107,6 +108,7 @@ def returned(stripe_client: stripe.StripeClient, standin: StandIn) -> dict[str, 
         "subscription",
         "customer",
         "event",
+        "balance",
     ],
 )
 def test_object_has_the_keys_and_value_types_of_stripes_example(
