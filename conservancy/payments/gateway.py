@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, Protocol
 
 from conservancy.errors import DomainError
@@ -58,6 +59,9 @@ class BalanceTransaction:
     created_at: datetime
     type: str = ""  # Stripe's: charge, refund, adjustment, payout, ...
     source: str | None = None  # the charge, refund, dispute or payout that made it
+    # Stripe's rate when the money was in another currency than the balance's: the
+    # other amount times the rate is ``amount``. None when nothing was converted.
+    exchange_rate: Decimal | None = None
 
     @property
     def net(self) -> Money:
@@ -86,6 +90,8 @@ class RefundInfo:
     created_at: datetime
     balance_transaction_id: str | None
     failure_balance_transaction: BalanceTransaction | None
+    # What the refund took from the balance, in its currency (USD) at the refund's own rate.
+    balance_transaction: BalanceTransaction | None = None
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any, cast
 
 import stripe
@@ -58,7 +59,21 @@ def _balance_transaction(obj: Obj) -> BalanceTransaction:
         created_at=_time(obj["created"]),
         type=str(obj.get("type") or ""),
         source=_id(obj.get("source")),
+        exchange_rate=_rate(obj.get("exchange_rate")),
     )
+
+
+def _rate(value: Any) -> Decimal | None:
+    """Stripe's ``exchange_rate``, a JSON number: read back through its shortest decimal text
+    (``repr``), which is the rate as Stripe wrote it. Used to say what the rate was, never to
+    compute an amount: those come in cents from the balance transaction."""
+    if value is None:
+        return None
+    try:
+        rate = Decimal(repr(value) if isinstance(value, float) else str(value))
+    except ArithmeticError as exc:
+        raise GatewayError(f"Stripe sent an exchange rate we cannot read: {value!r}") from exc
+    return rate if rate.is_finite() and rate > 0 else None
 
 
 def _id(value: Any) -> str | None:
@@ -262,14 +277,19 @@ class StripeGateway:
 
     # -- refunds ---------------------------------------------------------------
 
-    def _refund(self, obj: Obj) -> RefundInfo:
-        failure = obj.get("failure_balance_transaction")
-        if failure is not None and not isinstance(failure, Mapping):
-            failure = self._call(
+    def _txn(self, value: Any) -> BalanceTransaction | None:
+        """A balance transaction given by id or already expanded; None for none."""
+        if value is None:
+            return None
+        if not isinstance(value, Mapping):
+            value = self._call(
                 "find a balance transaction",
                 self._client.v1.balance_transactions.retrieve,
-                str(failure),
+                str(value),
             )
+        return _balance_transaction(dict(value))
+
+    def _refund(self, obj: Obj) -> RefundInfo:
         return RefundInfo(
             id=obj["id"],
             charge_id=str(_id(obj["charge"])),
@@ -277,11 +297,12 @@ class StripeGateway:
             status=str(obj["status"]),
             created_at=_time(obj["created"]),
             balance_transaction_id=_id(obj.get("balance_transaction")),
-            failure_balance_transaction=_balance_transaction(dict(failure)) if failure else None,
+            failure_balance_transaction=self._txn(obj.get("failure_balance_transaction")),
+            balance_transaction=self._txn(obj.get("balance_transaction")),
         )
 
     def refunds_of_charge(self, charge_id: str) -> list[RefundInfo]:
-        params: Obj = {"charge": charge_id, "limit": 100}
+        params: Obj = {"charge": charge_id, "limit": 100, "expand": ["data.balance_transaction"]}
         page = self._call("list refunds", self._client.v1.refunds.list, params)
         found = list(page["data"])
         while page.get("has_more"):
@@ -292,7 +313,12 @@ class StripeGateway:
 
     def refund(self, refund_id: str) -> RefundInfo:
         return self._refund(
-            self._call("find the refund", self._client.v1.refunds.retrieve, refund_id)
+            self._call(
+                "find the refund",
+                self._client.v1.refunds.retrieve,
+                refund_id,
+                {"expand": ["balance_transaction"]},
+            )
         )
 
     def create_refund(
@@ -302,6 +328,7 @@ class StripeGateway:
             "charge": charge_id,
             "amount": amount.minor,
             "metadata": {"reason": reason[:500]} if reason else {},
+            "expand": ["balance_transaction"],
         }
         obj = self._call(
             "refund", self._client.v1.refunds.create, params, {"idempotency_key": idempotency_key}

@@ -26,7 +26,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from conservancy.standin import billing, objects, pages, params, payments
+from conservancy.standin import billing, exchange, objects, pages, params, payments
 from conservancy.standin.errors import ParameterError, StripeError
 from conservancy.standin.objects import Obj
 from conservancy.standin.state import Answer, Store
@@ -360,6 +360,9 @@ class StandInApp:
             Rule("/_standin/webhooks/mode", methods=["GET", "POST"], endpoint=("control", "mode")),
             Rule("/_standin/state", methods=["GET"], endpoint=("control", "state")),
             Rule(
+                "/_standin/exchange_rates", methods=["GET", "POST"], endpoint=("control", "rates")
+            ),
+            Rule(
                 "/_standin/receipts/<object_id>", methods=["GET"], endpoint=("control", "receipt")
             ),
         ]
@@ -497,6 +500,9 @@ class StandInApp:
         store = self.store
         if name == "state":
             return store.records()
+        if name == "rates":
+            store.exchange_rates.update(exchange.parse_rates(form, store.exchange_rates))
+            return {currency: str(rate) for currency, rate in store.exchange_rates.items()}
         if name == "mode":
             mode = self.webhooks.set_mode(
                 duplicate=_flag(form, "duplicate"),

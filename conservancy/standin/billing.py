@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from conservancy.standin import objects, params, payments
+from conservancy.standin import exchange, objects, params, payments
 from conservancy.standin.errors import CardDeclined, ParameterError, StripeError
 from conservancy.standin.objects import Obj
 from conservancy.standin.state import CheckoutTerms, Store
@@ -127,6 +127,12 @@ def _terms(store: Store, request: dict[str, Any], mode: str) -> CheckoutTerms:
         raise ParameterError(
             "You specified `payment` mode but passed a recurring price. Either switch to "
             "`subscription` mode or use only one-time prices.",
+            param="line_items",
+        )
+    if currency != exchange.SETTLEMENT_CURRENCY and currency not in store.exchange_rates:
+        known = ", ".join([exchange.SETTLEMENT_CURRENCY, *sorted(store.exchange_rates)])
+        raise ParameterError(
+            f"Invalid currency: {currency}. The stand-in supports these currencies: {known}.",
             param="line_items",
         )
     if unit_amount * quantity < 50:

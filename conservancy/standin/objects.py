@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import secrets
 import string
+from decimal import Decimal
 from typing import Any
 
 import stripe
@@ -277,7 +278,7 @@ def payment_intent(
     }
 
 
-def card_details(brand: str, last4: str, funding: str = "credit") -> Obj:
+def card_details(brand: str, last4: str, funding: str = "credit", country: str = "US") -> Obj:
     return {
         "card": {
             "amount_authorized": None,
@@ -288,7 +289,7 @@ def card_details(brand: str, last4: str, funding: str = "credit") -> Obj:
                 "address_postal_code_check": None,
                 "cvc_check": "pass",
             },
-            "country": "US",
+            "country": country,
             "exp_month": 12,
             "exp_year": 2034,
             "extended_authorization": {"status": "disabled"},
@@ -426,7 +427,10 @@ def balance_transaction(
     reporting_category: str,
     source: str,
     description: str | None,
+    exchange_rate: Decimal | None = None,
 ) -> Obj:
+    """A movement of the balance: ``amount``, ``fee`` and ``net`` in the balance's currency,
+    with Stripe's ``exchange_rate`` when the money came in (or went out) in another."""
     fee_details = (
         [
             {
@@ -451,7 +455,9 @@ def balance_transaction(
         "created": now,
         "currency": currency,
         "description": description,
-        "exchange_rate": None,
+        # A JSON number on the wire, as at Stripe; the gateway reads it back as the
+        # Decimal it was (a float's repr is its shortest exact decimal text).
+        "exchange_rate": float(exchange_rate) if exchange_rate is not None else None,
         "fee": fee,
         "fee_details": fee_details,
         "net": amount - fee,

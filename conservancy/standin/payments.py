@@ -5,11 +5,16 @@ so that the account's balance is always the sum of their ``net``.
 Fees are Stripe's standard US schedule, in integer minor units:
 
 - card: 2.9% + 30 cents per successful charge, the percentage rounded half-up
-  (25.00 -> 72.5 -> 73 cents, + 30 = 1.03);
+  (25.00 -> 72.5 -> 73 cents, + 30 = 1.03); 1% more when the charge is in another
+  currency than the balance (USD) and is converted, 1.5% more for a card issued
+  outside the US, all of the settled dollars (100.00 EUR settled as 108.34 USD
+  on a US card: 3.9% of 108.34 = 4.23, + 30 = 4.53);
 - US bank account (ACH Direct Debit): 0.8%, rounded half-up, capped at 5.00;
 - dispute: 15.00 when the dispute opens, given back if it is won.
 
-Refunds cost nothing and give no fee back.
+Refunds cost nothing and give no fee back. Money in another currency is
+converted at the store's rates (see :mod:`conservancy.standin.exchange`): a
+refund or a dispute at the rate of its own day.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 
-from conservancy.standin import objects
+from conservancy.standin import exchange, objects
 from conservancy.standin.errors import CardDeclined, ParameterError, StripeError
 from conservancy.standin.objects import Obj
 from conservancy.standin.state import Store
@@ -25,8 +30,10 @@ from conservancy.standin.state import Store
 DISPUTE_FEE = 1500
 
 
-def card_fee(amount: int) -> int:
-    return _percent_half_up(amount, 29) + 30
+def card_fee(amount: int, *, converted: bool = False, international: bool = False) -> int:
+    """The fee on a card charge that settled as ``amount`` US cents."""
+    tenths = 29 + (10 if converted else 0) + (15 if international else 0)
+    return _percent_half_up(amount, tenths) + 30
 
 
 def bank_fee(amount: int) -> int:
@@ -42,6 +49,7 @@ class Card:
     brand: str
     funding: str = "credit"
     decline: tuple[str, str] | None = None  # (decline code, message shown to the payer)
+    country: str = "US"  # where the card was issued: outside the US costs 1.5% more
 
 
 # Stripe's test card numbers that the stand-in knows.
@@ -50,6 +58,9 @@ CARDS = {
     "4000056655665556": Card("visa", funding="debit"),
     "5555555555554444": Card("mastercard"),
     "378282246310005": Card("amex"),
+    "4000002500000003": Card("visa", country="FR"),
+    "4000008260000000": Card("visa", country="GB"),
+    "4000001240000000": Card("visa", country="CA"),
     "4000000000000002": Card("visa", decline=("generic_decline", "Your card was declined.")),
     "4000000000009995": Card(
         "visa", decline=("insufficient_funds", "Your card has insufficient funds.")
@@ -91,7 +102,7 @@ def card_method(store: Store, number: str) -> Method:
         )
     method = Method(
         id=objects.new_id("pm_"),
-        details=objects.card_details(card.brand, digits[-4:], card.funding),
+        details=objects.card_details(card.brand, digits[-4:], card.funding, card.country),
         decline=card.decline,
     )
     store.payment_methods[method.id] = method.details
@@ -166,20 +177,27 @@ def start_payment(
 
 
 def settle(store: Store, intent: Obj, charge: Obj) -> Obj:
-    """The charge succeeds: its balance transaction carries the real fee."""
-    card = charge["payment_method_details"]["type"] == "card"
-    fee = card_fee(charge["amount"]) if card else bank_fee(charge["amount"])
+    """The charge succeeds: its balance transaction carries the real fee, in US dollars."""
+    details = charge["payment_method_details"]
+    card = details["type"] == "card"
+    settled, rate = exchange.settlement(store.exchange_rates, charge["amount"], charge["currency"])
+    if card:
+        abroad = details["card"]["country"] != "US"
+        fee = card_fee(settled, converted=rate is not None, international=abroad)
+    else:
+        fee = bank_fee(settled)
     txn = store.add(
         objects.balance_transaction(
             now=store.now(),
-            amount=charge["amount"],
+            amount=settled,
             fee=fee,
             fee_description="Stripe processing fees",
-            currency=charge["currency"],
+            currency=exchange.SETTLEMENT_CURRENCY,
             type_="charge" if card else "payment",
             reporting_category="charge",
             source=charge["id"],
             description=charge["description"],
+            exchange_rate=rate,
         )
     )
     charge.update(
@@ -277,13 +295,15 @@ def refund(
     made = store.add(
         objects.refund(now=now, charge=charge, amount=amount, metadata=metadata, reason=reason)
     )
+    settled, rate = exchange.settlement(store.exchange_rates, amount, charge["currency"])
     txn = store.add(
         objects.balance_transaction(
             now=now,
-            amount=-amount,
+            amount=-settled,
             fee=0,
             fee_description="",
-            currency=charge["currency"],
+            currency=exchange.SETTLEMENT_CURRENCY,
+            exchange_rate=rate,
             type_="refund",
             reporting_category="refund",
             source=made["id"],
@@ -321,13 +341,15 @@ def open_dispute(store: Store, charge_id: str, amount: int | None, reason: str) 
     dispute = store.add(
         objects.dispute(now=store.now(), charge=charge, amount=amount, reason=reason)
     )
+    settled, rate = exchange.settlement(store.exchange_rates, amount, charge["currency"])
     txn = store.add(
         objects.balance_transaction(
             now=store.now(),
-            amount=-amount,
+            amount=-settled,
             fee=DISPUTE_FEE,
             fee_description="Dispute fee",
-            currency=charge["currency"],
+            currency=exchange.SETTLEMENT_CURRENCY,
+            exchange_rate=rate,
             type_="adjustment",
             reporting_category="dispute",
             source=dispute["id"],
@@ -346,13 +368,17 @@ def close_dispute(store: Store, dispute_id: str, outcome: str) -> Obj:
     if dispute["status"] in ("won", "lost"):
         raise StripeError(f"Dispute {dispute_id} is already closed ({dispute['status']}).")
     if outcome == "won":
+        settled, rate = exchange.settlement(
+            store.exchange_rates, dispute["amount"], dispute["currency"]
+        )
         txn = store.add(
             objects.balance_transaction(
                 now=store.now(),
-                amount=dispute["amount"],
+                amount=settled,
                 fee=-DISPUTE_FEE,
                 fee_description="Dispute fee",
-                currency=dispute["currency"],
+                currency=exchange.SETTLEMENT_CURRENCY,
+                exchange_rate=rate,
                 type_="adjustment",
                 reporting_category="dispute_reversal",
                 source=dispute["id"],

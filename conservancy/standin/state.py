@@ -15,11 +15,13 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from conservancy import clock
 from conservancy.standin import objects
 from conservancy.standin.errors import ParameterError, StripeError, not_found
+from conservancy.standin.exchange import DEMO_RATES
 from conservancy.standin.objects import Obj
 
 _KIND = {  # Stripe's word for each object in "No such ..." messages
@@ -72,6 +74,8 @@ class Store:
     payment_methods: dict[str, Obj] = field(default_factory=dict)
     # Balance transaction id -> the payout that included it.
     paid_out_by: dict[str, str] = field(default_factory=dict)
+    # US dollars per unit of each other currency (see standin.exchange); tests change them.
+    exchange_rates: dict[str, Decimal] = field(default_factory=lambda: dict(DEMO_RATES))
     _objects: dict[str, Obj] = field(default_factory=dict)
     _by_type: dict[str, list[str]] = field(default_factory=dict)
     _events: list[Obj] = field(default_factory=list)
