@@ -174,7 +174,7 @@ def donors(session: Session, project: Project, page: int = 1) -> tuple[list[Dono
             key.label("key"),
             func.max(case((anonymous, None), else_=Donor.name)),
             func.count(Gift.id),
-            func.sum(Gift.project_minor - Gift.reversed_minor),
+            func.sum(Gift.project_settled_minor - Gift.reversed_settled_minor),
             func.min(Gift.settled_on),
             func.max(Gift.settled_on),
             func.max(case((Donation.visibility == Visibility.PUBLIC, 1), else_=0)),
@@ -182,9 +182,10 @@ def donors(session: Session, project: Project, page: int = 1) -> tuple[list[Dono
         .select_from(Gift)
         .join(Donation, Gift.donation_id == Donation.id)
         .join(Donor, Donation.donor_id == Donor.id)
-        .where(Donation.project_id == project.id, Gift.currency == project.currency)
+        # In the US dollars each gift settled as, whatever currency it was given in.
+        .where(Donation.project_id == project.id)
         .group_by(key)
-        .order_by(func.sum(Gift.project_minor - Gift.reversed_minor).desc(), key)
+        .order_by(func.sum(Gift.project_settled_minor - Gift.reversed_settled_minor).desc(), key)
         .offset((page - 1) * DONORS_PER_PAGE)
         .limit(DONORS_PER_PAGE + 1)
     ).all()

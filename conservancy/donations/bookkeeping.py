@@ -13,6 +13,28 @@ by the difference. Each event yields a money transaction (``stripe-id`` = the
 balance transaction, refund or dispute that caused it) and, where a fee
 changes, a separate sponsorship-fee transaction, so statements show fees as
 their own lines.
+
+A gift in another currency (EUR, GBP, CAD) is booked in US dollars, the books'
+only currency, so that every fund figure stays in dollars. Its income is the
+dollars Stripe settled (the charge's balance transaction), and each income
+posting carries the donor's own amount as Beancount metadata::
+
+    Income:Twisted:Donations   -108.34 USD
+      donor-amount: -100.00 EUR
+
+Why not ``-100.00 EUR @@ 108.34 USD``? Beancount keeps a total price as a
+per-unit price, ``108.34 / 100.00``, and weighs the posting as units times
+that price in 28 digits. When the division does not end (``37.00 / 33.33``)
+the weight misses the total by 1E-27, and with ``tolerance_multiplier 0`` the
+books refuse the transaction: about four gifts in ten at a rate like Stripe's.
+A total cost (``{{...}}``) is divided the same way. Dollars with the donor's
+amount beside them balance exactly, always.
+
+A reversal takes income back at the gift's own rate, by the cumulative rule
+on each part's dollars (so a full refund takes back exactly what came in,
+and the sponsorship fee returns to zero); Stripe moves its own dollars at the
+rate of the day, and the difference goes to ``Expenses:<Fund>:Exchange-
+Differences`` of the funds, shared like the reversal.
 """
 
 from __future__ import annotations
@@ -27,13 +49,46 @@ from conservancy.ledger.entries import Posting, Transaction
 from conservancy.money import Money, round_minor
 
 
+def split(amount: Money, weights: Sequence[Money]) -> list[Money]:
+    """``amount`` shared in proportion to ``weights`` (of any one currency); the first
+    takes the remainder, so the shares add up to ``amount`` exactly."""
+    total = sum((w.amount for w in weights), Decimal(0))
+    shares = [
+        round_minor(weight.amount * amount.amount / total, amount.currency)
+        for weight in weights[1:]
+    ]
+    first = amount.minor - sum(shares)
+    return [Money.from_minor(m, amount.currency) for m in (first, *shares)]
+
+
 @dataclass(frozen=True)
 class Part:
     """The share of a gift that one fund receives."""
 
     fund: str
-    amount: Money
+    amount: Money  # in the donor's currency
     fee_rate_bp: int  # the sponsorship fee: 0 for the sponsor's own General fund
+    # In the books' currency, when the donor gave in another: what Stripe settled for it.
+    settled: Money | None = None
+
+    @property
+    def booked(self) -> Money:
+        """The part as the books hold it: its settled dollars, or its amount."""
+        return self.settled if self.settled is not None else self.amount
+
+    def booked_share(self, share: Money) -> Money:
+        """``share`` of this part (in the donor's currency) as booked, at the gift's rate.
+
+        Applied to cumulative shares, so that the whole part converts to exactly ``settled``.
+        """
+        if self.settled is None:
+            return share
+        exact = self.settled.amount * share.amount / self.amount.amount
+        return Money.from_minor(round_minor(exact, self.settled.currency), self.settled.currency)
+
+    def donor_amount(self, amount: Money) -> Money | None:
+        """``amount`` to show beside a posting of this part: only when it was converted."""
+        return amount if self.settled is not None else None
 
     def sponsorship_fee(self, net: Money) -> Money:
         return net.times(Decimal(self.fee_rate_bp).scaleb(-4))
@@ -51,49 +106,79 @@ class GiftBooking:
 
     @property
     def total(self) -> Money:
+        """The gift in the donor's currency."""
         total = self.parts[0].amount
         for part in self.parts[1:]:
             total = total + part.amount
         return total
 
+    @property
+    def booked_total(self) -> Money:
+        """The gift in the books' currency."""
+        total = self.parts[0].booked
+        for part in self.parts[1:]:
+            total = total + part.booked
+        return total
+
+    def _booked_shares(self, reversed_so_far: Money) -> list[Money]:
+        """Each part's share of everything reversed so far, in the books' currency."""
+        return [
+            part.booked_share(share)
+            for part, share in zip(self.parts, self.allocate(reversed_so_far), strict=True)
+        ]
+
+    def booked_reversal(self, *, amount: Money, reversed_before: Money) -> Money:
+        """The income a reversal of ``amount`` (donor's currency) takes back, as booked."""
+        before = self._booked_shares(reversed_before)
+        after = self._booked_shares(reversed_before + amount)
+        total = Money.zero(self.booked_total.currency)
+        for a, b in zip(after, before, strict=True):
+            total = total + (a - b)
+        return total
+
     def allocate(self, amount: Money) -> list[Money]:
         """``amount`` shared over the parts in proportion; the first part takes the remainder."""
-        total = self.total.amount
-        shares = [
-            round_minor(part.amount.amount * amount.amount / total, amount.currency)
-            for part in self.parts[1:]
-        ]
-        first = amount.minor - sum(shares)
-        return [Money.from_minor(m, amount.currency) for m in (first, *shares)]
+        return split(amount, [part.amount for part in self.parts])
 
     def _meta(self, stripe_id: str | None, **extra: str) -> dict[str, str]:
         stripe = {"stripe-id": stripe_id} if stripe_id is not None else {}
         return {**stripe, "entity": self.entity, "income-type": "Donations", **extra}
 
     def settled(
-        self, *, on: date, stripe_id: str | None, fee: Money, asset: str = accounts.STRIPE
+        self,
+        *,
+        on: date,
+        stripe_id: str | None,
+        fee: Money,
+        asset: str = accounts.STRIPE,
+        meta: dict[str, str] | None = None,
     ) -> list[Transaction]:
         """The gift reaching Stripe (or, by cheque or wire, ``asset``: the bank), less the
-        card fee; then the sponsorship fees on it."""
+        card fee; then the sponsorship fees on it. ``meta``: more of the transaction's
+        metadata (Stripe's ``exchange-rate``)."""
         fees = self.allocate(fee)
-        postings = [Posting(asset, self.total - fee)]
+        postings = [Posting(asset, self.booked_total - fee)]
         for part, part_fee in zip(self.parts, fees, strict=True):
             if part_fee:
                 postings.append(Posting(accounts.payment_processing(part.fund), part_fee))
-            postings.append(Posting(accounts.donations(part.fund), -part.amount))
+            postings.append(
+                Posting(
+                    accounts.donations(part.fund), -part.booked, part.donor_amount(-part.amount)
+                )
+            )
         gift = Transaction(
             ref=self.ref,
             date=on,
             payee=self.payee,
             narration=self.narration,
             postings=tuple(postings),
-            meta=self._meta(stripe_id),
+            meta=self._meta(stripe_id, **(meta or {})),
         )
-        zero = [Money.zero(p.amount.currency) for p in self.parts]
+        zero = [Money.zero(p.booked.currency) for p in self.parts]
         return [
             gift,
             *self._fee_change(
-                f"{self.ref}/sponsorship-fee", on, zero, [p.amount for p in self.parts]
+                f"{self.ref}/sponsorship-fee", on, zero, [p.booked for p in self.parts]
             ),
         ]
 
@@ -108,23 +193,39 @@ class GiftBooking:
         narration: str,
         dispute_fee: Money | None = None,
         asset: str = accounts.STRIPE,
+        moved: Money | None = None,
+        meta: dict[str, str] | None = None,
     ) -> list[Transaction]:
         """Money going back: a refund (no fee returned) or a dispute (with its fee).
 
         A negative ``amount`` (a won dispute's reinstatement) books the reverse.
-        ``reversed_before`` is everything reversed on this gift before this event.
+        ``reversed_before`` is everything reversed on this gift before this event,
+        both in the donor's currency. ``moved`` is what left the balance for it in the
+        books' currency, before any dispute fee (for a converted gift, at the day's
+        rate); None: the income taken back, to the cent.
         """
         before = self.allocate(reversed_before)
         after = self.allocate(reversed_before + amount)
         parts_back = [a - b for a, b in zip(after, before, strict=True)]
-        fee = dispute_fee or Money.zero(amount.currency)
-        postings = [Posting(asset, -(amount + fee))]
+        booked_before = self._booked_shares(reversed_before)
+        booked_after = self._booked_shares(reversed_before + amount)
+        booked_back = [a - b for a, b in zip(booked_after, booked_before, strict=True)]
+        income = self.booked_reversal(amount=amount, reversed_before=reversed_before)
+        moved = income if moved is None else moved
+        fee = dispute_fee or Money.zero(income.currency)
+        postings = [Posting(asset, -(moved + fee))]
         if fee:
             postings.append(Posting(accounts.dispute_fees(self.parts[0].fund), fee))
         postings.extend(
-            Posting(accounts.donations(part.fund), back)
-            for part, back in zip(self.parts, parts_back, strict=True)
-            if back
+            Posting(accounts.donations(part.fund), booked, part.donor_amount(back))
+            for part, back, booked in zip(self.parts, parts_back, booked_back, strict=True)
+            if back or booked
+        )
+        # Stripe's dollars against the gift's: what the day's rate cost or gained the funds.
+        postings.extend(
+            Posting(accounts.exchange_differences(part.fund), share)
+            for part, share in zip(self.parts, self.allocate(moved - income), strict=True)
+            if share
         )
         money = Transaction(
             ref=ref,
@@ -132,10 +233,10 @@ class GiftBooking:
             payee=self.payee,
             narration=narration,
             postings=tuple(postings),
-            meta=self._meta(stripe_id, gift=self.ref),
+            meta=self._meta(stripe_id, gift=self.ref, **(meta or {})),
         )
-        net_before = [p.amount - b for p, b in zip(self.parts, before, strict=True)]
-        net_after = [p.amount - a for p, a in zip(self.parts, after, strict=True)]
+        net_before = [p.booked - b for p, b in zip(self.parts, booked_before, strict=True)]
+        net_after = [p.booked - a for p, a in zip(self.parts, booked_after, strict=True)]
         return [money, *self._fee_change(f"{ref}/sponsorship-fee", on, net_before, net_after)]
 
     def _fee_change(

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
 from enum import StrEnum
 
@@ -15,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
 )
+from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from conservancy import clock
@@ -211,11 +213,31 @@ class DonationStatusChange(Base):
     donation: Mapped[Donation] = relationship(back_populates="history")
 
 
+def _as_given(part: str) -> Callable[[DefaultExecutionContext], int]:
+    """A gift in US dollars settles as given: its settled figures default to its own."""
+
+    def default(context: DefaultExecutionContext) -> int:
+        row: dict[str, object] = context.get_current_parameters()  # type: ignore[no-untyped-call]
+        project = int(str(row["project_minor"]))
+        return project if part == "project" else project + int(str(row.get("general_minor") or 0))
+
+    return default
+
+
 class Gift(Base):
     """One settled payment: a one-time gift, or one period of a recurring gift.
 
     Its ledger entries are the ``ref``'s; reversals (refunds, disputes) are
     allocated over the funds by ``reversed_minor`` (see donations.bookkeeping).
+
+    Two currencies meet here. ``currency`` and the ``*_minor`` amounts without
+    "settled" in their name are the donor's: what they gave and what went back
+    to them, as their receipt states it. The ``settled_*`` amounts and
+    ``fee_minor`` are in US dollars, the books' currency: what reached the
+    sponsor's Stripe balance (for a gift in US dollars, the same figures). A
+    reversal takes income back at the gift's own rate (``reversed_settled_minor``,
+    so a full refund takes back exactly ``settled_minor``); what Stripe actually
+    moved at the day's rate differs by an exchange difference, booked to the fund.
     """
 
     __tablename__ = "gifts"
@@ -232,7 +254,15 @@ class Gift(Base):
     # The project's part and the extra to General, as charged; they add up to the charge.
     project_minor: Mapped[int] = mapped_column(BigInteger)
     general_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Stripe's fee, in US dollars (the balance's currency).
     fee_minor: Mapped[int] = mapped_column(BigInteger)
+    # What reached the sponsor in US dollars before the fee (the charge's balance
+    # transaction), the project's part of it, and the income taken back at the gift's rate.
+    settled_minor: Mapped[int] = mapped_column(BigInteger, default=_as_given("settled"))
+    project_settled_minor: Mapped[int] = mapped_column(BigInteger, default=_as_given("project"))
+    reversed_settled_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Stripe's rate (US dollars per unit of ``currency``) as it stated it; None in US dollars.
+    exchange_rate: Mapped[str | None] = mapped_column(String(32))
     # The sponsorship fee rate when the gift settled: later refunds reverse at this rate.
     fee_rate_bp: Mapped[int] = mapped_column()
     fund: Mapped[str] = mapped_column(String(64))
@@ -258,6 +288,21 @@ class Gift(Base):
         return Money.from_minor(
             self.project_minor + self.general_minor - self.reversed_minor, Currency(self.currency)
         )
+
+    @property
+    def converted(self) -> bool:
+        """True when the donor gave in another currency than the books' US dollars."""
+        return self.currency != Currency.USD.value
+
+    @property
+    def settled(self) -> Money:
+        """What reached the sponsor, in US dollars, before Stripe's fee."""
+        return Money.from_minor(self.settled_minor, Currency.USD)
+
+    @property
+    def settled_standing(self) -> Money:
+        """The US dollar value of what stands of the gift, at the gift's own rate."""
+        return Money.from_minor(self.settled_minor - self.reversed_settled_minor, Currency.USD)
 
 
 class Refund(Base):

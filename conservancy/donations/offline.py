@@ -162,6 +162,10 @@ def record_offline_gift(
         project_minor=request.amount.minor,
         general_minor=0,
         fee_minor=0,
+        # A cheque or wire is in the project's currency, the books' own: settled as given.
+        settled_minor=request.amount.minor,
+        project_settled_minor=request.amount.minor,
+        reversed_settled_minor=0,
         fee_rate_bp=project.fee_rate_bp,
         fund=project.fund,
         reversed_minor=0,
@@ -264,6 +268,7 @@ def refund_offline_gift(
     ):
         record(session, entry)
     gift.reversed_minor += amount.minor
+    gift.reversed_settled_minor += amount.minor
     gift.refunded_minor += amount.minor
     status = (
         DonationStatus.REFUNDED

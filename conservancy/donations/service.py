@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from conservancy.donations.fees import DEFAULT_SCHEDULE, CardSchedule
+from conservancy.donations.fees import CardSchedule, schedule_for
 from conservancy.donations.models import (
     Donation,
     DonationStatus,
@@ -28,6 +28,23 @@ from conservancy.projects.models import Campaign, Project
 
 MINIMUM = Money.from_minor(100, Currency.USD)
 INTERVALS = {Frequency.WEEKLY: "week", Frequency.MONTHLY: "month", Frequency.YEARLY: "year"}
+# The currencies a donor may give in; Stripe settles each into the sponsor's US dollars.
+CURRENCIES: tuple[Currency, ...] = (Currency.USD, Currency.EUR, Currency.GBP, Currency.CAD)
+
+
+def limits(currency: Currency, maximum: Money) -> tuple[Money, Money]:
+    """The smallest and largest gift taken online in ``currency``: the same figures in
+    every currency (1.00 and the configured maximum, 100,000.00 by default), not converted.
+
+    Why not convert? The app learns Stripe's rate only when a gift settles, so a
+    converted limit would be a guess that moves every day, and a donor would read
+    "the largest gift is 92,301.46 EUR". The limits are round thresholds of policy
+    (Stripe's own minimum charge, a gift large enough that we would rather talk to
+    the donor first), and EUR, GBP and CAD are each within a third of the dollar:
+    1.00 in any of them is above Stripe's smallest charge (0.50 USD or its like),
+    and 100,000.00 GBP (about 127,000 USD) is still a gift to talk about, not a risk.
+    """
+    return Money.from_minor(MINIMUM.minor, currency), Money.from_minor(maximum.minor, currency)
 
 
 class DonationRefused(DomainError):
@@ -79,9 +96,10 @@ def current_campaign(session: Session, project: Project, today: date) -> Campaig
 
 
 def campaign_raised(session: Session, campaign: Campaign) -> Money:
-    """Settled gifts to the campaign's project in its window, less what went back."""
+    """Settled gifts to the campaign's project in its window, less what went back: in the
+    US dollars they settled as, whatever currency each was given in."""
     total = session.scalar(
-        select(func.coalesce(func.sum(Gift.project_minor - Gift.reversed_minor), 0))
+        select(func.coalesce(func.sum(Gift.project_settled_minor - Gift.reversed_settled_minor), 0))
         .join(Donation, Gift.donation_id == Donation.id)
         .where(
             Donation.project_id == campaign.project_id,
@@ -99,21 +117,32 @@ def record_donation(
     *,
     maximum: Money,
     today: date,
-    schedule: CardSchedule = DEFAULT_SCHEDULE,
+    schedule: CardSchedule | None = None,
 ) -> Donation:
-    """Record a pending donation (and its donor). Nothing is charged yet."""
-    extra = request.extra_general or Money.zero(request.amount.currency)
-    for value, field in ((request.amount, "amount"), (extra, "extra_general")):
-        if value.currency.value != project.currency:
-            raise DonationRefused(f"{project.name} takes gifts in {project.currency}.", field)
-    if request.amount < MINIMUM:
-        raise DonationRefused(f"The smallest gift we can take is {MINIMUM.format()}.", "amount")
-    if extra.minor and extra < MINIMUM:
+    """Record a pending donation (and its donor). Nothing is charged yet.
+
+    ``maximum`` is the configured one; it applies in the gift's currency (:func:`limits`).
+    ``schedule`` grosses the gift up when the donor covers the fees; by default, the
+    schedule of the gift's currency.
+    """
+    currency = request.amount.currency
+    extra = request.extra_general or Money.zero(currency)
+    if currency not in CURRENCIES:
+        raise DonationRefused(_currencies_message(), "currency")
+    if extra.currency is not currency:
         raise DonationRefused(
-            f"An extra gift must be at least {MINIMUM.format()}, or nothing.", "extra_general"
+            f"An extra gift is given in {currency}, as the gift.", "extra_general"
+        )
+    smallest, maximum = limits(currency, maximum)
+    if request.amount < smallest:
+        raise DonationRefused(f"The smallest gift we can take is {smallest.format()}.", "amount")
+    if extra.minor and extra < smallest:
+        raise DonationRefused(
+            f"An extra gift must be at least {smallest.format()}, or nothing.", "extra_general"
         )
     if extra.minor < 0:
         raise DonationRefused("An extra gift cannot be negative.", "extra_general")
+    schedule = schedule or schedule_for(currency)
     amount = schedule.gross_up(request.amount) if request.cover_fees else request.amount
     if amount + extra > maximum:
         raise DonationRefused(
@@ -163,10 +192,25 @@ def thank_you_offer(project: Project, amount: Money) -> tuple[str, Money]:
     return offered, value
 
 
+def _currencies_message() -> str:
+    names = [c.value for c in CURRENCIES]
+    return f"Choose the currency of your gift: {', '.join(names[:-1])} or {names[-1]}."
+
+
 def _thank_you(project: Project, request: DonationRequest) -> tuple[str, Money] | None:
-    """The thank-you gift the donor asked for, with its fair market value; None if none."""
+    """The thank-you gift the donor asked for, with its fair market value; None if none.
+
+    Only with a gift in the project's currency: its value is a good-faith estimate in
+    that currency, and the receipt deducts it from the gift (SPEC section 8).
+    """
     if not request.thank_you:
         return None
+    if request.amount.currency.value != project.currency:
+        raise DonationRefused(
+            f"The {project.thank_you_description or 'thank-you gift'} comes with gifts in "
+            f"{project.currency}.",
+            "thank_you",
+        )
     try:
         return thank_you_offer(project, request.amount)
     except NoThankYou as exc:

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from conservancy import clock
-from conservancy.donations.bookkeeping import GiftBooking, Part
+from conservancy.donations.bookkeeping import GiftBooking, Part, split
 from conservancy.donations.models import (
     ALLOWED_TRANSITIONS,
     Dispute,
@@ -26,11 +26,23 @@ from conservancy.donations.models import (
     Visibility,
 )
 from conservancy.ledger import accounts
+from conservancy.ledger.entries import Transaction
 from conservancy.ledger.models import LedgerOutbox
 from conservancy.ledger.outbox import record
 from conservancy.money import Currency, Money
-from conservancy.payments.gateway import Charge, DisputeInfo, Gateway, RefundInfo
+from conservancy.payments.gateway import (
+    BalanceTransaction,
+    Charge,
+    DisputeInfo,
+    Gateway,
+    GatewayError,
+    RefundInfo,
+)
+from conservancy.projects.service import open_accounts, opened_on
 from conservancy.receipts import issue as receipts
+
+# The books keep US dollars only (SPEC section 6): Stripe settles every gift into them.
+BOOKS_CURRENCY = Currency.USD
 
 
 def move_status(donation: Donation, status: DonationStatus, reason: str) -> None:
@@ -52,9 +64,27 @@ def payee(donation: Donation) -> str:
 
 def booking(gift: Gift) -> GiftBooking:
     currency = Currency(gift.currency)
-    parts = [Part(gift.fund, Money.from_minor(gift.project_minor, currency), gift.fee_rate_bp)]
+
+    def settled(minor: int) -> Money | None:
+        return Money.from_minor(minor, BOOKS_CURRENCY) if gift.converted else None
+
+    parts = [
+        Part(
+            gift.fund,
+            Money.from_minor(gift.project_minor, currency),
+            gift.fee_rate_bp,
+            settled(gift.project_settled_minor),
+        )
+    ]
     if gift.general_minor:
-        parts.append(Part(accounts.GENERAL, Money.from_minor(gift.general_minor, currency), 0))
+        parts.append(
+            Part(
+                accounts.GENERAL,
+                Money.from_minor(gift.general_minor, currency),
+                0,
+                settled(gift.settled_minor - gift.project_settled_minor),
+            )
+        )
     donation = gift.donation
     every = "" if not donation.recurring else f" ({donation.frequency.value})"
     return GiftBooking(
@@ -78,10 +108,16 @@ def settle(
     if gift is not None:
         return gift
     txn = charge.balance_transaction
+    if txn.amount.currency is not BOOKS_CURRENCY or txn.fee.currency is not BOOKS_CURRENCY:
+        raise GatewayError(
+            f"Stripe settled charge {charge.id} in {txn.amount.currency}; "
+            f"the books keep {BOOKS_CURRENCY} only"
+        )
     if charge.amount == donation.total:
         project, general = donation.amount, donation.extra_general
     else:  # the amount changed at Stripe since the form: it is all the project's
         project, general = charge.amount, Money.zero(charge.amount.currency)
+    project_settled = split(txn.amount, [project, general])[0]
     gift = Gift(
         donation=donation,
         ref=f"stripe-{txn.id}",
@@ -93,6 +129,10 @@ def settle(
         project_minor=project.minor,
         general_minor=general.minor,
         fee_minor=txn.fee.minor,
+        settled_minor=txn.amount.minor,
+        project_settled_minor=project_settled.minor,
+        reversed_settled_minor=0,
+        exchange_rate=str(txn.exchange_rate) if txn.exchange_rate is not None else None,
         fee_rate_bp=donation.project.fee_rate_bp,
         fund=donation.project.fund,
         reversed_minor=0,
@@ -103,7 +143,9 @@ def settle(
     )
     session.add(gift)
     session.flush()
-    for entry in booking(gift).settled(on=gift.settled_on, stripe_id=txn.id, fee=txn.fee):
+    for entry in booking(gift).settled(
+        on=gift.settled_on, stripe_id=txn.id, fee=txn.fee, meta=_rate_meta(txn)
+    ):
         record(session, entry)
     move_status(donation, DonationStatus.PAID, f"charge {charge.id}")
     receipts.reconcile(session, gift, tz, reason="gift")
@@ -130,6 +172,13 @@ def _lock(session: Session, gift: Gift) -> None:
     session.refresh(gift, with_for_update=True)
 
 
+def _rate_meta(txn: BalanceTransaction | None) -> dict[str, str]:
+    """Stripe's rate for a converted movement, as its entry's ``exchange-rate`` metadata."""
+    if txn is None or txn.exchange_rate is None:
+        return {}
+    return {"exchange-rate": str(txn.exchange_rate)}
+
+
 def _book_reversal(
     session: Session,
     gift: Gift,
@@ -141,19 +190,45 @@ def _book_reversal(
     amount: Money,
     narration: str,
     dispute_fee: Money | None = None,
+    txn: BalanceTransaction | None = None,
 ) -> None:
-    """Book money going back on a gift (a negative amount: coming back), and keep its total."""
-    for entry in booking(gift).reversed(
+    """Book money going back on a gift (a negative amount: coming back), and keep its totals.
+
+    ``amount`` is in the donor's currency; ``txn``, when known, is the balance movement
+    (its amount in the books' dollars, negative when money left); income goes back at the
+    gift's rate and the rest is an exchange difference.
+    """
+    gift_booking = booking(gift)
+    reversed_before = Money.from_minor(gift.reversed_minor, amount.currency)
+    entries = gift_booking.reversed(
         ref=ref,
         on=clock.accounting_date(at, tz),
         stripe_id=stripe_id,
         amount=amount,
-        reversed_before=Money.from_minor(gift.reversed_minor, amount.currency),
+        reversed_before=reversed_before,
         narration=narration,
         dispute_fee=dispute_fee,
-    ):
+        moved=-txn.amount if txn is not None else None,
+        meta=_rate_meta(txn),
+    )
+    _open_exchange_accounts(session, gift, entries)
+    for entry in entries:
         record(session, entry)
+    income = gift_booking.booked_reversal(amount=amount, reversed_before=reversed_before)
     gift.reversed_minor += amount.minor
+    gift.reversed_settled_minor += income.minor
+
+
+def _open_exchange_accounts(session: Session, gift: Gift, entries: list[Transaction]) -> None:
+    """Open a fund's exchange-differences account the first time an entry posts to it,
+    dated with the fund's other accounts (or, if the app did not open those, the entry)."""
+    for entry in entries:
+        for posting in entry.postings:
+            fund = accounts.fund_of(posting.account)
+            if fund is None or posting.account != accounts.exchange_differences(fund):
+                continue
+            opened = opened_on(session, accounts.donations(fund)) or entry.date
+            open_accounts(session, [posting.account], min(opened, entry.date))
 
 
 def apply_refund(session: Session, gift: Gift, refund: RefundInfo, tz: ZoneInfo) -> None:
@@ -177,6 +252,7 @@ def apply_refund(session: Session, gift: Gift, refund: RefundInfo, tz: ZoneInfo)
             stripe_id=refund.id,
             amount=refund.amount,
             narration="Refund",
+            txn=refund.balance_transaction,
         )
         gift.refunded_minor += refund.amount.minor
         _after_reversal(gift, f"refund {refund.id}")
@@ -197,6 +273,7 @@ def apply_refund(session: Session, gift: Gift, refund: RefundInfo, tz: ZoneInfo)
                 stripe_id=refund.id,
                 amount=-refund.amount,
                 narration="Refund failed",
+                txn=failure,
             )
             gift.refunded_minor -= refund.amount.minor
         row.status = refund.status
@@ -221,7 +298,13 @@ def apply_dispute(session: Session, gift: Gift, dispute: DisputeInfo, tz: ZoneIn
         ref = f"stripe-{txn.id}"
         if _posted(session, ref):
             continue
-        amount = -txn.amount  # withdrawn: positive reversal; reinstated: negative
+        # Withdrawn: a positive reversal; reinstated: a negative one. Stripe's dollars
+        # are the movement's; the donor's amount is the dispute's, in their currency.
+        withdrawn = txn.amount.minor < 0
+        if gift.converted:
+            amount = dispute.amount if withdrawn else -dispute.amount
+        else:
+            amount = -txn.amount
         _book_reversal(
             session,
             gift,
@@ -231,9 +314,10 @@ def apply_dispute(session: Session, gift: Gift, dispute: DisputeInfo, tz: ZoneIn
             stripe_id=dispute.id,
             amount=amount,
             narration=(
-                "Dispute: funds withdrawn" if amount.minor > 0 else "Dispute won: funds reinstated"
+                "Dispute: funds withdrawn" if withdrawn else "Dispute won: funds reinstated"
             ),
             dispute_fee=txn.fee,
+            txn=txn,
         )
     donation = gift.donation
     if not donation.recurring:

@@ -53,6 +53,12 @@ def dispute_fees(fund: str) -> str:
     return f"Expenses:{fund}:Dispute-Fees"
 
 
+def exchange_differences(fund: str) -> str:
+    """What a fund gains or loses when Stripe returns a gift in another currency at another
+    rate than it came in at. Opened the first time it is needed (donations.settlement)."""
+    return f"Expenses:{fund}:Exchange-Differences"
+
+
 def net_assets(fund: str) -> str:
     return f"Equity:Net-Assets:{fund}"
 

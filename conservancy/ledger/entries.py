@@ -66,6 +66,9 @@ def check_ref(ref: str) -> str:
 class Posting:
     account: str
     amount: Money
+    # The same money in the currency the donor gave it in, when that is not the books'
+    # (written as the posting's ``donor-amount`` metadata; see donations.bookkeeping).
+    donor_amount: Money | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,9 +107,7 @@ class Transaction:
             "payee": self.payee,
             "narration": self.narration,
             "meta": self.meta,
-            "postings": [
-                [p.account, str(p.amount.amount), p.amount.currency.value] for p in self.postings
-            ],
+            "postings": [_posting_json(p) for p in self.postings],
         }
 
 
@@ -179,10 +180,26 @@ def entry_from_json(data: dict[str, Any]) -> Entry:
         payee=data["payee"],
         narration=data["narration"],
         meta=dict(data["meta"]),
-        postings=tuple(
-            Posting(account, Money(Decimal(number), Currency(cur)))
-            for account, number, cur in data["postings"]
-        ),
+        postings=tuple(_posting_from_json(fields) for fields in data["postings"]),
+    )
+
+
+def _posting_json(posting: Posting) -> list[str]:
+    """``[account, number, currency]``, and the donor's number and currency when given."""
+    fields = [posting.account, str(posting.amount.amount), posting.amount.currency.value]
+    if posting.donor_amount is not None:
+        fields += [str(posting.donor_amount.amount), posting.donor_amount.currency.value]
+    return fields
+
+
+def _posting_from_json(fields: list[str]) -> Posting:
+    from decimal import Decimal
+
+    account, number, currency, *donor = fields
+    return Posting(
+        account,
+        Money(Decimal(number), Currency(currency)),
+        Money(Decimal(donor[0]), Currency(donor[1])) if donor else None,
     )
 
 

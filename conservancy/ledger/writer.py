@@ -10,7 +10,7 @@ from __future__ import annotations
 from beancount.core import amount, data
 from beancount.parser import printer
 
-from conservancy.ledger.entries import Balance, Entry, Open
+from conservancy.ledger.entries import Balance, Entry, Open, Posting
 
 
 def to_directive(entry: Entry) -> data.Directive:
@@ -27,7 +27,7 @@ def to_directive(entry: Entry) -> data.Directive:
             None,
             None,
             None,
-            None,
+            _posting_meta(p),
         )
         for p in entry.postings
     ]
@@ -41,6 +41,14 @@ def to_directive(entry: Entry) -> data.Directive:
         frozenset(),
         postings,
     )
+
+
+def _posting_meta(posting: Posting) -> dict[str, object] | None:
+    """The donor's own amount, as a Beancount amount (``donor-amount: -100.00 EUR``)."""
+    if posting.donor_amount is None:
+        return None
+    given = posting.donor_amount
+    return {"donor-amount": amount.Amount(given.amount, given.currency.value)}
 
 
 def render(entry: Entry) -> str:

@@ -95,10 +95,24 @@ class StatementLine:
     deductible: Money
     # Why less stands than was given: "refund", "dispute".
     reason: str | None = None
+    # For a gift in another currency: what stands of it in US dollars, at the gift's rate
+    # (its standing receipt's figure). None for a gift in dollars.
+    settled: Money | None = None
 
     @property
     def refunded_in_full(self) -> bool:
         return self.amount.minor == 0
+
+    @property
+    def usd_amount(self) -> Money:
+        """What stands, in US dollars: the figure the year's total adds up."""
+        return self.settled if self.settled is not None else self.amount
+
+    @property
+    def usd_deductible(self) -> Money:
+        """The deductible part in US dollars (a gift in another currency is deductible whole:
+        thank-you gifts go with gifts in dollars only)."""
+        return self.settled if self.settled is not None else self.deductible
 
     @property
     def not_deductible(self) -> Money:
@@ -157,6 +171,12 @@ class StatementDocument:
                 raise document.ReceiptError("a gift's amounts must share its currency")
             if not Money.zero(line.amount.currency) <= line.deductible <= line.amount:
                 raise document.ReceiptError("a gift's deductible part is from zero to its amount")
+            if line.settled is not None and (
+                line.settled.currency is not Currency.USD or line.deductible != line.amount
+            ):
+                raise document.ReceiptError(
+                    "a gift in another currency is valued in US dollars and deductible whole"
+                )
         # Never printed on a statement, as on a receipt: an SSN or a card number.
         for label, text in (
             ("donor name", self.donor_name),
@@ -171,19 +191,26 @@ class StatementDocument:
 
     @property
     def totals(self) -> tuple[Total, ...]:
-        """What stands and what is deductible, per currency (USD first)."""
-        sums: dict[Currency, tuple[int, int]] = {}
+        """What stands and what is deductible: one total, in US dollars.
+
+        Every line counts in US dollars, so the year has one total, in dollars. A US
+        donor deducts dollars, and the IRS values a contribution in another currency at
+        its dollar value on the day it was made: here, the dollars Stripe converted it
+        into that day, the sponsor's own income from it. An auditor tying the statement
+        to the books finds the same figures, and a total per currency would add euros to
+        nobody's return. Each line still shows the gift in the donor's currency beside its
+        dollars, so the donor can match it to their card statement.
+        """
+        amount = deductible = 0
         for line in self.lines:
-            amount, deductible = sums.get(line.amount.currency, (0, 0))
-            sums[line.amount.currency] = (
-                amount + line.amount.minor,
-                deductible + line.deductible.minor,
-            )
-        order = sorted(sums, key=lambda c: (c is not Currency.USD, c.value))
-        return tuple(
-            Total(c, Money.from_minor(sums[c][0], c), Money.from_minor(sums[c][1], c))
-            for c in order
-        )
+            amount += line.usd_amount.minor
+            deductible += line.usd_deductible.minor
+        usd = Currency.USD
+        return (Total(usd, Money.from_minor(amount, usd), Money.from_minor(deductible, usd)),)
+
+    @property
+    def any_converted(self) -> bool:
+        return any(line.settled is not None for line in self.lines)
 
     @property
     def gift_count(self) -> int:
@@ -276,6 +303,15 @@ class StatementDocument:
                     "amount": str(line.amount.amount),
                     "deductible": str(line.deductible.amount),
                     "void": line.refunded_in_full,
+                    # A gift in another currency also names its US dollar figures.
+                    **(
+                        {
+                            "usd_amount": str(line.usd_amount.amount),
+                            "usd_deductible": str(line.usd_deductible.amount),
+                        }
+                        if line.settled is not None
+                        else {}
+                    ),
                 }
                 for line in self.lines
             ],
@@ -483,6 +519,7 @@ def _line(
             amount=current.amount,
             deductible=current.deductible,
             reason=current.reason,
+            settled=current.settled,
         )
     # Refunded in full: name the last receipt that stood, and why it was voided.
     voided = [r for r in chain if r.kind is not ReceiptKind.VOIDING]
@@ -498,6 +535,7 @@ def _line(
         amount=zero,
         deductible=zero,
         reason=notices[-1].reason if notices else None,
+        settled=Money.zero(Currency.USD) if currency is not Currency.USD else None,
     )
 
 

@@ -136,6 +136,11 @@ class ReceiptDocument:
     schedule: str | None = None
     replaces: str | None = None
     reason: str | None = None
+    # For a gift in another currency than US dollars: the dollars the sponsor received
+    # for ``amount`` at the rate of the gift's day. A US donor deducts dollars, and the
+    # IRS values a gift in another currency at its dollar value on the day it was made;
+    # the receipt states both. None for a gift in dollars.
+    settled: Money | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -160,6 +165,13 @@ class ReceiptDocument:
         for benefit in self.benefits:
             if benefit.fair_market_value.currency != self.amount.currency:
                 raise ReceiptError("benefits must be valued in the gift's currency")
+        if self.settled is not None:
+            if self.settled.currency is not Currency.USD or self.amount.currency is Currency.USD:
+                raise ReceiptError("only a gift in another currency states its US dollar value")
+            if self.settled.minor < 0:
+                raise ReceiptError("a gift's US dollar value cannot be negative")
+            if self.benefits:
+                raise ReceiptError("a thank-you gift goes with gifts in US dollars only")
         for label, text in (
             ("donor name", self.donor_name),
             ("donor address", self.donor_address),
@@ -239,6 +251,24 @@ class ReceiptDocument:
         )
 
     @property
+    def settled_statement(self) -> str | None:
+        """For a gift in another currency: the dollars received, as a US return takes them."""
+        if self.settled is None:
+            return None
+        sponsor = self.sponsor.legal_name
+        if self.kind == "voiding":
+            return (
+                f"The voided receipt stated {self.amount.format()}, which {sponsor} received "
+                f"as {self.settled.format()} USD."
+            )
+        return (
+            f"You gave {self.amount.format()}. Our payment processor, Stripe, converted it "
+            f"into US dollars on {long_date(self.gift_on)}, and {sponsor} received "
+            f"{self.settled.format()} USD. For US federal income tax purposes the value of "
+            f"your contribution is {self.settled.format()} USD."
+        )
+
+    @property
     def schedule_statement(self) -> str | None:
         if not self.schedule:
             return None
@@ -277,7 +307,10 @@ class ReceiptDocument:
         deductible gift, so its deductible is zero.
         """
         deductible = Money.zero(self.amount.currency) if self.kind == "voiding" else self.deductible
+        # A gift in another currency also names its US dollar value.
+        usd = {"usd_value": str(self.settled.amount)} if self.settled is not None else {}
         return {
+            **usd,
             "number": self.number,
             "kind": self.kind,
             "issued_on": self.issued_on.isoformat(),

@@ -110,6 +110,7 @@ def reconcile(session: Session, gift: Gift, tz: ZoneInfo, reason: str) -> list[R
                 tz=tz,
                 replaces=current,
                 reason=reason,
+                settled=current.settled,
             )
         )
     if stands.minor > 0:
@@ -127,6 +128,7 @@ def reconcile(session: Session, gift: Gift, tz: ZoneInfo, reason: str) -> list[R
                 tz=tz,
                 replaces=last,
                 reason=reason if last is not None else None,
+                settled=gift.settled_standing if gift.converted else None,
             )
         )
     for receipt in issued:
@@ -146,6 +148,8 @@ def _queue_mail(session: Session, donation: Donation, receipt: Receipt) -> None:
         return  # a cheque without an address: staff download the PDF and post it
     project = donation.project.name
     amount = receipt.amount.format()
+    if receipt.settled is not None:
+        amount += f" ({receipt.settled.format()} USD)"
     replaces = receipt.replaces.number if receipt.replaces is not None else ""
     if receipt.kind is ReceiptKind.RECEIPT:
         text = (
@@ -213,6 +217,7 @@ def document_for(receipt: Receipt, sponsor: Sponsor) -> document.ReceiptDocument
         schedule=describe_schedule(donation),
         replaces=receipt.replaces.number if receipt.replaces is not None else None,
         reason=receipt.reason,
+        settled=receipt.settled,
     )
 
 

@@ -79,6 +79,9 @@ class Receipt(Base):
     amount_minor: Mapped[int] = mapped_column(BigInteger)
     deductible_minor: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
+    # For a gift in another currency: the US dollar value of ``amount`` that reached the
+    # sponsor, at the gift's rate (what a US donor deducts). None for a gift in US dollars.
+    settled_minor: Mapped[int | None] = mapped_column(BigInteger)
     issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     # The accounting date in the sponsor's time zone; its year is the number's year.
     issued_on: Mapped[date] = mapped_column(Date)
@@ -97,6 +100,13 @@ class Receipt(Base):
     @property
     def deductible(self) -> Money:
         return Money.from_minor(self.deductible_minor, Currency(self.currency))
+
+    @property
+    def settled(self) -> Money | None:
+        """The US dollar value of the amount, for a receipt in another currency."""
+        if self.settled_minor is None:
+            return None
+        return Money.from_minor(self.settled_minor, Currency.USD)
 
 
 class AnnualStatement(Base):

@@ -80,7 +80,11 @@ def thanks(slug: str) -> ResponseReturnValue:
 
 
 def _form(project: Project) -> DonateForm:
-    return DonateForm.for_project(project, maximum=runtime().settings.max_donation)
+    return DonateForm.for_project(
+        project,
+        maximum=runtime().settings.max_donation,
+        currency=request.args.get("currency"),
+    )
 
 
 def _record(session: Session, project: Project, form: DonateForm) -> Donation:
@@ -96,7 +100,7 @@ def _record(session: Session, project: Project, form: DonateForm) -> Donation:
         session,
         project,
         form.donation_request(),
-        maximum=form.maximum,
+        maximum=settings.max_donation,
         today=clock.today(settings.timezone),
     )
 

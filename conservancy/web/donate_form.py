@@ -5,6 +5,13 @@ as buttons) plus an "Other amount" box; whatever is typed in the box wins, so th
 form works without JavaScript. Radio groups are plain text fields here and the
 template draws the radios: every value is checked below, with messages a donor
 can act on, rather than WTForms' "Not a valid choice".
+
+The donor may give in US dollars (the default), euros, pounds or Canadian
+dollars. The currency is chosen by a link (``?currency=EUR``) that draws the
+whole page in it, buttons and limits included, so that no button ever shows one
+currency and charges another; the form then carries it in a hidden field, which
+is checked like every other. Limits are the same figures in every currency
+(see :func:`conservancy.donations.service.limits`).
 """
 
 from __future__ import annotations
@@ -22,9 +29,9 @@ from wtforms import (  # type: ignore[import-untyped]
 )
 from wtforms.validators import Length  # type: ignore[import-untyped]
 
-from conservancy.donations.fees import DEFAULT_SCHEDULE
+from conservancy.donations.fees import schedule_for
 from conservancy.donations.models import Frequency, Visibility
-from conservancy.donations.service import MINIMUM, DonationRequest
+from conservancy.donations.service import CURRENCIES, MINIMUM, DonationRequest, limits
 from conservancy.money import Currency, Money, MoneyError
 from conservancy.projects.models import Project
 
@@ -95,6 +102,11 @@ def parse_amount(text: str, currency: Currency, maximum: Money) -> Money:
     return money
 
 
+def offered(code: str | None) -> Currency | None:
+    """The currency a donor may give in, from its code (``EUR``, any case); None if not one."""
+    return next((c for c in CURRENCIES if c.value == (code or "").strip().upper()), None)
+
+
 def valid_email(text: str) -> bool:
     if len(text) > 254 or text.count("@") != 1:
         return False
@@ -128,34 +140,55 @@ class DonateForm(FlaskForm):  # type: ignore[misc]
     website = StringField("Leave this field empty", filters=[_strip])
 
     project: Project
-    project_currency: Currency
+    chosen: Currency  # the currency the page is drawn in and the amounts are read in
     maximum: Money
     gift: Money | None
     extra: Money | None
 
     @classmethod
-    def for_project(cls, project: Project, *, maximum: Money) -> DonateForm:
-        """The form for ``project``: bound to the request's data if it was posted."""
+    def for_project(
+        cls, project: Project, *, maximum: Money, currency: str | None = None
+    ) -> DonateForm:
+        """The form for ``project``: bound to the request's data if it was posted.
+
+        ``currency`` is the one the donor chose by link (``?currency=EUR``); an unknown
+        one draws the page in the project's. A posted form reads its own hidden field.
+        """
         form = cls()
         form.project = project
-        form.project_currency = Currency(project.currency)
-        # The configured maximum, read in the project's currency.
-        form.maximum = Money.from_minor(maximum.minor, form.project_currency)
+        asked = form.currency.data if form.is_submitted() else currency
+        form.chosen = offered(asked) or Currency(project.currency)
+        form.maximum = limits(form.chosen, maximum)[1]
         form.gift = form.extra = None
         if not form.is_submitted():
             default = form.default_amount
             form.amount.data = str(default.amount) if default else OTHER
             form.frequency.data = Frequency.ONCE.value
             form.visibility.data = Visibility.PUBLIC.value
-            form.currency.data = project.currency
+            form.currency.data = form.chosen.value
         return form
 
     # -- what the template shows ------------------------------------------------
 
     @property
+    def currencies(self) -> tuple[Currency, ...]:
+        return CURRENCIES
+
+    @property
     def suggested(self) -> list[tuple[str, Money]]:
-        """The suggested amounts, each with the value its radio button sends."""
-        return [(str(m.amount), m) for m in self.project.suggested if m.minor > 0]
+        """The suggested amounts in the chosen currency, each with the value its radio sends.
+
+        The project's figures, not converted: 25.00 is 25.00 EUR on the page in euros.
+        """
+        amounts = [Money.from_minor(m.minor, self.chosen) for m in self.project.suggested]
+        return [(str(m.amount), m) for m in amounts if m.minor > 0]
+
+    @property
+    def thank_you_offered(self) -> bool:
+        """The project's thank-you gift, valued in its own currency, goes with gifts in it."""
+        return bool(self.project.thank_you_description) and (
+            self.chosen.value == self.project.currency
+        )
 
     @property
     def default_amount(self) -> Money | None:
@@ -166,7 +199,7 @@ class DonateForm(FlaskForm):  # type: ignore[misc]
     def fee_example(self) -> tuple[Money, Money] | None:
         """(a gift, what covering the card fees adds to it), for the default amount."""
         gift = self.default_amount
-        return (gift, DEFAULT_SCHEDULE.gross_up(gift) - gift) if gift else None
+        return (gift, schedule_for(self.chosen).gross_up(gift) - gift) if gift else None
 
     @property
     def frequencies(self) -> dict[Frequency, str]:
@@ -174,7 +207,7 @@ class DonateForm(FlaskForm):  # type: ignore[misc]
 
     @property
     def acknowledgement_threshold(self) -> Money:
-        return Money.from_minor(ACKNOWLEDGEMENT_MINOR, self.project_currency)
+        return Money.from_minor(ACKNOWLEDGEMENT_MINOR, self.chosen)
 
     # -- parsing ----------------------------------------------------------------
 
@@ -211,9 +244,10 @@ class DonateForm(FlaskForm):  # type: ignore[misc]
         )
 
     def _check_amounts(self) -> None:
-        if (self.currency.data or "").upper() != self.project.currency:
+        if offered(self.currency.data) is None:
+            names = [c.value for c in CURRENCIES]
             self.currency.errors.append(
-                f"{self.project.name} takes gifts in {self.project.currency} only."
+                f"Choose the currency of your gift: {', '.join(names[:-1])} or {names[-1]}."
             )
             return
         chosen = self.amount.data or ""
@@ -224,17 +258,26 @@ class DonateForm(FlaskForm):  # type: ignore[misc]
             field.errors.append("Type the amount you would like to give.")
         else:
             try:
-                self.gift = parse_amount(field.data, self.project_currency, self.maximum)
+                self.gift = parse_amount(field.data, self.chosen, self.maximum)
             except ValueError as exc:
                 field.errors.append(str(exc))
         extra = self.extra_general.data or ""
         if extra.strip("0.$ "):
             try:
-                self.extra = parse_amount(extra, self.project_currency, self.maximum)
+                self.extra = parse_amount(extra, self.chosen, self.maximum)
             except ValueError as exc:
                 self.extra_general.errors.append(str(exc))
 
     def _check_choices(self) -> None:
+        if (
+            self.thank_you.data
+            and self.project.thank_you_description
+            and not (self.thank_you_offered)
+        ):
+            self.form_errors.append(
+                f"The {self.project.thank_you_description} comes with gifts in "
+                f"{self.project.currency}."
+            )
         if self.frequency.data not in {f.value for f in Frequency}:
             self.frequency.errors.append(
                 "Choose how often to give: once, weekly, monthly or yearly."
@@ -260,6 +303,6 @@ class DonateForm(FlaskForm):  # type: ignore[misc]
         """What this gift comes to over a year, fee cover and extra gift included."""
         if self.gift is None or self.frequency.data not in {f.value for f in Frequency}:
             return 0
-        each = DEFAULT_SCHEDULE.gross_up(self.gift) if self.cover_fees.data else self.gift
+        each = schedule_for(self.chosen).gross_up(self.gift) if self.cover_fees.data else self.gift
         extra = self.extra.minor if self.extra else 0
         return (each.minor + extra) * PAYMENTS_PER_YEAR[Frequency(self.frequency.data)]

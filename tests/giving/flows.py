@@ -72,22 +72,23 @@ def start_checkout(
     visibility: Visibility = Visibility.PUBLIC,
     extra_general: str | None = None,
     cover_fees: bool = False,
+    currency: Currency = Currency.USD,
 ) -> tuple[int, str]:
     """Record a donation and start its checkout, as the form does. Returns (donation id,
-    checkout session id)."""
+    checkout session id). Amounts are in ``currency``."""
     with rt.sessions() as session:
         project = session.scalars(select(Project).where(Project.slug == slug)).one()
         donation = record_donation(
             session,
             project,
             DonationRequest(
-                amount=usd(amount),
+                amount=Money(Decimal(amount), currency),
                 frequency=frequency,
                 name=name,
                 email=email,
                 visibility=visibility,
                 cover_fees=cover_fees,
-                extra_general=usd(extra_general) if extra_general else None,
+                extra_general=Money(Decimal(extra_general), currency) if extra_general else None,
             ),
             maximum=rt.settings.max_donation,
             today=clock.today(rt.settings.timezone),

@@ -318,7 +318,7 @@ BAD_INPUT = [
         {"amount": "other", "other_amount": "12,5x"}, "other_amount", "as a number", id="other-nan"
     ),
     pytest.param({"amount": "other"}, "other_amount", "Type the amount", id="other-empty"),
-    pytest.param({"currency": "XYZ"}, "currency", "takes gifts in USD only", id="currency"),
+    pytest.param({"currency": "XYZ"}, "currency", "currency of your gift", id="currency"),
     pytest.param({"frequency": "daily"}, "frequency", "how often", id="frequency"),
     pytest.param({"email": "ada@"}, "email", "such as ada@example.org", id="email-no-domain"),
     pytest.param({"email": "ada lovelace@x.org"}, "email", "such as", id="email-space"),
@@ -355,7 +355,7 @@ def test_bad_input_shows_the_form_again_with_a_message_by_the_field(
     [
         ("amount", "amount", "Choose an amount"),
         ("frequency", "frequency", "how often"),
-        ("currency", "currency", "takes gifts in USD only"),
+        ("currency", "currency", "currency of your gift"),
         ("name", "name", "your name"),
         ("email", "email", "your e-mail address"),
         ("visibility", "visibility", "show your name"),
