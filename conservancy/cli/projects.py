@@ -47,3 +47,72 @@ def add(slug: str, name: str, fee_rate: str, account_name: str | None) -> None:
             session.commit()
         rt.post_ledger()
     click.echo(f"added {created.name} ({created.slug}); its fund is {created.fund}")
+
+
+@project.command("export")
+@click.argument("slug")
+@click.option("--out", required=True, metavar="DIR", help="The folder to write (made if absent).")
+@click.option(
+    "--from",
+    "first",
+    default=None,
+    metavar="YYYY-MM-DD",
+    help="The first day (default: the day the books open the project's fund).",
+)
+def export(slug: str, out: str, first: str | None) -> None:
+    """What a new sponsor needs to take the project over.
+
+    Into DIR: SLUG.beancount (the project's own transactions as books that load
+    on their own), donors.csv (as far as each donor allowed; no contact
+    details), recurring.csv, invoices.csv and summary.pdf. Each file appears
+    whole or not at all.
+    """
+    from sqlalchemy import select
+
+    from conservancy.cli.reports import _day, _folder, _letterhead
+    from conservancy.projects.models import Project
+    from conservancy.reports.project_export import first_day_of, project_export, write_export
+
+    first_day = _day("--from", first) if first is not None else None
+    with open_runtime() as rt:
+        if not inspect(rt.engine).has_table("projects") or not rt.ledger.exists():
+            raise click.ClickException("no sponsor or books yet: run 'conservancy init' first")
+        with rt.sessions() as session:
+            found = session.scalar(select(Project).where(Project.slug == slug))
+            if found is None:
+                raise click.ClickException(f"there is no project {slug!r}")
+            letterhead = _letterhead(session)
+            first_day = first_day or first_day_of(session, found)
+            if first_day is None:
+                raise click.ClickException(
+                    "the books open no accounts yet: run 'conservancy init' first"
+                )
+            folder = _folder(out)
+            rt.books.ready()  # builds the snapshot and index when absent or stale
+            tz = rt.settings.timezone
+            today = clock.today(tz)
+            result = project_export(
+                session,
+                rt.books.index,
+                found,
+                letterhead.legal_name,
+                first_day=first_day,
+                today=today,
+                tz=tz,
+            )
+    try:
+        write_export(result, letterhead, folder, prepared_on=today)
+    except OSError as exc:
+        raise click.ClickException(f"cannot write in {folder}: {exc.strerror or exc}") from None
+    s = result.statement
+    click.echo(
+        f"wrote {result.books_file}, donors.csv, recurring.csv, invoices.csv and summary.pdf "
+        f"to {folder}: {s.project_name}, {s.first_day} to {s.last_day}, "
+        f"{_count(result.transactions, 'transaction')}, "
+        f"{_count(result.named_donors, 'donor')} named, "
+        f"{_count(len(result.recurring), 'recurring gift')}, closing balance {s.closing.format()}"
+    )
+
+
+def _count(n: int, thing: str) -> str:
+    return f"{n:,} {thing}{'' if n == 1 else 's'}"
