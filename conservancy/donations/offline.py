@@ -184,14 +184,16 @@ def record_offline_gift(
         entered_by=entered_by(actor),
     )
     session.add(offline)
+    # Numbered first, so that the gift's entry names its receipt (SPEC section 6).
+    issued = receipts.reconcile(session, gift, tz, reason="gift")
     for entry in offline_booking(gift, offline).settled(
         on=gift.settled_on,
         stripe_id=None,
         fee=Money.zero(request.amount.currency),
         asset=accounts.CHECKING,
+        meta=receipts.receipt_meta(issued),
     ):
         record(session, entry)
-    receipts.reconcile(session, gift, tz, reason="gift")
     audit.record(
         session,
         actor,

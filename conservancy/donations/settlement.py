@@ -143,12 +143,16 @@ def settle(
     )
     session.add(gift)
     session.flush()
+    move_status(donation, DonationStatus.PAID, f"charge {charge.id}")
+    # Numbered first, so that the gift's entry names its receipt (SPEC section 6).
+    issued = receipts.reconcile(session, gift, tz, reason="gift")
     for entry in booking(gift).settled(
-        on=gift.settled_on, stripe_id=txn.id, fee=txn.fee, meta=_rate_meta(txn)
+        on=gift.settled_on,
+        stripe_id=txn.id,
+        fee=txn.fee,
+        meta={**_rate_meta(txn), **receipts.receipt_meta(issued)},
     ):
         record(session, entry)
-    move_status(donation, DonationStatus.PAID, f"charge {charge.id}")
-    receipts.reconcile(session, gift, tz, reason="gift")
     return gift
 
 

@@ -143,6 +143,13 @@ _SUBJECTS = {
 }
 
 
+def receipt_meta(issued: Iterable[Receipt]) -> dict[str, str]:
+    """The ``receipt`` metadata of a gift's entry: the number of the receipt just issued
+    for it (none when nothing was issued, as for a gift that was already receipted)."""
+    numbers = [r.number for r in issued if r.kind is ReceiptKind.RECEIPT]
+    return {"receipt": numbers[0]} if numbers else {}
+
+
 def _queue_mail(session: Session, donation: Donation, receipt: Receipt) -> None:
     if donation.donor.email is None:
         return  # a cheque without an address: staff download the PDF and post it

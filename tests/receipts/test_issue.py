@@ -9,6 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from beancount import loader
+from beancount.core import data
 from sqlalchemy import select
 
 from conservancy.mail.models import MailMessage, MailStatus
@@ -46,6 +48,21 @@ def test_a_settled_gift_is_receipted_once_with_the_next_number(runtime: Runtime)
     assert a.kind is ReceiptKind.RECEIPT
     assert a.amount == usd("100.00")
     assert a.deductible == usd("100.00")
+
+
+def test_a_gifts_entry_in_the_books_names_its_receipt(runtime: Runtime) -> None:
+    """SPEC section 6: a donation entry carries ``receipt`` once issued; a refund's does not
+    (its voiding notice is the database's), and the ledger still checks clean."""
+    rt = with_project(runtime)
+    gift_id = settled_gift(rt, email="ada@example.org")
+    refund(rt, gift_id, "40.00", "re_ada")
+    entries, errors, _options = loader.load_file(str(rt.ledger.main))
+    assert not errors
+    by_ref = {e.meta.get("ref"): e for e in entries if isinstance(e, data.Transaction)}
+    [receipt] = [r for r in _receipts(rt, gift_id) if r.kind is ReceiptKind.RECEIPT]
+    gift = next(e for ref, e in by_ref.items() if ref and ref.startswith("stripe-txn_"))
+    assert gift.meta["receipt"] == receipt.number == "2026-000001"
+    assert "receipt" not in by_ref["stripe-re_ada"].meta
 
 
 def test_a_thank_you_gift_lowers_the_deductible_amount(runtime: Runtime) -> None:
