@@ -156,3 +156,43 @@ def refund(rt: Runtime, gift_id: int, amount: str, refund_id: str) -> None:
         )
         session.commit()
     rt.post_ledger()
+
+
+def cheque(
+    rt: Runtime,
+    name: str,
+    amount: str,
+    on: date,
+    *,
+    email: str | None = None,
+    address: str | None = None,
+    slug: str = "twisted",
+) -> int:
+    """A cheque as staff enter it at /admin/gifts/offline (booked and receipted); its gift id."""
+    from conservancy.donations.models import OfflineMethod
+    from conservancy.donations.offline import OfflineGiftRequest, record_offline_gift
+    from conservancy.staff import audit
+    from conservancy.submissions import new_key
+
+    with rt.sessions() as session:
+        target = session.scalars(select(Project).where(Project.slug == slug)).one()
+        gift_row = record_offline_gift(
+            session,
+            audit.COMMAND_LINE,
+            target,
+            OfflineGiftRequest(
+                amount=usd(amount),
+                received_on=on,
+                method=OfflineMethod.CHEQUE,
+                reference="1234",
+                name=name,
+                email=email,
+                address=address,
+            ),
+            key=new_key(),
+            tz=rt.settings.timezone,
+        )
+        session.commit()
+        gift_id = gift_row.id
+    rt.post_ledger()
+    return gift_id

@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -64,6 +63,7 @@ from conservancy.projects.giving import ACTIVE, PER_WEEK
 from conservancy.projects.models import Project
 from conservancy.projects.service import opened_on
 from conservancy.receipts.document import Sponsor
+from conservancy.reports.output import write_whole
 from conservancy.reports.statement import Statement, project_statement, spreadsheet_text
 
 ANONYMOUS = "Anonymous"
@@ -460,17 +460,4 @@ def write_export(
         writer.writerows(rows)
         contents.append((name, text.getvalue().encode("utf-8")))
     contents.append((SUMMARY_FILE, summary_pdf(export, sponsor, prepared_on=prepared_on)))
-    return [_replace(folder / name, content) for name, content in contents]
-
-
-def _replace(target: Path, content: bytes) -> Path:
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        with tmp.open("xb") as fh:
-            fh.write(content)
-            fh.flush()
-            os.fsync(fh.fileno())
-        tmp.replace(target)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return target
+    return [write_whole(folder / name, content) for name, content in contents]

@@ -59,6 +59,7 @@ from conservancy.money import Currency, Money
 from conservancy.projects.models import Project
 from conservancy.receipts.document import Sponsor
 from conservancy.receipts.models import Receipt, ReceiptKind
+from conservancy.reports.output import write_whole
 from conservancy.reports.statement import SPONSORSHIP_FEES, spreadsheet_text
 
 USD = Currency.USD
@@ -606,22 +607,7 @@ def write_package(
     for name, header, rows in csv_rows(package):
         text = io.StringIO(newline="")
         write_csv(rows, header, text)
-        written.append(_replace(folder / name, text.getvalue().encode("utf-8")))
+        written.append(write_whole(folder / name, text.getvalue().encode("utf-8")))
     pdf = pdf_bytes(package, sponsor, prepared_on=prepared_on)
-    written.append(_replace(folder / pdf_name(package.year), pdf))
+    written.append(write_whole(folder / pdf_name(package.year), pdf))
     return written
-
-
-def _replace(target: Path, content: bytes) -> Path:
-    import os
-
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        with tmp.open("xb") as fh:
-            fh.write(content)
-            fh.flush()
-            os.fsync(fh.fileno())
-        tmp.replace(target)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return target

@@ -32,17 +32,14 @@ from conservancy.donations.models import (
     DonationStatus,
     Frequency,
     Gift,
-    OfflineMethod,
     Visibility,
 )
-from conservancy.donations.offline import OfflineGiftRequest, record_offline_gift
 from conservancy.expenses.service import ExpenseRequest, record_expense
 from conservancy.portal.service import set_visibility
 from conservancy.projects.models import Project
 from conservancy.receipts.document import Sponsor, long_date
 from conservancy.reports import project_export as px
 from conservancy.runtime import Runtime
-from conservancy.staff import audit
 from conservancy.submissions import new_key
 from tests import factories
 from tests.admin.files import pdf
@@ -86,29 +83,6 @@ DONATIONS = "465.00"  # 100 + 50 + 80 - 30 + 30 + 200 + 25 + 10
 
 def at(month: int, day: int) -> datetime:
     return datetime(2026, month, day, 15, 0, tzinfo=UTC)
-
-
-def cheque(rt: Runtime, who: str, amount: str, on: date) -> None:
-    with rt.sessions() as session:
-        project = session.query(Project).filter_by(slug="twisted").one()
-        record_offline_gift(
-            session,
-            audit.COMMAND_LINE,
-            project,
-            OfflineGiftRequest(
-                amount=factories.usd(amount),
-                received_on=on,
-                method=OfflineMethod.CHEQUE,
-                reference="1234",
-                name=who,
-                email="eve@example.org",
-                address="1 Cheque Lane\nSpringfield",
-            ),
-            key=new_key(),
-            tz=rt.settings.timezone,
-        )
-        session.commit()
-    rt.post_ledger()
 
 
 def expense(rt: Runtime, amount: str, on: date) -> None:
@@ -182,7 +156,14 @@ def books(runtime: Runtime) -> Runtime:
     )
     include_staff_file(rt, STAFF_ENTRIES)
     rt.books.load()  # the staff file is new: the books are built again
-    cheque(rt, "Eve Cheque", "200.00", date(2026, 3, 4))
+    factories.cheque(
+        rt,
+        "Eve Cheque",
+        "200.00",
+        date(2026, 3, 4),
+        email="eve@example.org",
+        address="1 Cheque Lane\nSpringfield",
+    )
     expense(rt, "25.00", date(2026, 3, 5))
     factories.settled_gift(
         rt,

@@ -21,14 +21,10 @@ import pytest
 from beancount import loader
 
 from conservancy.config import Settings
-from conservancy.donations.models import OfflineMethod, Visibility
-from conservancy.donations.offline import OfflineGiftRequest, record_offline_gift
-from conservancy.projects.models import Project
+from conservancy.donations.models import Visibility
 from conservancy.receipts.document import Sponsor
 from conservancy.reports import year_end as ye
 from conservancy.runtime import Runtime
-from conservancy.staff import audit
-from conservancy.submissions import new_key
 from tests import factories
 from tests.ledger.processes import run_cli
 from tests.receipts.pdfs import pdf_text, requires_weasyprint
@@ -68,28 +64,6 @@ def gift(rt: Runtime, who: str, amount: str, *, slug: str = "twisted", **kw: obj
     )
 
 
-def cheque(rt: Runtime, who: str, amount: str, on: date) -> None:
-    with rt.sessions() as session:
-        project = session.query(Project).filter_by(slug="twisted").one()
-        record_offline_gift(
-            session,
-            audit.COMMAND_LINE,
-            project,
-            OfflineGiftRequest(
-                amount=factories.usd(amount),
-                received_on=on,
-                method=OfflineMethod.CHEQUE,
-                reference="1234",
-                name=who,
-                email=f"{who.split()[0].lower()}@example.org",
-            ),
-            key=new_key(),
-            tz=rt.settings.timezone,
-        )
-        session.commit()
-    rt.post_ledger()
-
-
 @pytest.fixture
 def books(runtime: Runtime) -> Runtime:
     factories.with_project(runtime)
@@ -102,7 +76,7 @@ def books(runtime: Runtime) -> Runtime:
     refunded = gift(rt, "Dee Refunded", "5000.00", at=at(4, 1))  # less a cent: not listed
     factories.refund(rt, refunded, "0.01", "re_dee")
     gift(rt, "Eve Cheque", "4800.00", at=at(5, 1))  # a card gift and a cheque: listed
-    cheque(rt, "Eve Cheque", "200.00", date(2026, 5, 20))
+    factories.cheque(rt, "Eve Cheque", "200.00", date(2026, 5, 20), email="eve@example.org")
     gift(rt, "Fay Hidden", "6000.00", at=at(6, 1), visibility=Visibility.ANONYMOUS)
     gift(rt, "Gus Small", "250.00", at=at(7, 1))  # acknowledged: exactly 250.00
     gift(rt, "Hal Smaller", "249.99", at=at(7, 2))  # not: a cent under
