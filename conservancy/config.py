@@ -43,6 +43,28 @@ STAFF_LOCKOUT_FAILURES = (1, 5, 20)
 
 
 @dataclass(frozen=True)
+class WireInstructions:
+    """Where a wire reaches the sponsor (CONSERVANCY_WIRE_*): all of them set, or none.
+
+    The ways-to-give pages show them; unset, they say to ask, never a made-up number.
+    """
+
+    bank: str  # the bank's name and address, as a sender's bank asks for it
+    routing_number: str  # ABA, nine digits
+    account_number: str
+    swift: str | None = None  # for wires from abroad
+
+
+@dataclass(frozen=True)
+class StockInstructions:
+    """Where donated shares are transferred (CONSERVANCY_STOCK_*): all set, or none."""
+
+    broker: str
+    dtc_number: str  # the broker's DTC participant number, four digits
+    account_number: str
+
+
+@dataclass(frozen=True)
 class Settings:
     env: Environment = Environment.PRODUCTION
     database_url: str = DEFAULT_DATABASE_URL
@@ -65,6 +87,8 @@ class Settings:
     staff_session_lifetime: timedelta = timedelta(hours=STAFF_SESSION_HOURS[1])
     staff_lockout_time: timedelta = timedelta(minutes=STAFF_LOCKOUT_MINUTES[1])
     staff_lockout_failures: int = STAFF_LOCKOUT_FAILURES[1]
+    wire: WireInstructions | None = None
+    stock: StockInstructions | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -102,6 +126,8 @@ class Settings:
             staff_lockout_failures=_whole(
                 get, "STAFF_LOCKOUT_FAILURES", *STAFF_LOCKOUT_FAILURES, "failed tries"
             ),
+            wire=_wire(get),
+            stock=_stock(get),
         )
         if settings.secret_key is not None and len(settings.secret_key) < 16:
             raise SettingsError("CONSERVANCY_SECRET_KEY must be at least 16 characters")
@@ -239,3 +265,45 @@ def _staff_idle_minutes(get: Callable[[str], str | None], session_hours: int) ->
             f"(CONSERVANCY_STAFF_SESSION_HOURS: {session_hours} h)"
         )
     return minutes
+
+
+def _together(get: Callable[[str], str | None], names: tuple[str, ...]) -> list[str] | None:
+    """Settings that mean something only together: all of them, or None when none is set."""
+    values = [get(name) for name in names]
+    if all(v is None for v in values):
+        return None
+    missing = [f"CONSERVANCY_{n}" for n, v in zip(names, values, strict=True) if v is None]
+    if missing:
+        given = ", ".join(f"CONSERVANCY_{n}" for n in names)
+        raise SettingsError(f"{given} go together: {', '.join(missing)} is not set")
+    return [v for v in values if v is not None]
+
+
+def _wire(get: Callable[[str], str | None]) -> WireInstructions | None:
+    found = _together(get, ("WIRE_BANK", "WIRE_ROUTING_NUMBER", "WIRE_ACCOUNT_NUMBER"))
+    if found is None:
+        return None
+    bank, routing, account = found
+    if not (routing.isascii() and routing.isdigit() and len(routing) == 9):
+        raise SettingsError(
+            "CONSERVANCY_WIRE_ROUTING_NUMBER must be the bank's nine-digit ABA number, "
+            f"not {routing!r}"
+        )
+    swift = get("WIRE_SWIFT")
+    if swift is not None and not (swift.isascii() and swift.isalnum() and len(swift) in (8, 11)):
+        raise SettingsError(
+            f"CONSERVANCY_WIRE_SWIFT must be an 8 or 11 character code, not {swift!r}"
+        )
+    return WireInstructions(bank, routing, account, swift.upper() if swift else None)
+
+
+def _stock(get: Callable[[str], str | None]) -> StockInstructions | None:
+    found = _together(get, ("STOCK_BROKER", "STOCK_DTC_NUMBER", "STOCK_ACCOUNT_NUMBER"))
+    if found is None:
+        return None
+    broker, dtc, account = found
+    if not (dtc.isascii() and dtc.isdigit() and len(dtc) == 4):
+        raise SettingsError(
+            f"CONSERVANCY_STOCK_DTC_NUMBER must be the broker's four-digit DTC number, not {dtc!r}"
+        )
+    return StockInstructions(broker, dtc, account)

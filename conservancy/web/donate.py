@@ -31,6 +31,7 @@ from conservancy.projects.models import Project
 from conservancy.projects.service import get_sponsor
 from conservancy.web.context import db, runtime
 from conservancy.web.donate_form import DonateForm
+from conservancy.web.public import ways_to_give_page
 
 bp = Blueprint("donate", __name__)
 log = logging.getLogger(__name__)
@@ -77,6 +78,12 @@ def thanks(slug: str) -> ResponseReturnValue:
     return render_template(
         "donate/thanks.html", sponsor=get_sponsor(session), project=project, brand=brand(project)
     )
+
+
+@bp.get("/donate/<slug>/ways-to-give")
+def ways_to_give(slug: str) -> ResponseReturnValue:
+    project = find_active_project(db(), slug)
+    return ways_to_give_page(project, brand(project))
 
 
 def _form(project: Project) -> DonateForm:

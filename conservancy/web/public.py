@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, render_template
 from sqlalchemy import text
+from werkzeug.exceptions import NotFound
 
+from conservancy.projects.models import Project
 from conservancy.projects.service import active_projects, get_sponsor
 from conservancy.web.context import db, runtime
 
@@ -18,6 +20,31 @@ def index() -> str:
         "public/index.html",
         sponsor=get_sponsor(session),
         projects=active_projects(session),
+        has_donate="donate.form" in current_app.view_functions,
+    )
+
+
+@bp.get("/ways-to-give")
+def ways_to_give() -> str:
+    return ways_to_give_page(None, brand={})
+
+
+def ways_to_give_page(project: Project | None, brand: dict[str, str | None]) -> str:
+    """How to give other than by card: the sponsor's, or a project's (named in each memo).
+
+    Bank and brokerage details come from settings; unset, the page says to ask.
+    """
+    sponsor = get_sponsor(db())
+    if sponsor is None:
+        raise NotFound("There is no sponsor to give to yet.")
+    settings = runtime().settings
+    return render_template(
+        "public/ways_to_give.html",
+        sponsor=sponsor,
+        project=project,
+        brand=brand,
+        wire=settings.wire,
+        stock=settings.stock,
         has_donate="donate.form" in current_app.view_functions,
     )
 
