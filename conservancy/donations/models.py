@@ -335,6 +335,10 @@ class Dispute(Base):
 class OfflineMethod(StrEnum):
     CHEQUE = "cheque"
     WIRE = "wire"
+    # Gifts only, never refunds (money goes back by cheque or wire). The column is a
+    # non-native enum without a CHECK constraint, so new values need no migration.
+    STOCK = "stock"  # reference: the shares, "10 shares of ACME Corp"
+    DAF = "daf"  # reference: the donor-advised fund's name, "Fidelity Charitable"
 
 
 class OfflineGift(Base):
@@ -348,7 +352,8 @@ class OfflineGift(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     gift_id: Mapped[int] = mapped_column(ForeignKey("gifts.id"), unique=True)
     method: Mapped[OfflineMethod] = mapped_column(_enum(OfflineMethod, "offline_method"))
-    # The cheque's number, or the wire's reference at the bank.
+    # The cheque's number, the wire's reference at the bank, the shares given, or the
+    # donor-advised fund's name.
     reference: Mapped[str] = mapped_column(String(64), default="")
     received_on: Mapped[date] = mapped_column(Date)
     entered_by: Mapped[str] = mapped_column(String(254))

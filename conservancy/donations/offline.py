@@ -9,12 +9,27 @@ card fee). Its ref is ``offline-<donation id>``; a refund's is
 transaction, naming the cheque ("Cheque no. 1234") or "Wire transfer"; a donor
 who gave no e-mail address is not mailed, and staff download the PDF instead.
 
+Stock and grants from donor-advised funds are entered the same way and booked
+like a cheque. Stock: the sponsor sells donated shares when they arrive, so
+staff enter the amount it realised, which lands in ``Assets:Bank:Checking``
+(an ``Assets:Brokerage`` account would hold shares the sponsor keeps, which it
+does not, and SPEC section 6's chart has none). Its receipt describes the shares
+and states no value for them (SPEC section 8): the donor values them.
+
+A donor-advised fund's grant is the fund's gift in law: the recommending donor
+took their deduction when they gave to the fund. So its entry's ``entity`` (and
+payee) is the fund, a Donor of its own whose ref is derived from its name
+(``daf_ref``), and the year-end package's Schedule B counts it there; the
+Donation's donor is the recommending donor, who gets an acknowledgement that is
+not a tax receipt, and whose annual statement leaves the grant out.
+
 Each entry form carries a key (conservancy.submissions): a form sent twice
 records one gift, or one refund.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 from dataclasses import dataclass, replace
@@ -60,6 +75,8 @@ REASON_LIMIT = 500
 # read as a card number, which a receipt must never show.
 _CHEQUE_NUMBER = re.compile(r"^[0-9]{1,10}$")
 _WIRE_REFERENCE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ./:_-]{0,63}$")
+# The shares given, or a donor-advised fund's name: words, at most 64 characters.
+_DESCRIPTION = re.compile(r"^[^\W_][\w .,&'()/-]{0,63}$")
 
 Actor = Staff | str
 
@@ -93,7 +110,21 @@ def entered_by(actor: Actor) -> str:
 
 def payment_wording(method: OfflineMethod, reference: str) -> str:
     """How the receipt names the payment."""
-    return f"Cheque no. {reference}" if method is OfflineMethod.CHEQUE else "Wire transfer"
+    match method:
+        case OfflineMethod.CHEQUE:
+            return f"Cheque no. {reference}"
+        case OfflineMethod.WIRE:
+            return "Wire transfer"
+        case OfflineMethod.STOCK:
+            return f"Gift of stock: {reference}"
+        case OfflineMethod.DAF:
+            return f"Grant from {reference}, a donor-advised fund"
+
+
+def daf_ref(fund_name: str) -> str:
+    """A donor-advised fund's donor ref: the same for the same name, however it was typed."""
+    key = " ".join(fund_name.split()).casefold()
+    return f"daf-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
 
 
 def check_reference(method: OfflineMethod, reference: str, field: str = "reference") -> str:
@@ -104,6 +135,16 @@ def check_reference(method: OfflineMethod, reference: str, field: str = "referen
         raise OfflineRefused(
             "Give the wire's reference as the bank shows it: letters, digits, "
             "spaces and . / : _ -, at most 64.",
+            field,
+        )
+    if method is OfflineMethod.STOCK and not _DESCRIPTION.match(reference):
+        raise OfflineRefused(
+            "Describe the shares, such as 10 shares of ACME Corp: at most 64 characters.", field
+        )
+    if method is OfflineMethod.DAF and not _DESCRIPTION.match(reference):
+        raise OfflineRefused(
+            "Give the donor-advised fund's name, such as Fidelity Charitable: "
+            "at most 64 characters.",
             field,
         )
     return reference
@@ -184,6 +225,8 @@ def record_offline_gift(
         entered_by=entered_by(actor),
     )
     session.add(offline)
+    if request.method is OfflineMethod.DAF:
+        _fund_donor(session, request.reference)
     # Numbered first, so that the gift's entry names its receipt (SPEC section 6).
     issued = receipts.reconcile(session, gift, tz, reason="gift")
     for entry in offline_booking(gift, offline).settled(
@@ -221,6 +264,9 @@ def offline_booking(gift: Gift, offline: OfflineGift) -> GiftBooking:
     """The gift's booking, its narration naming the cheque or the wire."""
     found = booking(gift)
     how = payment_wording(offline.method, offline.reference)
+    if offline.method is OfflineMethod.DAF:
+        # The fund is the legal donor (see the module's docstring).
+        found = replace(found, entity=daf_ref(offline.reference), payee=offline.reference)
     return replace(found, narration=f"{found.narration}: {how[0].lower()}{how[1:]}")
 
 
@@ -367,6 +413,12 @@ def _thank_you(project: Project, request: OfflineGiftRequest) -> tuple[str, Mone
     """The project's thank-you gift, when the donor asked for it; its value goes on the receipt."""
     if not request.thank_you:
         return None
+    if request.method in (OfflineMethod.STOCK, OfflineMethod.DAF):
+        # A stock receipt states no value to subtract a benefit from; a donor-advised
+        # fund's grant may not buy its recommending donor anything at all.
+        raise OfflineRefused(
+            "Stock and donor-advised fund grants get no thank-you gift.", "thank_you"
+        )
     try:
         return thank_you_offer(project, request.amount)
     except NoThankYou as exc:
@@ -385,6 +437,17 @@ def _donor(session: Session, request: OfflineGiftRequest) -> Donor:
         donor.name = request.name.strip()
     if request.address and request.address.strip():
         donor.address = request.address.strip()
+    return donor
+
+
+def _fund_donor(session: Session, fund_name: str) -> Donor:
+    """The donor-advised fund as a donor of its own: the ledger's entity for its grants."""
+    ref = daf_ref(fund_name)
+    donor = session.scalar(select(Donor).where(Donor.ref == ref))
+    if donor is None:
+        donor = Donor(ref=ref, email=None, name=" ".join(fund_name.split()))
+        session.add(donor)
+        session.flush()
     return donor
 
 

@@ -40,12 +40,12 @@ from datetime import time as midnight
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from conservancy import clock
-from conservancy.donations.models import Donation, Donor, Gift
+from conservancy.donations.models import Donation, Donor, Gift, OfflineGift, OfflineMethod
 from conservancy.errors import DomainError
 from conservancy.mail.outbox import queue
 from conservancy.money import Currency, Money
@@ -377,6 +377,16 @@ def check_year(year: int, today: date) -> None:
         )
 
 
+def _daf_grant() -> Exists:
+    """The gift is a donor-advised fund's grant: the fund's gift, not its recommending
+    donor's, so it is left out of their statement (donations.offline)."""
+    return (
+        select(OfflineGift.id)
+        .where(OfflineGift.gift_id == Gift.id, OfflineGift.method == OfflineMethod.DAF)
+        .exists()
+    )
+
+
 def due_donors(session: Session, year: int) -> list[int]:
     """Donors with a gift settled in ``year`` and no statement for it yet, by id."""
     issued = (
@@ -389,6 +399,7 @@ def due_donors(session: Session, year: int) -> list[int]:
             select(Donation.donor_id)
             .join(Gift, Gift.donation_id == Donation.id)
             .where(Gift.settled_on >= date(year, 1, 1), Gift.settled_on <= date(year, 12, 31))
+            .where(~_daf_grant())
             .where(~issued)
             .distinct()
             .order_by(Donation.donor_id)
@@ -463,6 +474,7 @@ def build_statements(
         .join(Project, Donation.project_id == Project.id)
         .where(Donation.donor_id.in_(donor_ids))
         .where(Gift.settled_on >= date(year, 1, 1), Gift.settled_on <= date(year, 12, 31))
+        .where(~_daf_grant())
         .order_by(Donation.donor_id, Gift.settled_on, Gift.id)
     ).all()
     chains: dict[int, list[Receipt]] = {}

@@ -15,6 +15,10 @@ from typing import Literal, NamedTuple
 from conservancy.money import Currency, Money
 
 ReceiptKind = Literal["receipt", "voiding", "replacement"]
+# What was given: money; property (donated shares), described and never valued on a
+# receipt, the donor values it; or a donor-advised fund's grant, acknowledged but no
+# tax receipt, since the recommending donor took the deduction when giving to the fund.
+GiftKind = Literal["money", "property", "daf"]
 KINDS: tuple[ReceiptKind, ...] = ("receipt", "voiding", "replacement")
 
 NO_GOODS_OR_SERVICES = "No goods or services were provided in exchange for this contribution."
@@ -141,8 +145,17 @@ class ReceiptDocument:
     # IRS values a gift in another currency at its dollar value on the day it was made;
     # the receipt states both. None for a gift in dollars.
     settled: Money | None = None
+    gift_kind: GiftKind = "money"
+    # For property: what was given ("10 shares of ACME Corp"); for a grant, the fund's name.
+    given: str | None = None
 
     def __post_init__(self) -> None:
+        if self.gift_kind != "money":
+            if not self.given:
+                raise ReceiptError("a gift of property or a grant must say what or whose it is")
+            if self.benefits or self.settled is not None:
+                raise ReceiptError("a gift of property or a grant has no benefits or conversion")
+            _refuse_identifiers("gift description", self.given)
         if self.kind not in KINDS:
             raise ReceiptError(f"unknown receipt kind {self.kind!r}")
         if not _NUMBER.match(self.number):
@@ -211,7 +224,44 @@ class ReceiptDocument:
     # -- wording -------------------------------------------------------------
 
     @property
+    def is_tax_receipt(self) -> bool:
+        return self.gift_kind != "daf"
+
+    @property
+    def states_value(self) -> bool:
+        """False for property: its value is the donor's to establish, never the receipt's."""
+        return self.gift_kind == "money"
+
+    @property
+    def daf_statement(self) -> str | None:
+        if self.gift_kind != "daf":
+            return None
+        return (
+            f"This grant was made by {self.given}, a donor-advised fund, on your "
+            f"recommendation. This letter is an acknowledgement and not a tax receipt: the "
+            f"grant comes from a donor-advised fund, so you may not claim a deduction for it "
+            f"(you could do so when you gave to the fund). No goods or services were provided "
+            f"in exchange for this grant."
+        )
+
+    @property
+    def property_statement(self) -> str | None:
+        if self.gift_kind != "property":
+            return None
+        return (
+            f"You gave {self.given}. This receipt describes the property and does not state "
+            f"its value: the value of donated property is yours to establish for your tax "
+            f"return."
+        )
+
+    @property
     def title(self) -> str:
+        if self.gift_kind == "daf":
+            return {
+                "receipt": "Grant acknowledgement (not a tax receipt)",
+                "voiding": "Notice of void grant acknowledgement",
+                "replacement": "Replacement grant acknowledgement (not a tax receipt)",
+            }[self.kind]
         return {
             "receipt": "Donation receipt",
             "voiding": "Notice of void receipt",
@@ -296,6 +346,8 @@ class ReceiptDocument:
 
     @property
     def keep_for_records(self) -> str:
+        if self.gift_kind == "daf":
+            return "This acknowledgement is not a tax receipt."
         if self.kind == "voiding":
             return f"Keep this notice with your tax records. Receipt {self.replaces} is void."
         return "Keep this receipt for your tax records."
@@ -309,16 +361,22 @@ class ReceiptDocument:
         deductible = Money.zero(self.amount.currency) if self.kind == "voiding" else self.deductible
         # A gift in another currency also names its US dollar value.
         usd = {"usd_value": str(self.settled.amount)} if self.settled is not None else {}
+        if self.gift_kind == "daf":
+            deductible = Money.zero(self.amount.currency)
+        valued = self.states_value or self.gift_kind == "daf"
+        # Stock or a grant also says so, and what (or whose) it was.
+        given = {"gift_kind": self.gift_kind, "given": self.given} if self.given else {}
         return {
             **usd,
+            **given,
             "number": self.number,
             "kind": self.kind,
             "issued_on": self.issued_on.isoformat(),
             "gift_on": self.gift_on.isoformat(),
-            "amount": str(self.amount.amount),
+            "amount": str(self.amount.amount) if valued else None,
             "currency": str(self.amount.currency),
             "benefits_value": str(self.benefits_value.amount),
-            "deductible": str(deductible.amount),
+            "deductible": str(deductible.amount) if self.states_value else None,
             "project": self.project_name,
             "sponsor_ein": self.sponsor.ein,
             "replaces": self.replaces,

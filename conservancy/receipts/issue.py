@@ -29,13 +29,14 @@ import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, object_session, sessionmaker
 
 from conservancy import clock
-from conservancy.donations.models import Donation, Gift
+from conservancy.donations.models import Donation, Gift, OfflineGift, OfflineMethod
 from conservancy.mail.outbox import queue
 from conservancy.money import Currency, Money
 from conservancy.projects.models import Sponsor
@@ -225,7 +226,22 @@ def document_for(receipt: Receipt, sponsor: Sponsor) -> document.ReceiptDocument
         replaces=receipt.replaces.number if receipt.replaces is not None else None,
         reason=receipt.reason,
         settled=receipt.settled,
+        **_given(gift),
     )
+
+
+def _given(gift: Gift) -> dict[str, Any]:
+    """For stock or a donor-advised fund's grant: its kind and what (or whose) it was."""
+    session = object_session(gift)
+    offline = (
+        session.scalar(select(OfflineGift).where(OfflineGift.gift_id == gift.id))
+        if session is not None
+        else None
+    )
+    if offline is None or offline.method not in (OfflineMethod.STOCK, OfflineMethod.DAF):
+        return {}
+    kind = "property" if offline.method is OfflineMethod.STOCK else "daf"
+    return {"gift_kind": kind, "given": offline.reference}
 
 
 def relative_path(receipt: Receipt) -> str:

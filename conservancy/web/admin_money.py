@@ -62,6 +62,7 @@ from conservancy.staff.permissions import Area, Staff, can_change
 from conservancy.submissions import AlreadySubmitted, BadFormKey
 from conservancy.treasurer import campaign_progress, campaigns
 from conservancy.web.admin_money_forms import (
+    GIFT_METHODS,
     METHODS,
     VISIBILITIES,
     CampaignForm,
@@ -594,7 +595,7 @@ def _offline_page(staff: Staff, form: OfflineGiftForm) -> str:
         form=form,
         projects=list(form.projects.values()),
         may_change=can_change(staff, Area.GIFTS),
-        methods=METHODS,
+        methods=GIFT_METHODS,
         visibilities=VISIBILITIES,
     )
 

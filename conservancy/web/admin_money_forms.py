@@ -36,6 +36,11 @@ _NUMBER = re.compile(r"^\d{1,3}(,\d{3})+(\.\d*)?$|^\d*(\.\d*)?$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 NOT_A_NUMBER = "Enter the amount as a number, such as 25.00."
 METHODS = {OfflineMethod.CHEQUE: "Cheque", OfflineMethod.WIRE: "Wire transfer"}
+GIFT_METHODS = {
+    **METHODS,
+    OfflineMethod.STOCK: "Stock (shares the sponsor sold)",
+    OfflineMethod.DAF: "Grant from a donor-advised fund",
+}
 VISIBILITIES = {
     Visibility.PUBLIC: "Name shown publicly",
     Visibility.PROJECT: "Name shown to the project's treasurers only",
@@ -109,10 +114,10 @@ class MoneyForm(FlaskForm):  # type: ignore[misc]
             field.errors.append(str(exc))
             return None
 
-    def _method(self) -> OfflineMethod | None:
+    def _method(self, allowed: dict[OfflineMethod, str] = METHODS) -> OfflineMethod | None:
         field = self._fields["method"]
-        if field.data not in {m.value for m in OfflineMethod}:
-            field.errors.append("Choose cheque or wire transfer.")
+        if field.data not in {m.value for m in allowed}:
+            field.errors.append("Choose " + " or ".join(v.lower() for v in allowed.values()) + ".")
             return None
         return OfflineMethod(field.data)
 
@@ -122,7 +127,9 @@ class OfflineGiftForm(MoneyForm):
     amount = StringField("Amount", filters=[_strip])
     received_on = StringField("Date received", filters=[_strip])
     method = StringField("How it came", filters=[_strip])
-    reference = StringField("Cheque number or wire reference", filters=[_strip])
+    reference = StringField(
+        "Cheque number, wire reference, shares given or donor-advised fund", filters=[_strip]
+    )
     name = StringField("Donor's name", filters=[_strip])
     email = StringField("Donor's e-mail address", filters=[_strip])
     address = TextAreaField("Donor's postal address", filters=[_strip])
@@ -147,10 +154,11 @@ class OfflineGiftForm(MoneyForm):
         currency = Currency(self.chosen.currency) if self.chosen else Currency.USD
         amount = self._money(self.amount, currency)
         received = self._day(self.received_on)
-        method = self._method()
+        method = self._method(GIFT_METHODS)
         if not self.reference.data:
             self.reference.errors.append(
-                "Give the cheque's number, or the wire's reference as the bank shows it."
+                "Give the cheque's number, the wire's reference as the bank shows it, "
+                "the shares given, or the donor-advised fund's name."
             )
         if not self.name.data:
             self.name.errors.append("Give the donor's name as the receipt should show it.")

@@ -1,0 +1,118 @@
+"""Stock and donor-advised-fund grants staff enter: booked like a cheque, each with the
+right document (SPEC section 8): a stock receipt describes the shares and values nothing;
+a grant gets an acknowledgement that is not a tax receipt, and counts as the fund's gift."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select
+
+from conservancy.donations.models import Donor, Gift, OfflineMethod
+from conservancy.donations.offline import OfflineGiftRequest, OfflineRefused, daf_ref
+from conservancy.ledger.models import LedgerOutbox
+from conservancy.receipts.annual import due_donors
+from conservancy.receipts.models import Receipt
+from conservancy.runtime import Runtime
+from tests.admin.books import assert_books_clean, postings
+from tests.admin.test_offline_gifts import _today, cheque, enter  # noqa: F401 (autouse)
+from tests.factories import usd
+from tests.receipts.pdfs import WEASYPRINT_PROBLEM, pdf_text
+
+DAF = cheque(method=OfflineMethod.DAF, reference="Fidelity Charitable")
+
+
+def stock(amount: str = "1234.56") -> OfflineGiftRequest:
+    return cheque(
+        method=OfflineMethod.STOCK, reference="10 shares of ACME Corp", amount=usd(amount)
+    )
+
+
+def receipt_text(rt: Runtime, gift_id: int) -> str:
+    rt.deliver()
+    with rt.sessions() as session:
+        receipt = session.scalars(select(Receipt).where(Receipt.gift_id == gift_id)).one()
+        path = receipt.pdf_path
+    assert path is not None
+    return pdf_text((rt.settings.receipts_dir / path).read_bytes())
+
+
+def entity(rt: Runtime, ref: str) -> str:
+    with rt.sessions() as session:
+        body = session.scalars(select(LedgerOutbox).where(LedgerOutbox.ref == ref)).one().entry
+    return str(body.meta["entity"])  # type: ignore[union-attr]
+
+
+def test_stock_is_booked_at_the_amount_realised_like_a_cheque(rt: Runtime) -> None:
+    gift_id = enter(rt, stock())
+    with rt.sessions() as session:
+        gift = session.get(Gift, gift_id)
+        assert gift is not None
+        ref = gift.ref
+        assert gift.payment_method == "Gift of stock: 10 shares of ACME Corp"
+    assert postings(rt, ref) == {
+        "Assets:Bank:Checking": Decimal("1234.56"),
+        "Income:Twisted:Donations": Decimal("-1234.56"),
+    }
+    assert postings(rt, f"{ref}/sponsorship-fee")["Income:General:Sponsorship-Fees"] == Decimal(
+        "-123.46"
+    )
+    assert_books_clean(rt)
+
+
+@pytest.mark.skipif(WEASYPRINT_PROBLEM is not None, reason=WEASYPRINT_PROBLEM or "")
+def test_a_stock_receipt_describes_the_shares_and_states_no_value(rt: Runtime) -> None:
+    text = receipt_text(rt, enter(rt, stock()))  # type: ignore[arg-type]
+    assert "10 shares of ACME Corp" in text
+    assert "does not state its value" in text
+    assert "1,234.56" not in text
+    assert "1234.56" not in text
+    assert "Deductible amount" not in text
+    assert "Donation receipt" in text
+
+
+def test_a_daf_grant_is_the_funds_gift_in_the_books_and_not_the_recommending_donors(
+    rt: Runtime,
+) -> None:
+    gift_id = enter(rt, DAF)
+    with rt.sessions() as session:
+        gift = session.get(Gift, gift_id)
+        assert gift is not None
+        ref, donor_id = gift.ref, gift.donation.donor_id
+        fund = session.scalars(select(Donor).where(Donor.ref == daf_ref("Fidelity Charitable")))
+        assert fund.one().name == "Fidelity Charitable"
+        assert donor_id not in due_donors(session, 2026)
+    assert entity(rt, ref) == daf_ref("fidelity  charitable")
+    assert postings(rt, ref)["Assets:Bank:Checking"] == Decimal("100.00")
+    assert_books_clean(rt)
+
+
+@pytest.mark.skipif(WEASYPRINT_PROBLEM is not None, reason=WEASYPRINT_PROBLEM or "")
+def test_a_daf_grant_gets_an_acknowledgement_that_is_not_a_tax_receipt(rt: Runtime) -> None:
+    text = receipt_text(rt, enter(rt, DAF))
+    assert "Grant acknowledgement (not a tax receipt)" in text
+    assert "not a tax receipt" in text
+    assert "Fidelity Charitable, a donor-advised fund" in text
+    assert "you may not claim a deduction for it" in text
+    assert "No goods or services were provided in exchange for this grant." in text
+    assert "Deductible amount" not in text
+    assert "Dear Ada Lovelace" in text
+
+
+@pytest.mark.parametrize(
+    ("method", "reference"),
+    [(OfflineMethod.STOCK, ""), (OfflineMethod.DAF, "x" * 65)],
+)
+def test_stock_or_a_grant_without_a_proper_description_is_refused(
+    rt: Runtime, method: OfflineMethod, reference: str
+) -> None:
+    with pytest.raises(OfflineRefused) as refused:
+        enter(rt, cheque(method=method, reference=reference))
+    assert refused.value.field == "reference"
+
+
+def test_stock_and_grants_get_no_thank_you_gift(rt: Runtime) -> None:
+    with pytest.raises(OfflineRefused) as refused:
+        enter(rt, cheque(method=OfflineMethod.DAF, reference="Fidelity Charitable", thank_you=True))
+    assert refused.value.field == "thank_you"
