@@ -70,6 +70,7 @@ def export(slug: str, out: str, first: str | None) -> None:
     from sqlalchemy import select
 
     from conservancy.cli.reports import _day, _folder, _letterhead
+    from conservancy.ledger.books import covering
     from conservancy.projects.models import Project
     from conservancy.reports.project_export import first_day_of, project_export, write_export
 
@@ -88,12 +89,13 @@ def export(slug: str, out: str, first: str | None) -> None:
                     "the books open no accounts yet: run 'conservancy init' first"
                 )
             folder = _folder(out)
-            rt.books.ready()  # builds the snapshot and index when absent or stale
+            books = covering(rt.books, first_day)  # the full history, from a closed year
+            books.ready()  # builds the snapshot and index when absent or stale
             tz = rt.settings.timezone
             today = clock.today(tz)
             result = project_export(
                 session,
-                rt.books.index,
+                books.index,
                 found,
                 letterhead.legal_name,
                 first_day=first_day,

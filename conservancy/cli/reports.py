@@ -68,6 +68,7 @@ def statement(slug: str, first: str, last: str, fmt: str, out: str, jobs: int) -
 
     from conservancy import clock
     from conservancy.cli.common import open_runtime
+    from conservancy.ledger.books import covering
     from conservancy.projects.models import Project
     from conservancy.reports.statement import check_period, project_statement
 
@@ -84,8 +85,9 @@ def statement(slug: str, first: str, last: str, fmt: str, out: str, jobs: int) -
             if project is None:
                 raise click.ClickException(f"there is no project {slug!r}")
             letterhead = _letterhead(session)
-            rt.books.ready()  # builds the snapshot and index when absent or stale
-            result = project_statement(rt.books.index, project, first_day, last_day)
+            books = covering(rt.books, first_day)  # the full history, for a closed year
+            books.ready()  # builds the snapshot and index when absent or stale
+            result = project_statement(books.index, project, first_day, last_day)
         prepared_on = clock.today(rt.settings.timezone)
     _write(target, fmt, result, letterhead, prepared_on, jobs)
     click.echo(
@@ -138,6 +140,7 @@ def year_end(year: int, out: str) -> None:
 
     from conservancy import clock
     from conservancy.cli.common import open_runtime
+    from conservancy.ledger.books import covering
     from conservancy.reports.year_end import check_year, write_package
     from conservancy.reports.year_end import year_end as build
 
@@ -148,8 +151,9 @@ def year_end(year: int, out: str) -> None:
             raise click.ClickException("no sponsor or books yet: run 'conservancy init' first")
         with rt.sessions() as session:
             letterhead = _letterhead(session)
-            rt.books.ready()  # builds the snapshot and index when absent or stale
-            package = build(session, rt.books.index, rt.books.current(), year)
+            books = covering(rt.books, date(year, 1, 1))  # the full history, for a closed year
+            books.ready()  # builds the snapshot and index when absent or stale
+            package = build(session, books.index, books.current(), year)
         prepared_on = clock.today(rt.settings.timezone)
     try:
         write_package(package, letterhead, folder, prepared_on=prepared_on)

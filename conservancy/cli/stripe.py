@@ -111,6 +111,7 @@ def reconcile(first: datetime | None, last: datetime | None, write: bool) -> Non
     """
     from conservancy import clock
     from conservancy.cli.common import open_runtime
+    from conservancy.ledger.books import covering
     from conservancy.payments import reconcile as reconciling
     from conservancy.staff.audit import COMMAND_LINE
 
@@ -125,8 +126,10 @@ def reconcile(first: datetime | None, last: datetime | None, write: bool) -> Non
         if not rt.ledger.exists():
             raise click.ClickException("no books yet: run 'conservancy init'")
         rt.post_ledger()  # what the database holds for the books is in them first
-        rt.books.ready()  # and the index has read every file, staff files included
-        report = reconciling.reconcile(rt.books.index, rt.gateway, period, tz)
+        # The full history when the period (and its margin) reaches into a closed year.
+        books = covering(rt.books, period.first - reconciling.MARGIN)
+        books.ready()  # and the index has read every file, staff files included
+        report = reconciling.reconcile(books.index, rt.gateway, period, tz)
         _print_reconciliation(report, str(tz))
         if not report.clean:
             click.echo(

@@ -9,4 +9,6 @@
 * ``index``     every transaction touching a fund, in SQLite, for pages and statements
 * ``tails``     reading what was appended to the app's files since a cursor
 * ``check``     ``conservancy ledger check``
+* ``years``     closed years: what the day-to-day books and the full history load
+* ``close``     ``conservancy ledger close``: closing a year
 """

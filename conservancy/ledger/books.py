@@ -14,6 +14,10 @@ A rebuild runs in a thread of this process (commands, tests), or, with
 gigabytes and stalls every thread of its process, which a worker serving
 pages must not do. Children of several workers take turns under a lock, so the
 books are loaded once, and each worker then reads the snapshot the child saved.
+
+Once a year is closed (``ledger.years``) these books hold the open years only;
+:func:`covering` gives commands the full history's books for a period that
+starts earlier. Pages never build those: they send such periods to staff.
 """
 
 from __future__ import annotations
@@ -22,8 +26,10 @@ import logging
 import subprocess
 import sys
 import threading
+from datetime import date
 
 from conservancy.ledger import snapshot as snap
+from conservancy.ledger import years
 from conservancy.ledger.files import LedgerFiles
 from conservancy.ledger.index import BooksLoading as BooksLoading
 from conservancy.ledger.index import TransactionIndex
@@ -146,3 +152,12 @@ class Books:
         with self._lock:
             self._snapshot = built
             self.last_error = None
+
+
+def covering(books: Books, first_day: date) -> Books:
+    """Commands: ``books`` if they hold ``first_day`` in full, else the full history's books
+    (its root written first; call ``ready()`` to build its snapshot and index if stale)."""
+    opened = years.first_open_day(books.files)
+    if opened is None or first_day >= opened:
+        return books
+    return Books(years.write_history_root(books.files))

@@ -10,7 +10,12 @@ Our invariants:
 * every posting to a fund is in whole cents of its currency, staff entries
   included: fund figures (pages, statements, the transaction index) are kept
   in cents, and their sums must be the books' sums;
-* every entry the database says was posted is in the books.
+* every entry the database says was posted is in the books;
+* no close of a year was cut short (``ledger.years``).
+
+It checks the day-to-day books (``main.beancount``) or, given the history's
+``LedgerFiles``, the full history (``history.beancount``). The application's
+own files are every file under app/, closed years and opening balances too.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from beancount.core import data
 from conservancy.ledger.accounts import fund_of
 from conservancy.ledger.files import LedgerFiles
 from conservancy.ledger.snapshot import load_books, posting_weight
+from conservancy.ledger.years import interruption
 
 CENT = Decimal("0.01")
 
@@ -64,6 +70,9 @@ def check_books(files: LedgerFiles, posted_refs: Iterable[str] = ()) -> CheckRes
         return CheckResult([Problem(str(files.main), "no such file: run 'conservancy init'")], 0, 0)
     entries, errors, options = load_books(files)
     problems = [Problem(_where(files, e.source), _one_line(e.message)) for e in errors]
+    interrupted = interruption(files)
+    if interrupted is not None:
+        problems.append(Problem("ledger", interrupted))
 
     if options.get("tolerance_multiplier") != 0:
         problems.append(
@@ -90,7 +99,7 @@ def check_books(files: LedgerFiles, posted_refs: Iterable[str] = ()) -> CheckRes
         if not isinstance(entry, data.Transaction):
             continue
         transactions += 1
-        ours = files.is_app_file(entry.meta.get("filename", ""))
+        ours = files.is_owned(entry.meta.get("filename", ""))
         if ours:
             problems.extend(_check_app_transaction(entry, ref, where, id(entry) in reported))
         for posting in entry.postings:

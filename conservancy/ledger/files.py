@@ -8,6 +8,21 @@ ledgers/
   .conservancy.lock         flock(2) target: exclusive for writers, shared for readers
   .conservancy-journal.json what an interrupted append was doing (see ledger.outbox)
   .cache/snapshot.json      the reader's persisted snapshot (see ledger.snapshot)
+
+and once a year has been closed (``conservancy ledger close``, see ledger.years):
+
+  app/opening-<YYYY>.beancount  the balances carried into the first open year:
+                                written whole once, read by main.beancount's glob
+  app/closed/<YYYY>.beancount   each closed year's file, moved out of that glob
+  app/closed/opening-<YYYY>.beancount  the openings of years closed since
+  closed/                       the staff's files of closed years
+  history.beancount             the full history's root, written by conservancy
+  .conservancy-close.json       what an interrupted close was doing
+  .conservancy-close.lock       flock(2) target: one close at a time
+  .cache/history/               the full history's snapshot and index
+
+``app_files`` are the files the application appends to, which readers follow by
+their tails; the opening file is written whole and watched like a staff file.
 """
 
 from __future__ import annotations
@@ -16,6 +31,7 @@ import fcntl
 import functools
 import json
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,6 +40,9 @@ from typing import Any
 
 APP_DIR = "app"
 ACCOUNTS_FILE = f"{APP_DIR}/accounts.beancount"
+HISTORY_FILE = "history.beancount"
+# The files under app/ that the outbox appends to: the accounts and one per year.
+_APPENDED = re.compile(r"^(accounts|\d{4})\.beancount$")
 APP_FILE_HEADER = (
     "; Written by conservancy. Do not edit: the application only ever appends here.\n"
     "; Corrections go in a file of your own, included from main.beancount.\n\n"
@@ -50,11 +69,16 @@ def main_file_text(title: str) -> str:
 
 @dataclass(frozen=True)
 class LedgerFiles:
+    """The books in ``root``, as the day-to-day root loads them, or with
+    ``history=True`` as the full history's root does (see ledger.years): the same
+    files and lock, another root file and another cache for the derived data."""
+
     root: Path
+    history: bool = False
 
     @property
     def main(self) -> Path:
-        return self.root / "main.beancount"
+        return self.root / (HISTORY_FILE if self.history else "main.beancount")
 
     @property
     def accounts(self) -> Path:
@@ -66,21 +90,35 @@ class LedgerFiles:
 
     @property
     def cache_dir(self) -> Path:
-        return self.root / ".cache"
+        return self.root / ".cache" / "history" if self.history else self.root / ".cache"
 
     def year_file(self, year: int) -> Path:
         return self.root / APP_DIR / f"{year:04d}.beancount"
 
     def app_files(self) -> list[Path]:
-        """Every file the application owns, in a stable order."""
-        return sorted((self.root / APP_DIR).glob("*.beancount"))
+        """Every file the application appends to (accounts and years), in a stable order."""
+        return sorted(
+            p for p in (self.root / APP_DIR).glob("*.beancount") if _APPENDED.match(p.name)
+        )
 
     # Both are asked once per entry when the whole ledger is read (a million
     # times for big books), and resolve() is a system call: remember answers.
     @functools.lru_cache(maxsize=1024)  # noqa: B019 - LedgerFiles is a frozen value
     def is_app_file(self, path: Path | str) -> bool:
+        """One of :meth:`app_files`: a file read by its appended tail."""
         path = Path(path).resolve()
-        return path.parent == (self.root / APP_DIR).resolve() and path.suffix == ".beancount"
+        return path.parent == (self.root / APP_DIR).resolve() and bool(_APPENDED.match(path.name))
+
+    @functools.lru_cache(maxsize=1024)  # noqa: B019 - LedgerFiles is a frozen value
+    def is_owned(self, path: Path | str) -> bool:
+        """Written by conservancy: anything under app/ (closed years and openings too)."""
+        return (self.root / APP_DIR).resolve() in Path(path).resolve().parents
+
+    def as_history(self) -> LedgerFiles:
+        return LedgerFiles(self.root, history=True)
+
+    def as_day_to_day(self) -> LedgerFiles:
+        return LedgerFiles(self.root)
 
     @functools.lru_cache(maxsize=1024)  # noqa: B019 - LedgerFiles is a frozen value
     def relative(self, path: Path | str) -> str:

@@ -65,6 +65,7 @@ from beancount.core import data
 from conservancy.ledger import accounts
 from conservancy.ledger.files import LedgerFiles
 from conservancy.ledger.tails import START, Cursor, continues, posting_weight, read_appended
+from conservancy.ledger.years import is_closing
 from conservancy.money import Currency, Money, round_minor
 
 log = logging.getLogger(__name__)
@@ -83,7 +84,9 @@ _DAY_SHIFT = _LINE_BITS + _RANK_BITS
 _MAX_DAYS = 1 << 19
 _STAFF_RANKS = 10_000  # app year files rank by their year, below this
 _SYNTHETIC_RANK = (1 << _RANK_BITS) - 1  # entries a plugin made, with no line of their own
-_YEAR_FILE = re.compile(r"^app/(\d{4})\.beancount$")
+# A year's file ranks as its year, open or closed (ledger.years): the history orders
+# a closed year's day as the day-to-day books did.
+_YEAR_FILE = re.compile(r"^app/(?:closed/)?(\d{4})\.beancount$")
 _BATCH = 5_000
 # Accounts whose postings ``stripe_entries`` keeps, whether or not a fund is touched.
 _STRIPE_SIDES = frozenset({accounts.STRIPE, accounts.CHECKING})
@@ -270,7 +273,7 @@ class _Writer:
         if rank is not None:
             return rank
         year = _YEAR_FILE.match(rel)
-        if year:
+        if year and int(year.group(1)) not in self.ranks.values():
             rank = int(year.group(1))
         else:
             taken = [r for r in self.ranks.values() if _STAFF_RANKS <= r < _SYNTHETIC_RANK]
@@ -311,6 +314,8 @@ class _Writer:
     ) -> None:
         """Index one transaction's fund postings, and its Stripe side if it posts to
         ``Assets:Stripe``. ``rel`` None: a plugin made it."""
+        if is_closing(entry.meta):
+            return  # moves a year's income into net assets: no fund changes (ledger.years)
         if weights is None:
             weights = [(p.account, *posting_weight(p)) for p in entry.postings]
         # Called once per transaction of the books (a million times for big

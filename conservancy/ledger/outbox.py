@@ -19,7 +19,13 @@
 
 Everything happens under one ``flock``, so two processes posting at once are
 serialised and the second finds nothing left to post. ``conservancy ledger
-sync`` and app start-up call :func:`post_pending`.
+sync`` and app start-up call :func:`post_pending`; closing a year, which must
+post its closing entries and move files under one hold of the lock, calls
+:func:`post_pending_locked`.
+
+An entry goes to the file of its date's year, except one dated in a year
+already closed (or being closed), which goes to the first open year's file
+(see ``ledger.years``); closing entries always go to their own year's.
 """
 
 from __future__ import annotations
@@ -28,13 +34,15 @@ import os
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from conservancy import clock
-from conservancy.ledger.entries import Entry, Open, dumps
+from conservancy.ledger import years
+from conservancy.ledger.entries import Entry, Open, Transaction, dumps
 from conservancy.ledger.files import APP_FILE_HEADER, LedgerFiles, fsync_dir
 from conservancy.ledger.models import LedgerOutbox
 from conservancy.ledger.writer import render
@@ -58,8 +66,15 @@ class PostResult:
     recovered: int
 
 
-def target_file(files: LedgerFiles, entry: Entry) -> Path:
-    return files.accounts if isinstance(entry, Open) else files.year_file(entry.date.year)
+def target_file(files: LedgerFiles, entry: Entry, first_open: int | None = None) -> Path:
+    """The file an entry is appended to. ``first_open``: ``years.first_open_year``."""
+    if isinstance(entry, Open):
+        return files.accounts
+    year = entry.date.year
+    closing = isinstance(entry, Transaction) and years.is_closing(entry.meta)
+    if first_open is not None and year < first_open and not closing:
+        year = first_open  # a closed year's file never changes (ledger.years)
+    return files.year_file(year)
 
 
 def post_pending(
@@ -71,28 +86,36 @@ def post_pending(
     """Append every pending outbox entry to the books. Safe to run any time, any number of times."""
     with files.lock():
         _checkpoint("locked")
-        recovered = _recover(sessions, files)
-        with sessions() as session:
-            rows = session.scalars(
-                select(LedgerOutbox)
-                .where(LedgerOutbox.posted_at.is_(None))
-                .order_by(LedgerOutbox.id)
-            ).all()
-            if not rows:
-                return PostResult(0, recovered)
-            _append(files, rows)
-            _checkpoint("appended")
-            session.execute(
-                update(LedgerOutbox)
-                .where(LedgerOutbox.id.in_([r.id for r in rows]))
-                .values(posted_at=clock.now())
-            )
-            session.commit()
-        _checkpoint("marked")
-        files.clear_journal()
-        if after_append is not None:
-            after_append()
-        return PostResult(len(rows), recovered)
+        return post_pending_locked(sessions, files, after_append=after_append)
+
+
+def post_pending_locked(
+    sessions: sessionmaker[Session],
+    files: LedgerFiles,
+    *,
+    after_append: Callable[[], None] | None = None,
+) -> PostResult:
+    """:func:`post_pending` for a caller already holding ``files.lock()``."""
+    recovered = _recover(sessions, files)
+    with sessions() as session:
+        rows = session.scalars(
+            select(LedgerOutbox).where(LedgerOutbox.posted_at.is_(None)).order_by(LedgerOutbox.id)
+        ).all()
+        if not rows:
+            return PostResult(0, recovered)
+        _append(files, rows)
+        _checkpoint("appended")
+        session.execute(
+            update(LedgerOutbox)
+            .where(LedgerOutbox.id.in_([r.id for r in rows]))
+            .values(posted_at=clock.now())
+        )
+        session.commit()
+    _checkpoint("marked")
+    files.clear_journal()
+    if after_append is not None:
+        after_append()
+    return PostResult(len(rows), recovered)
 
 
 def pending_count(session: Session) -> int:
@@ -108,9 +131,10 @@ def pending_count(session: Session) -> int:
 
 def _append(files: LedgerFiles, rows: Sequence[LedgerOutbox]) -> None:
     by_file: dict[Path, list[str]] = defaultdict(list)
+    first_open = years.first_open_year(files)
     for row in rows:
         entry = row.entry
-        by_file[target_file(files, entry)].append(render(entry))
+        by_file[target_file(files, entry, first_open)].append(render(entry))
     files.write_journal(
         {
             "sizes": {files.relative(p): (p.stat().st_size if p.exists() else 0) for p in by_file},
@@ -171,7 +195,9 @@ def record_if_absent(session: Session, entry: Entry) -> bool:
     return True
 
 
-def posted_refs(session: Session) -> list[str]:
-    return list(
-        session.scalars(select(LedgerOutbox.ref).where(LedgerOutbox.posted_at.is_not(None)))
-    )
+def posted_refs(session: Session, *, since: date | None = None) -> list[str]:
+    """The refs marked posted; ``since``: only of entries dated on or after it."""
+    query = select(LedgerOutbox.ref).where(LedgerOutbox.posted_at.is_not(None))
+    if since is not None:
+        query = query.where(LedgerOutbox.entry_on >= since)
+    return list(session.scalars(query))

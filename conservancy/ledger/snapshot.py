@@ -55,6 +55,7 @@ from conservancy.ledger.tails import (
     tail_hash,
 )
 from conservancy.ledger.tails import posting_weight as posting_weight
+from conservancy.ledger.years import is_closing, refuse_interrupted
 from conservancy.money import Currency, Money, round_minor
 
 # 2: monthly totals, and the transaction index built with the snapshot.
@@ -282,6 +283,7 @@ class _Months:
 
 def build(files: LedgerFiles) -> Snapshot:
     """A full build with Beancount's loader. Slow on big books: never on a request."""
+    refuse_interrupted(files)  # a close cut short mid-switch: these books may not add up
     with files.lock(shared=True):
         # While an interrupted append's journal exists, what lies past the sizes
         # it names is torn: leave it out, the tail read takes it after recovery.
@@ -302,8 +304,8 @@ def build(files: LedgerFiles) -> Snapshot:
     builder = index.IndexBuilder(files, options.get("include", []))
     try:
         for entry in entries:
-            if not isinstance(entry, data.Transaction):
-                continue
+            if not isinstance(entry, data.Transaction) or is_closing(entry.meta):
+                continue  # closing entries change no fund: figures show the year as it was
             filename = entry.meta.get("filename", "")
             if files.is_app_file(filename):
                 cursor = cursors.get(files.relative(filename))
@@ -396,6 +398,8 @@ def catch_up(files: LedgerFiles, snapshot: Snapshot) -> Snapshot:
                 continue
             entries, cursors[rel] = appended
             for entry in entries:
+                if is_closing(entry.meta):
+                    continue
                 transactions += 1
                 month = month_of(entry.date)
                 for posting in entry.postings:

@@ -4,7 +4,8 @@ A GET form picks the year; the package (every CSV and the PDF summary) comes
 as one zip file. It is read from the books' snapshot and index like every
 page: nothing here loads the ledger. When a total does not tie to the books,
 the download still comes (the differences are in it) and the page says so
-before it is fetched.
+before it is fetched. A closed year's package needs the full history, which a
+page never loads: the page names the command that makes it.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from flask import Blueprint, Response, render_template, request
 from flask.typing import ResponseReturnValue
 
 from conservancy import clock
+from conservancy.ledger import years
 from conservancy.ledger.books import BooksLoading
 from conservancy.projects.service import get_sponsor
 from conservancy.receipts.annual import sponsor_of
@@ -100,9 +102,16 @@ def _year(text: str) -> tuple[int | None, str | None]:
     if not (text.isascii() and text.isdigit() and len(text) == 4):
         return None, f"{text[:20]!r} is not a year: give four digits, such as 2026."
     try:
-        return ye.check_year(int(text)), None
+        year = ye.check_year(int(text))
     except ye.BadYear as exc:
         return None, str(exc)
+    opened = years.first_open_day(runtime().ledger)
+    if opened is not None and year < opened.year:
+        return None, (
+            f"{year} is closed: its package is read from the full history, which pages do not "
+            f"load. Run 'conservancy report year-end --year {year} --out DIR'."
+        )
+    return year, None
 
 
 def _page(**context: Any) -> str:

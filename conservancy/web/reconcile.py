@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from wtforms import StringField  # type: ignore[import-untyped]
 
 from conservancy import clock
+from conservancy.ledger import years
 from conservancy.ledger.books import BooksLoading
 from conservancy.payments import reconcile as reconciling
 from conservancy.payments.gateway import GatewayError
@@ -153,6 +154,12 @@ def _report(staff: Staff, form: PeriodForm, period: reconciling.Period) -> Respo
 def _reconcile(period: reconciling.Period) -> reconciling.Reconciliation | ResponseReturnValue:
     """The report, or the page saying why there is none (books loading, Stripe unreachable)."""
     rt = runtime()
+    opened = years.first_open_day(rt.ledger)
+    if opened is not None and period.first - reconciling.MARGIN < opened:
+        return _message(
+            f"The books before {opened} are closed and this page does not load them: run "
+            f"'conservancy stripe reconcile --from {period.first} --to {period.last}'."
+        ), 409
     try:
         rt.books.current()  # catches the index up; starts a reload if a staff file changed
         return reconciling.reconcile(rt.books.index, rt.gateway, period, rt.settings.timezone)

@@ -4,7 +4,10 @@ Every view takes the project through :func:`conservancy.web.auth.treasurer_page`
 a treasurer of another project gets 404, exactly as for a project that does
 not exist. Figures come from the books' snapshot and index; a page never
 loads the ledger (if the first build of the books is still running, the
-page says so and asks to come back).
+page says so and asks to come back). Once a year is closed, the books pages
+read hold the open years only; a statement for a period starting earlier needs
+the full history, which a page never loads: staff prepare those
+(``conservancy statement``), and the form says so.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from flask import Blueprint, Response, render_template, request
 from flask.typing import ResponseReturnValue
 
 from conservancy import clock
+from conservancy.ledger import years
 from conservancy.ledger.books import BooksLoading
 from conservancy.money import Currency
 from conservancy.projects.giving import receiving
@@ -116,9 +120,15 @@ def statement(staff: Staff, project: Project) -> ResponseReturnValue:
         errors["format"] = "Choose PDF or CSV."
     if first and last and first > last:
         errors["to"] = "The period must end on or after the day it starts."
+    rt = runtime()
+    opened = years.first_open_day(rt.ledger)
+    if first and opened and first < opened:
+        errors["from"] = (
+            f"The books before {opened.day} {opened:%B %Y} are closed: the sponsor's staff "
+            "prepare statements for periods starting earlier."
+        )
     if errors or first is None or last is None:
         return _dashboard(project, errors, 400)
-    rt = runtime()
     try:
         rt.books.current()
         report = statements.project_statement(rt.books.index, project, first, last)
