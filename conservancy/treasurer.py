@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from conservancy.donations.models import Donation, Donor, Gift, Visibility
 from conservancy.donations.service import campaign_raised
+from conservancy.ledger.books import Closed
 from conservancy.ledger.snapshot import FundFigures, Snapshot, month_of
 from conservancy.money import Currency, Money
 from conservancy.projects.models import Campaign, Project
@@ -139,17 +140,23 @@ class Overview:
     chart: Chart
 
 
-def overview(snapshot: Snapshot, project: Project, today: date) -> Overview:
+def overview(
+    snapshot: Snapshot, project: Project, today: date, closed: Closed | None = None
+) -> Overview:
+    """``closed``: the closed years, for the chart's months before the first open one."""
     currency = Currency(project.currency)
     this_month = month_of(today)
+    series = snapshot.donations_by_month(project.fund, this_month, CHART_MONTHS, currency)
+    if closed is not None:
+        old = dict(
+            closed.snapshot.donations_by_month(project.fund, this_month, CHART_MONTHS, currency)
+        )
+        series = [(month, old[month] if month < closed.before else m) for month, m in series]
     return Overview(
         balance=snapshot.fund_balance(project.fund, currency),
         month=snapshot.fund_month(project.fund, this_month, currency),
         year=snapshot.fund_year(project.fund, today.year, currency),
-        chart=gifts_chart(
-            snapshot.donations_by_month(project.fund, this_month, CHART_MONTHS, currency),
-            currency,
-        ),
+        chart=gifts_chart(series, currency),
     )
 
 

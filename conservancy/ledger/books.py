@@ -17,7 +17,9 @@ books are loaded once, and each worker then reads the snapshot the child saved.
 
 Once a year is closed (``ledger.years``) these books hold the open years only;
 :func:`covering` gives commands the full history's books for a period that
-starts earlier. Pages never build those: they send such periods to staff.
+starts earlier. Pages never build those: they send such periods to staff, and
+take the closed years' monthly figures (the treasurer's chart of the last 24
+months) from the full history's last saved snapshot (:class:`ClosedYears`).
 """
 
 from __future__ import annotations
@@ -26,7 +28,9 @@ import logging
 import subprocess
 import sys
 import threading
+from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 
 from conservancy.ledger import snapshot as snap
 from conservancy.ledger import years
@@ -47,6 +51,7 @@ class Books:
         self._child: subprocess.Popen[bytes] | None = None
         self.isolated = False
         self.last_error: str | None = None
+        self.closed = ClosedYears(files)
 
     def start(self, *, isolated: bool = False) -> None:
         """At start-up: serve the persisted snapshot if it fits, else build in the background."""
@@ -161,3 +166,48 @@ def covering(books: Books, first_day: date) -> Books:
     if opened is None or first_day >= opened:
         return books
     return Books(years.write_history_root(books.files))
+
+
+@dataclass(frozen=True)
+class Closed:
+    """The closed years as the full history's last saved snapshot has them."""
+
+    before: str  # the first open month (``2027-01``): the snapshot speaks for earlier ones
+    snapshot: snap.Snapshot
+
+
+class ClosedYears:
+    """For pages: the full history's saved snapshot, never built here.
+
+    The close saves one, and so does every command that reads closed years. Its
+    closed months are final: a closed year's files never change, and an entry
+    dated in a closed year that arrives later is in the day-to-day books (and in
+    the next history snapshot saved). The file is read again only when it changes.
+    """
+
+    def __init__(self, files: LedgerFiles) -> None:
+        self.files = files
+        self._seen: tuple[tuple[int, int, date], Closed | None] | None = None
+
+    def saved(self) -> Closed | None:
+        """None while nothing is closed, or no history was saved since the last close."""
+        opened = years.first_open_day(self.files)
+        history = self.files.as_history()
+        path: Path = history.cache_dir / "snapshot.json"
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            return None
+        if opened is None:
+            return None
+        key = (st.st_mtime_ns, st.st_size, opened)
+        seen = self._seen
+        if seen is not None and seen[0] == key:
+            return seen[1]
+        found = snap.load_saved(history, fitting=False)
+        last_closed = years.closed_year_file(self.files, opened.year - 1)
+        closed = None
+        if found is not None and self.files.relative(last_closed) in found.watched:
+            closed = Closed(snap.month_of(opened), found)
+        self._seen = (key, closed)
+        return closed

@@ -60,8 +60,10 @@ step can be repeated, and running the command again resumes where it stopped:
    was interrupted. Repeating the removals and the rename finishes it.
 4. ``history``: history.beancount is written, and the journal removed.
 
-The day-to-day snapshot and index are then built again from the open years,
-and every fund's balance compared with the full history's before the close.
+The snapshots and indexes of both books are then built again (the day-to-day
+ones from the open years; the history's serve reports and the treasurer's
+chart of past months), and every fund's balance compared across the two and
+with the full history's before the close.
 """
 
 from __future__ import annotations
@@ -322,26 +324,25 @@ def _carried(files: LedgerFiles, year: int) -> int:
 
 
 def _verify(files: LedgerFiles, plan: _Plan | None) -> dict[tuple[str, str], Decimal]:
-    """Build the day-to-day snapshot and index from the open years; every fund's balance
-    must be what the full history gave (built again when a resumed run has no load)."""
+    """Build and save the snapshots and indexes of the day-to-day books (now the open
+    years) and of the full history (which pages take the closed years' figures from);
+    every fund's balance must be the same in both, and what the history gave before."""
     after = snap.build(files)
     snap.save(files, after)
-    if plan is not None:
-        before = plan.funds
-    else:
-        history = years.write_history_root(files)
-        built = snap.build(history)
-        snap.save(history, built)
-        before = _fund_totals(built.balances)
-    found = _fund_totals(after.balances)
-    for key in sorted(set(before) | set(found)):
-        if before.get(key, Decimal(0)) != found.get(key, Decimal(0)):
-            fund, currency = key
+    history = years.write_history_root(files)
+    built = snap.build(history)
+    snap.save(history, built)
+    found, whole = _fund_totals(after.balances), _fund_totals(built.balances)
+    before = plan.funds if plan is not None else whole
+    for key in sorted(set(before) | set(found) | set(whole)):
+        fund, currency = key
+        numbers = [d.get(key, Decimal(0)) for d in (before, found, whole)]
+        if len(set(numbers)) > 1:
             raise DomainError(
-                f"after the close {fund} holds {found.get(key, 0)} {currency} in the day-to-day "
-                f"books but {before.get(key, 0)} {currency} in the full history"
+                f"after the close {fund} holds {numbers[1]} {currency} in the day-to-day books "
+                f"and {numbers[2]} {currency} in the full history, against {numbers[0]} before"
             )
-    return before
+    return {key: number for key, number in before.items() if number}
 
 
 def _fund_totals(

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from conservancy.ledger import snapshot as snap
 from conservancy.ledger.files import LedgerFiles
+from conservancy.ledger.years import CloseInterrupted
 
 
 def rebuild(files: LedgerFiles) -> bool:
@@ -35,7 +36,11 @@ def main(argv: list[str]) -> int:
     if len(argv) != 1:
         print("usage: python -m conservancy.ledger.rebuild LEDGER_DIR", file=sys.stderr)
         return 2
-    rebuild(LedgerFiles(Path(argv[0])))
+    try:
+        rebuild(LedgerFiles(Path(argv[0])))
+    except CloseInterrupted as exc:  # the worker keeps its snapshot; say why in one line
+        print(f"not rebuilt: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -454,8 +454,12 @@ def save(files: LedgerFiles, snapshot: Snapshot) -> None:
             index.link(files, snapshot.index)
 
 
-def load_saved(files: LedgerFiles) -> Snapshot | None:
-    """The persisted snapshot if it still describes these books and has its index, else None."""
+def load_saved(files: LedgerFiles, *, fitting: bool = True) -> Snapshot | None:
+    """The persisted snapshot if it still describes these books and has its index, else None.
+
+    ``fitting=False``: even if the books changed since (the closed years' figures of the
+    full history's snapshot, which changes only in its open years: ``books.ClosedYears``).
+    """
     if not (files.cache_dir / "snapshot.json").exists():
         return None
     try:
@@ -489,4 +493,4 @@ def load_saved(files: LedgerFiles) -> Snapshot | None:
         )
     except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError):
         return None  # a cache we did not write, or an older shape: rebuild instead
-    return None if stale(files, snapshot) else snapshot
+    return None if fitting and stale(files, snapshot) else snapshot

@@ -77,7 +77,7 @@ def _dashboard(project: Project, errors: dict[str, str], status: int) -> Respons
         "treasurer/dashboard.html",
         project,
         today=today,
-        figures=overview(snapshot, project, today),
+        figures=overview(snapshot, project, today, rt.books.closed.saved()),
         giving=receiving(session, project, names=False),  # the page shows no names
         campaigns=campaigns(session, project, today),
         recent=recent.transactions,
