@@ -107,7 +107,7 @@ _DATED = (data.Transaction, data.Balance, data.Pad)
 
 
 class CloseRefused(DomainError):
-    """A close the books are not ready for; nothing was written."""
+    """A close the books are not ready for (nothing is written), or one to run again."""
 
 
 def _checkpoint(step: str) -> None:
