@@ -69,12 +69,12 @@ def export(slug: str, out: str, first: str | None) -> None:
     """
     from sqlalchemy import select
 
-    from conservancy.cli.reports import _day, _folder, _letterhead
+    from conservancy.cli.reports import letterhead_of, out_folder, parse_day
     from conservancy.ledger.books import covering
     from conservancy.projects.models import Project
     from conservancy.reports.project_export import first_day_of, project_export, write_export
 
-    first_day = _day("--from", first) if first is not None else None
+    first_day = parse_day("--from", first) if first is not None else None
     with open_runtime() as rt:
         if not inspect(rt.engine).has_table("projects") or not rt.ledger.exists():
             raise click.ClickException("no sponsor or books yet: run 'conservancy init' first")
@@ -82,13 +82,13 @@ def export(slug: str, out: str, first: str | None) -> None:
             found = session.scalar(select(Project).where(Project.slug == slug))
             if found is None:
                 raise click.ClickException(f"there is no project {slug!r}")
-            letterhead = _letterhead(session)
+            letterhead = letterhead_of(session)
             first_day = first_day or first_day_of(session, found)
             if first_day is None:
                 raise click.ClickException(
                     "the books open no accounts yet: run 'conservancy init' first"
                 )
-            folder = _folder(out)
+            folder = out_folder(out)
             books = covering(rt.books, first_day)  # the full history, from a closed year
             books.ready()  # builds the snapshot and index when absent or stale
             tz = rt.settings.timezone

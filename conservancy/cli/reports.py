@@ -22,7 +22,7 @@ FORMATS = ("pdf", "csv")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
-def _day(option: str, text: str) -> date:
+def parse_day(option: str, text: str) -> date:
     try:
         if _DATE.match(text):
             return date.fromisoformat(text)
@@ -72,7 +72,7 @@ def statement(slug: str, first: str, last: str, fmt: str, out: str, jobs: int) -
     from conservancy.projects.models import Project
     from conservancy.reports.statement import check_period, project_statement
 
-    first_day, last_day = _day("--from", first), _day("--to", last)
+    first_day, last_day = parse_day("--from", first), parse_day("--to", last)
     if fmt not in FORMATS:
         raise click.ClickException(f"--format: {fmt!r} is not one of pdf, csv")
     check_period(first_day, last_day)
@@ -84,7 +84,7 @@ def statement(slug: str, first: str, last: str, fmt: str, out: str, jobs: int) -
             project = session.scalar(select(Project).where(Project.slug == slug))
             if project is None:
                 raise click.ClickException(f"there is no project {slug!r}")
-            letterhead = _letterhead(session)
+            letterhead = letterhead_of(session)
             books = covering(rt.books, first_day)  # the full history, for a closed year
             books.ready()  # builds the snapshot and index when absent or stale
             result = project_statement(books.index, project, first_day, last_day)
@@ -145,12 +145,12 @@ def year_end(year: int, out: str) -> None:
     from conservancy.reports.year_end import year_end as build
 
     check_year(year)
-    folder = _folder(out)
+    folder = out_folder(out)
     with open_runtime() as rt:
         if not inspect(rt.engine).has_table("projects") or not rt.ledger.exists():
             raise click.ClickException("no sponsor or books yet: run 'conservancy init' first")
         with rt.sessions() as session:
-            letterhead = _letterhead(session)
+            letterhead = letterhead_of(session)
             books = covering(rt.books, date(year, 1, 1))  # the full history, for a closed year
             books.ready()  # builds the snapshot and index when absent or stale
             package = build(session, books.index, books.current(), year)
@@ -176,7 +176,7 @@ def year_end(year: int, out: str) -> None:
     click.echo("every total ties to the books to the cent")
 
 
-def _folder(out: str) -> Path:
+def out_folder(out: str) -> Path:
     path = Path(out)
     if path.exists() and not path.is_dir():
         raise click.ClickException(f"--out: {out} is not a folder")
@@ -189,7 +189,7 @@ def _folder(out: str) -> Path:
     return path
 
 
-def _letterhead(session: Session) -> Sponsor:
+def letterhead_of(session: Session) -> Sponsor:
     from conservancy.projects.service import get_sponsor
     from conservancy.receipts.document import Sponsor
 
