@@ -78,6 +78,7 @@ def settled_gift(
     benefit: tuple[str, str] | None = None,
     address: str | None = "12 Analytical Row\nLondon",
     post: bool = True,
+    employer: str | None = None,
 ) -> int:
     """A donation settled as a webhook would settle it (receipt issued and queued); its gift id.
 
@@ -103,6 +104,7 @@ def settled_gift(
                 email=email,
                 visibility=visibility,
                 address=address,
+                employer=employer,
             ),
             maximum=usd("100000.00"),
             today=at.date(),

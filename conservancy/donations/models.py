@@ -139,6 +139,10 @@ class Donation(Base):
         _enum(DonationStatus, "donation_status"), default=DonationStatus.PENDING
     )
     dedication: Mapped[str | None] = mapped_column(String(500))
+    # The donor's employer, named for its matching-gift programme: the donor's private
+    # detail, on their receipt, portal and the staff's pages; never in the books and
+    # never on a project's pages (donations.matching).
+    employer: Mapped[str | None] = mapped_column(String(200))
     cover_fees: Mapped[bool] = mapped_column(Boolean, default=False)
     # An extra gift to the sponsor's own General fund, charged with this one.
     extra_general_minor: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -275,8 +279,11 @@ class Gift(Base):
     settled_on: Mapped[date] = mapped_column(Date)
     # As the receipt words it: "Card (Visa)", "Bank debit (ACH)".
     payment_method: Mapped[str | None] = mapped_column(String(64))
+    # A company's matching gift: the employee's gift it matches (donations.matching).
+    matches_gift_id: Mapped[int | None] = mapped_column(ForeignKey("gifts.id"), index=True)
 
     donation: Mapped[Donation] = relationship(back_populates="gifts")
+    matches: Mapped[Gift | None] = relationship(remote_side=[id], foreign_keys=[matches_gift_id])
 
     @property
     def total(self) -> Money:

@@ -64,7 +64,7 @@ from conservancy.projects.service import opened_on
 from conservancy.receipts import issue as receipts
 from conservancy.staff import audit
 from conservancy.staff.permissions import Staff
-from conservancy.submissions import claim
+from conservancy.submissions import FormSubmission, claim
 
 # Larger sums are no typing mistake a form should take; the books could hold them.
 MAXIMUM = Money.from_minor(1_000_000_000, Currency.USD)
@@ -164,17 +164,25 @@ def record_offline_gift(
     *,
     key: str | None,
     tz: ZoneInfo,
+    donor: Donor | None = None,
+    matches: Gift | None = None,
+    submission: FormSubmission | None = None,
 ) -> Gift:
     """Record a cheque or wire as a paid gift, book it, issue its receipt; once per ``key``.
 
+    ``donor`` is who gave, when the caller knows (a company's matching gift, see
+    donations.matching, which also passes the gift it ``matches`` and its own claim of
+    the key as ``submission``); by default the donor is found by the request's e-mail
+    address or made new.
+
     Raises OfflineRefused (nothing written) or submissions.AlreadySubmitted. Flushes.
     """
-    submission = claim(session, key, "offline-gift")
+    submission = submission or claim(session, key, "offline-gift")
     _check_gift(session, project, request, today=clock.today(tz))
     benefit = _thank_you(project, request)
     donation = Donation(
         project=project,
-        donor=_donor(session, request),
+        donor=donor or _donor(session, request),
         amount_minor=request.amount.minor,
         currency=request.amount.currency.value,
         extra_general_minor=0,
@@ -214,6 +222,7 @@ def record_offline_gift(
         settled_at=_moment(request.received_on, tz),
         settled_on=request.received_on,
         payment_method=wording,
+        matches_gift_id=matches.id if matches else None,
     )
     session.add(gift)
     session.flush()
@@ -249,6 +258,7 @@ def record_offline_gift(
             "method": request.method.value,
             "reference": request.reference,
             "received_on": request.received_on.isoformat(),
+            **({"matches": matches.ref} if matches else {}),
         },
     )
     submission.result = f"gift:{gift.id}"

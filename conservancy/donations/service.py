@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import unicodedata
 from dataclasses import dataclass
 from datetime import date
 from zoneinfo import ZoneInfo
@@ -30,6 +31,7 @@ MINIMUM = Money.from_minor(100, Currency.USD)
 INTERVALS = {Frequency.WEEKLY: "week", Frequency.MONTHLY: "month", Frequency.YEARLY: "year"}
 # The currencies a donor may give in; Stripe settles each into the sponsor's US dollars.
 CURRENCIES: tuple[Currency, ...] = (Currency.USD, Currency.EUR, Currency.GBP, Currency.CAD)
+EMPLOYER_LIMIT = 200
 
 
 def limits(currency: Currency, maximum: Money) -> tuple[Money, Money]:
@@ -73,6 +75,28 @@ class DonationRequest:
     cover_fees: bool = False
     extra_general: Money | None = None
     thank_you: bool = False  # the donor asked for the project's thank-you gift
+    employer: str | None = None  # for the employer's matching-gift programme
+
+
+def check_employer(text: str | None) -> str | None:
+    """The employer a donor named for a matching gift, trimmed; None for none.
+
+    Refused (DonationRefused, field ``employer``) when longer than EMPLOYER_LIMIT or
+    holding control or format characters (a line break, a bidirectional override):
+    the name is printed on the receipt as one line.
+    """
+    cleaned = (text or "").strip()
+    if not cleaned:
+        return None
+    if len(cleaned) > EMPLOYER_LIMIT:
+        raise DonationRefused(
+            f"An employer's name is at most {EMPLOYER_LIMIT} characters.", "employer"
+        )
+    if any(unicodedata.category(c) in {"Cc", "Cf", "Zl", "Zp"} for c in cleaned):
+        raise DonationRefused(
+            "Give the employer's name on one line, without special characters.", "employer"
+        )
+    return cleaned
 
 
 def find_active_project(session: Session, slug: str) -> Project:
@@ -150,6 +174,7 @@ def record_donation(
             "please write to us for larger gifts.",
             "amount",
         )
+    employer = check_employer(request.employer)
     benefit = _thank_you(project, request)
     donor = _donor(session, request)
     campaign = current_campaign(session, project, today)
@@ -162,6 +187,7 @@ def record_donation(
         frequency=request.frequency,
         visibility=request.visibility,
         dedication=(request.dedication or "").strip() or None,
+        employer=employer,
         cover_fees=request.cover_fees,
         campaign_id=campaign.id if campaign else None,
         status=DonationStatus.PENDING,

@@ -202,6 +202,9 @@ class GiftReceipts:
     gift: Gift
     receipt: Receipt | None  # the one that stands, if any
     notices: tuple[Receipt, ...]  # voiding notices, each naming the receipt it voids
+    # The employer's matching gifts that arrived for it: the donor sees the amount and
+    # date, never the company's receipt (donations.matching).
+    matches: tuple[Gift, ...] = ()
 
     @property
     def refunded(self) -> Money:
@@ -262,6 +265,15 @@ def donor_history(session: Session, donor_id: int) -> DonorHistory:
         )
         for row in rows:
             receipts.setdefault(row.gift_id, []).append(row)
+    matches: dict[int, list[Gift]] = {}
+    for start in range(0, len(gift_ids), 500):
+        for match in session.scalars(
+            select(Gift)
+            .where(Gift.matches_gift_id.in_(gift_ids[start : start + 500]))
+            .order_by(Gift.id)
+        ):
+            assert match.matches_gift_id is not None
+            matches.setdefault(match.matches_gift_id, []).append(match)
     statements = session.scalars(
         select(AnnualStatement)
         .where(AnnualStatement.donor_id == donor_id)
@@ -279,6 +291,7 @@ def donor_history(session: Session, donor_id: int) -> DonorHistory:
                         notices=tuple(
                             r for r in receipts.get(g.id, []) if r.kind is ReceiptKind.VOIDING
                         ),
+                        matches=tuple(matches.get(g.id, [])),
                     )
                     for g in sorted(d.gifts, key=lambda g: (g.settled_at, g.id), reverse=True)
                 ),

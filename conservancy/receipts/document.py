@@ -148,6 +148,8 @@ class ReceiptDocument:
     gift_kind: GiftKind = "money"
     # For property: what was given ("10 shares of ACME Corp"); for a grant, the fund's name.
     given: str | None = None
+    # The employer the donor named for its matching-gift programme (donations.matching).
+    employer: str | None = None
 
     def __post_init__(self) -> None:
         if self.gift_kind != "money":
@@ -192,6 +194,7 @@ class ReceiptDocument:
             ("project name", self.project_name),
             ("schedule", self.schedule),
             ("reason", self.reason),
+            ("employer", self.employer),
         ):
             _refuse_identifiers(label, text)
 
@@ -316,6 +319,19 @@ class ReceiptDocument:
             f"into US dollars on {long_date(self.gift_on)}, and {sponsor} received "
             f"{self.settled.format()} USD. For US federal income tax purposes the value of "
             f"your contribution is {self.settled.format()} USD."
+        )
+
+    @property
+    def matching_statement(self) -> str | None:
+        """What an employer's matching-gift programme asks for: the donee's legal name and
+        EIN, and the receipt's number; the date, amount and project are in the table."""
+        if not self.employer or self.kind == "voiding" or self.gift_kind == "daf":
+            return None
+        return (
+            f"For a matching gift from {self.employer}: this receipt may be submitted to the "
+            f"employer's matching-gift programme. The donee is {self.sponsor.legal_name}, "
+            f"EIN {self.sponsor.ein}, a tax-exempt organisation; receipt number "
+            f"{self.number}."
         )
 
     @property

@@ -226,6 +226,7 @@ def document_for(receipt: Receipt, sponsor: Sponsor) -> document.ReceiptDocument
         replaces=receipt.replaces.number if receipt.replaces is not None else None,
         reason=receipt.reason,
         settled=receipt.settled,
+        employer=donation.employer,
         **_given(gift),
     )
 

@@ -32,6 +32,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from conservancy import clock
+from conservancy.donations.matching import matches_of, record_matching_gift
 from conservancy.donations.models import Gift, OfflineMethod, OfflineRefund, Refund
 from conservancy.donations.offline import (
     OfflineRefused,
@@ -68,6 +69,7 @@ from conservancy.web.admin_money_forms import (
     CampaignForm,
     ExpenseForm,
     LogoForm,
+    MatchForm,
     OfflineGiftForm,
     ProjectForm,
     RefundForm,
@@ -142,6 +144,35 @@ def gifts(staff: Staff) -> ResponseReturnValue:
 def gift(staff: Staff, gift_id: int) -> ResponseReturnValue:
     found = _gift(gift_id)
     return _gift_page(staff, found, _refund_form(found, formdata=None).begin())
+
+
+@bp.post("/gifts/<int:gift_id>/match")
+@require_area(Area.GIFTS, change=True)
+def add_match(staff: Staff, gift_id: int) -> ResponseReturnValue:
+    session = db()
+    found = _gift(gift_id)
+    form = _match_form(found)
+    refund_form = _refund_form(found, formdata=None).begin()
+    if not form.validate_on_submit():
+        return _gift_page(staff, found, refund_form, form), 400
+    assert form.match is not None
+    try:
+        made = record_matching_gift(
+            session, staff, found, form.match, key=form.once.data, tz=runtime().settings.timezone
+        )
+    except AlreadySubmitted as exc:
+        return _already(session, exc)
+    except (OfflineRefused, BadFormKey) as exc:
+        session.rollback()
+        form.refuse(_field_of(exc), str(exc))
+        return _gift_page(staff, _gift(gift_id), refund_form, form), 400
+    session.commit()
+    _after_commit()
+    flash(
+        f"Recorded {made.total.format()} from {made.donation.donor.name}, matching this gift. "
+        "Its receipt is addressed to the company: download it below and send it."
+    )
+    return redirect(url_for(".gift", gift_id=made.id), code=303)
 
 
 @bp.post("/gifts/<int:gift_id>/refund")
@@ -527,6 +558,16 @@ def _refund_form(found: Gift, formdata: Any = ...) -> RefundForm:
     return form
 
 
+def _match_form(found: Gift, formdata: Any = ...) -> MatchForm:
+    form = MatchForm() if formdata is ... else MatchForm(formdata=formdata)
+    form.currency = Currency(found.donation.project.currency)
+    if formdata is None:
+        form.company.data = found.donation.employer or ""
+        form.method.data = OfflineMethod.CHEQUE.value
+        form.received_on.data = _today().isoformat()
+    return form
+
+
 def _offline_form(formdata: Any = ...) -> OfflineGiftForm:
     form = OfflineGiftForm() if formdata is ... else OfflineGiftForm(formdata=formdata)
     form.projects = _all_projects()
@@ -547,7 +588,9 @@ def _today() -> date:
     return clock.today(runtime().settings.timezone)
 
 
-def _gift_page(staff: Staff, found: Gift, form: RefundForm) -> str:
+def _gift_page(
+    staff: Staff, found: Gift, form: RefundForm, match_form: MatchForm | None = None
+) -> str:
     session = db()
     receipts = session.scalars(
         select(Receipt).where(Receipt.gift_id == found.id).order_by(Receipt.id)
@@ -586,6 +629,10 @@ def _gift_page(staff: Staff, found: Gift, form: RefundForm) -> str:
         form=form,
         may_change=can_change(staff, Area.GIFTS),
         methods=METHODS,
+        matches=matches_of(session, found),
+        match_form=(
+            _match_form(found, formdata=None).begin() if match_form is None else match_form
+        ),
     )
 
 

@@ -22,6 +22,7 @@ from wtforms import (  # type: ignore[import-untyped]
     TextAreaField,
 )
 
+from conservancy.donations.matching import MatchRequest
 from conservancy.donations.models import OfflineMethod, Visibility
 from conservancy.donations.offline import OfflineGiftRequest
 from conservancy.expenses.service import ExpenseRequest
@@ -182,6 +183,44 @@ class OfflineGiftForm(MoneyForm):
             address=self.address.data or None,
             visibility=Visibility(self.visibility.data),
             thank_you=bool(self.thank_you.data),
+        )
+        return True
+
+
+class MatchForm(MoneyForm):
+    """A company's matching gift of the gift whose page it is on (donations.matching)."""
+
+    # Ids of their own: the refund form on the same page has fields of the same names.
+    company = StringField("Company", filters=[_strip], id="match-company")
+    amount = StringField("Amount", filters=[_strip], id="match-amount")
+    received_on = StringField("Date received", filters=[_strip], id="match-received_on")
+    method = StringField("How it came", filters=[_strip], id="match-method")
+    reference = StringField(
+        "Cheque number or wire reference", filters=[_strip], id="match-reference"
+    )
+
+    currency = Currency.USD
+    match: MatchRequest | None = None
+
+    def validate(self, extra_validators: Any = None) -> bool:
+        super().validate(extra_validators)
+        amount = self._money(self.amount, self.currency)
+        received = self._day(self.received_on)
+        method = self._method()
+        if not self.company.data:
+            self.company.errors.append("Give the company's name as its receipt should show it.")
+        elif len(self.company.data) > 200:
+            self.company.errors.append("A name is at most 200 characters.")
+        if not self.reference.data:
+            self.reference.errors.append("Give the cheque's number or the wire's reference.")
+        if self.errors or amount is None or received is None or method is None:
+            return False
+        self.match = MatchRequest(
+            company=self.company.data,
+            amount=amount,
+            received_on=received,
+            method=method,
+            reference=self.reference.data,
         )
         return True
 

@@ -31,7 +31,14 @@ from wtforms.validators import Length  # type: ignore[import-untyped]
 
 from conservancy.donations.fees import schedule_for
 from conservancy.donations.models import Frequency, Visibility
-from conservancy.donations.service import CURRENCIES, MINIMUM, DonationRequest, limits
+from conservancy.donations.service import (
+    CURRENCIES,
+    MINIMUM,
+    DonationRefused,
+    DonationRequest,
+    check_employer,
+    limits,
+)
 from conservancy.money import Currency, Money, MoneyError
 from conservancy.projects.models import Project
 
@@ -133,6 +140,7 @@ class DonateForm(FlaskForm):  # type: ignore[misc]
     address = TextAreaField("Postal address", [Length(max=1000)], filters=[_strip])
     visibility = StringField("How we may show your name", filters=[_strip])
     dedication = TextAreaField("Dedication", [Length(max=200)], filters=[_strip])
+    employer = StringField("Employer (for a matching gift)", filters=[_strip])
     cover_fees = BooleanField("Cover the card fees")
     thank_you = BooleanField("Send me the thank-you gift")
     extra_general = StringField("Extra gift", filters=[_strip])
@@ -241,6 +249,7 @@ class DonateForm(FlaskForm):  # type: ignore[misc]
             cover_fees=bool(self.cover_fees.data),
             extra_general=self.extra,
             thank_you=bool(self.thank_you.data),
+            employer=self.employer.data or None,
         )
 
     def _check_amounts(self) -> None:
@@ -298,6 +307,10 @@ class DonateForm(FlaskForm):  # type: ignore[misc]
                 f"{self.acknowledgement_threshold.format()} or more in a year, your "
                 "acknowledgement for tax purposes names you and your address."
             )
+        try:
+            check_employer(self.employer.data)
+        except DonationRefused as exc:
+            self.employer.errors.append(str(exc))
 
     def _yearly_total_minor(self) -> int:
         """What this gift comes to over a year, fee cover and extra gift included."""

@@ -207,6 +207,12 @@ RULES += [
         "/admin/gifts/999999/refund",
         changes(Area.GIFTS, ok=404),
     ),
+    Row(
+        "/admin/gifts/<int:gift_id>/match",
+        "POST",
+        "/admin/gifts/999999/match",
+        changes(Area.GIFTS, ok=404),
+    ),
     Row("/admin/gifts/offline", "GET", "/admin/gifts/offline", reads(Area.GIFTS)),
     Row("/admin/gifts/offline", "POST", "/admin/gifts/offline", changes(Area.GIFTS, ok=400)),
     Row(
