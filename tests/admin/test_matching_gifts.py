@@ -15,6 +15,7 @@ from conservancy.donations.matching import employer_ref
 from conservancy.donations.models import Donor, Gift
 from conservancy.ledger.models import LedgerOutbox
 from conservancy.receipts.models import Receipt
+from conservancy.reports.year_end import year_end
 from conservancy.runtime import Runtime
 from conservancy.staff.models import AuditEntry
 from tests.admin.books import assert_books_clean, postings
@@ -230,3 +231,18 @@ def test_the_employer_stays_out_of_the_books_and_the_treasurers_pages(
         answer = treasurer.get(f"/treasurer/twisted{address}")
         assert answer.status_code == 200, address
         assert "Initech" not in answer.text, address
+
+
+def test_schedule_b_counts_the_match_as_the_companys_contribution_not_the_employees(
+    rt: Runtime, bookkeeper: FlaskClient
+) -> None:
+    gift_id = settled_gift(rt, amount="2000.00", fee="0.00", employer=EMPLOYER)
+    page = f"/admin/gifts/{gift_id}"
+    answer = send(bookkeeper, page, f"{page}/match", {**MATCH, "amount": "5,000.00"})
+    assert answer.status_code == 303
+    rt.post_ledger()
+
+    with rt.sessions() as session:
+        package = year_end(session, rt.books.index, rt.books.current(), 2026)
+
+    assert {c.name: c.total.amount for c in package.schedule_b} == {EMPLOYER: Decimal("5000.00")}
