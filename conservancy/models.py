@@ -19,6 +19,13 @@ from conservancy.payments.models import CheckoutAttempt, StripeEvent
 from conservancy.portal.models import PortalToken
 from conservancy.projects.models import Campaign, Project, Sponsor
 from conservancy.receipts.models import AnnualStatement, Receipt, ReceiptCounter
+from conservancy.sponsorships.models import (
+    CorporateSponsor,
+    InvoiceCounter,
+    SponsorshipBenefit,
+    SponsorshipInvoice,
+    SponsorshipLevel,
+)
 from conservancy.staff.models import (
     AuditEntry,
     SignInFailure,
@@ -35,6 +42,7 @@ __all__ = [
     "Base",
     "Campaign",
     "CheckoutAttempt",
+    "CorporateSponsor",
     "Dispute",
     "Donation",
     "DonationStatusChange",
@@ -42,6 +50,7 @@ __all__ = [
     "Expense",
     "FormSubmission",
     "Gift",
+    "InvoiceCounter",
     "LedgerCheck",
     "LedgerOutbox",
     "MailMessage",
@@ -54,6 +63,9 @@ __all__ = [
     "Refund",
     "SignInFailure",
     "Sponsor",
+    "SponsorshipBenefit",
+    "SponsorshipInvoice",
+    "SponsorshipLevel",
     "StaffRole",
     "StaffSession",
     "StaffToken",

@@ -74,9 +74,11 @@ class Runtime:
         from conservancy.mail.transport import transport_for
         from conservancy.projects.service import get_sponsor
         from conservancy.receipts.issue import render_pending
+        from conservancy.sponsorships.documents import render_pending as render_sponsorships
 
         receipts_dir = self.settings.receipts_dir
         rendered = render_pending(self.sessions, receipts_dir)
+        drawn = render_sponsorships(self.sessions, receipts_dir, self.settings.base_url)
         with self.sessions() as session:
             sponsor = get_sponsor(session)
             name = sponsor.legal_name if sponsor is not None else "Donations"
@@ -92,7 +94,11 @@ class Runtime:
             receipts_dir,
         )
         return Delivery(
-            rendered.rendered, rendered.failed, sent.sent, sent.retry_later, sent.failed
+            rendered.rendered + drawn.rendered,
+            rendered.failed + drawn.failed,
+            sent.sent,
+            sent.retry_later,
+            sent.failed,
         )
 
     def close(self) -> None:

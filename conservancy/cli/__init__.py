@@ -67,4 +67,7 @@ def main() -> None:
     from conservancy.cli import users
 
     cli.add_command(users.user)
+    from conservancy.cli import sponsorships
+
+    cli.add_command(sponsorships.sponsorships)
     sys.exit(cli.main(prog_name="conservancy", standalone_mode=True))

@@ -41,6 +41,10 @@ class MailMessage(Base):
     # Attachments are files written after the commit; the message waits for them.
     receipt_id: Mapped[int | None] = mapped_column(ForeignKey("receipts.id"), index=True)
     statement_id: Mapped[int | None] = mapped_column(ForeignKey("annual_statements.id"), index=True)
+    # Any other PDF (a sponsorship invoice): its path under the receipts directory and the
+    # name it is sent as; the message waits until the file is written.
+    attachment_path: Mapped[str | None] = mapped_column(String(300))
+    attachment_name: Mapped[str | None] = mapped_column(String(100))
     status: Mapped[MailStatus] = mapped_column(
         Enum(
             MailStatus,

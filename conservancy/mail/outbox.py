@@ -76,8 +76,12 @@ def queue(
     body: str,
     receipt: Receipt | None = None,
     statement: AnnualStatement | None = None,
+    attachment: tuple[str, str] | None = None,
 ) -> MailMessage:
-    """Queue a message once per ``key``, in the caller's transaction; flushes."""
+    """Queue a message once per ``key``, in the caller's transaction; flushes.
+
+    ``attachment``: (the name it is sent as, its path under the receipts directory) of a
+    PDF written after the commit; the message waits for it."""
     existing = session.scalar(select(MailMessage).where(MailMessage.key == key))
     if existing is not None:
         return existing
@@ -89,6 +93,8 @@ def queue(
         body=body,
         receipt_id=receipt.id if receipt is not None else None,
         statement_id=statement.id if statement is not None else None,
+        attachment_name=attachment[0] if attachment is not None else None,
+        attachment_path=attachment[1] if attachment is not None else None,
         status=MailStatus.PENDING,
         attempts=0,
     )
@@ -117,6 +123,11 @@ def _attachment(session: Session, row: MailMessage, files: Path) -> tuple[str, P
         if statement is None:
             raise LookupError("the statement is not issued yet")
         return f"giving-statement-{statement.year}.pdf", files / statement.pdf_path
+    if row.attachment_path is not None:
+        path = files / row.attachment_path
+        if not path.is_file():
+            raise LookupError("the attachment is not written yet")
+        return row.attachment_name or path.name, path
     return None
 
 

@@ -30,6 +30,7 @@ from conservancy.ledger.models import LedgerOutbox
 from conservancy.ledger.outbox import record
 from conservancy.payments.gateway import BadSignature, Event, Gateway
 from conservancy.payments.models import StripeEvent
+from conservancy.sponsorships import payments as sponsorship_payments
 
 log = logging.getLogger(__name__)
 Obj = Mapping[str, Any]
@@ -137,6 +138,12 @@ def _note(donation: Donation, reason: str) -> None:
 
 
 def checkout_completed(ctx: Context, obj: Obj) -> None:
+    invoice_id = sponsorship_payments.invoice_id_of(obj)
+    if invoice_id is not None:
+        sponsorship_payments.checkout_completed(
+            ctx.session, ctx.gateway, invoice_id, str(obj["id"]), ctx.tz
+        )
+        return
     donation = _donation_of_session(ctx, obj)
     if donation is None:
         log.warning("checkout session %s is not one of ours", obj.get("id"))

@@ -36,13 +36,16 @@ class LineItem:
 
 @dataclass(frozen=True)
 class CheckoutRequest:
-    donation_id: int
+    donation_id: int | None  # None: not a gift (a sponsorship invoice names itself in metadata)
     lines: tuple[LineItem, ...]
     interval: str | None  # None: one payment; "week", "month" or "year": a subscription
     customer_email: str
     success_url: str
     cancel_url: str
     idempotency_key: str
+    # More of our ids for the session and its payment: {"sponsorship_invoice_id": "7"}.
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    submit_type: str = "donate"  # the label of Stripe's button: "donate", "pay"
 
 
 @dataclass(frozen=True)

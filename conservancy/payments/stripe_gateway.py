@@ -103,7 +103,9 @@ class StripeGateway:
     # -- checkout --------------------------------------------------------------
 
     def create_checkout(self, request: CheckoutRequest) -> Checkout:
-        metadata = {"donation_id": str(request.donation_id)}
+        metadata = dict(request.metadata)
+        if request.donation_id is not None:
+            metadata["donation_id"] = str(request.donation_id)
         # One line item for the whole charge: a subscription then has one item to
         # change later, and the stand-in sells exactly one. The split between the
         # project and General is ours (the donation), not Stripe's.
@@ -121,13 +123,14 @@ class StripeGateway:
         params: Obj = {
             "mode": "subscription" if request.interval else "payment",
             "line_items": line_items,
-            "submit_type": "donate",
+            "submit_type": request.submit_type,
             "customer_email": request.customer_email,
-            "client_reference_id": str(request.donation_id),
             "metadata": metadata,
             "success_url": request.success_url,
             "cancel_url": request.cancel_url,
         }
+        if request.donation_id is not None:
+            params["client_reference_id"] = str(request.donation_id)
         if request.interval:
             params["subscription_data"] = {"metadata": metadata}
         else:

@@ -40,6 +40,9 @@ def build_app(settings: Settings | None, runtime: Runtime | None) -> Flask:
     from conservancy.web import donate
 
     app.register_blueprint(donate.bp)
+    from conservancy.web import sponsor
+
+    app.register_blueprint(sponsor.bp)
     from conservancy.web import portal
 
     app.register_blueprint(portal.bp)
@@ -50,6 +53,9 @@ def build_app(settings: Settings | None, runtime: Runtime | None) -> Flask:
     from conservancy.web import admin_money, files
 
     app.register_blueprint(admin_money.bp)
+    from conservancy.web import admin_sponsorships
+
+    app.register_blueprint(admin_sponsorships.bp)
     from conservancy.web import admin_reports
 
     app.register_blueprint(admin_reports.bp)

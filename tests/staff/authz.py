@@ -338,3 +338,27 @@ RULES += [
     ]
     for slug, rule in [("{twisted}", project_page(ok)), ("{other}", other_project_page(ok))]
 ]
+
+# Corporate sponsorships (issue 8): levels are project settings, invoices are gifts'.
+RULES += [
+    Row("/admin/sponsorships", "GET", "/admin/sponsorships", reads(Area.GIFTS)),
+    Row(
+        "/admin/sponsorships/levels",
+        "POST",
+        "/admin/sponsorships/levels",
+        changes(Area.PROJECTS, ok=400),
+    ),
+    Row("/admin/sponsorships/aging", "GET", "/admin/sponsorships/aging", reads(Area.GIFTS)),
+    Row(
+        "/admin/sponsorships/invoices/<number>",
+        "GET",
+        "/admin/sponsorships/invoices/INV-2026-9999",
+        reads(Area.GIFTS, ok=404),
+    ),
+    Row(
+        "/admin/sponsorships/invoices/<number>/payment",
+        "POST",
+        "/admin/sponsorships/invoices/INV-2026-9999/payment",
+        changes(Area.GIFTS, ok=404),
+    ),
+]

@@ -1,0 +1,109 @@
+"""How a sponsorship invoice is booked (SPEC section 6).
+
+Issuing the invoice books the receivable and the fund's income at once (the
+sponsor owes it from that day), and the project's sponsorship fee on it, as on a
+gift::
+
+    Assets:Receivable:Sponsorships        10000.00 USD
+    Income:Twisted:Sponsorships          -10000.00 USD
+
+    Expenses:Twisted:Sponsorship-Fees      1000.00 USD
+    Income:General:Sponsorship-Fees       -1000.00 USD
+
+A payment clears the receivable: by card, into Stripe less its fee, which the fund
+bears as it does for gifts; by cheque or ACH, into the bank::
+
+    Assets:Stripe                           9970.30 USD
+    Expenses:Twisted:Payment-Processing       29.70 USD
+    Assets:Receivable:Sponsorships       -10000.00 USD
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from conservancy.ledger import accounts
+from conservancy.ledger.entries import Posting, Transaction
+from conservancy.money import Money
+from conservancy.sponsorships.models import SponsorshipInvoice
+
+
+def _meta(invoice: SponsorshipInvoice, **extra: str) -> dict[str, str]:
+    return {
+        **extra,
+        "entity": invoice.corporate_sponsor.ref,
+        "income-type": "Sponsorships",
+        "invoice": invoice.number,
+    }
+
+
+def sponsorship_fee(invoice: SponsorshipInvoice) -> Money:
+    return invoice.amount.times(Decimal(invoice.fee_rate_bp).scaleb(-4))
+
+
+def issued(invoice: SponsorshipInvoice) -> list[Transaction]:
+    """The receivable and the income, then the sponsorship fee (when the rate is not 0)."""
+    narration = f"Sponsorship of {invoice.project.name} ({invoice.level_name}), {invoice.number}"
+    entries = [
+        Transaction(
+            ref=invoice.ref,
+            date=invoice.issued_on,
+            payee=invoice.corporate_sponsor.company_name,
+            narration=narration,
+            postings=(
+                Posting(accounts.RECEIVABLE_SPONSORSHIPS, invoice.amount),
+                Posting(accounts.sponsorships(invoice.fund), -invoice.amount),
+            ),
+            meta=_meta(invoice),
+        )
+    ]
+    fee = sponsorship_fee(invoice)
+    if fee:
+        entries.append(
+            Transaction(
+                ref=f"{invoice.ref}/sponsorship-fee",
+                date=invoice.issued_on,
+                narration=f"Sponsorship fee: {narration}",
+                postings=(
+                    Posting(accounts.sponsorship_fees(invoice.fund), fee),
+                    Posting(accounts.SPONSORSHIP_FEE_INCOME, -fee),
+                ),
+                meta={"invoice": invoice.number},
+            )
+        )
+    return entries
+
+
+def paid_by_card(
+    invoice: SponsorshipInvoice, *, ref: str, stripe_id: str, fee: Money, on: date
+) -> Transaction:
+    """The card payment reaching Stripe, less Stripe's fee."""
+    postings = [Posting(accounts.STRIPE, invoice.amount - fee)]
+    if fee:
+        postings.append(Posting(accounts.payment_processing(invoice.fund), fee))
+    postings.append(Posting(accounts.RECEIVABLE_SPONSORSHIPS, -invoice.amount))
+    return Transaction(
+        ref=ref,
+        date=on,
+        payee=invoice.corporate_sponsor.company_name,
+        narration=f"Payment of {invoice.number} by card",
+        postings=tuple(postings),
+        meta=_meta(invoice, **{"stripe-id": stripe_id}),
+    )
+
+
+def paid_to_bank(invoice: SponsorshipInvoice, *, how: str) -> Transaction:
+    """A cheque or transfer received at the bank."""
+    assert invoice.paid_on is not None
+    return Transaction(
+        ref=f"{invoice.ref}/payment",
+        date=invoice.paid_on,
+        payee=invoice.corporate_sponsor.company_name,
+        narration=f"Payment of {invoice.number} by {how}",
+        postings=(
+            Posting(accounts.CHECKING, invoice.amount),
+            Posting(accounts.RECEIVABLE_SPONSORSHIPS, -invoice.amount),
+        ),
+        meta=_meta(invoice),
+    )

@@ -1,0 +1,171 @@
+"""Drawing invoices and acknowledgements as PDFs, after the commit that issued them.
+
+Like receipts (conservancy.receipts.issue.render_pending): each document without a
+PDF is drawn and stored once under the receipts directory as an immutable file;
+its e-mail waits in the mail outbox until the file is there.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from pathlib import Path
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from conservancy.money import Currency, Money
+from conservancy.projects.models import Sponsor
+from conservancy.projects.service import get_sponsor
+from conservancy.receipts import document as receipts
+from conservancy.receipts.issue import store
+from conservancy.receipts.render import render_pdf, render_template
+from conservancy.sponsorships.document import AcknowledgementDocument, InvoiceDocument
+from conservancy.sponsorships.models import InvoiceStatus, SponsorshipInvoice
+from conservancy.sponsorships.service import acknowledgement_pdf_path, invoice_pdf_path
+
+log = logging.getLogger(__name__)
+
+
+def _sponsor(sponsor: Sponsor) -> receipts.Sponsor:
+    return receipts.Sponsor(
+        legal_name=sponsor.legal_name,
+        ein=sponsor.ein,
+        address=sponsor.address,
+        signatory_name=sponsor.signatory_name,
+        signatory_title=sponsor.signatory_title,
+    )
+
+
+def benefits(invoice: SponsorshipInvoice) -> tuple[receipts.Benefit, ...]:
+    currency = Currency(invoice.currency)
+    return tuple(
+        receipts.Benefit(str(description), Money.from_minor(int(value), currency))
+        for description, value in invoice.benefits
+    )
+
+
+def invoice_document(
+    invoice: SponsorshipInvoice, sponsor: Sponsor, base_url: str
+) -> InvoiceDocument:
+    company = invoice.corporate_sponsor
+    return InvoiceDocument(
+        number=invoice.number,
+        issued_on=invoice.issued_on,
+        due_on=invoice.due_on,
+        sponsor=_sponsor(sponsor),
+        company_name=company.company_name,
+        contact_name=company.contact_name,
+        address=company.address,
+        project_name=invoice.project.name,
+        level_name=invoice.level_name,
+        amount=invoice.amount,
+        benefits=benefits(invoice),
+        pay_url=f"{base_url}/donate/{invoice.project.slug}/sponsor/{invoice.number}",
+        cheque_payable_to=sponsor.legal_name,
+    )
+
+
+def acknowledgement_document(
+    invoice: SponsorshipInvoice, sponsor: Sponsor
+) -> AcknowledgementDocument:
+    assert invoice.paid_on is not None
+    assert invoice.paid_by is not None
+    company = invoice.corporate_sponsor
+    return AcknowledgementDocument(
+        number=invoice.number,
+        issued_on=invoice.paid_on,
+        sponsor=_sponsor(sponsor),
+        company_name=company.company_name,
+        address=company.address,
+        project_name=invoice.project.name,
+        level_name=invoice.level_name,
+        amount=invoice.amount,
+        paid_by=invoice.paid_by.value,
+        benefits=benefits(invoice),
+    )
+
+
+def _stamp(day: date) -> datetime:
+    """Dated by the document, not the clock, so the same document renders the same."""
+    return datetime.combine(day, time(), tzinfo=UTC)
+
+
+def render_invoice(doc: InvoiceDocument) -> bytes:
+    return render_pdf(
+        render_template("sponsorships/invoice.html", doc=doc),
+        data=json.dumps(doc.data(), indent=2, sort_keys=True),
+        name="invoice.json",
+        description=f"Invoice {doc.number} (machine-readable)",
+        stamp=_stamp(doc.issued_on),
+    )
+
+
+def render_acknowledgement(doc: AcknowledgementDocument) -> bytes:
+    return render_pdf(
+        render_template("sponsorships/acknowledgement.html", doc=doc),
+        data=json.dumps(doc.data(), indent=2, sort_keys=True),
+        name="acknowledgement.json",
+        description=f"Acknowledgement of {doc.number} (machine-readable)",
+        stamp=_stamp(doc.issued_on),
+    )
+
+
+@dataclass(frozen=True)
+class RenderResult:
+    rendered: int
+    failed: int
+
+
+def render_pending(
+    sessions: sessionmaker[Session], folder: Path, base_url: str, limit: int = 200
+) -> RenderResult:
+    """Draw every invoice and acknowledgement that has no PDF yet. Safe to run twice."""
+    rendered = failed = 0
+    with sessions() as session:
+        ids = session.scalars(
+            select(SponsorshipInvoice.id)
+            .where(
+                or_(
+                    SponsorshipInvoice.pdf_path.is_(None),
+                    (SponsorshipInvoice.status == InvoiceStatus.PAID)
+                    & SponsorshipInvoice.acknowledgement_pdf_path.is_(None),
+                )
+            )
+            .order_by(SponsorshipInvoice.id)
+            .limit(limit)
+        ).all()
+    for invoice_id in ids:
+        with sessions() as session:
+            invoice = session.get(SponsorshipInvoice, invoice_id)
+            sponsor = get_sponsor(session)
+            if invoice is None or sponsor is None:
+                continue
+            try:
+                if invoice.pdf_path is None:
+                    path = invoice_pdf_path(invoice)
+                    store(
+                        folder, path, render_invoice(invoice_document(invoice, sponsor, base_url))
+                    )
+                    invoice.pdf_path = path
+                    rendered += 1
+                if (
+                    invoice.status is InvoiceStatus.PAID
+                    and invoice.acknowledgement_pdf_path is None
+                ):
+                    path = acknowledgement_pdf_path(invoice)
+                    store(
+                        folder,
+                        path,
+                        render_acknowledgement(acknowledgement_document(invoice, sponsor)),
+                    )
+                    invoice.acknowledgement_pdf_path = path
+                    rendered += 1
+                session.commit()
+            except Exception:
+                session.rollback()
+                failed += 1
+                log.exception("could not draw the documents of invoice %s", invoice_id)
+    return RenderResult(rendered, failed)

@@ -1,0 +1,214 @@
+"""Sponsorship levels, corporate sponsors and their numbered invoices.
+
+A level's benefits are copied onto each invoice when it is issued: an invoice (and its
+acknowledgement) says what was promised then, whatever the level says later.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from conservancy import clock
+from conservancy.db import Base
+from conservancy.money import Currency, Money
+from conservancy.projects.models import Project
+
+
+def _enum(kind: type[StrEnum], name: str) -> Enum:
+    return Enum(
+        kind,
+        name=name,
+        native_enum=False,
+        length=20,
+        values_callable=lambda e: [m.value for m in e],
+    )
+
+
+class InvoiceStatus(StrEnum):
+    OPEN = "open"
+    PAID = "paid"
+    VOID = "void"
+
+
+# The only moves an invoice makes; each is final.
+ALLOWED_TRANSITIONS: dict[InvoiceStatus, frozenset[InvoiceStatus]] = {
+    InvoiceStatus.OPEN: frozenset({InvoiceStatus.PAID, InvoiceStatus.VOID}),
+    InvoiceStatus.PAID: frozenset(),
+    InvoiceStatus.VOID: frozenset(),
+}
+
+
+class PaidBy(StrEnum):
+    CARD = "card"  # Stripe Checkout (a card, or a bank debit Stripe settles)
+    ACH = "ach"  # a transfer straight to the bank, entered by staff
+    CHEQUE = "cheque"  # entered by staff
+
+
+class SponsorshipLevel(Base):
+    """What a project offers a corporate sponsor for a year: "Gold", 10,000.00 USD."""
+
+    __tablename__ = "sponsorship_levels"
+    __table_args__ = (
+        UniqueConstraint("project_id", "name"),
+        CheckConstraint("annual_minor > 0", name="annual_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    annual_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3), default="USD")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=clock.now)
+
+    project: Mapped[Project] = relationship()
+    benefits: Mapped[list[SponsorshipBenefit]] = relationship(
+        order_by="SponsorshipBenefit.id", cascade="all, delete-orphan"
+    )
+
+    @property
+    def annual(self) -> Money:
+        return Money.from_minor(self.annual_minor, Currency(self.currency))
+
+    @property
+    def benefits_value(self) -> Money:
+        total = Money.zero(Currency(self.currency))
+        for benefit in self.benefits:
+            total = total + benefit.fair_market_value
+        return total
+
+
+class SponsorshipBenefit(Base):
+    """One thing a sponsor receives; a logo on the website is usually worth nothing,
+    a conference pass is worth its ticket price."""
+
+    __tablename__ = "sponsorship_benefits"
+    __table_args__ = (CheckConstraint("value_minor >= 0", name="value_not_negative"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    level_id: Mapped[int] = mapped_column(ForeignKey("sponsorship_levels.id"), index=True)
+    description: Mapped[str] = mapped_column(String(200))
+    value_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3), default="USD")
+
+    @property
+    def fair_market_value(self) -> Money:
+        return Money.from_minor(self.value_minor, Currency(self.currency))
+
+
+class CorporateSponsor(Base):
+    """A company that sponsors a project (not the fiscal sponsor: that is projects.Sponsor)."""
+
+    __tablename__ = "corporate_sponsors"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # The opaque ref the books name it by (``entity`` metadata), as a donor's.
+    ref: Mapped[str] = mapped_column(String(40), unique=True)
+    company_name: Mapped[str] = mapped_column(String(200))
+    contact_name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(254), index=True)
+    address: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=clock.now)
+
+
+class InvoiceCounter(Base):
+    """The last invoice sequence of a calendar year (see sponsorships.numbering)."""
+
+    __tablename__ = "sponsorship_invoice_counters"
+
+    year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    last_number: Mapped[int] = mapped_column(Integer)
+
+
+class SponsorshipInvoice(Base):
+    __tablename__ = "sponsorship_invoices"
+    __table_args__ = (
+        UniqueConstraint("year", "sequence"),
+        CheckConstraint("sequence > 0", name="sequence_positive"),
+        CheckConstraint("amount_minor > 0", name="amount_positive"),
+        CheckConstraint(
+            "benefits_minor >= 0 AND benefits_minor <= amount_minor", name="benefits_range"
+        ),
+        CheckConstraint("due_on >= issued_on", name="due_after_issue"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # "INV-2026-0001": the year and the sequence, as printed.
+    number: Mapped[str] = mapped_column(String(20), unique=True)
+    year: Mapped[int] = mapped_column(Integer)
+    sequence: Mapped[int] = mapped_column(Integer)
+    corporate_sponsor_id: Mapped[int] = mapped_column(
+        ForeignKey("corporate_sponsors.id"), index=True
+    )
+    level_id: Mapped[int] = mapped_column(ForeignKey("sponsorship_levels.id"), index=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
+    level_name: Mapped[str] = mapped_column(String(100))
+    fund: Mapped[str] = mapped_column(String(64))
+    fee_rate_bp: Mapped[int] = mapped_column(Integer)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    # The benefits as promised on the day of issue: [[description, value_minor], ...].
+    benefits: Mapped[list[list[str | int]]] = mapped_column(JSON)
+    benefits_minor: Mapped[int] = mapped_column(BigInteger)
+    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    issued_on: Mapped[date] = mapped_column(Date)
+    due_on: Mapped[date] = mapped_column(Date, index=True)
+    status: Mapped[InvoiceStatus] = mapped_column(
+        _enum(InvoiceStatus, "sponsorship_invoice_status"), index=True
+    )
+    paid_by: Mapped[PaidBy | None] = mapped_column(_enum(PaidBy, "sponsorship_paid_by"))
+    paid_on: Mapped[date | None] = mapped_column(Date)
+    checkout_session_id: Mapped[str | None] = mapped_column(String(255))
+    # A card payment: the charge and its balance transaction (Stripe's fee), once each.
+    charge_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    balance_transaction_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    fee_minor: Mapped[int | None] = mapped_column(BigInteger)
+    # A cheque's number or a transfer's reference, as staff entered it.
+    payment_reference: Mapped[str | None] = mapped_column(String(100))
+    # Reminders sent: the last step of the aging buckets a reminder went out for.
+    reminder_step: Mapped[int] = mapped_column(Integer, default=0)
+    pdf_path: Mapped[str | None] = mapped_column(String(300))
+    acknowledgement_pdf_path: Mapped[str | None] = mapped_column(String(300))
+
+    corporate_sponsor: Mapped[CorporateSponsor] = relationship()
+    level: Mapped[SponsorshipLevel] = relationship()
+    project: Mapped[Project] = relationship()
+
+    @property
+    def amount(self) -> Money:
+        return Money.from_minor(self.amount_minor, Currency(self.currency))
+
+    @property
+    def benefits_value(self) -> Money:
+        return Money.from_minor(self.benefits_minor, Currency(self.currency))
+
+    @property
+    def fee(self) -> Money | None:
+        return None if self.fee_minor is None else Money.from_minor(self.fee_minor, self.currency)
+
+    @property
+    def ref(self) -> str:
+        """The issue's ledger ref; its payment's and fee's refs derive from it."""
+        return f"sponsorship-{self.number}"
+
+    def change_status(self, status: InvoiceStatus) -> None:
+        if status not in ALLOWED_TRANSITIONS[self.status]:
+            raise ValueError(f"invoice {self.number} is {self.status}; it cannot become {status}")
+        self.status = status

@@ -1,0 +1,337 @@
+"""Sponsorship levels, signing a sponsor up, issuing invoices and taking their payment.
+
+Every function takes the session and flushes; the caller commits once. Entries go to
+the ledger outbox and e-mails to the mail outbox in the same transaction, so an
+invoice, its books and its e-mail exist together or not at all; the PDFs are drawn
+after the commit (sponsorships.documents).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from conservancy import clock
+from conservancy.errors import DomainError, NotFound
+from conservancy.ledger.outbox import record
+from conservancy.mail.outbox import queue
+from conservancy.money import Money
+from conservancy.payments.gateway import Checkout, CheckoutRequest, Gateway, LineItem
+from conservancy.projects.models import Project
+from conservancy.sponsorships import books
+from conservancy.sponsorships.models import (
+    CorporateSponsor,
+    InvoiceStatus,
+    PaidBy,
+    SponsorshipBenefit,
+    SponsorshipInvoice,
+    SponsorshipLevel,
+)
+from conservancy.sponsorships.numbering import next_number
+from conservancy.staff import audit
+from conservancy.staff.permissions import Staff
+
+# Invoices are due thirty days after issue ("net 30").
+NET_DAYS = 30
+
+
+class SponsorshipRefused(DomainError):
+    """A level, sign-up or payment the rules do not allow; the message says why."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True)
+class SignUp:
+    """What a sponsor asked for on the sign-up form, already parsed."""
+
+    level_id: int
+    company_name: str
+    contact_name: str
+    email: str
+    address: str
+
+
+# -- levels ------------------------------------------------------------------------------
+
+
+def levels_of(session: Session, project: Project) -> list[SponsorshipLevel]:
+    """The levels a project offers now, largest first."""
+    return list(
+        session.scalars(
+            select(SponsorshipLevel)
+            .where(SponsorshipLevel.project_id == project.id, SponsorshipLevel.active)
+            .order_by(SponsorshipLevel.annual_minor.desc(), SponsorshipLevel.name)
+        )
+    )
+
+
+def add_level(
+    session: Session,
+    staff: Staff | str,
+    project: Project,
+    *,
+    name: str,
+    annual: Money,
+    benefits: Sequence[tuple[str, Money]],
+) -> SponsorshipLevel:
+    """Offer a new level of ``project``; audit-logged."""
+    name = " ".join(name.split())
+    if not name:
+        raise SponsorshipRefused("Name the level.", "name")
+    if annual.currency.value != project.currency:
+        raise SponsorshipRefused(
+            f"{project.name} takes sponsorships in {project.currency}.", "annual"
+        )
+    if annual.minor <= 0:
+        raise SponsorshipRefused("A level's annual amount must be more than zero.", "annual")
+    exists = select(SponsorshipLevel.id).where(
+        SponsorshipLevel.project_id == project.id, SponsorshipLevel.name == name
+    )
+    if session.scalar(exists) is not None:
+        raise SponsorshipRefused(f"{project.name} already has a level named {name}.", "name")
+    level = SponsorshipLevel(
+        project=project, name=name, annual_minor=annual.minor, currency=annual.currency.value
+    )
+    for description, value in benefits:
+        description = " ".join(description.split())
+        if not description:
+            continue
+        if value.minor < 0 or value.currency is not annual.currency:
+            raise SponsorshipRefused(
+                f"The value of {description} must be zero or more, in {annual.currency}.",
+                "benefits",
+            )
+        level.benefits.append(
+            SponsorshipBenefit(
+                description=description, value_minor=value.minor, currency=value.currency.value
+            )
+        )
+    if level.benefits_value > annual:
+        raise SponsorshipRefused(
+            "The benefits cannot be worth more than the level's amount.", "benefits"
+        )
+    session.add(level)
+    session.flush()
+    audit.record(
+        session,
+        staff,
+        "sponsorship_level.added",
+        ("sponsorship_level", level.id),
+        after={
+            "project": project.slug,
+            "name": name,
+            "annual": str(annual),
+            "benefits": [[b.description, str(b.fair_market_value)] for b in level.benefits],
+        },
+    )
+    return level
+
+
+# -- signing up and issuing ----------------------------------------------------------------
+
+
+def sign_up(
+    session: Session, project: Project, request: SignUp, *, tz: ZoneInfo
+) -> SponsorshipInvoice:
+    """Record the sponsor and issue its first invoice for the chosen level."""
+    level = session.get(SponsorshipLevel, request.level_id)
+    if level is None or level.project_id != project.id or not level.active:
+        raise SponsorshipRefused("Choose one of the levels offered.", "level")
+    for field, value in (
+        ("company_name", request.company_name),
+        ("contact_name", request.contact_name),
+        ("email", request.email),
+        ("address", request.address),
+    ):
+        if not value.strip():
+            raise SponsorshipRefused("This field is required.", field)
+    sponsor = CorporateSponsor(
+        ref=f"corporate-{secrets.token_hex(6)}",
+        company_name=" ".join(request.company_name.split()),
+        contact_name=" ".join(request.contact_name.split()),
+        email=request.email.strip().lower(),
+        address=request.address.strip(),
+    )
+    session.add(sponsor)
+    session.flush()
+    return issue_invoice(session, sponsor, level, tz=tz)
+
+
+def issue_invoice(
+    session: Session,
+    sponsor: CorporateSponsor,
+    level: SponsorshipLevel,
+    *,
+    tz: ZoneInfo,
+    at: datetime | None = None,
+) -> SponsorshipInvoice:
+    """Number an invoice for a year of ``level``, book the receivable, queue its e-mail."""
+    issued_at = at or clock.now()
+    issued_on = clock.accounting_date(issued_at, tz)
+    project = level.project
+    benefits: list[list[str | int]] = [[b.description, b.value_minor] for b in level.benefits]
+    # Numbered last, so the counter's row lock is held as briefly as can be.
+    sequence, number = next_number(session, issued_on.year)
+    invoice = SponsorshipInvoice(
+        number=number,
+        year=issued_on.year,
+        sequence=sequence,
+        corporate_sponsor=sponsor,
+        level=level,
+        project=project,
+        level_name=level.name,
+        fund=project.fund,
+        fee_rate_bp=project.fee_rate_bp,
+        amount_minor=level.annual_minor,
+        currency=level.currency,
+        benefits=benefits,
+        benefits_minor=level.benefits_value.minor,
+        issued_at=issued_at,
+        issued_on=issued_on,
+        due_on=issued_on + timedelta(days=NET_DAYS),
+        status=InvoiceStatus.OPEN,
+        reminder_step=0,
+    )
+    session.add(invoice)
+    session.flush()
+    for entry in books.issued(invoice):
+        record(session, entry)
+    queue(
+        session,
+        key=f"sponsorship-invoice-{number}",
+        to_address=sponsor.email,
+        to_name=sponsor.contact_name,
+        subject=f"Invoice {number}: sponsorship of {project.name}",
+        body=(
+            f"Dear {sponsor.contact_name},\n\n"
+            f"Thank you for sponsoring {project.name} at the {level.name} level. "
+            f"Invoice {number} for {invoice.amount.format()} is attached; it is due on "
+            f"{invoice.due_on.isoformat()}. It can be paid by card, by ACH or by cheque, "
+            "as the invoice says.\n"
+        ),
+        attachment=(f"{number}.pdf", invoice_pdf_path(invoice)),
+    )
+    return invoice
+
+
+def invoice_pdf_path(invoice: SponsorshipInvoice) -> str:
+    """Where an invoice's PDF lives under the receipts directory."""
+    return f"sponsorships/{invoice.year}/{invoice.number}.pdf"
+
+
+def acknowledgement_pdf_path(invoice: SponsorshipInvoice) -> str:
+    return f"sponsorships/{invoice.year}/{invoice.number}-acknowledgement.pdf"
+
+
+def find_invoice(session: Session, number: str, *, lock: bool = False) -> SponsorshipInvoice:
+    query = select(SponsorshipInvoice).where(SponsorshipInvoice.number == number)
+    found = session.scalar(query.with_for_update() if lock else query)
+    if found is None:
+        raise NotFound(f"There is no invoice {number}.")
+    return found
+
+
+# -- payment ------------------------------------------------------------------------------
+
+
+def begin_card_payment(
+    session: Session, gateway: Gateway, invoice: SponsorshipInvoice, *, base_url: str
+) -> Checkout:
+    """A Stripe Checkout Session for the invoice; the idempotency key names the invoice,
+    so asking twice gives the same session."""
+    if invoice.status is not InvoiceStatus.OPEN:
+        raise SponsorshipRefused(f"Invoice {invoice.number} is {invoice.status.value}.")
+    slug = invoice.project.slug
+    checkout = gateway.create_checkout(
+        CheckoutRequest(
+            donation_id=None,
+            lines=(
+                LineItem(
+                    f"Sponsorship of {invoice.project.name}, {invoice.number}", invoice.amount
+                ),
+            ),
+            interval=None,
+            customer_email=invoice.corporate_sponsor.email,
+            success_url=f"{base_url}/donate/{slug}/sponsor/{invoice.number}?paid=1",
+            cancel_url=f"{base_url}/donate/{slug}/sponsor/{invoice.number}",
+            idempotency_key=f"sponsorship-invoice-{invoice.id}-checkout",
+            metadata={"sponsorship_invoice_id": str(invoice.id)},
+            submit_type="pay",
+        )
+    )
+    invoice.checkout_session_id = checkout.id
+    session.flush()
+    return checkout
+
+
+def mark_paid(
+    session: Session, invoice: SponsorshipInvoice, *, paid_by: PaidBy, paid_on: date
+) -> None:
+    """The invoice is settled: its status, and the acknowledgement's e-mail."""
+    invoice.change_status(InvoiceStatus.PAID)
+    invoice.paid_by = paid_by
+    invoice.paid_on = paid_on
+    session.flush()
+    sponsor = invoice.corporate_sponsor
+    queue(
+        session,
+        key=f"sponsorship-acknowledgement-{invoice.number}",
+        to_address=sponsor.email,
+        to_name=sponsor.contact_name,
+        subject=f"Thank you: invoice {invoice.number} is paid",
+        body=(
+            f"Dear {sponsor.contact_name},\n\n"
+            f"We received {invoice.amount.format()} in payment of invoice {invoice.number}, "
+            f"your sponsorship of {invoice.project.name}. Our acknowledgement, with the value "
+            "of the benefits and the deductible part of your payment, is attached.\n"
+        ),
+        attachment=(f"{invoice.number}-acknowledgement.pdf", acknowledgement_pdf_path(invoice)),
+    )
+
+
+BANK_METHODS = {PaidBy.CHEQUE: "cheque", PaidBy.ACH: "ACH transfer"}
+
+
+def record_bank_payment(
+    session: Session,
+    staff: Staff | str,
+    invoice: SponsorshipInvoice,
+    *,
+    paid_by: PaidBy,
+    received_on: date,
+    reference: str,
+) -> SponsorshipInvoice:
+    """A cheque or ACH transfer that reached the bank, entered by staff; audit-logged."""
+    session.refresh(invoice, with_for_update=True)
+    if paid_by not in BANK_METHODS:
+        raise SponsorshipRefused("Choose cheque or ACH.", "method")
+    if invoice.status is not InvoiceStatus.OPEN:
+        raise SponsorshipRefused(f"Invoice {invoice.number} is {invoice.status.value}.")
+    if received_on < invoice.issued_on:
+        raise SponsorshipRefused("The payment cannot come before the invoice.", "received_on")
+    invoice.payment_reference = reference.strip()[:100] or None
+    mark_paid(session, invoice, paid_by=paid_by, paid_on=received_on)
+    record(session, books.paid_to_bank(invoice, how=BANK_METHODS[paid_by]))
+    audit.record(
+        session,
+        staff,
+        "sponsorship_invoice.paid",
+        ("sponsorship_invoice", invoice.id),
+        after={
+            "number": invoice.number,
+            "amount": str(invoice.amount),
+            "method": paid_by.value,
+            "received_on": received_on.isoformat(),
+            "reference": invoice.payment_reference,
+        },
+    )
+    return invoice

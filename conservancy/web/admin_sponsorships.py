@@ -1,0 +1,198 @@
+"""The staff's corporate sponsorship pages: levels per project, invoices, cheque and ACH
+payments, and the aging report of open invoices.
+
+Admins and bookkeepers change; auditors read (a POST from them answers 403);
+treasurers get 404 (conservancy.web.auth). Each change goes through one service,
+which writes the audit log; after each commit that booked something the books
+are posted and the courier kicked (the acknowledgement PDF and its e-mail).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+from typing import Any
+
+from flask import Blueprint, Response, abort, flash, redirect, render_template, url_for
+from flask.typing import ResponseReturnValue
+from sqlalchemy import select
+
+from conservancy import clock
+from conservancy.errors import NotFound
+from conservancy.projects.models import Project
+from conservancy.projects.service import get_sponsor
+from conservancy.sponsorships.aging import BUCKETS, aging
+from conservancy.sponsorships.models import SponsorshipInvoice, SponsorshipLevel
+from conservancy.sponsorships.service import (
+    SponsorshipRefused,
+    add_level,
+    find_invoice,
+    record_bank_payment,
+)
+from conservancy.staff.permissions import Area, Staff, can_change
+from conservancy.web.admin_sponsorship_forms import PAYMENT_METHODS, LevelForm, PaymentForm
+from conservancy.web.auth import current_user, require_area
+from conservancy.web.context import db, runtime
+from conservancy.web.staff_admin import SECTIONS, Section
+
+bp = Blueprint("admin_sponsorships", __name__, url_prefix="/admin/sponsorships")
+log = logging.getLogger(__name__)
+
+SECTIONS.append(
+    Section(
+        "Corporate sponsorships",
+        "admin_sponsorships.index",
+        Area.GIFTS,
+        "Sponsorship levels, invoices, cheque and ACH payments, the aging report.",
+    )
+)
+
+
+@bp.after_request
+def _private(response: Response) -> Response:
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+@bp.get("")
+@require_area(Area.GIFTS)
+def index(staff: Staff) -> ResponseReturnValue:
+    return _index(staff, _level_form(formdata=None))
+
+
+@bp.post("/levels")
+@require_area(Area.PROJECTS, change=True)
+def add(staff: Staff) -> ResponseReturnValue:
+    session = db()
+    form = _level_form()
+    if not form.validate_on_submit():
+        return _index(staff, form), 400
+    assert form.money is not None
+    project = session.scalars(select(Project).where(Project.slug == form.project.data)).one()
+    try:
+        level = add_level(
+            session,
+            staff,
+            project,
+            name=form.name.data,
+            annual=form.money,
+            benefits=form.benefit_values,
+        )
+    except SponsorshipRefused as exc:
+        session.rollback()
+        form.refuse(exc.field, str(exc))
+        return _index(staff, form), 400
+    session.commit()
+    flash(f"{project.name} now offers the {level.name} level at {level.annual.format()} a year.")
+    return redirect(url_for(".index"), code=303)
+
+
+@bp.get("/invoices/<number>")
+@require_area(Area.GIFTS)
+def invoice(staff: Staff, number: str) -> ResponseReturnValue:
+    return _invoice_page(staff, _invoice(number), _payment_form(formdata=None))
+
+
+@bp.post("/invoices/<number>/payment")
+@require_area(Area.GIFTS, change=True)
+def payment(staff: Staff, number: str) -> ResponseReturnValue:
+    session = db()
+    found = _invoice(number)
+    form = _payment_form()
+    if not form.validate_on_submit():
+        return _invoice_page(staff, found, form), 400
+    assert form.paid_by is not None
+    assert form.day is not None
+    try:
+        record_bank_payment(
+            session,
+            staff,
+            found,
+            paid_by=form.paid_by,
+            received_on=form.day,
+            reference=form.reference.data or "",
+        )
+    except SponsorshipRefused as exc:
+        session.rollback()
+        form.refuse(exc.field, str(exc))
+        return _invoice_page(staff, found, form), 400
+    session.commit()
+    _after_commit()
+    flash(f"Invoice {number} is paid; the acknowledgement is on its way to the sponsor.")
+    return redirect(url_for(".invoice", number=number), code=303)
+
+
+@bp.get("/aging")
+@require_area(Area.GIFTS)
+def aging_report(staff: Staff) -> ResponseReturnValue:
+    report = aging(db(), _today())
+    return _page("admin/sponsorship_aging.html", report=report, buckets=BUCKETS)
+
+
+def _invoice(number: str) -> SponsorshipInvoice:
+    try:
+        return find_invoice(db(), number)
+    except NotFound:
+        abort(404)
+
+
+def _level_form(formdata: Any = ...) -> LevelForm:
+    slugs = frozenset(db().scalars(select(Project.slug)))
+    if formdata is ...:
+        return LevelForm(slugs=slugs)
+    return LevelForm(formdata=formdata, slugs=slugs)
+
+
+def _payment_form(formdata: Any = ...) -> PaymentForm:
+    form = PaymentForm() if formdata is ... else PaymentForm(formdata=formdata)
+    if formdata is None:
+        form.received_on.data = _today().isoformat()
+    return form
+
+
+def _today() -> date:
+    return clock.today(runtime().settings.timezone)
+
+
+def _after_commit() -> None:
+    rt = runtime()
+    try:
+        rt.post_ledger()
+    except Exception:
+        log.exception("posting to the books failed; 'conservancy ledger sync' retries")
+    rt.courier.kick()
+
+
+def _index(staff: Staff, form: LevelForm) -> str:
+    session = db()
+    levels = session.scalars(
+        select(SponsorshipLevel)
+        .join(Project)
+        .order_by(Project.name, SponsorshipLevel.annual_minor.desc())
+    ).all()
+    invoices = session.scalars(
+        select(SponsorshipInvoice).order_by(SponsorshipInvoice.id.desc()).limit(200)
+    ).all()
+    return _page(
+        "admin/sponsorships.html",
+        form=form,
+        levels=levels,
+        invoices=invoices,
+        projects=session.scalars(select(Project).order_by(Project.name)).all(),
+        may_change=can_change(staff, Area.PROJECTS),
+    )
+
+
+def _invoice_page(staff: Staff, found: SponsorshipInvoice, form: PaymentForm) -> str:
+    return _page(
+        "admin/sponsorship_invoice.html",
+        invoice=found,
+        form=form,
+        methods=PAYMENT_METHODS,
+        may_change=can_change(staff, Area.GIFTS),
+    )
+
+
+def _page(template: str, **context: Any) -> str:
+    return render_template(template, sponsor=get_sponsor(db()), staff=current_user(), **context)

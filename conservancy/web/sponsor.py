@@ -1,0 +1,134 @@
+"""Corporate sponsorship for each project: the sign-up form, and an invoice's page to pay it.
+
+A sign-up is validated, recorded with its invoice (numbered, booked, its e-mail
+queued) and committed; the page then shows the invoice's number and how to pay.
+Paying by card starts a Stripe Checkout Session for the invoice, like a gift's.
+The invoice page shows only what its number already says (amount, project,
+status): invoice numbers are sequential, so the company stays private.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, redirect, render_template, request
+from flask.typing import ResponseReturnValue
+
+from conservancy.donations.service import find_active_project
+from conservancy.errors import NotFound
+from conservancy.payments.gateway import GatewayError
+from conservancy.projects.models import Project
+from conservancy.projects.service import get_sponsor
+from conservancy.sponsorships.models import InvoiceStatus, SponsorshipInvoice
+from conservancy.sponsorships.service import (
+    SponsorshipRefused,
+    begin_card_payment,
+    find_invoice,
+    levels_of,
+    sign_up,
+)
+from conservancy.web.context import db, runtime
+from conservancy.web.donate import NOTHING_CHARGED, brand
+from conservancy.web.sponsor_forms import SponsorForm
+
+bp = Blueprint("sponsor", __name__)
+log = logging.getLogger(__name__)
+
+
+@bp.get("/donate/<slug>/sponsor")
+def form(slug: str) -> ResponseReturnValue:
+    project = find_active_project(db(), slug)
+    return _page(project, _form(project, formdata=None))
+
+
+@bp.post("/donate/<slug>/sponsor")
+def submit(slug: str) -> ResponseReturnValue:
+    session = db()
+    project = find_active_project(session, slug)
+    form = _form(project)
+    if not form.validate_on_submit():
+        return _page(project, form), 400
+    try:
+        invoice = sign_up(session, project, form.sign_up(), tz=runtime().settings.timezone)
+    except SponsorshipRefused as exc:
+        session.rollback()
+        form.refuse(exc.field, str(exc))
+        return _page(project, form), 400
+    session.commit()
+    _after_commit()
+    return _invoice_page(project, invoice, issued=True)
+
+
+@bp.get("/donate/<slug>/sponsor/<number>")
+def invoice(slug: str, number: str) -> ResponseReturnValue:
+    project = find_active_project(db(), slug)
+    return _invoice_page(project, _invoice(project, number), paid=request.args.get("paid") == "1")
+
+
+@bp.post("/donate/<slug>/sponsor/<number>/pay")
+def pay(slug: str, number: str) -> ResponseReturnValue:
+    session = db()
+    project = find_active_project(session, slug)
+    found = _invoice(project, number)
+    if found.status is not InvoiceStatus.OPEN:
+        return _invoice_page(project, found), 409
+    rt = runtime()
+    try:
+        checkout = begin_card_payment(session, rt.gateway, found, base_url=rt.settings.base_url)
+    except GatewayError:
+        log.warning("could not start a checkout for invoice %s", number, exc_info=True)
+        session.rollback()
+        return render_template(
+            "errors/error.html", sponsor=get_sponsor(session), code=502, message=NOTHING_CHARGED
+        ), 502
+    session.commit()
+    return redirect(checkout.url, code=303)
+
+
+def _invoice(project: Project, number: str) -> SponsorshipInvoice:
+    found = find_invoice(db(), number)
+    if found.project_id != project.id:
+        raise NotFound(f"There is no invoice {number}.")
+    return found
+
+
+def _form(project: Project, formdata: object = ...) -> SponsorForm:
+    ids = frozenset(level.id for level in levels_of(db(), project))
+    if formdata is ...:
+        return SponsorForm(level_ids=ids)
+    return SponsorForm(formdata=formdata, level_ids=ids)
+
+
+def _after_commit() -> None:
+    rt = runtime()
+    try:
+        rt.post_ledger()
+    except Exception:
+        log.exception("posting to the books failed; 'conservancy ledger sync' retries")
+    rt.courier.kick()
+
+
+def _page(project: Project, form: SponsorForm) -> str:
+    session = db()
+    return render_template(
+        "sponsorships/form.html",
+        sponsor=get_sponsor(session),
+        project=project,
+        brand=brand(project),
+        form=form,
+        levels=levels_of(session, project),
+    )
+
+
+def _invoice_page(
+    project: Project, found: SponsorshipInvoice, *, issued: bool = False, paid: bool = False
+) -> str:
+    return render_template(
+        "sponsorships/invoice_page.html",
+        sponsor=get_sponsor(db()),
+        project=project,
+        brand=brand(project),
+        invoice=found,
+        issued=issued,
+        paid=paid,
+    )

@@ -1,0 +1,112 @@
+"""The sponsor sign-up form, and paying its invoice by card, through the pages."""
+
+from __future__ import annotations
+
+import re
+import urllib.parse
+from decimal import Decimal
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+
+from conservancy.ledger.models import LedgerOutbox
+from conservancy.mail.models import MailMessage
+from conservancy.runtime import Runtime
+from conservancy.sponsorships.models import CorporateSponsor, InvoiceStatus, SponsorshipInvoice
+from conservancy.standin import StandIn
+from tests.admin.pages import error_by
+from tests.giving.conftest import LiveServer
+from tests.giving.flows import GOOD_CARD, post, settle_webhooks
+from tests.sponsorships.sponsors import gold_level, invoice
+
+FORM = "/donate/twisted/sponsor"
+
+
+def _token(client: FlaskClient) -> str:
+    page = client.get(FORM)
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert found, page.text
+    return found.group(1)
+
+
+def _valid(level_id: int) -> dict[str, str]:
+    return {
+        "level": str(level_id),
+        "company_name": "Acme Widgets, Inc.",
+        "contact_name": "Wile E. Coyote",
+        "email": "wile@acme.example",
+        "address": "1 Desert Road\nPhoenix, AZ 85001",
+    }
+
+
+def _written(rt: Runtime) -> tuple[int, int, int, int]:
+    with rt.sessions() as session:
+        return (
+            session.scalar(select(func.count()).select_from(CorporateSponsor)) or 0,
+            session.scalar(select(func.count()).select_from(SponsorshipInvoice)) or 0,
+            session.scalar(select(func.count()).select_from(LedgerOutbox)) or 0,
+            session.scalar(select(func.count()).select_from(MailMessage)) or 0,
+        )
+
+
+def test_sign_up_issues_the_invoice_and_the_card_payment_clears_it(
+    giving_runtime: Runtime, giving_app: Flask, standin: StandIn, live: LiveServer
+) -> None:
+    rt = giving_runtime
+    level_id = gold_level(rt)
+    client = giving_app.test_client()
+    page = client.post(FORM, data={**_valid(level_id), "csrf_token": _token(client)})
+    assert page.status_code == 200, page.text
+    number = re.search(r"<strong>(INV-\d{4}-\d{4})</strong>", page.text)
+    assert number, page.text
+    assert "Pay $10,000.00 by card" in page.text
+    assert rt.books.load().account_balance("Assets:Receivable:Sponsorships") == Decimal("10000.00")
+
+    paying = client.post(f"{FORM}/{number.group(1)}/pay", data={"csrf_token": _token(client)})
+    assert paying.status_code == 303
+    session_id = urllib.parse.urlparse(paying.location).path.rsplit("/", 1)[-1]
+    assert post(f"{standin.url}/_standin/checkout/{session_id}/pay", card_number=GOOD_CARD) == 303
+    settle_webhooks(rt, standin)
+
+    assert invoice(rt, number.group(1)).status is InvoiceStatus.PAID
+    assert rt.books.load().account_balance("Assets:Receivable:Sponsorships") == Decimal("0")
+    assert "This invoice is paid" in client.get(f"{FORM}/{number.group(1)}").text
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("level", "", "Choose one of the levels offered."),
+        ("level", "999", "Choose one of the levels offered."),
+        ("company_name", "", "This field is required."),
+        ("email", "not-an-address", "Enter an e-mail address"),
+        ("address", "  ", "This field is required."),
+    ],
+)
+def test_bad_sign_up_shows_the_form_again_and_writes_nothing(
+    giving_runtime: Runtime, giving_app: Flask, field: str, value: str, message: str
+) -> None:
+    rt = giving_runtime
+    level_id = gold_level(rt)
+    before = _written(rt)
+    client = giving_app.test_client()
+    data = {**_valid(level_id), field: value, "csrf_token": _token(client)}
+    page = client.post(FORM, data=data)
+    assert page.status_code == 400
+    assert error_by(page, field).startswith(message)
+    assert _written(rt) == before
+
+
+def test_sign_up_without_csrf_token_is_refused(giving_runtime: Runtime, giving_app: Flask) -> None:
+    rt = giving_runtime
+    level_id = gold_level(rt)
+    before = _written(rt)
+    page = giving_app.test_client().post(FORM, data=_valid(level_id))
+    assert page.status_code == 400
+    assert _written(rt) == before
+
+
+def test_unknown_project_has_no_sign_up_form(giving_app: Flask) -> None:
+    assert giving_app.test_client().get("/donate/nothing/sponsor").status_code == 404
