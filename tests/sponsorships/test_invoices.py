@@ -24,9 +24,11 @@ from tests.conftest import settings_env
 from tests.giving.conftest import LiveServer
 from tests.giving.flows import (
     entries_by_ref,
+    ledger_refs,
     postings,
     run_cli,
     settle_webhooks,
+    stripe_env,
     webhook_mode,
 )
 from tests.receipts.pdfs import pdf_text
@@ -70,6 +72,9 @@ def test_invoice_with_a_conference_pass_is_booked_paid_by_card_and_acknowledged(
     assert paid.paid_by is PaidBy.CARD
     assert paid.fee is not None
     assert paid.fee.minor > 0
+    refs = ledger_refs(rt)
+    assert refs[f"stripe-{paid.balance_transaction_id}"] == 1
+    assert refs[f"sponsorship-{number}"] == 1
     payment = entries_by_ref(rt)[f"stripe-{paid.balance_transaction_id}"]
     fee = Decimal(paid.fee.minor) / 100
     assert postings(payment) == {
@@ -82,6 +87,13 @@ def test_invoice_with_a_conference_pass_is_booked_paid_by_card_and_acknowledged(
     assert books.account_balance("Income:Twisted:Sponsorships") == Decimal("-10000.00")
     assert str(books.fund_balance("Twisted")) == f"{Decimal('9000.00') - fee} USD"
     assert check_books(rt.ledger).problems == []
+    env = stripe_env(rt.settings, standin)
+    checked = run_cli(env, "ledger", "check")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    day = _today(rt).isoformat()
+    reconciled = run_cli(env, "stripe", "reconcile", "--from", day, "--to", day)
+    assert reconciled.returncode == 0, reconciled.stdout + reconciled.stderr
+    assert "1 booked once each for their amount" in reconciled.stdout
     with rt.sessions() as session:
         assert aging(session, _today(rt) + timedelta(days=45)).lines == []
 
