@@ -13,7 +13,16 @@ import logging
 from datetime import date
 from typing import Any
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    redirect,
+    render_template,
+    send_file,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
@@ -121,6 +130,21 @@ def payment(staff: Staff, number: str) -> ResponseReturnValue:
     _after_commit()
     flash(f"Invoice {number} is paid; the acknowledgement is on its way to the sponsor.")
     return redirect(url_for(".invoice", number=number), code=303)
+
+
+@bp.get("/invoices/<number>/<any(invoice, acknowledgement):kind>.pdf")
+@require_area(Area.GIFTS)
+def pdf(staff: Staff, number: str, kind: str) -> ResponseReturnValue:
+    found = _invoice(number)
+    stored = found.pdf_path if kind == "invoice" else found.acknowledgement_pdf_path
+    if stored is None:
+        runtime().courier.kick()
+        abort(404, "This document is not drawn yet (or not due). Reload the page in a moment.")
+    path = runtime().settings.receipts_dir / stored
+    if not path.is_file():
+        abort(404)
+    name = f"{number}.pdf" if kind == "invoice" else f"{number}-acknowledgement.pdf"
+    return send_file(path, mimetype="application/pdf", as_attachment=True, download_name=name)
 
 
 @bp.get("/aging")

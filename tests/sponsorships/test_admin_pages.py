@@ -13,6 +13,7 @@ from conservancy.sponsorships.models import InvoiceStatus, PaidBy, SponsorshipLe
 from conservancy.staff.models import AuditEntry
 from tests.admin.pages import error_by, send, signed_in
 from tests.factories import with_project
+from tests.receipts.pdfs import pdf_text
 from tests.sponsorships.sponsors import gold_level, invoice, signed_up
 
 INDEX = "/admin/sponsorships"
@@ -97,6 +98,11 @@ def test_cheque_payment_entered_on_the_invoice_page_takes_it_off_the_aging_repor
     assert books.account_balance("Assets:Receivable:Sponsorships") == Decimal("0")
     assert books.account_balance("Assets:Bank:Checking") == Decimal("10000.00")
     assert "is paid" in client.get(done.location).text
+    rt.deliver()
+    acknowledgement = client.get(f"{page}/acknowledgement.pdf")
+    assert acknowledgement.status_code == 200
+    assert "Deductible part $9,500.00 USD" in pdf_text(acknowledgement.data)
+    assert client.get(f"{page}/invoice.pdf").status_code == 200
     after = client.get(f"{INDEX}/aging").text
     assert number not in after
     assert "No open invoices." in after

@@ -356,6 +356,12 @@ RULES += [
         reads(Area.GIFTS, ok=404),
     ),
     Row(
+        "/admin/sponsorships/invoices/<number>/<any(invoice, acknowledgement):kind>.pdf",
+        "GET",
+        "/admin/sponsorships/invoices/INV-2026-9999/invoice.pdf",
+        reads(Area.GIFTS, ok=404),
+    ),
+    Row(
         "/admin/sponsorships/invoices/<number>/payment",
         "POST",
         "/admin/sponsorships/invoices/INV-2026-9999/payment",
