@@ -20,8 +20,9 @@
 * ``recurring.csv``: the recurring gifts Stripe still bills for the project
   (``projects.giving``'s active ones), which the donors must move themselves;
   no Stripe ids.
-* ``invoices.csv``: open sponsorship invoices. None exist yet (corporate
-  sponsorships are a later part of issue 8): see :func:`open_invoices`.
+* ``invoices.csv``: the project's corporate sponsorship invoices still open
+  (``sponsorships``): the new sponsor collects them. The company is named: a
+  company that asked to sponsor the project is no private donor.
 * ``summary.pdf``: the sponsor's letterhead, the period, the fund's opening and
   closing balance, income and expenses by kind, the counts, and what each file holds.
 
@@ -65,6 +66,7 @@ from conservancy.projects.service import opened_on
 from conservancy.receipts.document import Sponsor
 from conservancy.reports.output import write_whole
 from conservancy.reports.statement import Statement, project_statement, spreadsheet_text
+from conservancy.sponsorships.models import InvoiceStatus, SponsorshipInvoice
 
 ANONYMOUS = "Anonymous"
 _CURRENCIES = frozenset(c.value for c in Currency)
@@ -353,15 +355,27 @@ def recurring_gifts(session: Session, project: Project, tz: ZoneInfo) -> tuple[R
 
 
 def open_invoices(session: Session, project: Project) -> tuple[OpenInvoice, ...]:
-    """The project's sponsorship invoices not yet paid in full.
-
-    Corporate sponsorship invoices (``Income:<Fund>:Sponsorships`` /
-    ``Assets:Receivable:Sponsorships``) are a later part of issue 8 and have no
-    records yet, so there are none; that work fills this in, and invoices.csv
-    and the summary list what it returns.
-    """
-    del session, project
-    return ()
+    """The project's sponsorship invoices not yet paid (receivables in the books), oldest
+    first. A voided invoice is nobody's debt and is left out."""
+    rows = session.scalars(
+        select(SponsorshipInvoice)
+        .where(
+            SponsorshipInvoice.project_id == project.id,
+            SponsorshipInvoice.status == InvoiceStatus.OPEN,
+        )
+        .order_by(SponsorshipInvoice.issued_on, SponsorshipInvoice.number)
+    )
+    return tuple(
+        OpenInvoice(
+            number=invoice.number,
+            customer=invoice.corporate_sponsor.company_name,
+            issued_on=invoice.issued_on,
+            due_on=invoice.due_on,
+            amount=Money.from_minor(invoice.amount_minor, Currency(invoice.currency)),
+            description=f"{invoice.level_name} sponsorship",
+        )
+        for invoice in rows
+    )
 
 
 # --- files -------------------------------------------------------------------------

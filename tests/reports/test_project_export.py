@@ -40,12 +40,15 @@ from conservancy.projects.models import Project
 from conservancy.receipts.document import Sponsor, long_date
 from conservancy.reports import project_export as px
 from conservancy.runtime import Runtime
+from conservancy.sponsorships.models import PaidBy
+from conservancy.sponsorships.service import find_invoice, record_bank_payment
 from conservancy.submissions import new_key
 from tests import factories
 from tests.admin.files import pdf
 from tests.ledger.processes import run_cli
 from tests.receipts.pdfs import pdf_text, requires_weasyprint
 from tests.reports.test_statement import include_staff_file
+from tests.sponsorships.sponsors import gold_level, signed_up
 
 sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 BEAN_CHECK = Path(sys.executable).parent / "bean-check"
@@ -453,6 +456,35 @@ def test_invoices_csv_is_its_header_while_there_are_no_invoices(
     assert (out / "invoices.csv").read_text("utf-8").splitlines() == [
         "number,customer,issued_on,due_on,amount,currency,description"
     ]
+
+
+def test_open_sponsorship_invoices_are_handed_over_and_the_books_still_balance(
+    books: Runtime, tmp_path: Path
+) -> None:
+    level = gold_level(books)
+    open_one = signed_up(books, level, company="Acme Widgets, Inc.")
+    paid = signed_up(books, level, company="Initech LLC")
+    with books.sessions() as session:
+        found = find_invoice(session, paid)
+        record_bank_payment(
+            session,
+            "tests",
+            found,
+            paid_by=PaidBy.CHEQUE,
+            received_on=found.issued_on,
+            reference="cheque 1001",
+        )
+        session.commit()
+    books.post_ledger()
+
+    out = written(books, tmp_path / "export")
+
+    listed = rows(out / "invoices.csv")
+    assert [(r["number"], r["customer"], r["amount"]) for r in listed] == [
+        (open_one, "Acme Widgets, Inc.", "10000.00")
+    ]
+    entries = load_alone(out / "twisted.beancount")
+    assert fund_balance(entries) == sponsors_fund_balance(books)
 
 
 @requires_weasyprint
