@@ -18,7 +18,11 @@
    rewritten identically, and a marked one is neither lost nor doubled.
 
 Everything happens under one ``flock``, so two processes posting at once are
-serialised and the second finds nothing left to post. ``conservancy ledger
+serialised and the second finds nothing left to post. On PostgreSQL the writer
+also holds a database advisory lock (:func:`database_writer_lock`) across the
+recovery, the append and the marking: app servers on several hosts sharing the
+ledger directory over a network filesystem, where ``flock`` may not reach every
+host, still post one at a time. ``conservancy ledger
 sync`` and app start-up call :func:`post_pending`; closing a year, which must
 post its closing entries and move files under one hold of the lock, calls
 :func:`post_pending_locked`.
@@ -32,12 +36,13 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from sqlalchemy import select, update
+from sqlalchemy import Engine, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from conservancy import clock
@@ -96,6 +101,49 @@ def post_pending_locked(
     after_append: Callable[[], None] | None = None,
 ) -> PostResult:
     """:func:`post_pending` for a caller already holding ``files.lock()``."""
+    with database_writer_lock(sessions):
+        return _post_locked(sessions, files, after_append=after_append)
+
+
+# pg_advisory_lock's key for "the books' one writer": any fixed 64-bit number no
+# other code uses; this one spells "ledger" in ASCII.
+WRITER_LOCK_KEY = 0x6C6564676572
+
+
+@contextmanager
+def database_writer_lock(sessions: sessionmaker[Session]) -> Iterator[None]:
+    """On PostgreSQL, hold the ledger writer's advisory lock; elsewhere do nothing.
+
+    A session-level lock on a connection of its own, so it spans the several
+    short transactions of a post. If the process dies the server ends the
+    connection and with it the lock, as the kernel does for the flock. SQLite is
+    one file on one host: the flock and its own write lock suffice.
+    """
+    engine = sessions.kw.get("bind")
+    if not isinstance(engine, Engine) or engine.dialect.name != "postgresql":
+        yield
+        return
+    conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+    try:
+        conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": WRITER_LOCK_KEY})
+        try:
+            yield
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": WRITER_LOCK_KEY})
+    except BaseException:
+        # Never hand a connection that may still hold the lock back to the pool.
+        conn.invalidate()
+        raise
+    finally:
+        conn.close()
+
+
+def _post_locked(
+    sessions: sessionmaker[Session],
+    files: LedgerFiles,
+    *,
+    after_append: Callable[[], None] | None = None,
+) -> PostResult:
     recovered = _recover(sessions, files)
     with sessions() as session:
         rows = session.scalars(

@@ -12,17 +12,24 @@ committing and posting after each, as a web worker does after each webhook.
 
 ``sync`` runs the real ``conservancy ledger sync`` command in this process
 ROUNDS times.
+
+A trailing ``--no-flock`` turns the books' flock into a no-op in this process,
+as on hosts whose network filesystem does not share flocks: only the database's
+writer lock is left to serialise the writers.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from conservancy.cli import cli
 from conservancy.cli.ledger import ledger
 from conservancy.config import Settings
 from conservancy.ledger import outbox
+from conservancy.ledger.files import LedgerFiles
 from conservancy.runtime import Runtime
 from tests import factories
 from tests.ledger.processes import wait_at_barrier
@@ -53,7 +60,15 @@ def sync(barrier: Path, name: str, rounds: int) -> None:
             raise SystemExit(f"{name}: conservancy ledger sync exited {code}")
 
 
+@contextmanager
+def _no_flock(_files: LedgerFiles, *, shared: bool = False) -> Iterator[None]:
+    yield
+
+
 def main(argv: list[str]) -> int:
+    if "--no-flock" in argv:
+        argv = [a for a in argv if a != "--no-flock"]
+        LedgerFiles.lock = _no_flock  # type: ignore[method-assign,assignment]
     barrier, name, mode, *rest = argv
     if mode == "post":
         post(Path(barrier), name, rest[0], int(rest[1]))

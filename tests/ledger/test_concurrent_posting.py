@@ -48,13 +48,22 @@ class Crowd:
     def start(self, name: str, module: str, *args: str) -> None:
         self.processes[name] = start_helper(self.settings, module, *args)
 
-    def writer(self, name: str, fund: str) -> None:
+    def writer(self, name: str, fund: str, *flags: str) -> None:
         self.start(
-            name, "concurrent_writer", str(self.barrier), name, "post", fund, str(GIFTS_EACH)
+            name,
+            "concurrent_writer",
+            str(self.barrier),
+            name,
+            "post",
+            fund,
+            str(GIFTS_EACH),
+            *flags,
         )
 
-    def syncer(self, name: str) -> None:
-        self.start(name, "concurrent_writer", str(self.barrier), name, "sync", str(SYNC_ROUNDS))
+    def syncer(self, name: str, *flags: str) -> None:
+        self.start(
+            name, "concurrent_writer", str(self.barrier), name, "sync", str(SYNC_ROUNDS), *flags
+        )
 
     def go(self) -> dict[str, tuple[int, str, str]]:
         release_barrier(self.barrier, self.processes, self.processes.values())
@@ -154,3 +163,26 @@ def test_writer_dying_mid_append_while_others_post_loses_and_doubles_nothing(
     # The processes that came after it repaired its half-written batch: no sync needed.
     assert_books_hold_exactly(runtime, settings, writer_refs(writers) + crashed)
     assert runtime.books.load().fund_balance("Twisted").minor == 3 * NET_GIFT_CENTS
+
+
+@pytest.mark.postgresql
+def test_on_postgresql_the_database_lock_alone_keeps_writers_to_one_at_a_time(
+    runtime: Runtime, settings: Settings, crowd: Crowd
+) -> None:
+    """As on hosts sharing the books over a network filesystem that ignores flock."""
+    if runtime.engine.dialect.name != "postgresql":
+        pytest.skip("the writers' database lock is PostgreSQL's (SQLite is one host's file)")
+    writers = [f"w{i}" for i in range(WRITERS)]
+    for name in writers:
+        crowd.writer(name, fund_for(name), "--no-flock")
+    for i in range(SYNCERS):
+        crowd.syncer(f"s{i}", "--no-flock")
+
+    results = crowd.go()
+
+    for name, (code, _, err) in results.items():
+        assert code == 0, f"{name} exited {code}: {err}"
+    opened = [
+        f"open:{account}" for name in writers for account in accounts.fund_accounts(fund_for(name))
+    ]
+    assert_books_hold_exactly(runtime, settings, writer_refs(writers) + opened)
