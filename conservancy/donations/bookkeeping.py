@@ -103,6 +103,14 @@ class GiftBooking:
     payee: str  # the donor's name, or "Anonymous"
     entity: str  # the donor's opaque ref
     narration: str
+    # The kind of income (``Income:<Fund>:<kind>``): a sponsorship invoice's card payment
+    # is reversed by these same rules, against ``Sponsorships``.
+    income_type: str = "Donations"
+    # More of the metadata of every entry (a sponsorship's ``invoice``).
+    extra_meta: tuple[tuple[str, str], ...] = ()
+
+    def income(self, fund: str) -> str:
+        return f"Income:{fund}:{self.income_type}"
 
     @property
     def total(self) -> Money:
@@ -142,7 +150,13 @@ class GiftBooking:
 
     def _meta(self, stripe_id: str | None, **extra: str) -> dict[str, str]:
         stripe = {"stripe-id": stripe_id} if stripe_id is not None else {}
-        return {**stripe, "entity": self.entity, "income-type": "Donations", **extra}
+        return {
+            **stripe,
+            "entity": self.entity,
+            "income-type": self.income_type,
+            **dict(self.extra_meta),
+            **extra,
+        }
 
     def settled(
         self,
@@ -162,9 +176,7 @@ class GiftBooking:
             if part_fee:
                 postings.append(Posting(accounts.payment_processing(part.fund), part_fee))
             postings.append(
-                Posting(
-                    accounts.donations(part.fund), -part.booked, part.donor_amount(-part.amount)
-                )
+                Posting(self.income(part.fund), -part.booked, part.donor_amount(-part.amount))
             )
         gift = Transaction(
             ref=self.ref,
@@ -217,7 +229,7 @@ class GiftBooking:
         if fee:
             postings.append(Posting(accounts.dispute_fees(self.parts[0].fund), fee))
         postings.extend(
-            Posting(accounts.donations(part.fund), booked, part.donor_amount(back))
+            Posting(self.income(part.fund), booked, part.donor_amount(back))
             for part, back, booked in zip(self.parts, parts_back, booked_back, strict=True)
             if back or booked
         )
@@ -256,7 +268,7 @@ class GiftBooking:
                 date=on,
                 narration=f"Sponsorship fee: {self.narration}",
                 postings=tuple(postings),
-                meta={"gift": self.ref},
+                meta={"gift": self.ref, **dict(self.extra_meta)},
             )
         ]
 

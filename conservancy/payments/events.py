@@ -235,17 +235,28 @@ def charge_refunded(ctx: Context, obj: Obj) -> None:
     if not charge_id:
         return
     gift = settlement.find_gift(ctx.session, ctx.gateway, charge_id, ctx.tz)
-    if gift is None:
+    if gift is not None:
+        for refund in ctx.gateway.refunds_of_charge(charge_id):
+            settlement.apply_refund(ctx.session, gift, refund, ctx.tz)
         return
-    for refund in ctx.gateway.refunds_of_charge(charge_id):
-        settlement.apply_refund(ctx.session, gift, refund, ctx.tz)
+    invoice = sponsorship_payments.invoice_of_charge(ctx.session, ctx.gateway, charge_id, ctx.tz)
+    if invoice is not None:
+        for refund in ctx.gateway.refunds_of_charge(charge_id):
+            sponsorship_payments.apply_refund(ctx.session, invoice, refund, ctx.tz)
 
 
 def dispute_changed(ctx: Context, obj: Obj) -> None:
-    gift = settlement.find_gift(ctx.session, ctx.gateway, str(_id(obj.get("charge"))), ctx.tz)
-    if gift is None:
+    charge_id = str(_id(obj.get("charge")))
+    gift = settlement.find_gift(ctx.session, ctx.gateway, charge_id, ctx.tz)
+    if gift is not None:
+        settlement.apply_dispute(ctx.session, gift, ctx.gateway.dispute(str(obj["id"])), ctx.tz)
         return
-    settlement.apply_dispute(ctx.session, gift, ctx.gateway.dispute(str(obj["id"])), ctx.tz)
+    # A sponsorship invoice paid by card is refunded and disputed as a gift is.
+    invoice = sponsorship_payments.invoice_of_charge(ctx.session, ctx.gateway, charge_id, ctx.tz)
+    if invoice is not None:
+        sponsorship_payments.apply_dispute(
+            ctx.session, invoice, ctx.gateway.dispute(str(obj["id"])), ctx.tz
+        )
 
 
 # -- payouts ------------------------------------------------------------------------

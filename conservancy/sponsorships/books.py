@@ -23,6 +23,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
+from conservancy.donations.bookkeeping import GiftBooking, Part
 from conservancy.ledger import accounts
 from conservancy.ledger.entries import Posting, Transaction
 from conservancy.money import Money
@@ -106,4 +107,58 @@ def paid_to_bank(invoice: SponsorshipInvoice, *, how: str) -> Transaction:
             Posting(accounts.RECEIVABLE_SPONSORSHIPS, -invoice.amount),
         ),
         meta=_meta(invoice),
+    )
+
+
+def voided(invoice: SponsorshipInvoice, on: date) -> list[Transaction]:
+    """An open invoice voided: its issue's entries reversed, the fee with the income.
+
+    Refs ``<issue ref>/void`` and ``<issue ref>/void/sponsorship-fee``: a second void
+    of the same invoice could only book the same refs, which the outbox refuses.
+    """
+    narration = f"Void of {invoice.number}: {invoice.void_reason or ''}".rstrip(": ")
+    entries = [
+        Transaction(
+            ref=f"{invoice.ref}/void",
+            date=on,
+            payee=invoice.corporate_sponsor.company_name,
+            narration=narration,
+            postings=(
+                Posting(accounts.RECEIVABLE_SPONSORSHIPS, -invoice.amount),
+                Posting(accounts.sponsorships(invoice.fund), invoice.amount),
+            ),
+            meta=_meta(invoice),
+        )
+    ]
+    fee = sponsorship_fee(invoice)
+    if fee:
+        entries.append(
+            Transaction(
+                ref=f"{invoice.ref}/void/sponsorship-fee",
+                date=on,
+                narration=f"Sponsorship fee: {narration}",
+                postings=(
+                    Posting(accounts.sponsorship_fees(invoice.fund), -fee),
+                    Posting(accounts.SPONSORSHIP_FEE_INCOME, fee),
+                ),
+                meta={"invoice": invoice.number},
+            )
+        )
+    return entries
+
+
+def card_booking(invoice: SponsorshipInvoice) -> GiftBooking:
+    """A card-paid invoice as the gift rules see it, so that its refunds and disputes are
+    booked as a gift's are (donations.bookkeeping): income back by the cumulative rule,
+    ``Income:<Fund>:Sponsorships`` instead of ``Donations``, and the sponsorship fee moved
+    by the difference, which returns it to zero when everything went back."""
+    assert invoice.balance_transaction_id is not None
+    return GiftBooking(
+        ref=f"stripe-{invoice.balance_transaction_id}",
+        parts=(Part(invoice.fund, invoice.amount, invoice.fee_rate_bp),),
+        payee=invoice.corporate_sponsor.company_name,
+        entity=invoice.corporate_sponsor.ref,
+        narration=f"Sponsorship of {invoice.project.name} ({invoice.level_name}), {invoice.number}",
+        income_type="Sponsorships",
+        extra_meta=(("invoice", invoice.number),),
     )

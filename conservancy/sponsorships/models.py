@@ -184,6 +184,11 @@ class SponsorshipInvoice(Base):
     payment_reference: Mapped[str | None] = mapped_column(String(100))
     # Reminders sent: the last step of the aging buckets a reminder went out for.
     reminder_step: Mapped[int] = mapped_column(Integer, default=0)
+    # Voided by staff while open: why, and the day its books were reversed.
+    void_reason: Mapped[str | None] = mapped_column(String(500))
+    voided_on: Mapped[date | None] = mapped_column(Date)
+    # What card refunds and disputes took back so far (a won dispute gives it back).
+    reversed_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     pdf_path: Mapped[str | None] = mapped_column(String(300))
     acknowledgement_pdf_path: Mapped[str | None] = mapped_column(String(300))
 
@@ -198,6 +203,11 @@ class SponsorshipInvoice(Base):
     @property
     def benefits_value(self) -> Money:
         return Money.from_minor(self.benefits_minor, Currency(self.currency))
+
+    @property
+    def kept(self) -> Money:
+        """What the sponsor paid and was not given back."""
+        return Money.from_minor(self.amount_minor - self.reversed_minor, Currency(self.currency))
 
     @property
     def fee(self) -> Money | None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -22,10 +23,14 @@ from sqlalchemy.orm import Session
 from conservancy import clock
 from conservancy.ledger.models import LedgerOutbox
 from conservancy.ledger.outbox import record
-from conservancy.payments.gateway import Gateway, GatewayError
+from conservancy.mail.outbox import queue
+from conservancy.money import Currency, Money
+from conservancy.payments.gateway import Charge, DisputeInfo, Gateway, GatewayError, RefundInfo
 from conservancy.sponsorships import books
 from conservancy.sponsorships.models import InvoiceStatus, PaidBy, SponsorshipInvoice
-from conservancy.sponsorships.service import mark_paid
+from conservancy.sponsorships.service import SponsorshipRefused, mark_paid
+from conservancy.staff import audit
+from conservancy.staff.permissions import Staff
 
 log = logging.getLogger(__name__)
 METADATA_KEY = "sponsorship_invoice_id"
@@ -54,6 +59,15 @@ def checkout_completed(
     charge = gateway.charge_of_payment_intent(str(intent_id)) if intent_id else None
     if charge is None:
         return
+    book_card_payment(session, invoice, charge, tz)
+
+
+def book_card_payment(
+    session: Session, invoice: SponsorshipInvoice, charge: Charge, tz: ZoneInfo
+) -> None:
+    """The charge paying ``invoice`` (locked by the caller), booked once."""
+    if invoice.charge_id is not None:
+        return  # booked already
     txn = charge.balance_transaction
     if charge.amount != invoice.amount or txn.amount.currency is not invoice.amount.currency:
         raise GatewayError(
@@ -61,7 +75,7 @@ def checkout_completed(
             f"{invoice.number} of {invoice.amount.format()}"
         )
     ref = f"stripe-{txn.id}"
-    if session.scalar(select(LedgerOutbox.id).where(LedgerOutbox.ref == ref)) is not None:
+    if _posted(session, ref):
         return
     invoice.charge_id = charge.id
     invoice.balance_transaction_id = txn.id
@@ -76,3 +90,232 @@ def checkout_completed(
         log.error("invoice %s is %s and was paid by card too", invoice.number, invoice.status)
     record(session, books.paid_by_card(invoice, ref=ref, stripe_id=txn.id, fee=txn.fee, on=paid_on))
     session.flush()
+
+
+def _posted(session: Session, ref: str) -> bool:
+    return session.scalar(select(LedgerOutbox.id).where(LedgerOutbox.ref == ref)) is not None
+
+
+# -- refunds and disputes ------------------------------------------------------------------
+#
+# As a gift's (donations.settlement): each refund is booked under its own id, each of a
+# dispute's balance movements under its balance transaction's, after the invoice's row is
+# locked and re-read, so any number of events in any order book each once. Income, the
+# sponsorship fee and the dispute fee go by the gift rules (books.card_booking).
+
+
+def invoice_of_charge(
+    session: Session, gateway: Gateway, charge_id: str, tz: ZoneInfo
+) -> SponsorshipInvoice | None:
+    """The invoice a charge paid, locked, its payment booked first if its own event has not
+    arrived yet; None for a charge that pays no invoice of ours."""
+    query = select(SponsorshipInvoice).where(SponsorshipInvoice.charge_id == charge_id)
+    invoice = session.scalar(query.with_for_update())
+    if invoice is not None:
+        return invoice
+    charge = gateway.charge(charge_id)
+    value = str(charge.metadata.get(METADATA_KEY) or "")
+    if not value.isdigit():
+        return None
+    invoice = session.get(SponsorshipInvoice, int(value), with_for_update=True)
+    if invoice is None:
+        return None
+    if invoice.charge_id is None:
+        book_card_payment(session, invoice, charge, tz)
+    return invoice if invoice.charge_id == charge_id else None
+
+
+def _book_reversal(
+    session: Session,
+    invoice: SponsorshipInvoice,
+    *,
+    ref: str,
+    at: datetime,
+    tz: ZoneInfo,
+    stripe_id: str,
+    amount: Money,
+    narration: str,
+    dispute_fee: Money | None = None,
+) -> None:
+    """``amount`` of the payment going back (negative: coming back), and the notice."""
+    booking = books.card_booking(invoice)
+    before = Money.from_minor(invoice.reversed_minor, Currency(invoice.currency))
+    for entry in booking.reversed(
+        ref=ref,
+        on=max(clock.accounting_date(at, tz), invoice.paid_on or invoice.issued_on),
+        stripe_id=stripe_id,
+        amount=amount,
+        reversed_before=before,
+        narration=f"{narration}: {invoice.number}",
+        dispute_fee=dispute_fee,
+    ):
+        record(session, entry)
+    invoice.reversed_minor += amount.minor
+    session.flush()
+    adjustment_notice(session, invoice, ref=ref, what=narration.lower())
+
+
+def apply_refund(
+    session: Session, invoice: SponsorshipInvoice, refund: RefundInfo, tz: ZoneInfo
+) -> None:
+    """Book a refund of the invoice's charge once; book its return if it later failed."""
+    session.refresh(invoice, with_for_update=True)
+    ref = f"stripe-{refund.id}"
+    if not _posted(session, ref):
+        if refund.status in {"succeeded", "pending"}:
+            _book_reversal(
+                session,
+                invoice,
+                ref=ref,
+                at=refund.created_at,
+                tz=tz,
+                stripe_id=refund.id,
+                amount=refund.amount,
+                narration="Refund",
+            )
+        return
+    failure = refund.failure_balance_transaction
+    if (
+        refund.status == "failed"
+        and failure is not None
+        and not _posted(session, f"stripe-{failure.id}")
+    ):
+        # The money never left: undo the refund's booking.
+        _book_reversal(
+            session,
+            invoice,
+            ref=f"stripe-{failure.id}",
+            at=failure.created_at,
+            tz=tz,
+            stripe_id=refund.id,
+            amount=-refund.amount,
+            narration="Refund failed",
+        )
+
+
+def apply_dispute(
+    session: Session, invoice: SponsorshipInvoice, dispute: DisputeInfo, tz: ZoneInfo
+) -> None:
+    """Book each of the dispute's balance movements once: funds withdrawn (with the
+    dispute fee, to the fund), funds reinstated."""
+    session.refresh(invoice, with_for_update=True)
+    for txn in sorted(dispute.balance_transactions, key=lambda t: (t.created_at, t.amount.minor)):
+        ref = f"stripe-{txn.id}"
+        if _posted(session, ref):
+            continue
+        withdrawn = txn.amount.minor < 0
+        _book_reversal(
+            session,
+            invoice,
+            ref=ref,
+            at=txn.created_at,
+            tz=tz,
+            stripe_id=dispute.id,
+            amount=-txn.amount,
+            narration="Dispute: funds withdrawn" if withdrawn else "Dispute won: funds reinstated",
+            dispute_fee=txn.fee,
+        )
+
+
+def adjustment_notice(
+    session: Session, invoice: SponsorshipInvoice, *, ref: str, what: str
+) -> None:
+    """Tell the sponsor what of the acknowledgement stands after money moved back.
+
+    The acknowledgement PDF is never redrawn or edited (like a receipt); this notice,
+    one per money movement (its key names the movement), states the payment that now
+    stands and its deductible part, or that the acknowledgement is void when nothing does.
+    """
+    sponsor = invoice.corporate_sponsor
+    kept = invoice.kept
+    if kept.minor <= 0:
+        stands = (
+            f"Nothing of your payment stands now, so our acknowledgement of invoice "
+            f"{invoice.number} is void: please do not use it for your taxes."
+        )
+    else:
+        deductible = Money.from_minor(
+            max(0, kept.minor - invoice.benefits_minor), Currency(invoice.currency)
+        )
+        stands = (
+            f"Your payment now stands at {kept.format()}. It replaces the amount on our "
+            f"acknowledgement of invoice {invoice.number}: the benefits you received are "
+            f"worth {invoice.benefits_value.format()}, so the deductible part is "
+            f"{deductible.format()}."
+        )
+    queue(
+        session,
+        key=f"sponsorship-adjustment-{invoice.number}-{ref}",
+        to_address=sponsor.email,
+        to_name=sponsor.contact_name,
+        subject=f"Invoice {invoice.number}: {what}",
+        body=f"Dear {sponsor.contact_name},\n\n{stands}\n",
+    )
+
+
+# -- refunds asked by staff ----------------------------------------------------------------
+
+REASON_LIMIT = 500
+
+
+def refund_invoice(
+    session: Session,
+    gateway: Gateway,
+    staff: Staff | str,
+    invoice: SponsorshipInvoice,
+    amount: Money,
+    *,
+    reason: str,
+    tz: ZoneInfo,
+) -> RefundInfo:
+    """Refund part or all of a card-paid invoice through Stripe; audit-logged.
+
+    Never more than what stands of the payment. The idempotency key names the request
+    by what was reversed before it (as committed) and the amount: a request retried
+    after a failed commit repeats the same refund at Stripe instead of making another.
+    Raises SponsorshipRefused (nothing written, nothing asked of Stripe) or the
+    gateway's error (the caller rolls back).
+    """
+    session.refresh(invoice, with_for_update=True)
+    reason = " ".join(reason.split())
+    if not reason:
+        raise SponsorshipRefused("Say why the money goes back; the audit log keeps it.", "reason")
+    if len(reason) > REASON_LIMIT:
+        raise SponsorshipRefused(f"A reason is at most {REASON_LIMIT} characters.", "reason")
+    if invoice.charge_id is None:
+        raise SponsorshipRefused(
+            f"Invoice {invoice.number} was not paid by card: refund it from the bank."
+        )
+    if amount.minor <= 0:
+        raise SponsorshipRefused("A refund must be more than zero.", "amount")
+    if amount.currency.value != invoice.currency:
+        raise SponsorshipRefused(f"Invoice {invoice.number} is in {invoice.currency}.", "amount")
+    before = invoice.kept
+    if amount > before:
+        raise SponsorshipRefused(
+            f"Only {before.format()} of this payment remains to refund; "
+            f"{amount.format()} is more than that.",
+            "amount",
+        )
+    refund = gateway.create_refund(
+        invoice.charge_id,
+        amount,
+        f"sponsorship-invoice-{invoice.id}-refund-{invoice.reversed_minor}-{amount.minor}",
+        reason,
+    )
+    apply_refund(session, invoice, refund, tz)
+    audit.record(
+        session,
+        staff,
+        "sponsorship_invoice.refunded",
+        ("sponsorship_invoice", invoice.id),
+        before={"kept": str(before)},
+        after={
+            "number": invoice.number,
+            "kept": str(invoice.kept),
+            "refund": refund.id,
+            "amount": str(amount),
+            "reason": reason,
+        },
+    )
+    return refund

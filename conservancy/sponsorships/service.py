@@ -335,3 +335,45 @@ def record_bank_payment(
         },
     )
     return invoice
+
+
+# -- voiding ------------------------------------------------------------------------------
+
+VOID_REASON_LIMIT = 500
+
+
+def void_invoice(
+    session: Session, staff: Staff | str, invoice: SponsorshipInvoice, *, reason: str, on: date
+) -> SponsorshipInvoice:
+    """Void an open invoice; audit-logged.
+
+    Its issue is reversed in the books (receivable, income and sponsorship fee), it
+    leaves the aging report and gets no more reminders (both read open invoices only).
+    Its number and PDF stay: invoice numbers are never reused.
+    """
+    session.refresh(invoice, with_for_update=True)
+    reason = " ".join(reason.split())
+    if not reason:
+        raise SponsorshipRefused("Say why the invoice is voided; the audit log keeps it.", "reason")
+    if len(reason) > VOID_REASON_LIMIT:
+        raise SponsorshipRefused(f"A reason is at most {VOID_REASON_LIMIT} characters.", "reason")
+    if invoice.status is not InvoiceStatus.OPEN:
+        raise SponsorshipRefused(
+            f"Invoice {invoice.number} is {invoice.status.value}: only an open invoice is voided."
+        )
+    invoice.change_status(InvoiceStatus.VOID)
+    invoice.void_reason = reason
+    # Not before the invoice's own entries, so the books never go through a negative day.
+    invoice.voided_on = max(on, invoice.issued_on)
+    session.flush()
+    for entry in books.voided(invoice, invoice.voided_on):
+        record(session, entry)
+    audit.record(
+        session,
+        staff,
+        "sponsorship_invoice.voided",
+        ("sponsorship_invoice", invoice.id),
+        before={"status": InvoiceStatus.OPEN.value},
+        after={"number": invoice.number, "status": invoice.status.value, "reason": reason},
+    )
+    return invoice

@@ -1,4 +1,5 @@
-"""The staff forms of corporate sponsorships: a new level, and a cheque or ACH payment."""
+"""The staff forms of corporate sponsorships: a new level, a cheque or ACH payment, voiding
+an open invoice and refunding a card-paid one."""
 
 from __future__ import annotations
 
@@ -107,6 +108,61 @@ class PaymentForm(FlaskForm):  # type: ignore[misc]
             ok = False
         if len(self.reference.data or "") > 100:
             self.reference.errors = [*self.reference.errors, "At most 100 characters."]
+            ok = False
+        return ok
+
+    def refuse(self, field: str | None, message: str) -> None:
+        target = getattr(self, field, None) if field else None
+        if target is None:
+            self.form_errors.append(message)
+        else:
+            target.errors = [*target.errors, message]
+
+
+class VoidForm(FlaskForm):  # type: ignore[misc]
+    reason = TextAreaField("Reason", filters=[_strip])
+
+    def validate(self, extra_validators: object = None) -> bool:
+        ok: bool = super().validate(extra_validators)
+        if not self.reason.data:
+            self.reason.errors = [*self.reason.errors, "Say why the invoice is voided."]
+            ok = False
+        elif len(self.reason.data) > 500:
+            self.reason.errors = [*self.reason.errors, "At most 500 characters."]
+            ok = False
+        return ok
+
+    def refuse(self, field: str | None, message: str) -> None:
+        target = getattr(self, field, None) if field else None
+        if target is None:
+            self.form_errors.append(message)
+        else:
+            target.errors = [*target.errors, message]
+
+
+class InvoiceRefundForm(FlaskForm):  # type: ignore[misc]
+    amount = StringField("Amount", filters=[_strip])
+    reason = TextAreaField("Reason", filters=[_strip])
+
+    def __init__(self, *args: object, currency: Currency = Currency.USD, **kw: object):
+        super().__init__(*args, **kw)
+        self.currency = currency
+        self.money: Money | None = None
+
+    def validate(self, extra_validators: object = None) -> bool:
+        ok: bool = super().validate(extra_validators)
+        try:
+            self.money = parse_money(self.amount.data or "", self.currency)
+            if self.money.minor <= 0:
+                raise ValueError("A refund must be more than zero.")
+        except ValueError as exc:
+            self.amount.errors = [*self.amount.errors, str(exc)]
+            ok = False
+        if not self.reason.data:
+            self.reason.errors = [*self.reason.errors, "Say why the money goes back."]
+            ok = False
+        elif len(self.reason.data) > 500:
+            self.reason.errors = [*self.reason.errors, "At most 500 characters."]
             ok = False
         return ok
 

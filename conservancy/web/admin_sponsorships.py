@@ -1,5 +1,6 @@
 """The staff's corporate sponsorship pages: levels per project, invoices, cheque and ACH
-payments, and the aging report of open invoices.
+payments, voiding an open invoice, refunding a card-paid one, and the aging report of
+open invoices.
 
 Admins and bookkeepers change; auditors read (a POST from them answers 403);
 treasurers get 404 (conservancy.web.auth). Each change goes through one service,
@@ -28,18 +29,28 @@ from sqlalchemy import select
 
 from conservancy import clock
 from conservancy.errors import NotFound
+from conservancy.money import Currency
+from conservancy.payments.gateway import GatewayError
 from conservancy.projects.models import Project
 from conservancy.projects.service import get_sponsor
 from conservancy.sponsorships.aging import BUCKETS, aging
 from conservancy.sponsorships.models import SponsorshipInvoice, SponsorshipLevel
+from conservancy.sponsorships.payments import refund_invoice
 from conservancy.sponsorships.service import (
     SponsorshipRefused,
     add_level,
     find_invoice,
     record_bank_payment,
+    void_invoice,
 )
 from conservancy.staff.permissions import Area, Staff, can_change
-from conservancy.web.admin_sponsorship_forms import PAYMENT_METHODS, LevelForm, PaymentForm
+from conservancy.web.admin_sponsorship_forms import (
+    PAYMENT_METHODS,
+    InvoiceRefundForm,
+    LevelForm,
+    PaymentForm,
+    VoidForm,
+)
 from conservancy.web.auth import current_user, require_area
 from conservancy.web.context import db, runtime
 from conservancy.web.staff_admin import SECTIONS, Section
@@ -132,6 +143,61 @@ def payment(staff: Staff, number: str) -> ResponseReturnValue:
     return redirect(url_for(".invoice", number=number), code=303)
 
 
+@bp.post("/invoices/<number>/void")
+@require_area(Area.GIFTS, change=True)
+def void(staff: Staff, number: str) -> ResponseReturnValue:
+    session = db()
+    found = _invoice(number)
+    form = VoidForm()
+    if not form.validate_on_submit():
+        return _invoice_page(staff, found, _payment_form(formdata=None), void_form=form), 400
+    try:
+        void_invoice(session, staff, found, reason=form.reason.data or "", on=_today())
+    except SponsorshipRefused as exc:
+        session.rollback()
+        form.refuse(exc.field, str(exc))
+        return _invoice_page(staff, found, _payment_form(formdata=None), void_form=form), 400
+    session.commit()
+    _after_commit()
+    flash(f"Invoice {number} is void; its books are reversed. Its number is not reused.")
+    return redirect(url_for(".invoice", number=number), code=303)
+
+
+@bp.post("/invoices/<number>/refund")
+@require_area(Area.GIFTS, change=True)
+def refund(staff: Staff, number: str) -> ResponseReturnValue:
+    session = db()
+    found = _invoice(number)
+    form = InvoiceRefundForm(currency=Currency(found.currency))
+    if not form.validate_on_submit():
+        return _invoice_page(staff, found, _payment_form(formdata=None), refund_form=form), 400
+    assert form.money is not None
+    rt = runtime()
+    try:
+        refund_invoice(
+            session,
+            rt.gateway,
+            staff,
+            found,
+            form.money,
+            reason=form.reason.data or "",
+            tz=rt.settings.timezone,
+        )
+    except SponsorshipRefused as exc:
+        session.rollback()
+        form.refuse(exc.field, str(exc))
+        return _invoice_page(staff, found, _payment_form(formdata=None), refund_form=form), 400
+    except GatewayError:
+        log.warning("Stripe refused the refund of invoice %s", number, exc_info=True)
+        session.rollback()
+        form.refuse(None, "Stripe did not take the refund; nothing was refunded. Try again.")
+        return _invoice_page(staff, found, _payment_form(formdata=None), refund_form=form), 502
+    session.commit()
+    _after_commit()
+    flash(f"{form.money.format()} of invoice {number} is refunded to the card.")
+    return redirect(url_for(".invoice", number=number), code=303)
+
+
 @bp.get("/invoices/<number>/<any(invoice, acknowledgement):kind>.pdf")
 @require_area(Area.GIFTS)
 def pdf(staff: Staff, number: str, kind: str) -> ResponseReturnValue:
@@ -208,11 +274,20 @@ def _index(staff: Staff, form: LevelForm) -> str:
     )
 
 
-def _invoice_page(staff: Staff, found: SponsorshipInvoice, form: PaymentForm) -> str:
+def _invoice_page(
+    staff: Staff,
+    found: SponsorshipInvoice,
+    form: PaymentForm,
+    *,
+    void_form: VoidForm | None = None,
+    refund_form: InvoiceRefundForm | None = None,
+) -> str:
     return _page(
         "admin/sponsorship_invoice.html",
         invoice=found,
         form=form,
+        void_form=void_form or VoidForm(formdata=None),
+        refund_form=refund_form or InvoiceRefundForm(formdata=None),
         methods=PAYMENT_METHODS,
         may_change=can_change(staff, Area.GIFTS),
     )

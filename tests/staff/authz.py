@@ -367,4 +367,16 @@ RULES += [
         "/admin/sponsorships/invoices/INV-2026-9999/payment",
         changes(Area.GIFTS, ok=404),
     ),
+    Row(
+        "/admin/sponsorships/invoices/<number>/void",
+        "POST",
+        "/admin/sponsorships/invoices/INV-2026-9999/void",
+        changes(Area.GIFTS, ok=404),
+    ),
+    Row(
+        "/admin/sponsorships/invoices/<number>/refund",
+        "POST",
+        "/admin/sponsorships/invoices/INV-2026-9999/refund",
+        changes(Area.GIFTS, ok=404),
+    ),
 ]
