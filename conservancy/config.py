@@ -89,6 +89,12 @@ class Settings:
     staff_lockout_failures: int = STAFF_LOCKOUT_FAILURES[1]
     wire: WireInstructions | None = None
     stock: StockInstructions | None = None
+    # CONSERVANCY_REDIS_URL: set, work after a commit goes to RQ (conservancy.jobs);
+    # unset, it runs in the web process as it always has.
+    redis_url: str | None = None
+    # CONSERVANCY_PROXY_HOPS: how many reverse proxies (nginx) stand before the app and
+    # may say the client's address (X-Forwarded-For) and scheme; 0: none, trust no header.
+    proxy_hops: int = 0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -128,6 +134,8 @@ class Settings:
             ),
             wire=_wire(get),
             stock=_stock(get),
+            redis_url=_redis_url(get("REDIS_URL")),
+            proxy_hops=_whole(get, "PROXY_HOPS", 0, 0, 5, "proxies"),
         )
         if settings.secret_key is not None and len(settings.secret_key) < 16:
             raise SettingsError("CONSERVANCY_SECRET_KEY must be at least 16 characters")
@@ -210,6 +218,24 @@ def _smtp_url(value: str | None) -> str | None:
         parts.port  # noqa: B018 - raises on a malformed port
     except ValueError:
         raise SettingsError(f"CONSERVANCY_SMTP_URL has a malformed port: {value!r}") from None
+    return value
+
+
+def _redis_url(value: str | None) -> str | None:
+    # Never echoed: the URL may hold Redis's password.
+    if value is None:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in {"redis", "rediss", "unix"} or (
+        parts.scheme != "unix" and not parts.hostname
+    ):
+        raise SettingsError(
+            "CONSERVANCY_REDIS_URL must look like redis://host:6379/0 (or rediss://, unix://)"
+        )
+    try:
+        parts.port  # noqa: B018 - raises on a malformed port
+    except ValueError:
+        raise SettingsError("CONSERVANCY_REDIS_URL has a malformed port") from None
     return value
 
 

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from conservancy.config import Settings, SettingsError
 from conservancy.courier import Courier
 from conservancy.db import make_engine, make_sessions
+from conservancy.jobs import Jobs, jobs_for
 from conservancy.ledger.books import Books
 from conservancy.ledger.files import LedgerFiles
 from conservancy.ledger.outbox import PostResult, post_pending
@@ -38,6 +39,7 @@ class Runtime:
     ledger: LedgerFiles
     books: Books
     _gateway: Gateway | None = field(default=None, repr=False)
+    _jobs: Jobs | None = field(default=None, repr=False)
     courier: Courier = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -63,6 +65,13 @@ class Runtime:
 
             self._gateway = StripeGateway(key, secret, self.settings.stripe_api_base)
         return self._gateway
+
+    @property
+    def jobs(self) -> Jobs:
+        """Where work after a commit goes: RQ with CONSERVANCY_REDIS_URL, this process without."""
+        if self._jobs is None:
+            self._jobs = jobs_for(self)
+        return self._jobs
 
     def post_ledger(self) -> PostResult:
         """Append whatever the outbox holds; call after each commit that recorded entries."""

@@ -70,4 +70,7 @@ def main() -> None:
     from conservancy.cli import sponsorships
 
     cli.add_command(sponsorships.sponsorships)
+    from conservancy.cli import worker
+
+    cli.add_command(worker.worker)
     sys.exit(cli.main(prog_name="conservancy", standalone_mode=True))

@@ -8,6 +8,7 @@ from typing import TextIO
 
 import click
 
+from conservancy.config import Settings
 from conservancy.runtime import Delivery, Runtime
 
 
@@ -76,7 +77,13 @@ def _clock(seconds: float) -> str:
     default=None,
     help="Processes drawing statements (default: one per core).",
 )
-def annual(year: int, jobs: int | None) -> None:
+@click.option(
+    "--background",
+    is_flag=True,
+    help="Queue the year's statements for 'conservancy worker' (needs CONSERVANCY_REDIS_URL) "
+    "and return at once.",
+)
+def annual(year: int, jobs: int | None, background: bool) -> None:
     """Issue each donor's giving statement for YEAR: every gift and the deductible total.
 
     Donors who already have theirs are skipped, so an interrupted run is finished
@@ -84,12 +91,14 @@ def annual(year: int, jobs: int | None) -> None:
     """
     from conservancy import clock
     from conservancy.cli.common import open_runtime
-    from conservancy.config import Settings
     from conservancy.receipts.annual import check_year, issue_statements
 
     settings = Settings.from_env()
     today = clock.today(settings.timezone)
     check_year(year, today)  # before touching the database
+    if background:
+        _queue_annual(settings, year)
+        return
     bar = ProgressBar(sys.stderr, "statements")
     with open_runtime(settings) as rt:
         try:
@@ -123,6 +132,25 @@ def annual(year: int, jobs: int | None) -> None:
     click.echo(_delivered(delivery))
     if result.problems:
         raise SystemExit(1)
+
+
+def _queue_annual(settings: Settings, year: int) -> None:
+    """One job for the whole year, not one per donor: the job draws the statements in
+    batches over a process pool on the worker's host (all its cores), and like this
+    command it skips donors who have theirs, so a job retried or queued twice finishes
+    what is left and issues nothing twice."""
+    from conservancy.cli.common import open_runtime
+    from conservancy.config import SettingsError
+    from conservancy.jobs import Job
+
+    if not settings.redis_url:
+        raise SettingsError("CONSERVANCY_REDIS_URL is required for --background")
+    with open_runtime(settings) as rt:
+        queued = rt.jobs.enqueue(Job.ANNUAL_STATEMENTS, year=year)
+    if not queued:
+        click.echo("error: Redis could not be reached; nothing was queued", err=True)
+        raise SystemExit(1)
+    click.echo(f"queued the {year} statements for 'conservancy worker'")
 
 
 @receipts.command()

@@ -1,11 +1,15 @@
 from __future__ import annotations
 
 import os
+import runpy
 import sys
+from collections.abc import Collection
 from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
 
 import click
+from click.core import ParameterSource
 from sqlalchemy.orm import Session
 
 from conservancy import clock
@@ -79,14 +83,38 @@ def _safe_url(url: str) -> str:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--workers", default=2, show_default=True, type=int)
-def serve(host: str, port: int, workers: int) -> None:
+@click.option(
+    "--config",
+    "config",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="A gunicorn configuration file (deploy/gunicorn.conf.py); its bind and workers "
+    "apply unless --host, --port or --workers is given.",
+)
+def serve(host: str, port: int, workers: int, config: Path | None) -> None:
     """Run the web app (under gunicorn where installed)."""
     settings = Settings.from_env()
     settings.web_secret_key()  # refuse to start without one in production
-    serve_app(settings, host, port, workers)
+    ctx = click.get_current_context()
+    given = {
+        name
+        for name in ("host", "port", "workers")
+        if ctx.get_parameter_source(name) is not ParameterSource.DEFAULT
+    }
+    serve_app(settings, host, port, workers, config=config, given=given)
 
 
-def serve_app(settings: Settings, host: str, port: int, workers: int) -> None:
+def serve_app(
+    settings: Settings,
+    host: str,
+    port: int,
+    workers: int,
+    *,
+    config: Path | None = None,
+    given: Collection[str] = ("host", "port", "workers"),
+) -> None:
+    """Serve under gunicorn. ``config``: a gunicorn configuration file, whose settings
+    apply except the bind and the workers the command line ``given`` names."""
     try:
         from gunicorn.app.base import BaseApplication
     except ImportError:  # pragma: no cover - gunicorn is a dependency, but optional in spirit
@@ -95,11 +123,23 @@ def serve_app(settings: Settings, host: str, port: int, workers: int) -> None:
         create_app(settings).run(host=host, port=port, threaded=True)
         return
 
+    from conservancy.web.access_log import ACCESS_LOG_FORMAT, RedactingLogger
+
     class App(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
             self.cfg.set("bind", f"{host}:{port}")
             self.cfg.set("workers", workers)
             self.cfg.set("accesslog", "-")
+            self.cfg.set("access_log_format", ACCESS_LOG_FORMAT)
+            self.cfg.set("logger_class", RedactingLogger)
+            if config is None:
+                return
+            from_file = runpy.run_path(str(config))
+            keep = {"bind"} if {"host", "port"} & set(given) else set()
+            keep |= {"workers"} if "workers" in given else set()
+            for name, value in from_file.items():
+                if name in self.cfg.settings and name not in keep:
+                    self.cfg.set(name, value)
 
         def load(self) -> object:
             from conservancy import create_app

@@ -45,6 +45,7 @@ from conservancy.donations.refunds import ReasonMissing, find_gifts, refund_card
 from conservancy.donations.service import RefundTooLarge
 from conservancy.expenses.models import Expense
 from conservancy.expenses.service import ExpenseRefused, expenses_of, invoice_file, record_expense
+from conservancy.jobs import Job
 from conservancy.ledger.health import ledger_health
 from conservancy.mail.outbox import stuck
 from conservancy.money import Currency, Money
@@ -275,7 +276,7 @@ def receipt_pdf(staff: Staff, number: str) -> ResponseReturnValue:
     if found is None:
         abort(404)
     if found.pdf_path is None:
-        runtime().courier.kick()
+        runtime().jobs.enqueue(Job.DELIVER)
         abort(404, "This receipt's PDF is being drawn. Reload the page in a moment.")
     path = runtime().settings.receipts_dir / found.pdf_path
     if not path.is_file():
@@ -487,10 +488,10 @@ def _after_commit() -> None:
     """Post what the commit recorded, and let the courier draw and mail the receipts."""
     rt = runtime()
     try:
-        rt.post_ledger()
+        rt.jobs.enqueue(Job.POST_LEDGER)
     except Exception:
         log.exception("posting to the books failed; 'conservancy ledger sync' retries")
-    rt.courier.kick()
+    rt.jobs.enqueue(Job.DELIVER)
 
 
 def _already(session: Session, exc: AlreadySubmitted) -> ResponseReturnValue:

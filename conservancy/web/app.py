@@ -32,6 +32,13 @@ def build_app(settings: Settings | None, runtime: Runtime | None) -> Flask:
         WTF_CSRF_TIME_LIMIT=None,
     )
     app.extensions["conservancy"] = runtime
+    if settings.proxy_hops:
+        # Behind nginx: the client's address and scheme are the proxy's headers, trusted
+        # for exactly that many proxies (the rate limits count per client address).
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = settings.proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     csrf = CSRFProtect(app)
 
     from conservancy.web import public

@@ -24,6 +24,7 @@ from wtforms import StringField  # type: ignore[import-untyped]
 
 from conservancy import clock
 from conservancy.donations.models import Donation, DonationStatus, Frequency, Visibility
+from conservancy.jobs import Job
 from conservancy.money import Currency, Money
 from conservancy.payments.gateway import GatewayError
 from conservancy.portal import service
@@ -173,7 +174,7 @@ def ask_for_link() -> ResponseReturnValue:
     # The same answer, and no mail, for an address that is not a donor's.
     service.request_link(session, email=form.email.data, base_url=rt.settings.base_url, now=now)
     session.commit()
-    rt.courier.kick()  # the mail goes off the request: known and unknown answer alike
+    rt.jobs.enqueue(Job.DELIVER)  # the mail goes off the request: known and unknown answer alike
     return _page("portal/link_sent.html", email=form.email.data)
 
 

@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from wtforms import StringField  # type: ignore[import-untyped]
 
 from conservancy import clock
+from conservancy.jobs import Job
 from conservancy.ledger import years
 from conservancy.ledger.books import BooksLoading
 from conservancy.payments import reconcile as reconciling
@@ -172,7 +173,7 @@ def _reconcile(period: reconciling.Period) -> reconciling.Reconciliation | Respo
 
 def _post() -> None:
     try:
-        runtime().post_ledger()
+        runtime().jobs.enqueue(Job.POST_LEDGER)
     except Exception:
         log.exception("posting to the books failed; 'conservancy ledger sync' retries")
 

@@ -16,6 +16,7 @@ from flask.typing import ResponseReturnValue
 
 from conservancy.donations.service import find_active_project
 from conservancy.errors import NotFound
+from conservancy.jobs import Job
 from conservancy.payments.gateway import GatewayError
 from conservancy.projects.models import Project
 from conservancy.projects.service import get_sponsor
@@ -102,10 +103,10 @@ def _form(project: Project, formdata: object = ...) -> SponsorForm:
 def _after_commit() -> None:
     rt = runtime()
     try:
-        rt.post_ledger()
+        rt.jobs.enqueue(Job.POST_LEDGER)
     except Exception:
         log.exception("posting to the books failed; 'conservancy ledger sync' retries")
-    rt.courier.kick()
+    rt.jobs.enqueue(Job.DELIVER)
 
 
 def _page(project: Project, form: SponsorForm) -> str:

@@ -20,6 +20,7 @@ from flask.typing import ResponseReturnValue
 from markupsafe import Markup
 
 from conservancy import clock
+from conservancy.jobs import Job
 from conservancy.projects.service import get_sponsor
 from conservancy.staff import service, sign_in, totp
 from conservancy.staff.models import TokenPurpose
@@ -227,7 +228,7 @@ def reset_submit() -> ResponseReturnValue:
         session, email=form.email.data, base_url=rt.settings.base_url, now=now
     )
     session.commit()
-    rt.courier.kick()
+    rt.jobs.enqueue(Job.DELIVER)
     return _page("staff/reset_sent.html", email=form.email.data)
 
 

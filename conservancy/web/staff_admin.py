@@ -26,6 +26,7 @@ from sqlalchemy import select
 
 from conservancy import clock
 from conservancy.errors import DomainError
+from conservancy.jobs import Job
 from conservancy.projects.models import Project
 from conservancy.projects.service import get_sponsor
 from conservancy.staff import audit, service
@@ -215,7 +216,7 @@ def _send_link(staff: Staff, user: StaffUser, delivery: str, said: str) -> Respo
             session, user, link, sponsor=sponsor.legal_name if sponsor else "our fiscal sponsor"
         )
         session.commit()
-        rt.courier.kick()
+        rt.jobs.enqueue(Job.DELIVER)
         sent = f"A sign-in link is on its way to {user.email}; it works once, within 72 hours."
         flash(f"{said} {sent}".strip())
         return redirect(url_for("staff_admin.user", user_id=user.id), code=303)

@@ -6,6 +6,7 @@ import logging
 
 from flask import Blueprint, request
 
+from conservancy.jobs import Job
 from conservancy.payments.events import handle_webhook
 from conservancy.payments.gateway import BadSignature, GatewayError
 from conservancy.web.context import runtime
@@ -30,7 +31,7 @@ def webhook() -> tuple[dict[str, str], int]:
     except GatewayError as exc:
         log.warning("could not reach Stripe while handling a webhook: %s", exc)
         return {"error": "Stripe could not be reached; retry later"}, 503
-    rt.post_ledger()
+    rt.jobs.enqueue(Job.POST_LEDGER)
     if outcome == "processed":
-        rt.courier.kick()  # receipts and their mail, off the request
+        rt.jobs.enqueue(Job.DELIVER)  # receipts and their mail, off the request
     return {"status": outcome}, 200

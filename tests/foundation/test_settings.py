@@ -91,6 +91,11 @@ def test_values_are_read_from_the_environment() -> None:
         ("CONSERVANCY_STAFF_LOCKOUT_MINUTES", "0"),
         ("CONSERVANCY_STAFF_LOCKOUT_FAILURES", "0"),
         ("CONSERVANCY_STAFF_LOCKOUT_FAILURES", "21"),
+        ("CONSERVANCY_REDIS_URL", "localhost:6379"),
+        ("CONSERVANCY_REDIS_URL", "http://localhost:6379/0"),
+        ("CONSERVANCY_REDIS_URL", "redis://localhost:port/0"),
+        ("CONSERVANCY_PROXY_HOPS", "6"),
+        ("CONSERVANCY_PROXY_HOPS", "one"),
     ],
 )
 def test_a_malformed_variable_is_named_in_one_line(variable: str, value: str) -> None:
@@ -148,6 +153,18 @@ def test_a_malformed_database_url_does_not_echo_its_password() -> None:
     with pytest.raises(SettingsError) as caught:
         Settings.from_env({"CONSERVANCY_DATABASE_URL": "postgresql://app:hunter2@db:x/books"})
     assert "hunter2" not in str(caught.value)
+
+
+def test_a_malformed_redis_url_does_not_echo_its_password() -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({"CONSERVANCY_REDIS_URL": "redis://:hunter2@cache:x/0"})
+    assert "hunter2" not in str(caught.value)
+
+
+def test_redis_is_unset_unless_configured() -> None:
+    assert Settings.from_env({}).redis_url is None
+    url = "rediss://:pw@cache.example.org:6380/2"
+    assert Settings.from_env({"CONSERVANCY_REDIS_URL": url}).redis_url == url
 
 
 def test_production_without_a_secret_key_refuses_to_sign_sessions() -> None:
