@@ -309,6 +309,12 @@ def serve_ceiling(port: int, workers: int) -> None:
             self.cfg.set("bind", f"127.0.0.1:{port}")
             self.cfg.set("workers", workers)
             self.cfg.set("accesslog", "-")
+            try:  # the access log as conservancy serve writes it, where it has its own
+                from conservancy.web.access_log import ACCESS_LOG_FORMAT, RedactingLogger
+            except ImportError:
+                return
+            self.cfg.set("access_log_format", ACCESS_LOG_FORMAT)
+            self.cfg.set("logger_class", RedactingLogger)
 
         def load(self) -> object:
             return ceiling_app()
