@@ -31,6 +31,7 @@ from conservancy.sponsorships.models import InvoiceStatus, PaidBy, SponsorshipIn
 from conservancy.sponsorships.service import SponsorshipRefused, mark_paid
 from conservancy.staff import audit
 from conservancy.staff.permissions import Staff
+from conservancy.submissions import claim
 
 log = logging.getLogger(__name__)
 METADATA_KEY = "sponsorship_invoice_id"
@@ -266,6 +267,7 @@ def refund_invoice(
     amount: Money,
     *,
     reason: str,
+    key: str | None,
     tz: ZoneInfo,
 ) -> RefundInfo:
     """Refund part or all of a card-paid invoice through Stripe; audit-logged.
@@ -273,9 +275,12 @@ def refund_invoice(
     Never more than what stands of the payment. The idempotency key names the request
     by what was reversed before it (as committed) and the amount: a request retried
     after a failed commit repeats the same refund at Stripe instead of making another.
-    Raises SponsorshipRefused (nothing written, nothing asked of Stripe) or the
-    gateway's error (the caller rolls back).
+    The form's ``key`` is claimed first (conservancy.submissions), so a form sent twice
+    refunds once. Raises SponsorshipRefused (nothing written, nothing asked of Stripe),
+    submissions.AlreadySubmitted or BadFormKey, or the gateway's error (the caller
+    rolls back).
     """
+    submission = claim(session, key, "sponsorship-refund")
     session.refresh(invoice, with_for_update=True)
     reason = " ".join(reason.split())
     if not reason:
@@ -318,4 +323,6 @@ def refund_invoice(
             "reason": reason,
         },
     )
+    submission.result = f"sponsorship-invoice:{invoice.number}"
+    session.flush()
     return refund

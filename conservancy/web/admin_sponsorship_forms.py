@@ -8,10 +8,11 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 
 from flask_wtf import FlaskForm
-from wtforms import StringField, TextAreaField  # type: ignore[import-untyped]
+from wtforms import HiddenField, StringField, TextAreaField  # type: ignore[import-untyped]
 
 from conservancy.money import Currency, Money
 from conservancy.sponsorships.models import PaidBy
+from conservancy.submissions import new_key
 
 REQUIRED = "This field is required."
 _AMOUNT = re.compile(r"^\d[\d,]*(\.\d{1,2})?$")
@@ -141,8 +142,15 @@ class VoidForm(FlaskForm):  # type: ignore[misc]
 
 
 class InvoiceRefundForm(FlaskForm):  # type: ignore[misc]
+    # The form's own key (conservancy.submissions): sent twice, it refunds once.
+    once = HiddenField(filters=[_strip])
     amount = StringField("Amount", filters=[_strip])
     reason = TextAreaField("Reason", filters=[_strip])
+
+    def begin(self) -> InvoiceRefundForm:
+        """The form as first shown: with a fresh key."""
+        self.once.data = new_key()
+        return self
 
     def __init__(self, *args: object, currency: Currency = Currency.USD, **kw: object):
         super().__init__(*args, **kw)

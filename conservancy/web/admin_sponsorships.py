@@ -29,7 +29,6 @@ from sqlalchemy import select
 
 from conservancy import clock
 from conservancy.errors import NotFound
-from conservancy.jobs import Job
 from conservancy.money import Currency
 from conservancy.payments.gateway import GatewayError
 from conservancy.projects.models import Project
@@ -45,6 +44,7 @@ from conservancy.sponsorships.service import (
     void_invoice,
 )
 from conservancy.staff.permissions import Area, Staff, can_change
+from conservancy.submissions import AlreadySubmitted, BadFormKey
 from conservancy.web.admin_sponsorship_forms import (
     PAYMENT_METHODS,
     InvoiceRefundForm,
@@ -182,11 +182,16 @@ def refund(staff: Staff, number: str) -> ResponseReturnValue:
             found,
             form.money,
             reason=form.reason.data or "",
+            key=form.once.data,
             tz=rt.settings.timezone,
         )
-    except SponsorshipRefused as exc:
+    except AlreadySubmitted:
         session.rollback()
-        form.refuse(exc.field, str(exc))
+        flash("This form was sent before and acted on once; nothing was done again.")
+        return redirect(url_for(".invoice", number=number), code=303)
+    except (SponsorshipRefused, BadFormKey) as exc:
+        session.rollback()
+        form.refuse(getattr(exc, "field", None), str(exc))
         return _invoice_page(staff, found, _payment_form(formdata=None), refund_form=form), 400
     except GatewayError:
         log.warning("Stripe refused the refund of invoice %s", number, exc_info=True)
@@ -205,7 +210,7 @@ def pdf(staff: Staff, number: str, kind: str) -> ResponseReturnValue:
     found = _invoice(number)
     stored = found.pdf_path if kind == "invoice" else found.acknowledgement_pdf_path
     if stored is None:
-        runtime().jobs.enqueue(Job.DELIVER)
+        runtime().courier.kick()
         abort(404, "This document is not drawn yet (or not due). Reload the page in a moment.")
     path = runtime().settings.receipts_dir / stored
     if not path.is_file():
@@ -249,10 +254,10 @@ def _today() -> date:
 def _after_commit() -> None:
     rt = runtime()
     try:
-        rt.jobs.enqueue(Job.POST_LEDGER)
+        rt.post_ledger()
     except Exception:
         log.exception("posting to the books failed; 'conservancy ledger sync' retries")
-    rt.jobs.enqueue(Job.DELIVER)
+    rt.courier.kick()
 
 
 def _index(staff: Staff, form: LevelForm) -> str:
@@ -288,7 +293,7 @@ def _invoice_page(
         invoice=found,
         form=form,
         void_form=void_form or VoidForm(formdata=None),
-        refund_form=refund_form or InvoiceRefundForm(formdata=None),
+        refund_form=refund_form or InvoiceRefundForm(formdata=None).begin(),
         methods=PAYMENT_METHODS,
         may_change=can_change(staff, Area.GIFTS),
     )

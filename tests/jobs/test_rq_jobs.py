@@ -15,17 +15,22 @@ import os
 import subprocess
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import UTC, datetime
 from email.message import EmailMessage
 
 import pytest
+from sqlalchemy import select
 
+from conservancy import clock
 from conservancy.config import Settings
 from conservancy.jobs import InProcessJobs, Job, QueuedJobs, connect, make_queue, work
 from conservancy.ledger.outbox import pending_count, record
+from conservancy.receipts.models import AnnualStatement
 from conservancy.runtime import Runtime
 from conservancy.standin import StandIn
 from tests import factories
 from tests.conftest import settings_env
+from tests.factories import settled_gift, with_project
 from tests.giving.conftest import (  # noqa: F401 - the giving tests' fixtures
     LiveServer,
     giving_app,
@@ -36,6 +41,7 @@ from tests.giving.conftest import (  # noqa: F401 - the giving tests' fixtures
 )
 from tests.giving.flows import give
 from tests.ledger.processes import CONSERVANCY, TIMEOUT, ref_counts, run_cli
+from tests.receipts.pdfs import requires_weasyprint
 
 REDIS_URL = os.environ.get("CONSERVANCY_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
@@ -193,3 +199,53 @@ def test_the_worker_command_runs_what_the_web_queued(runtime: Runtime, redis_url
     assert done.returncode == 0, done.stderr
     assert queue_length(redis_url) == 0
     assert ref_counts(rt.ledger, ["queued-0"]) == {"queued-0": 1}
+
+
+def test_background_annual_statements_without_redis_names_the_setting(
+    settings: Settings,
+) -> None:
+    year = clock.today(settings.timezone).year - 1
+    done = run_cli(settings, "receipts", "annual", "--year", str(year), "--background")
+
+    assert done.returncode == 2
+    assert done.stderr.strip() == "error: CONSERVANCY_REDIS_URL is required for --background"
+
+
+@requires_weasyprint
+def test_background_annual_statements_are_issued_and_mailed_by_the_worker(
+    runtime: Runtime, redis_url: str
+) -> None:
+    rt = queued(with_project(runtime), redis_url)
+    year = clock.today(rt.settings.timezone).year - 1
+    for n in range(2):
+        settled_gift(
+            rt,
+            email=f"d{n}@example.org",
+            name=f"Donor {n}",
+            at=datetime(year, 5, n + 1, tzinfo=UTC),
+        )
+    rt.jobs.enqueue(Job.DELIVER)  # the gifts' own receipts, queued as the web would
+    work(rt, burst=True, sweep=False)
+    mailed = len(_inbox(rt))
+    env = {**settings_env(rt.settings), "CONSERVANCY_REDIS_URL": redis_url}
+
+    done = subprocess.run(
+        [str(CONSERVANCY), "receipts", "annual", "--year", str(year), "--background"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"queued the {year} statements for 'conservancy worker'"
+    with rt.sessions() as session:
+        assert session.scalars(select(AnnualStatement)).all() == []
+    assert queue_length(redis_url) == 1
+
+    work(rt, burst=True, sweep=False)
+
+    with rt.sessions() as session:
+        assert len(session.scalars(select(AnnualStatement)).all()) == 2
+    assert len(_inbox(rt)) == mailed + 2

@@ -147,8 +147,14 @@ def test_staff_refund_the_rest_from_the_invoice_page_never_more_than_was_paid(
     assert "two decimals" in error_by(bad, "amount")
     assert counts() == before
 
-    done = send(client, page, f"{page}/refund", {"amount": "7500.00", "reason": "Cancelled"})
+    shown = client.get(page)
+    fields = {"amount": "7500.00", "reason": "Cancelled"}
+    done = send(client, page, f"{page}/refund", fields, keep=shown)
     assert done.status_code == 303, done.text
+    # The same form sent again (a double click) refunds once.
+    twice = send(client, page, f"{page}/refund", fields, keep=shown)
+    assert twice.status_code == 303
+    assert "acted on once" in client.get(twice.location).text
     settle_webhooks(rt, standin)  # its own events find it booked
     assert _balances(rt) == {
         RECEIVABLE: D(0),
