@@ -29,6 +29,7 @@ from sqlalchemy import select
 
 from conservancy import clock
 from conservancy.errors import NotFound
+from conservancy.jobs import Job
 from conservancy.money import Currency
 from conservancy.payments.gateway import GatewayError
 from conservancy.projects.models import Project
@@ -210,7 +211,7 @@ def pdf(staff: Staff, number: str, kind: str) -> ResponseReturnValue:
     found = _invoice(number)
     stored = found.pdf_path if kind == "invoice" else found.acknowledgement_pdf_path
     if stored is None:
-        runtime().courier.kick()
+        runtime().jobs.enqueue(Job.DELIVER)
         abort(404, "This document is not drawn yet (or not due). Reload the page in a moment.")
     path = runtime().settings.receipts_dir / stored
     if not path.is_file():
@@ -254,10 +255,10 @@ def _today() -> date:
 def _after_commit() -> None:
     rt = runtime()
     try:
-        rt.post_ledger()
+        rt.jobs.enqueue(Job.POST_LEDGER)
     except Exception:
         log.exception("posting to the books failed; 'conservancy ledger sync' retries")
-    rt.courier.kick()
+    rt.jobs.enqueue(Job.DELIVER)
 
 
 def _index(staff: Staff, form: LevelForm) -> str:
