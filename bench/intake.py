@@ -1106,10 +1106,11 @@ def run_app(
         parties: dict[str, Callable[[], float]] = {
             "gunicorn (master + 2 workers)": lambda: cpu_seconds(app.pid),
             "stand-in": lambda: cpu_seconds(standin.pid),
-            "postgresql (all processes)": (lambda: cpu_seconds(pg)) if pg else (lambda: 0.0),
             "load generator": own_cpu,
             "machine busy": lambda: machine_cpu()[0],
         }
+        if pg and not (options.faults and options.pg_fault == "restart"):  # a new postmaster
+            parties["postgresql (all processes)"] = lambda: cpu_seconds(pg)
         if options.redis:
             worker = stack.enter_context(
                 running([str(CONSERVANCY), "worker"], env, work / "worker.log")
