@@ -96,6 +96,7 @@ from conservancy.ledger.outbox import (
     post_pending_locked,
     record,
     record_if_absent,
+    writer_lock,
 )
 from conservancy.ledger.tails import posting_weight, tail_hash
 from conservancy.ledger.writer import render
@@ -155,7 +156,7 @@ def close_year(
             plan = _load_plan(files, year, first=resumed is None)
             written = _close_and_switch(sessions, files, plan)
         else:
-            with files.lock():
+            with writer_lock(sessions, files):
                 if resumed == SWITCHING:
                     _switch(files, year)
                 _finish(files, year)
@@ -195,7 +196,7 @@ def _refuse_early(files: LedgerFiles, year: int, today: date) -> None:
 
 def _start(sessions: sessionmaker[Session], files: LedgerFiles, year: int) -> None:
     """Under the lock, once nothing waits to be posted: the journal that freezes the year."""
-    with files.lock():
+    with writer_lock(sessions, files):
         if files.journal.exists():
             raise CloseRefused(
                 "an append to the books was cut short: run 'conservancy ledger sync'"
@@ -219,7 +220,7 @@ def _close_and_switch(sessions: sessionmaker[Session], files: LedgerFiles, plan:
             record(session, entry)
         session.commit()
     _checkpoint("recorded")
-    with files.lock():
+    with writer_lock(sessions, files):
         post_pending_locked(sessions, files)
         _checkpoint("posted")
         plan.check_year_file(files, closing)

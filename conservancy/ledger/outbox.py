@@ -38,6 +38,7 @@ import os
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -89,9 +90,19 @@ def post_pending(
     after_append: Callable[[], None] | None = None,
 ) -> PostResult:
     """Append every pending outbox entry to the books. Safe to run any time, any number of times."""
-    with files.lock():
+    with writer_lock(sessions, files):
         _checkpoint("locked")
         return post_pending_locked(sessions, files, after_append=after_append)
+
+
+@contextmanager
+def writer_lock(sessions: sessionmaker[Session], files: LedgerFiles) -> Iterator[None]:
+    """The books' one writer: the exclusive flock, and on PostgreSQL the database's lock too.
+
+    Whatever changes the application's files (posting, closing a year) holds it.
+    """
+    with files.lock(), database_writer_lock(sessions):
+        yield
 
 
 def post_pending_locked(
@@ -108,6 +119,9 @@ def post_pending_locked(
 # pg_advisory_lock's key for "the books' one writer": any fixed 64-bit number no
 # other code uses; this one spells "ledger" in ASCII.
 WRITER_LOCK_KEY = 0x6C6564676572
+# Set while this thread holds it: closing a year posts under the lock it already holds,
+# and a second connection asking for the same advisory lock would wait for itself.
+_holding: ContextVar[bool] = ContextVar("holding_ledger_writer_lock", default=False)
 
 
 @contextmanager
@@ -120,15 +134,17 @@ def database_writer_lock(sessions: sessionmaker[Session]) -> Iterator[None]:
     one file on one host: the flock and its own write lock suffice.
     """
     engine = sessions.kw.get("bind")
-    if not isinstance(engine, Engine) or engine.dialect.name != "postgresql":
+    if _holding.get() or not isinstance(engine, Engine) or engine.dialect.name != "postgresql":
         yield
         return
     conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
     try:
         conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": WRITER_LOCK_KEY})
+        holding = _holding.set(True)
         try:
             yield
         finally:
+            _holding.reset(holding)
             conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": WRITER_LOCK_KEY})
     except BaseException:
         # Never hand a connection that may still hold the lock back to the pool.
