@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, MetaData, create_engine, event
+from sqlalchemy import Engine, Enum, Integer, MetaData, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 # Constraint names are part of the schema: migrations refer to them by name,
 # so they must not depend on what a database happens to generate.
@@ -24,6 +25,25 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def str_enum(kind: type[StrEnum], name: str) -> Enum:
+    """A column of ``kind``'s values stored as text (no database enum type, so a new
+    value needs no migration), as every status and kind column here is."""
+    return Enum(
+        kind,
+        name=name,
+        native_enum=False,
+        length=20,
+        values_callable=lambda e: [m.value for m in e],
+    )
+
+
+class YearCounter:
+    """The columns of a per-year counter of numbered documents (see conservancy.numbering)."""
+
+    year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    last_number: Mapped[int] = mapped_column(Integer)
 
 
 def make_engine(url: str) -> Engine:

@@ -10,7 +10,6 @@ from sqlalchemy import (
     CheckConstraint,
     Date,
     DateTime,
-    Enum,
     ForeignKey,
     Index,
     String,
@@ -20,7 +19,7 @@ from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from conservancy import clock
-from conservancy.db import Base
+from conservancy.db import Base, str_enum
 from conservancy.money import Currency, Money
 from conservancy.projects.models import Project
 
@@ -80,16 +79,6 @@ class InvalidTransition(Exception):
         super().__init__(f"a donation cannot go from {old} to {new}")
 
 
-def _enum(kind: type[StrEnum], name: str) -> Enum:
-    return Enum(
-        kind,
-        name=name,
-        native_enum=False,
-        length=20,
-        values_callable=lambda e: [m.value for m in e],
-    )
-
-
 class Donor(Base):
     """A person or organisation who gives. Their identity never leaves the sponsor's records;
     the books name them by ``ref`` (an opaque id) and by name only as they allowed."""
@@ -130,13 +119,13 @@ class Donation(Base):
     amount_minor: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3), default="USD")
     frequency: Mapped[Frequency] = mapped_column(
-        _enum(Frequency, "frequency"), default=Frequency.ONCE
+        str_enum(Frequency, "frequency"), default=Frequency.ONCE
     )
     visibility: Mapped[Visibility] = mapped_column(
-        _enum(Visibility, "visibility"), default=Visibility.PUBLIC
+        str_enum(Visibility, "visibility"), default=Visibility.PUBLIC
     )
     status: Mapped[DonationStatus] = mapped_column(
-        _enum(DonationStatus, "donation_status"), default=DonationStatus.PENDING
+        str_enum(DonationStatus, "donation_status"), default=DonationStatus.PENDING
     )
     dedication: Mapped[str | None] = mapped_column(String(500))
     # The donor's employer, named for its matching-gift programme: the donor's private
@@ -208,9 +197,9 @@ class DonationStatusChange(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     donation_id: Mapped[int] = mapped_column(ForeignKey("donations.id"), index=True)
     from_status: Mapped[DonationStatus | None] = mapped_column(
-        _enum(DonationStatus, "donation_status")
+        str_enum(DonationStatus, "donation_status")
     )
-    to_status: Mapped[DonationStatus] = mapped_column(_enum(DonationStatus, "donation_status"))
+    to_status: Mapped[DonationStatus] = mapped_column(str_enum(DonationStatus, "donation_status"))
     reason: Mapped[str] = mapped_column(Text, default="")
     changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=clock.now)
 
@@ -358,7 +347,7 @@ class OfflineGift(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     gift_id: Mapped[int] = mapped_column(ForeignKey("gifts.id"), unique=True)
-    method: Mapped[OfflineMethod] = mapped_column(_enum(OfflineMethod, "offline_method"))
+    method: Mapped[OfflineMethod] = mapped_column(str_enum(OfflineMethod, "offline_method"))
     # The cheque's number, the wire's reference at the bank, the shares given, or the
     # donor-advised fund's name.
     reference: Mapped[str] = mapped_column(String(64), default="")
@@ -379,7 +368,7 @@ class OfflineRefund(Base):
     gift_id: Mapped[int] = mapped_column(ForeignKey("gifts.id"), index=True)
     ref: Mapped[str] = mapped_column(String(200), unique=True)
     amount_minor: Mapped[int] = mapped_column(BigInteger)
-    method: Mapped[OfflineMethod] = mapped_column(_enum(OfflineMethod, "offline_method"))
+    method: Mapped[OfflineMethod] = mapped_column(str_enum(OfflineMethod, "offline_method"))
     reference: Mapped[str] = mapped_column(String(64), default="")
     refunded_on: Mapped[date] = mapped_column(Date)
     reason: Mapped[str] = mapped_column(Text, default="")

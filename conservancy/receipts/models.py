@@ -24,7 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from conservancy.db import Base
+from conservancy.db import Base, YearCounter
 from conservancy.donations.models import Donor, Gift
 from conservancy.money import Currency, Money
 
@@ -35,13 +35,10 @@ class ReceiptKind(StrEnum):
     REPLACEMENT = "replacement"  # what still stands after a partial refund
 
 
-class ReceiptCounter(Base):
+class ReceiptCounter(YearCounter, Base):
     """The last sequence number issued in a calendar year (see receipts.numbering)."""
 
     __tablename__ = "receipt_counters"
-
-    year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    last_number: Mapped[int] = mapped_column(Integer)
 
 
 class Receipt(Base):

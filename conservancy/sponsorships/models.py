@@ -16,7 +16,6 @@ from sqlalchemy import (
     CheckConstraint,
     Date,
     DateTime,
-    Enum,
     ForeignKey,
     Integer,
     String,
@@ -26,19 +25,9 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from conservancy import clock
-from conservancy.db import Base
+from conservancy.db import Base, YearCounter, str_enum
 from conservancy.money import Currency, Money
 from conservancy.projects.models import Project
-
-
-def _enum(kind: type[StrEnum], name: str) -> Enum:
-    return Enum(
-        kind,
-        name=name,
-        native_enum=False,
-        length=20,
-        values_callable=lambda e: [m.value for m in e],
-    )
 
 
 class InvoiceStatus(StrEnum):
@@ -128,13 +117,10 @@ class CorporateSponsor(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=clock.now)
 
 
-class InvoiceCounter(Base):
+class InvoiceCounter(YearCounter, Base):
     """The last invoice sequence of a calendar year (see sponsorships.numbering)."""
 
     __tablename__ = "sponsorship_invoice_counters"
-
-    year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    last_number: Mapped[int] = mapped_column(Integer)
 
 
 class SponsorshipInvoice(Base):
@@ -171,9 +157,9 @@ class SponsorshipInvoice(Base):
     issued_on: Mapped[date] = mapped_column(Date)
     due_on: Mapped[date] = mapped_column(Date, index=True)
     status: Mapped[InvoiceStatus] = mapped_column(
-        _enum(InvoiceStatus, "sponsorship_invoice_status"), index=True
+        str_enum(InvoiceStatus, "sponsorship_invoice_status"), index=True
     )
-    paid_by: Mapped[PaidBy | None] = mapped_column(_enum(PaidBy, "sponsorship_paid_by"))
+    paid_by: Mapped[PaidBy | None] = mapped_column(str_enum(PaidBy, "sponsorship_paid_by"))
     paid_on: Mapped[date | None] = mapped_column(Date)
     checkout_session_id: Mapped[str | None] = mapped_column(String(255))
     # A card payment: the charge and its balance transaction (Stripe's fee), once each.
