@@ -14,6 +14,8 @@ import logging
 from flask import Blueprint, redirect, render_template, request
 from flask.typing import ResponseReturnValue
 
+from conservancy import clock
+from conservancy.donations.abuse import Limits, TooManyAttempts, admit_attempt
 from conservancy.donations.service import find_active_project
 from conservancy.errors import NotFound
 from conservancy.jobs import Job
@@ -35,6 +37,18 @@ from conservancy.web.sponsor_forms import SponsorForm
 bp = Blueprint("sponsor", __name__)
 log = logging.getLogger(__name__)
 
+_TOO_MANY = (
+    "There have been too many sign-ups from your connection or with this e-mail address "
+    "in the last few minutes. Please wait ten minutes, then try again, or write to us."
+)
+SIGN_UP_LIMITS = Limits(
+    kind="sponsor",
+    per_address=5,
+    per_email=3,
+    address_refusal=_TOO_MANY,
+    email_refusal=_TOO_MANY,
+)
+
 
 @bp.get("/donate/<slug>/sponsor")
 def form(slug: str) -> ResponseReturnValue:
@@ -49,8 +63,23 @@ def submit(slug: str) -> ResponseReturnValue:
     form = _form(project)
     if not form.validate_on_submit():
         return _page(project, form), 400
+    settings = runtime().settings
     try:
-        invoice = sign_up(session, project, form.sign_up(), tz=runtime().settings.timezone)
+        # An invoice is booked as a receivable: a public form must not let anyone fill
+        # the books with them. Counted like the donation form's tries (donations.abuse).
+        admit_attempt(
+            session,
+            key=settings.web_secret_key().encode(),
+            address=request.remote_addr,
+            email=form.email.data,
+            now=clock.now(),
+            limits=SIGN_UP_LIMITS,
+        )
+        invoice = sign_up(session, project, form.sign_up(), tz=settings.timezone)
+    except TooManyAttempts as exc:
+        session.commit()  # the refused try counts too, so hammering keeps it refused
+        form.refuse(None, str(exc))
+        return _page(project, form), 429
     except SponsorshipRefused as exc:
         session.rollback()
         form.refuse(exc.field, str(exc))

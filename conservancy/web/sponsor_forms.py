@@ -8,7 +8,7 @@ from wtforms import StringField, TextAreaField  # type: ignore[import-untyped]
 from wtforms.validators import Length  # type: ignore[import-untyped]
 
 from conservancy.sponsorships.service import SignUp
-from conservancy.web.donate_form import valid_email
+from conservancy.web.donate_form import GENERIC_ERROR, valid_email
 
 REQUIRED = "This field is required."
 BAD_EMAIL = "Enter an e-mail address, such as ap@example.com."
@@ -24,6 +24,8 @@ class SponsorForm(FlaskForm):  # type: ignore[misc]
     contact_name = StringField("Contact name", filters=[_strip], validators=[Length(max=200)])
     email = StringField("E-mail", filters=[_strip], validators=[Length(max=254)])
     address = TextAreaField("Billing address", filters=[_strip], validators=[Length(max=1000)])
+    # A honeypot, as on the donation form: hidden from people, filled in by naive bots.
+    website = StringField("Leave this field empty", filters=[_strip])
 
     def __init__(self, *args: object, level_ids: frozenset[int] = frozenset(), **kw: object):
         super().__init__(*args, **kw)
@@ -43,6 +45,9 @@ class SponsorForm(FlaskForm):  # type: ignore[misc]
                 *self.email.errors,
                 "Enter an e-mail address, such as ap@example.com.",
             ]
+            ok = False
+        if self.website.data:
+            self.form_errors.append(GENERIC_ERROR)
             ok = False
         return ok
 

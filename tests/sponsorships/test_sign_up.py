@@ -110,3 +110,40 @@ def test_sign_up_without_csrf_token_is_refused(giving_runtime: Runtime, giving_a
 
 def test_unknown_project_has_no_sign_up_form(giving_app: Flask) -> None:
     assert giving_app.test_client().get("/donate/nothing/sponsor").status_code == 404
+
+
+def test_a_bot_filling_the_hidden_field_issues_no_invoice(
+    giving_runtime: Runtime, giving_app: Flask
+) -> None:
+    rt = giving_runtime
+    level_id = gold_level(rt)
+    before = _written(rt)
+    client = giving_app.test_client()
+
+    page = client.post(
+        FORM,
+        data={**_valid(level_id), "website": "http://spam.example", "csrf_token": _token(client)},
+    )
+
+    assert page.status_code == 400
+    assert "We could not accept this form." in page.text
+    assert _written(rt) == before
+
+
+def test_sign_ups_past_the_limit_are_refused_and_book_nothing(
+    giving_runtime: Runtime, giving_app: Flask
+) -> None:
+    """Each invoice is a receivable in the books: one client cannot pile them up."""
+    rt = giving_runtime
+    level_id = gold_level(rt)
+    client = giving_app.test_client()
+    for n in range(3):
+        data = {**_valid(level_id), "company_name": f"Acme {n}", "csrf_token": _token(client)}
+        assert client.post(FORM, data=data).status_code == 200
+    before = _written(rt)
+
+    page = client.post(FORM, data={**_valid(level_id), "csrf_token": _token(client)})
+
+    assert page.status_code == 429
+    assert "too many sign-ups" in page.text
+    assert _written(rt) == before  # no sponsor, invoice, entry or mail more
