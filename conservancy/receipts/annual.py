@@ -34,7 +34,7 @@ import signal
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from datetime import time as midnight
 from pathlib import Path
@@ -42,7 +42,7 @@ from typing import Any
 
 from sqlalchemy import Exists, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from conservancy import clock
 from conservancy.donations.models import Donation, Donor, Gift, OfflineGift, OfflineMethod
@@ -98,6 +98,9 @@ class StatementLine:
     # For a gift in another currency: what stands of it in US dollars, at the gift's rate
     # (its standing receipt's figure). None for a gift in dollars.
     settled: Money | None = None
+    # A gift of property (shares), as its receipt describes it: the statement states no
+    # value for it, as its receipt does not (SPEC section 8); the donor values it.
+    property_given: str | None = None
 
     @property
     def refunded_in_full(self) -> bool:
@@ -105,13 +108,18 @@ class StatementLine:
 
     @property
     def usd_amount(self) -> Money:
-        """What stands, in US dollars: the figure the year's total adds up."""
+        """What stands, in US dollars: the figure the year's total adds up (nothing for
+        property, which the statement does not value)."""
+        if self.property_given is not None:
+            return Money.zero(Currency.USD)
         return self.settled if self.settled is not None else self.amount
 
     @property
     def usd_deductible(self) -> Money:
         """The deductible part in US dollars (a gift in another currency is deductible whole:
         thank-you gifts go with gifts in dollars only)."""
+        if self.property_given is not None:
+            return Money.zero(Currency.USD)
         return self.settled if self.settled is not None else self.deductible
 
     @property
@@ -123,6 +131,11 @@ class StatementLine:
     def notes(self) -> tuple[str, ...]:
         returned = _RETURNED.get(self.reason or "", "returned")
         notes: list[str] = []
+        if self.property_given is not None:
+            return (
+                f"Property given: {self.property_given}. No value is stated for it here, as on its "
+                "receipt: its value for your return is yours to determine",
+            )
         if self.refunded_in_full:
             notes.append(
                 f"{self.given.format()} given, {returned} in full; "
@@ -299,9 +312,15 @@ class StatementDocument:
                     "project": line.project_name,
                     "receipt": line.receipt_number,
                     "currency": line.amount.currency.value,
-                    "given": str(line.given.amount),
-                    "amount": str(line.amount.amount),
-                    "deductible": str(line.deductible.amount),
+                    **(
+                        {"property": line.property_given, "amount": None, "deductible": None}
+                        if line.property_given is not None
+                        else {
+                            "given": str(line.given.amount),
+                            "amount": str(line.amount.amount),
+                            "deductible": str(line.deductible.amount),
+                        }
+                    ),
                     "void": line.refunded_in_full,
                     # A gift in another currency also names its US dollar figures.
                     **(
@@ -460,6 +479,7 @@ def build_statements(
     """The statements of these donors for ``year``: three queries, whatever their number."""
     batch = Batch()
     donors = {d.id: d for d in session.scalars(select(Donor).where(Donor.id.in_(donor_ids)))}
+    offline = aliased(OfflineGift)  # apart from the one _daf_grant() correlates
     gifts = session.execute(
         select(
             Gift.id,
@@ -469,9 +489,12 @@ def build_statements(
             Gift.project_minor + Gift.general_minor,
             Donation.donor_id,
             Project.name,
+            offline.method,
+            offline.reference,
         )
         .join(Donation, Gift.donation_id == Donation.id)
         .join(Project, Donation.project_id == Project.id)
+        .outerjoin(offline, offline.gift_id == Gift.id)
         .where(Donation.donor_id.in_(donor_ids))
         .where(Gift.settled_on >= date(year, 1, 1), Gift.settled_on <= date(year, 12, 31))
         .where(~_daf_grant())
@@ -485,8 +508,10 @@ def build_statements(
 
     by_donor: dict[int, list[StatementLine]] = {}
     broken: dict[int, str] = {}
-    for gift_id, gift_ref, settled_on, currency, given_minor, donor_id, project in gifts:
+    for gift_id, gift_ref, settled_on, currency, given_minor, donor_id, project, how, what in gifts:
         line = _line(chains.get(gift_id, []), settled_on, project, Currency(currency), given_minor)
+        if line is not None and how is OfflineMethod.STOCK:
+            line = replace(line, property_given=what)
         if line is None:
             broken.setdefault(donor_id, f"gift {gift_ref} has no receipt")
         else:

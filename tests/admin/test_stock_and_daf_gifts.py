@@ -4,6 +4,7 @@ a grant gets an acknowledgement that is not a tax receipt, and counts as the fun
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 
 import pytest
@@ -116,3 +117,27 @@ def test_stock_and_grants_get_no_thank_you_gift(rt: Runtime) -> None:
     with pytest.raises(OfflineRefused) as refused:
         enter(rt, cheque(method=OfflineMethod.DAF, reference="Fidelity Charitable", thank_you=True))
     assert refused.value.field == "thank_you"
+
+
+def test_the_annual_statement_lists_stock_without_a_value(rt: Runtime) -> None:
+    """As on its receipt: the shares are described, valued nowhere, and left out of the
+    year's total; the donor's card gift counts as ever."""
+    from conservancy.receipts.annual import issue_statements
+    from conservancy.receipts.models import AnnualStatement
+    from tests.factories import settled_gift
+
+    settled_gift(rt)  # 100.00 by card, ada@example.org
+    enter(rt, stock())
+    issue_statements(rt.sessions, rt.settings.receipts_dir, 2026, today=date(2027, 1, 15))
+
+    with rt.sessions() as session:
+        row = session.scalars(select(AnnualStatement)).one()
+    assert row.totals == {"USD": {"amount": 10_000, "deductible": 10_000}}
+    assert row.gift_count == 2
+    if WEASYPRINT_PROBLEM:
+        pytest.skip(WEASYPRINT_PROBLEM)
+    text = pdf_text((rt.settings.receipts_dir / row.pdf_path).read_bytes())
+    assert "Property given: 10 shares of ACME Corp" in text
+    assert "not stated" in text
+    assert "1,234.56" not in text
+    assert "1234.56" not in text
