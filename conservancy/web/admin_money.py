@@ -17,7 +17,6 @@ from typing import Any
 
 from flask import (
     Blueprint,
-    Response,
     abort,
     flash,
     redirect,
@@ -76,7 +75,7 @@ from conservancy.web.admin_money_forms import (
     RefundForm,
 )
 from conservancy.web.auth import current_user, require_area
-from conservancy.web.context import db, runtime
+from conservancy.web.context import db, never_cached, runtime
 from conservancy.web.staff_admin import SECTIONS, Section
 
 bp = Blueprint("admin_money", __name__, url_prefix="/admin")
@@ -123,11 +122,7 @@ def _invoice_limit() -> None:
         request.max_content_length = EXPENSE_REQUEST_LIMIT
 
 
-@bp.after_request
-def _private(response: Response) -> Response:
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Referrer-Policy"] = "no-referrer"
-    return response
+bp.after_request(never_cached)
 
 
 # -- gifts and refunds ---------------------------------------------------------------------------

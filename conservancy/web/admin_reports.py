@@ -25,7 +25,7 @@ from conservancy.receipts.annual import sponsor_of
 from conservancy.reports import year_end as ye
 from conservancy.staff.permissions import Area, Staff
 from conservancy.web.auth import current_user, require_area
-from conservancy.web.context import db, runtime
+from conservancy.web.context import db, never_cached, runtime
 from conservancy.web.staff_admin import SECTIONS, Section
 
 bp = Blueprint("admin_reports", __name__, url_prefix="/admin/reports")
@@ -40,11 +40,7 @@ SECTIONS.append(
 )
 
 
-@bp.after_request
-def _private(response: Response) -> Response:
-    response.headers["Cache-Control"] = "private, no-store"
-    response.headers["Referrer-Policy"] = "no-referrer"
-    return response
+bp.after_request(never_cached)
 
 
 @bp.get("/year-end")

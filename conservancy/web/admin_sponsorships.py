@@ -16,7 +16,6 @@ from typing import Any
 
 from flask import (
     Blueprint,
-    Response,
     abort,
     flash,
     redirect,
@@ -54,7 +53,7 @@ from conservancy.web.admin_sponsorship_forms import (
     VoidForm,
 )
 from conservancy.web.auth import current_user, require_area
-from conservancy.web.context import db, runtime
+from conservancy.web.context import db, never_cached, runtime
 from conservancy.web.staff_admin import SECTIONS, Section
 
 bp = Blueprint("admin_sponsorships", __name__, url_prefix="/admin/sponsorships")
@@ -70,11 +69,7 @@ SECTIONS.append(
 )
 
 
-@bp.after_request
-def _private(response: Response) -> Response:
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Referrer-Policy"] = "no-referrer"
-    return response
+bp.after_request(never_cached)
 
 
 @bp.get("")

@@ -31,7 +31,7 @@ from conservancy.portal import service
 from conservancy.portal.service import ChangeRefused, LinkRefused, TooManyLinkRequests
 from conservancy.projects.service import get_sponsor
 from conservancy.receipts.models import ReceiptKind
-from conservancy.web.context import db, runtime
+from conservancy.web.context import db, never_cached, runtime
 from conservancy.web.donate_form import parse_amount, valid_email
 
 bp = Blueprint("portal", __name__, url_prefix="/portal")
@@ -135,12 +135,7 @@ def signed_in(
     return wrapper
 
 
-@bp.after_request
-def _private(response: Response) -> Response:
-    # Donor data and sign-in tokens: never cached, never sent on as a Referer.
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Referrer-Policy"] = "no-referrer"
-    return response
+bp.after_request(never_cached)
 
 
 # -- signing in and out ------------------------------------------------------------------

@@ -13,7 +13,7 @@ import logging
 from datetime import date, timedelta
 from typing import Any
 
-from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
 from sqlalchemy.exc import IntegrityError
@@ -29,7 +29,7 @@ from conservancy.projects.service import get_sponsor
 from conservancy.staff.permissions import Area, Staff, can_change
 from conservancy.web.admin_money_forms import parse_day
 from conservancy.web.auth import current_user, require_area
-from conservancy.web.context import db, runtime
+from conservancy.web.context import db, never_cached, runtime
 from conservancy.web.staff_admin import SECTIONS, Section
 
 bp = Blueprint("admin_reconcile", __name__, url_prefix="/admin")
@@ -79,11 +79,7 @@ class PeriodForm(FlaskForm):  # type: ignore[misc]
         (target.errors if target is not None else self.form_errors).append(message)
 
 
-@bp.after_request
-def _private(response: Response) -> Response:
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Referrer-Policy"] = "no-referrer"
-    return response
+bp.after_request(never_cached)
 
 
 @bp.get("/reconcile")

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 import segno
-from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask import session as web_session
 from flask.typing import ResponseReturnValue
 from markupsafe import Markup
@@ -37,7 +37,7 @@ from conservancy.web.auth import (
     safe_next,
     sign_in_rules,
 )
-from conservancy.web.context import db, runtime
+from conservancy.web.context import db, never_cached, runtime
 from conservancy.web.staff_forms import (
     ChangePasswordForm,
     CodeForm,
@@ -52,12 +52,7 @@ bp.before_app_request(load_signed_in)
 PENDING_KEY = "staff_pending"  # {"user": id, "at": unix time, "next": path or None}
 
 
-@bp.after_request
-def _private(response: Response) -> Response:
-    # Staff pages show donors, links and secrets: never cached, never sent on as a Referer.
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Referrer-Policy"] = "no-referrer"
-    return response
+bp.after_request(never_cached)
 
 
 def home_for(staff: Staff) -> str:

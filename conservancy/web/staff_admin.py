@@ -13,7 +13,6 @@ from typing import Any
 
 from flask import (
     Blueprint,
-    Response,
     current_app,
     flash,
     redirect,
@@ -33,7 +32,7 @@ from conservancy.staff import audit, service
 from conservancy.staff.models import AuditEntry, Role, StaffUser, TokenPurpose
 from conservancy.staff.permissions import Area, Staff, can_read
 from conservancy.web.auth import current_user, require_area, require_roles
-from conservancy.web.context import db, runtime
+from conservancy.web.context import db, never_cached, runtime
 from conservancy.web.staff_forms import ActiveForm, AddUserForm, DeliveryForm, RoleForm
 
 bp = Blueprint("staff_admin", __name__, url_prefix="/admin")
@@ -63,11 +62,7 @@ SECTIONS: list[Section] = [
 ]
 
 
-@bp.after_request
-def _private(response: Response) -> Response:
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Referrer-Policy"] = "no-referrer"
-    return response
+bp.after_request(never_cached)
 
 
 @bp.get("/")
