@@ -456,8 +456,8 @@ def balance_transaction(
         "currency": currency,
         "description": description,
         # A JSON number on the wire, as at Stripe; the gateway reads it back as the
-        # Decimal it was (a float's repr is its shortest exact decimal text). float ok
-        "exchange_rate": float(exchange_rate) if exchange_rate is not None else None,
+        # Decimal it was (a float's repr is its shortest exact decimal text).
+        "exchange_rate": None if exchange_rate is None else float(exchange_rate),  # float ok
         "fee": fee,
         "fee_details": fee_details,
         "net": amount - fee,
