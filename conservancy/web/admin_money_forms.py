@@ -31,6 +31,7 @@ from conservancy.projects.models import Campaign, Project
 from conservancy.projects.settings import CampaignSettings, ProjectSettings
 from conservancy.submissions import new_key
 from conservancy.web.donate_form import valid_email
+from conservancy.web.forms import RefusingForm
 
 T = TypeVar("T")
 _NUMBER = re.compile(r"^\d{1,3}(,\d{3})+(\.\d*)?$|^\d*(\.\d*)?$")
@@ -87,7 +88,7 @@ def parse_day(text: str | None) -> date:
         raise ValueError("Give the date as year-month-day, such as 2026-03-05.") from None
 
 
-class MoneyForm(FlaskForm):  # type: ignore[misc]
+class MoneyForm(RefusingForm):
     """A form whose refusals (the service's) go by the field they name, or above the form."""
 
     once = HiddenField(filters=[_strip])
@@ -96,10 +97,6 @@ class MoneyForm(FlaskForm):  # type: ignore[misc]
         """The form as first shown: with a fresh key."""
         self.once.data = new_key()
         return self
-
-    def refuse(self, field: str | None, message: str) -> None:
-        target = self._fields.get(field) if field else None
-        (target.errors if target is not None else self.form_errors).append(message)
 
     def _money(self, field: Any, currency: Currency) -> Money | None:
         try:
@@ -297,7 +294,7 @@ class ExpenseForm(MoneyForm):
         return True
 
 
-class ProjectForm(FlaskForm):  # type: ignore[misc]
+class ProjectForm(RefusingForm):
     name = StringField("Name", filters=[_strip])
     blurb = TextAreaField("Blurb", filters=[_strip])
     primary_colour = StringField("Main colour", filters=[_strip])
@@ -329,10 +326,6 @@ class ProjectForm(FlaskForm):  # type: ignore[misc]
         form.thank_you_value.data = str(value.amount) if value is not None else ""
         form.thank_you_minimum.data = str(minimum.amount) if minimum is not None else ""
         return form
-
-    def refuse(self, field: str | None, message: str) -> None:
-        target = self._fields.get(field) if field else None
-        (target.errors if target is not None else self.form_errors).append(message)
 
     def validate(self, extra_validators: Any = None) -> bool:
         super().validate(extra_validators)
@@ -381,7 +374,7 @@ class ProjectForm(FlaskForm):  # type: ignore[misc]
             return None
 
 
-class CampaignForm(FlaskForm):  # type: ignore[misc]
+class CampaignForm(RefusingForm):
     """A campaign's name, goal and days. Its fields are named ``campaign-…``: the project's
     page shows this form beside the settings form, whose ``name`` is the project's."""
 
@@ -419,10 +412,6 @@ class CampaignForm(FlaskForm):  # type: ignore[misc]
         form.starts_on.data = campaign.starts_on.isoformat()
         form.ends_on.data = campaign.ends_on.isoformat()
         return form
-
-    def refuse(self, field: str | None, message: str) -> None:
-        target = self._fields.get(field) if field else None
-        (target.errors if target is not None else self.form_errors).append(message)
 
     def validate(self, extra_validators: Any = None) -> bool:
         super().validate(extra_validators)

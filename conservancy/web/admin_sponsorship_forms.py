@@ -7,12 +7,12 @@ import re
 from datetime import date
 from decimal import Decimal, InvalidOperation
 
-from flask_wtf import FlaskForm
 from wtforms import HiddenField, StringField, TextAreaField  # type: ignore[import-untyped]
 
 from conservancy.money import Currency, Money
 from conservancy.sponsorships.models import PaidBy
 from conservancy.submissions import new_key
+from conservancy.web.forms import RefusingForm
 
 REQUIRED = "This field is required."
 _AMOUNT = re.compile(r"^\d[\d,]*(\.\d{1,2})?$")
@@ -34,7 +34,7 @@ def parse_money(text: str, currency: Currency = Currency.USD) -> Money:
         raise ValueError("Enter an amount such as 10000.00.") from None
 
 
-class LevelForm(FlaskForm):  # type: ignore[misc]
+class LevelForm(RefusingForm):
     project = StringField("Project", filters=[_strip])
     name = StringField("Name", filters=[_strip])
     annual = StringField("Annual amount", filters=[_strip])
@@ -75,15 +75,8 @@ class LevelForm(FlaskForm):  # type: ignore[misc]
                 ok = False
         return ok
 
-    def refuse(self, field: str | None, message: str) -> None:
-        target = getattr(self, field, None) if field else None
-        if target is None:
-            self.form_errors.append(message)
-        else:
-            target.errors = [*target.errors, message]
 
-
-class PaymentForm(FlaskForm):  # type: ignore[misc]
+class PaymentForm(RefusingForm):
     method = StringField("Paid by", filters=[_strip])
     received_on = StringField("Received on", filters=[_strip])
     reference = StringField("Reference", filters=[_strip])
@@ -112,15 +105,8 @@ class PaymentForm(FlaskForm):  # type: ignore[misc]
             ok = False
         return ok
 
-    def refuse(self, field: str | None, message: str) -> None:
-        target = getattr(self, field, None) if field else None
-        if target is None:
-            self.form_errors.append(message)
-        else:
-            target.errors = [*target.errors, message]
 
-
-class VoidForm(FlaskForm):  # type: ignore[misc]
+class VoidForm(RefusingForm):
     reason = TextAreaField("Reason", filters=[_strip])
 
     def validate(self, extra_validators: object = None) -> bool:
@@ -133,15 +119,8 @@ class VoidForm(FlaskForm):  # type: ignore[misc]
             ok = False
         return ok
 
-    def refuse(self, field: str | None, message: str) -> None:
-        target = getattr(self, field, None) if field else None
-        if target is None:
-            self.form_errors.append(message)
-        else:
-            target.errors = [*target.errors, message]
 
-
-class InvoiceRefundForm(FlaskForm):  # type: ignore[misc]
+class InvoiceRefundForm(RefusingForm):
     # The form's own key (conservancy.submissions): sent twice, it refunds once.
     once = HiddenField(filters=[_strip])
     amount = StringField("Amount", filters=[_strip])
@@ -173,10 +152,3 @@ class InvoiceRefundForm(FlaskForm):  # type: ignore[misc]
             self.reason.errors = [*self.reason.errors, "At most 500 characters."]
             ok = False
         return ok
-
-    def refuse(self, field: str | None, message: str) -> None:
-        target = getattr(self, field, None) if field else None
-        if target is None:
-            self.form_errors.append(message)
-        else:
-            target.errors = [*target.errors, message]

@@ -3,12 +3,12 @@ by each field."""
 
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from wtforms import StringField, TextAreaField  # type: ignore[import-untyped]
 from wtforms.validators import Length  # type: ignore[import-untyped]
 
 from conservancy.sponsorships.service import SignUp
 from conservancy.web.donate_form import GENERIC_ERROR, valid_email
+from conservancy.web.forms import RefusingForm
 
 REQUIRED = "This field is required."
 BAD_EMAIL = "Enter an e-mail address, such as ap@example.com."
@@ -18,7 +18,7 @@ def _strip(value: object) -> object:
     return value.strip() if isinstance(value, str) else value
 
 
-class SponsorForm(FlaskForm):  # type: ignore[misc]
+class SponsorForm(RefusingForm):
     level = StringField("Level", filters=[_strip])
     company_name = StringField("Company name", filters=[_strip], validators=[Length(max=200)])
     contact_name = StringField("Contact name", filters=[_strip], validators=[Length(max=200)])
@@ -59,10 +59,3 @@ class SponsorForm(FlaskForm):  # type: ignore[misc]
             email=self.email.data,
             address=self.address.data,
         )
-
-    def refuse(self, field: str | None, message: str) -> None:
-        target = getattr(self, field, None) if field else None
-        if target is None:
-            self.form_errors.append(message)
-        else:
-            target.errors = [*target.errors, message]
