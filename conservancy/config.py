@@ -76,6 +76,9 @@ class Settings:
     stripe_secret_key: str | None = None
     stripe_webhook_secret: str | None = None
     stripe_api_base: str | None = None
+    # CONSERVANCY_STRIPE_PROXY: the one proxy Stripe's calls go through. HTTP(S)_PROXY and
+    # the like are not read for them (see payments.stripe_gateway).
+    stripe_proxy: str | None = None
     smtp_url: str | None = None
     mail_from: str | None = None
     timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("America/New_York"))
@@ -119,6 +122,7 @@ class Settings:
             stripe_api_base=_optional_http_url(
                 get("STRIPE_API_BASE"), "CONSERVANCY_STRIPE_API_BASE"
             ),
+            stripe_proxy=_proxy_url(get("STRIPE_PROXY")),
             smtp_url=_smtp_url(get("SMTP_URL")),
             mail_from=_mail_from(get("MAIL_FROM")),
             timezone=_timezone(get("TIMEZONE") or "America/New_York"),
@@ -206,6 +210,20 @@ def _http_url(value: str, name: str) -> str:
 
 def _optional_http_url(value: str | None, name: str) -> str | None:
     return None if value is None else _http_url(value, name)
+
+
+def _proxy_url(value: str | None) -> str | None:
+    # Never echoed: the URL may hold the proxy's password.
+    if value is None:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise SettingsError("CONSERVANCY_STRIPE_PROXY must look like http://host:port")
+    try:
+        parts.port  # noqa: B018 - raises on a malformed port
+    except ValueError:
+        raise SettingsError("CONSERVANCY_STRIPE_PROXY has a malformed port") from None
+    return value
 
 
 def _smtp_url(value: str | None) -> str | None:

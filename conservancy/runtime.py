@@ -63,7 +63,9 @@ class Runtime:
                 raise SettingsError("CONSERVANCY_STRIPE_WEBHOOK_SECRET is required to take gifts")
             from conservancy.payments.stripe_gateway import StripeGateway
 
-            self._gateway = StripeGateway(key, secret, self.settings.stripe_api_base)
+            self._gateway = StripeGateway(
+                key, secret, self.settings.stripe_api_base, proxy=self.settings.stripe_proxy
+            )
         return self._gateway
 
     @property

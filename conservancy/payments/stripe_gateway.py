@@ -4,6 +4,9 @@ Stripe's integer amounts and Unix times become Money and aware datetimes
 here. Every call that creates something carries an idempotency key built
 from our own ids (``donation-42-checkout``), so a retry after a timeout
 cannot charge or refund twice.
+
+Calls go through :func:`http_client`: a requests session that reads no proxy
+settings from the environment (see there).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, cast
 
+import requests
 import stripe
 
 from conservancy.money import Currency, Money, MoneyError
@@ -84,9 +88,36 @@ def _id(value: Any) -> str | None:
     return str(value)
 
 
+def http_client(proxy: str | None = None) -> stripe.HTTPClient:
+    """Stripe's requests client on a session that never looks in the environment.
+
+    A requests session left as it is (``trust_env``) looks up proxies for each
+    request (``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY``, ``NO_PROXY`` and the
+    lower-case ones, read from ``os.environ`` item by item), ``REQUESTS_CA_BUNDLE``
+    and ``~/.netrc``: a profile of the webhook intake showed that on every Stripe
+    call. Here it reads none of them; Stripe's calls go straight to Stripe, or,
+    with ``CONSERVANCY_STRIPE_PROXY`` (read once, with the settings), through that
+    proxy, whatever else the environment says. The CA bundle is Stripe's own.
+
+    One session for the gateway's life, so connections to Stripe are kept alive
+    between calls. Threads share it: urllib3's connection pool is thread-safe, and
+    nothing here changes the session after this.
+    """
+    session = requests.Session()
+    session.trust_env = False
+    return stripe.RequestsClient(session=session, proxy=proxy)
+
+
 class StripeGateway:
-    def __init__(self, secret_key: str, webhook_secret: str, api_base: str | None = None) -> None:
-        options: dict[str, Any] = {"max_network_retries": 2}
+    def __init__(
+        self,
+        secret_key: str,
+        webhook_secret: str,
+        api_base: str | None = None,
+        *,
+        proxy: str | None = None,
+    ) -> None:
+        options: dict[str, Any] = {"max_network_retries": 2, "http_client": http_client(proxy)}
         if api_base:
             options["base_addresses"] = {"api": api_base}
         self._client = stripe.StripeClient(secret_key, **options)
