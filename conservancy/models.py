@@ -25,6 +25,8 @@ from conservancy.sponsorships.models import (
     SponsorshipBenefit,
     SponsorshipInvoice,
     SponsorshipLevel,
+    SponsorshipRequest,
+    SponsorshipStatusChange,
 )
 from conservancy.staff.models import (
     AuditEntry,
@@ -66,6 +68,8 @@ __all__ = [
     "SponsorshipBenefit",
     "SponsorshipInvoice",
     "SponsorshipLevel",
+    "SponsorshipRequest",
+    "SponsorshipStatusChange",
     "StaffRole",
     "StaffSession",
     "StaffToken",

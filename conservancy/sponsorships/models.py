@@ -1,7 +1,10 @@
-"""Sponsorship levels, corporate sponsors and their numbered invoices.
+"""Sponsorship levels, corporate sponsors, their requests and their numbered invoices.
 
+A company signing up on the public form makes a request; staff approve it (which
+issues the invoice) or decline it, so nobody on the internet books a receivable.
 A level's benefits are copied onto each invoice when it is issued: an invoice (and its
-acknowledgement) says what was promised then, whatever the level says later.
+acknowledgement) says what was promised then, whatever the level says later. Every
+status change of a request or an invoice writes a SponsorshipStatusChange row.
 """
 
 from __future__ import annotations
@@ -41,6 +44,20 @@ ALLOWED_TRANSITIONS: dict[InvoiceStatus, frozenset[InvoiceStatus]] = {
     InvoiceStatus.OPEN: frozenset({InvoiceStatus.PAID, InvoiceStatus.VOID}),
     InvoiceStatus.PAID: frozenset(),
     InvoiceStatus.VOID: frozenset(),
+}
+
+
+class RequestStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    DECLINED = "declined"
+
+
+# A request is decided once: approved (an invoice is issued) or declined.
+REQUEST_TRANSITIONS: dict[RequestStatus, frozenset[RequestStatus]] = {
+    RequestStatus.PENDING: frozenset({RequestStatus.APPROVED, RequestStatus.DECLINED}),
+    RequestStatus.APPROVED: frozenset(),
+    RequestStatus.DECLINED: frozenset(),
 }
 
 
@@ -181,6 +198,9 @@ class SponsorshipInvoice(Base):
     corporate_sponsor: Mapped[CorporateSponsor] = relationship()
     level: Mapped[SponsorshipLevel] = relationship()
     project: Mapped[Project] = relationship()
+    history: Mapped[list[SponsorshipStatusChange]] = relationship(
+        order_by="SponsorshipStatusChange.id", cascade="all"
+    )
 
     @property
     def amount(self) -> Money:
@@ -204,7 +224,85 @@ class SponsorshipInvoice(Base):
         """The issue's ledger ref; its payment's and fee's refs derive from it."""
         return f"sponsorship-{self.number}"
 
-    def change_status(self, status: InvoiceStatus) -> None:
+    def change_status(
+        self, status: InvoiceStatus, *, by: str, note: str = ""
+    ) -> SponsorshipStatusChange:
+        """Move to ``status`` if the table allows it, and write the history row."""
         if status not in ALLOWED_TRANSITIONS[self.status]:
             raise ValueError(f"invoice {self.number} is {self.status}; it cannot become {status}")
+        change = SponsorshipStatusChange(
+            from_status=self.status.value, to_status=status.value, changed_by=by, note=note
+        )
         self.status = status
+        self.history.append(change)
+        return change
+
+
+class SponsorshipRequest(Base):
+    """A company's sign-up on the public form, waiting for staff: nothing is booked until
+    staff approve it, which issues its invoice (``invoice_id``, once: unique)."""
+
+    __tablename__ = "sponsorship_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    corporate_sponsor_id: Mapped[int] = mapped_column(
+        ForeignKey("corporate_sponsors.id"), index=True
+    )
+    level_id: Mapped[int] = mapped_column(ForeignKey("sponsorship_levels.id"), index=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
+    status: Mapped[RequestStatus] = mapped_column(
+        str_enum(RequestStatus, "sponsorship_request_status"), index=True
+    )
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=clock.now)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    decline_reason: Mapped[str | None] = mapped_column(String(500))
+    invoice_id: Mapped[int | None] = mapped_column(
+        ForeignKey("sponsorship_invoices.id"), unique=True
+    )
+
+    corporate_sponsor: Mapped[CorporateSponsor] = relationship()
+    level: Mapped[SponsorshipLevel] = relationship()
+    project: Mapped[Project] = relationship()
+    invoice: Mapped[SponsorshipInvoice | None] = relationship()
+    history: Mapped[list[SponsorshipStatusChange]] = relationship(
+        order_by="SponsorshipStatusChange.id", cascade="all"
+    )
+
+    def change_status(
+        self, status: RequestStatus, *, by: str, note: str = ""
+    ) -> SponsorshipStatusChange:
+        """Move to ``status`` if the table allows it, and write the history row."""
+        if status not in REQUEST_TRANSITIONS[self.status]:
+            raise ValueError(f"request {self.id} is {self.status}; it cannot become {status}")
+        change = SponsorshipStatusChange(
+            from_status=self.status.value, to_status=status.value, changed_by=by, note=note
+        )
+        self.status = status
+        self.history.append(change)
+        return change
+
+
+class SponsorshipStatusChange(Base):
+    """One status change of a request or an invoice: when, from what to what, by whom
+    (a staff member's e-mail, or what acted: the sign-up form, Stripe, a command)."""
+
+    __tablename__ = "sponsorship_status_changes"
+    __table_args__ = (
+        CheckConstraint(
+            "request_id IS NOT NULL OR invoice_id IS NOT NULL", name="names_request_or_invoice"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int | None] = mapped_column(
+        ForeignKey("sponsorship_requests.id"), index=True
+    )
+    invoice_id: Mapped[int | None] = mapped_column(
+        ForeignKey("sponsorship_invoices.id"), index=True
+    )
+    # Request and invoice statuses as text (None: it began here).
+    from_status: Mapped[str | None] = mapped_column(String(20))
+    to_status: Mapped[str] = mapped_column(String(20))
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=clock.now)
+    changed_by: Mapped[str] = mapped_column(String(254))
+    note: Mapped[str] = mapped_column(Text, default="")

@@ -1,4 +1,9 @@
-"""Sponsorship levels, signing a sponsor up, issuing invoices and taking their payment.
+"""Sponsorship levels, a company's request, staff approving it (which issues the invoice)
+or declining it, and taking an invoice's payment.
+
+A request from the public form books nothing: an invoice is a receivable, and only
+staff may put one in the books. Approving locks the request's row, so two approvals
+(a double click, two staff at once) issue one invoice.
 
 Every function takes the session and flushes; the caller commits once. Entries go to
 the ledger outbox and e-mails to the mail outbox in the same transaction, so an
@@ -29,13 +34,21 @@ from conservancy.sponsorships.models import (
     CorporateSponsor,
     InvoiceStatus,
     PaidBy,
+    RequestStatus,
     SponsorshipBenefit,
     SponsorshipInvoice,
     SponsorshipLevel,
+    SponsorshipRequest,
+    SponsorshipStatusChange,
 )
 from conservancy.sponsorships.numbering import next_number
 from conservancy.staff import audit
 from conservancy.staff.permissions import Staff
+from conservancy.submissions import claim
+
+# Who moved a status, in the history, when no staff member did.
+SIGN_UP_FORM = "sponsor sign-up form"
+STRIPE = "Stripe"
 
 # Invoices are due thirty days after issue ("net 30").
 NET_DAYS = 30
@@ -139,10 +152,47 @@ def add_level(
 # -- signing up and issuing ----------------------------------------------------------------
 
 
+def request_sponsorship(session: Session, project: Project, request: SignUp) -> SponsorshipRequest:
+    """Record the company and the level it chose, for staff to approve: nothing is booked,
+    numbered or mailed."""
+    sponsor, level = _new_sponsor(session, project, request)
+    found = SponsorshipRequest(
+        corporate_sponsor=sponsor,
+        level=level,
+        project=project,
+        status=RequestStatus.PENDING,
+        requested_at=clock.now(),
+    )
+    session.add(found)
+    found.history.append(
+        SponsorshipStatusChange(
+            from_status=None,
+            to_status=RequestStatus.PENDING.value,
+            changed_by=SIGN_UP_FORM,
+            note=f"{level.name}, {level.annual.format()} a year",
+        )
+    )
+    session.flush()
+    return found
+
+
 def sign_up(
-    session: Session, project: Project, request: SignUp, *, tz: ZoneInfo
+    session: Session,
+    project: Project,
+    request: SignUp,
+    *,
+    tz: ZoneInfo,
+    by: str = audit.COMMAND_LINE,
 ) -> SponsorshipInvoice:
-    """Record the sponsor and issue its first invoice for the chosen level."""
+    """Record a sponsor staff signed up themselves (the demo data, a command) and issue its
+    first invoice at once: no request to approve, as staff are the ones who approve."""
+    sponsor, level = _new_sponsor(session, project, request)
+    return issue_invoice(session, sponsor, level, tz=tz, by=by, note="entered by staff")
+
+
+def _new_sponsor(
+    session: Session, project: Project, request: SignUp
+) -> tuple[CorporateSponsor, SponsorshipLevel]:
     level = session.get(SponsorshipLevel, request.level_id)
     if level is None or level.project_id != project.id or not level.active:
         raise SponsorshipRefused("Choose one of the levels offered.", "level")
@@ -163,7 +213,145 @@ def sign_up(
     )
     session.add(sponsor)
     session.flush()
-    return issue_invoice(session, sponsor, level, tz=tz)
+    return sponsor, level
+
+
+def pending_requests(session: Session) -> list[SponsorshipRequest]:
+    """Requests waiting for staff, oldest first."""
+    return list(
+        session.scalars(
+            select(SponsorshipRequest)
+            .where(SponsorshipRequest.status == RequestStatus.PENDING)
+            .order_by(SponsorshipRequest.id)
+        )
+    )
+
+
+def find_request(session: Session, request_id: int, *, lock: bool = False) -> SponsorshipRequest:
+    query = select(SponsorshipRequest).where(SponsorshipRequest.id == request_id)
+    if lock:
+        # Re-read once the lock is ours: what the transaction that held it wrote.
+        query = query.with_for_update().execution_options(populate_existing=True)
+    found = session.scalar(query)
+    if found is None:
+        raise NotFound(f"There is no sponsorship request {request_id}.")
+    return found
+
+
+def _pending(session: Session, request_id: int) -> SponsorshipRequest:
+    """The request, its row locked, refused unless it still waits for a decision."""
+    found = find_request(session, request_id, lock=True)
+    if found.status is RequestStatus.APPROVED:
+        assert found.invoice is not None
+        raise SponsorshipRefused(
+            f"This request was approved already: invoice {found.invoice.number}."
+        )
+    if found.status is not RequestStatus.PENDING:
+        raise SponsorshipRefused(f"This request was {found.status.value} already.")
+    return found
+
+
+def approve_request(
+    session: Session, staff: Staff | str, request_id: int, *, key: str | None, tz: ZoneInfo
+) -> SponsorshipInvoice:
+    """Issue the request's invoice (numbered, booked, mailed); audit-logged.
+
+    The form's key is claimed first (sent twice, it acts once) and the request's row is
+    locked, so two approvals at once issue one invoice: the second finds it approved."""
+    form = claim(session, key, "sponsorship-request-approve")
+    found = _pending(session, request_id)
+    if not found.level.active or not found.project.active:
+        raise SponsorshipRefused(
+            f"The {found.level.name} level of {found.project.name} is no longer offered: "
+            "decline the request."
+        )
+    by = actor_label(staff)
+    found.change_status(RequestStatus.APPROVED, by=by)
+    found.decided_at = clock.now()
+    invoice = issue_invoice(
+        session,
+        found.corporate_sponsor,
+        found.level,
+        tz=tz,
+        by=by,
+        note=f"request {found.id} approved",
+    )
+    found.invoice = invoice
+    form.result = f"sponsorship_invoice:{invoice.id}"
+    session.flush()
+    audit.record(
+        session,
+        staff,
+        "sponsorship_request.approved",
+        ("sponsorship_request", found.id),
+        before={"status": RequestStatus.PENDING.value},
+        after={
+            "status": found.status.value,
+            "invoice": invoice.number,
+            "amount": str(invoice.amount),
+            "company": found.corporate_sponsor.company_name,
+        },
+    )
+    return invoice
+
+
+DECLINE_REASON_LIMIT = 500
+
+
+def decline_request(
+    session: Session, staff: Staff | str, request_id: int, *, reason: str, key: str | None
+) -> SponsorshipRequest:
+    """Decline the request: nothing is booked, the company is told; audit-logged."""
+    form = claim(session, key, "sponsorship-request-decline")
+    reason = " ".join(reason.split())
+    if not reason:
+        raise SponsorshipRefused(
+            "Say why the request is declined; the audit log keeps it.", "reason"
+        )
+    if len(reason) > DECLINE_REASON_LIMIT:
+        raise SponsorshipRefused(
+            f"A reason is at most {DECLINE_REASON_LIMIT} characters.", "reason"
+        )
+    found = _pending(session, request_id)
+    found.change_status(RequestStatus.DECLINED, by=actor_label(staff), note=reason)
+    found.decided_at = clock.now()
+    found.decline_reason = reason
+    form.result = f"sponsorship_request:{found.id}"
+    company = found.corporate_sponsor
+    # The reason is for the audit log: the company gets a courteous note, not staff's words.
+    queue(
+        session,
+        key=f"sponsorship-request-{found.id}-declined",
+        to_address=company.email,
+        to_name=company.contact_name,
+        subject=f"Your sponsorship of {found.project.name}",
+        body=(
+            f"Dear {company.contact_name},\n\n"
+            f"Thank you for offering to sponsor {found.project.name} at the "
+            f"{found.level.name} level. We are not able to accept this sponsorship, so no "
+            "invoice will be sent and nothing is owed. If you would like to talk about it, "
+            "please reply to this message.\n"
+        ),
+    )
+    session.flush()
+    audit.record(
+        session,
+        staff,
+        "sponsorship_request.declined",
+        ("sponsorship_request", found.id),
+        before={"status": RequestStatus.PENDING.value},
+        after={
+            "status": found.status.value,
+            "reason": reason,
+            "company": company.company_name,
+        },
+    )
+    return found
+
+
+def actor_label(staff: Staff | str) -> str:
+    """Who acted, as the status history says it."""
+    return staff.email if isinstance(staff, Staff) else staff
 
 
 def issue_invoice(
@@ -172,6 +360,8 @@ def issue_invoice(
     level: SponsorshipLevel,
     *,
     tz: ZoneInfo,
+    by: str,
+    note: str = "",
     at: datetime | None = None,
 ) -> SponsorshipInvoice:
     """Number an invoice for a year of ``level``, book the receivable, queue its e-mail."""
@@ -202,6 +392,14 @@ def issue_invoice(
         reminder_step=0,
     )
     session.add(invoice)
+    invoice.history.append(
+        SponsorshipStatusChange(
+            from_status=None,
+            to_status=InvoiceStatus.OPEN.value,
+            changed_by=by,
+            note=note or "issued",
+        )
+    )
     session.flush()
     for entry in books.issued(invoice):
         record(session, entry)
@@ -274,10 +472,17 @@ def begin_card_payment(
 
 
 def mark_paid(
-    session: Session, invoice: SponsorshipInvoice, *, paid_by: PaidBy, paid_on: date
+    session: Session,
+    invoice: SponsorshipInvoice,
+    *,
+    paid_by: PaidBy,
+    paid_on: date,
+    by: str = STRIPE,
 ) -> None:
     """The invoice is settled: its status, and the acknowledgement's e-mail."""
-    invoice.change_status(InvoiceStatus.PAID)
+    invoice.change_status(
+        InvoiceStatus.PAID, by=by, note=f"by {paid_by.value} on {paid_on.isoformat()}"
+    )
     invoice.paid_by = paid_by
     invoice.paid_on = paid_on
     session.flush()
@@ -319,7 +524,7 @@ def record_bank_payment(
     if received_on < invoice.issued_on:
         raise SponsorshipRefused("The payment cannot come before the invoice.", "received_on")
     invoice.payment_reference = reference.strip()[:100] or None
-    mark_paid(session, invoice, paid_by=paid_by, paid_on=received_on)
+    mark_paid(session, invoice, paid_by=paid_by, paid_on=received_on, by=actor_label(staff))
     record(session, books.paid_to_bank(invoice, how=BANK_METHODS[paid_by]))
     audit.record(
         session,
@@ -361,7 +566,7 @@ def void_invoice(
         raise SponsorshipRefused(
             f"Invoice {invoice.number} is {invoice.status.value}: only an open invoice is voided."
         )
-    invoice.change_status(InvoiceStatus.VOID)
+    invoice.change_status(InvoiceStatus.VOID, by=actor_label(staff), note=reason)
     invoice.void_reason = reason
     # Not before the invoice's own entries, so the books never go through a negative day.
     invoice.voided_on = max(on, invoice.issued_on)

@@ -1,5 +1,6 @@
-"""The staff forms of corporate sponsorships: a new level, a cheque or ACH payment, voiding
-an open invoice and refunding a card-paid one."""
+"""The staff forms of corporate sponsorships: a new level, approving or declining a
+company's request, a cheque or ACH payment, voiding an open invoice and refunding a
+card-paid one."""
 
 from __future__ import annotations
 
@@ -147,6 +148,34 @@ class InvoiceRefundForm(RefusingForm):
             ok = False
         if not self.reason.data:
             self.reason.errors = [*self.reason.errors, "Say why the money goes back."]
+            ok = False
+        elif len(self.reason.data) > 500:
+            self.reason.errors = [*self.reason.errors, "At most 500 characters."]
+            ok = False
+        return ok
+
+
+class ApproveForm(RefusingForm):
+    # The form's own key (conservancy.submissions): sent twice, it issues one invoice.
+    once = HiddenField(filters=[_strip])
+
+    def begin(self) -> ApproveForm:
+        self.once.data = new_key()
+        return self
+
+
+class DeclineForm(RefusingForm):
+    once = HiddenField(filters=[_strip])
+    reason = TextAreaField("Reason", filters=[_strip])
+
+    def begin(self) -> DeclineForm:
+        self.once.data = new_key()
+        return self
+
+    def validate(self, extra_validators: object = None) -> bool:
+        ok: bool = super().validate(extra_validators)
+        if not self.reason.data:
+            self.reason.errors = [*self.reason.errors, "Say why the request is declined."]
             ok = False
         elif len(self.reason.data) > 500:
             self.reason.errors = [*self.reason.errors, "At most 500 characters."]

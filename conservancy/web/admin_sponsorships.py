@@ -1,6 +1,6 @@
-"""The staff's corporate sponsorship pages: levels per project, invoices, cheque and ACH
-payments, voiding an open invoice, refunding a card-paid one, and the aging report of
-open invoices.
+"""The staff's corporate sponsorship pages: levels per project, companies' requests to
+approve (which issues the invoice) or decline, invoices, cheque and ACH payments, voiding
+an open invoice, refunding a card-paid one, and the aging report of open invoices.
 
 Admins and bookkeepers change; auditors read (a POST from them answers 403);
 treasurers get 404 (conservancy.web.auth). Each change goes through one service,
@@ -34,12 +34,21 @@ from conservancy.payments.gateway import GatewayError
 from conservancy.projects.models import Project
 from conservancy.projects.service import get_sponsor
 from conservancy.sponsorships.aging import BUCKETS, aging
-from conservancy.sponsorships.models import SponsorshipInvoice, SponsorshipLevel
+from conservancy.sponsorships.models import (
+    SponsorshipInvoice,
+    SponsorshipLevel,
+    SponsorshipRequest,
+    SponsorshipStatusChange,
+)
 from conservancy.sponsorships.payments import refund_invoice
 from conservancy.sponsorships.service import (
     SponsorshipRefused,
     add_level,
+    approve_request,
+    decline_request,
     find_invoice,
+    find_request,
+    pending_requests,
     record_bank_payment,
     void_invoice,
 )
@@ -47,6 +56,8 @@ from conservancy.staff.permissions import Area, Staff, can_change
 from conservancy.submissions import AlreadySubmitted, BadFormKey
 from conservancy.web.admin_sponsorship_forms import (
     PAYMENT_METHODS,
+    ApproveForm,
+    DeclineForm,
     InvoiceRefundForm,
     LevelForm,
     PaymentForm,
@@ -64,7 +75,8 @@ SECTIONS.append(
         "Corporate sponsorships",
         "admin_sponsorships.index",
         Area.GIFTS,
-        "Sponsorship levels, invoices, cheque and ACH payments, the aging report.",
+        "Sponsorship levels, requests to approve, invoices, cheque and ACH payments, "
+        "the aging report.",
     )
 )
 
@@ -103,6 +115,62 @@ def add(staff: Staff) -> ResponseReturnValue:
     session.commit()
     flash(f"{project.name} now offers the {level.name} level at {level.annual.format()} a year.")
     return redirect(url_for(".index"), code=303)
+
+
+@bp.get("/requests/<int:request_id>")
+@require_area(Area.GIFTS)
+def request_page(staff: Staff, request_id: int) -> ResponseReturnValue:
+    return _request_page(staff, _request(request_id))
+
+
+@bp.post("/requests/<int:request_id>/approve")
+@require_area(Area.GIFTS, change=True)
+def approve(staff: Staff, request_id: int) -> ResponseReturnValue:
+    session = db()
+    found = _request(request_id)
+    form = ApproveForm()
+    if not form.validate_on_submit():
+        return _request_page(staff, found, approve_form=form), 400
+    try:
+        issued = approve_request(
+            session, staff, request_id, key=form.once.data, tz=runtime().settings.timezone
+        )
+    except AlreadySubmitted:
+        session.rollback()
+        flash("This form was sent before and acted on once; nothing was done again.")
+        return redirect(url_for(".request_page", request_id=request_id), code=303)
+    except (SponsorshipRefused, BadFormKey) as exc:
+        session.rollback()
+        form.refuse(None, str(exc))
+        return _request_page(staff, _request(request_id), approve_form=form), 409
+    session.commit()
+    _after_commit()
+    flash(f"Invoice {issued.number} is issued, booked and on its way to the sponsor.")
+    return redirect(url_for(".invoice", number=issued.number), code=303)
+
+
+@bp.post("/requests/<int:request_id>/decline")
+@require_area(Area.GIFTS, change=True)
+def decline(staff: Staff, request_id: int) -> ResponseReturnValue:
+    session = db()
+    found = _request(request_id)
+    form = DeclineForm()
+    if not form.validate_on_submit():
+        return _request_page(staff, found, decline_form=form), 400
+    try:
+        decline_request(session, staff, request_id, reason=form.reason.data, key=form.once.data)
+    except AlreadySubmitted:
+        session.rollback()
+        flash("This form was sent before and acted on once; nothing was done again.")
+        return redirect(url_for(".request_page", request_id=request_id), code=303)
+    except (SponsorshipRefused, BadFormKey) as exc:
+        session.rollback()
+        form.refuse(getattr(exc, "field", None), str(exc))
+        return _request_page(staff, _request(request_id), decline_form=form), 400
+    session.commit()
+    runtime().jobs.enqueue(Job.DELIVER)
+    flash("The request is declined; nothing was booked, and the company is told.")
+    return redirect(url_for(".request_page", request_id=request_id), code=303)
 
 
 @bp.get("/invoices/<number>")
@@ -222,6 +290,13 @@ def aging_report(staff: Staff) -> ResponseReturnValue:
     return _page("admin/sponsorship_aging.html", report=report, buckets=BUCKETS)
 
 
+def _request(request_id: int) -> SponsorshipRequest:
+    try:
+        return find_request(db(), request_id)
+    except NotFound:
+        abort(404)
+
+
 def _invoice(number: str) -> SponsorshipInvoice:
     try:
         return find_invoice(db(), number)
@@ -270,6 +345,7 @@ def _index(staff: Staff, form: LevelForm) -> str:
         "admin/sponsorships.html",
         form=form,
         levels=levels,
+        requests=pending_requests(session),
         invoices=invoices,
         projects=session.scalars(select(Project).order_by(Project.name)).all(),
         may_change=can_change(staff, Area.PROJECTS),
@@ -287,12 +363,35 @@ def _invoice_page(
     return _page(
         "admin/sponsorship_invoice.html",
         invoice=found,
+        history=_history(found),
         form=form,
         void_form=void_form or VoidForm(formdata=None),
         refund_form=refund_form or InvoiceRefundForm(formdata=None).begin(),
         methods=PAYMENT_METHODS,
         may_change=can_change(staff, Area.GIFTS),
     )
+
+
+def _request_page(
+    staff: Staff,
+    found: SponsorshipRequest,
+    *,
+    approve_form: ApproveForm | None = None,
+    decline_form: DeclineForm | None = None,
+) -> str:
+    return _page(
+        "admin/sponsorship_request.html",
+        asked=found,
+        approve_form=approve_form or ApproveForm(formdata=None).begin(),
+        decline_form=decline_form or DeclineForm(formdata=None).begin(),
+        may_change=can_change(staff, Area.GIFTS),
+    )
+
+
+def _history(found: SponsorshipInvoice) -> list[SponsorshipStatusChange]:
+    """The invoice's status changes, after those of the request it was issued for."""
+    asked = db().scalar(select(SponsorshipRequest).where(SponsorshipRequest.invoice_id == found.id))
+    return [*(asked.history if asked is not None else []), *found.history]
 
 
 def _page(template: str, **context: Any) -> str:

@@ -1,7 +1,8 @@
 """Corporate sponsorship for each project: the sign-up form, and an invoice's page to pay it.
 
-A sign-up is validated, recorded with its invoice (numbered, booked, its e-mail
-queued) and committed; the page then shows the invoice's number and how to pay.
+A sign-up is validated and recorded as a request for staff to approve; nothing is
+booked or numbered until they do (sponsorships.service.approve_request), and the page
+says the invoice follows by e-mail once staff confirm.
 Paying by card starts a Stripe Checkout Session for the invoice, like a gift's.
 The invoice page shows only what its number already says (amount, project,
 status): invoice numbers are sequential, so the company stays private.
@@ -18,7 +19,6 @@ from conservancy import clock
 from conservancy.donations.abuse import Limits, TooManyAttempts, admit_attempt
 from conservancy.donations.service import find_active_project
 from conservancy.errors import NotFound
-from conservancy.jobs import Job
 from conservancy.payments.gateway import GatewayError
 from conservancy.projects.models import Project
 from conservancy.projects.service import get_sponsor
@@ -28,7 +28,7 @@ from conservancy.sponsorships.service import (
     begin_card_payment,
     find_invoice,
     levels_of,
-    sign_up,
+    request_sponsorship,
 )
 from conservancy.web.context import db, runtime
 from conservancy.web.donate import NOTHING_CHARGED, brand
@@ -65,8 +65,8 @@ def submit(slug: str) -> ResponseReturnValue:
         return _page(project, form), 400
     settings = runtime().settings
     try:
-        # An invoice is booked as a receivable: a public form must not let anyone fill
-        # the books with them. Counted like the donation form's tries (donations.abuse).
+        # A request books nothing, but each is one for staff to read: counted like the
+        # donation form's tries (donations.abuse).
         admit_attempt(
             session,
             key=settings.web_secret_key().encode(),
@@ -75,7 +75,7 @@ def submit(slug: str) -> ResponseReturnValue:
             now=clock.now(),
             limits=SIGN_UP_LIMITS,
         )
-        invoice = sign_up(session, project, form.sign_up(), tz=settings.timezone)
+        requested = request_sponsorship(session, project, form.sign_up())
     except TooManyAttempts as exc:
         session.commit()  # the refused try counts too, so hammering keeps it refused
         form.refuse(None, str(exc))
@@ -85,8 +85,13 @@ def submit(slug: str) -> ResponseReturnValue:
         form.refuse(exc.field, str(exc))
         return _page(project, form), 400
     session.commit()
-    _after_commit()
-    return _invoice_page(project, invoice, issued=True)
+    return render_template(
+        "sponsorships/requested.html",
+        sponsor=get_sponsor(session),
+        project=project,
+        brand=brand(project),
+        requested=requested,
+    )
 
 
 @bp.get("/donate/<slug>/sponsor/<number>")
@@ -129,15 +134,6 @@ def _form(project: Project, formdata: object = ...) -> SponsorForm:
     return SponsorForm(formdata=formdata, level_ids=ids)
 
 
-def _after_commit() -> None:
-    rt = runtime()
-    try:
-        rt.jobs.enqueue(Job.POST_LEDGER)
-    except Exception:
-        log.exception("posting to the books failed; 'conservancy ledger sync' retries")
-    rt.jobs.enqueue(Job.DELIVER)
-
-
 def _page(project: Project, form: SponsorForm) -> str:
     session = db()
     return render_template(
@@ -150,15 +146,12 @@ def _page(project: Project, form: SponsorForm) -> str:
     )
 
 
-def _invoice_page(
-    project: Project, found: SponsorshipInvoice, *, issued: bool = False, paid: bool = False
-) -> str:
+def _invoice_page(project: Project, found: SponsorshipInvoice, *, paid: bool = False) -> str:
     return render_template(
         "sponsorships/invoice_page.html",
         sponsor=get_sponsor(db()),
         project=project,
         brand=brand(project),
         invoice=found,
-        issued=issued,
         paid=paid,
     )

@@ -7,8 +7,15 @@ from sqlalchemy import select
 from conservancy.projects.models import Project
 from conservancy.runtime import Runtime
 from conservancy.sponsorships.models import SponsorshipInvoice
-from conservancy.sponsorships.service import SignUp, add_level, begin_card_payment, sign_up
+from conservancy.sponsorships.service import (
+    SignUp,
+    add_level,
+    approve_request,
+    begin_card_payment,
+    request_sponsorship,
+)
 from conservancy.standin import StandIn
+from conservancy.submissions import new_key
 from tests import factories
 from tests.giving.flows import GOOD_CARD, post
 
@@ -37,11 +44,11 @@ def gold_level(rt: Runtime, slug: str = "twisted") -> int:
     return level_id
 
 
-def signed_up(rt: Runtime, level_id: int, company: str = "Acme Widgets, Inc.") -> str:
-    """A sponsor signed up for the level; the invoice's number."""
+def requested(rt: Runtime, level_id: int, company: str = "Acme Widgets, Inc.") -> int:
+    """A company asked for the level on the public form; the request's id."""
     with rt.sessions() as session:
         level_project = session.scalars(select(Project).where(Project.slug == "twisted")).one()
-        invoice = sign_up(
+        found = request_sponsorship(
             session,
             level_project,
             SignUp(
@@ -51,7 +58,17 @@ def signed_up(rt: Runtime, level_id: int, company: str = "Acme Widgets, Inc.") -
                 email="wile@acme.example",
                 address="1 Desert Road\nPhoenix, AZ 85001",
             ),
-            tz=rt.settings.timezone,
+        )
+        session.commit()
+        return found.id
+
+
+def signed_up(rt: Runtime, level_id: int, company: str = "Acme Widgets, Inc.") -> str:
+    """A sponsor asked for the level and staff approved it; the invoice's number."""
+    request_id = requested(rt, level_id, company)
+    with rt.sessions() as session:
+        invoice = approve_request(
+            session, "tests", request_id, key=new_key(), tz=rt.settings.timezone
         )
         session.commit()
         number = invoice.number

@@ -16,12 +16,13 @@ from conservancy.mail.models import MailMessage
 from conservancy.runtime import Runtime
 from conservancy.sponsorships.models import CorporateSponsor, InvoiceStatus, SponsorshipInvoice
 from conservancy.standin import StandIn
-from tests.admin.pages import error_by
+from tests.admin.pages import error_by, send, signed_in
 from tests.giving.conftest import LiveServer
 from tests.giving.flows import GOOD_CARD, post, settle_webhooks
 from tests.sponsorships.sponsors import gold_level, invoice
 
 FORM = "/donate/twisted/sponsor"
+ADMIN = "/admin/sponsorships"
 
 
 def _token(client: FlaskClient) -> str:
@@ -51,28 +52,40 @@ def _written(rt: Runtime) -> tuple[int, int, int, int]:
         )
 
 
-def test_sign_up_issues_the_invoice_and_the_card_payment_clears_it(
+def test_sign_up_books_nothing_until_staff_approve_then_the_card_payment_clears_it(
     giving_runtime: Runtime, giving_app: Flask, standin: StandIn, live: LiveServer
 ) -> None:
     rt = giving_runtime
     level_id = gold_level(rt)
+    before = _written(rt)
     client = giving_app.test_client()
     page = client.post(FORM, data={**_valid(level_id), "csrf_token": _token(client)})
     assert page.status_code == 200, page.text
-    number = re.search(r"<strong>(INV-\d{4}-\d{4})</strong>", page.text)
-    assert number, page.text
-    assert "Pay $10,000.00 by card" in page.text
-    assert rt.books.load().account_balance("Assets:Receivable:Sponsorships") == Decimal("10000.00")
+    assert "We will send your invoice once our staff confirm the sponsorship." in page.text
+    assert "INV-" not in page.text
+    # The company is recorded; no invoice, no entry for the books, no e-mail.
+    assert _written(rt) == (before[0] + 1, before[1], before[2], before[3])
+    assert rt.books.load().account_balance("Assets:Receivable:Sponsorships") == Decimal("0")
 
-    paying = client.post(f"{FORM}/{number.group(1)}/pay", data={"csrf_token": _token(client)})
+    staff = signed_in(giving_app, rt, "bookkeeper")
+    listed = re.search(r'href="(/admin/sponsorships/requests/\d+)"', staff.get(ADMIN).text)
+    assert listed, "the request is not listed for staff"
+    approved = send(staff, listed.group(1), f"{listed.group(1)}/approve", {})
+    assert approved.status_code == 303, approved.text
+    number = approved.location.rsplit("/", 1)[-1]
+    assert re.fullmatch(r"INV-\d{4}-0001", number)
+    assert rt.books.load().account_balance("Assets:Receivable:Sponsorships") == Decimal("10000.00")
+    assert "Pay $10,000.00 by card" in client.get(f"{FORM}/{number}").text
+
+    paying = client.post(f"{FORM}/{number}/pay", data={"csrf_token": _token(client)})
     assert paying.status_code == 303
     session_id = urllib.parse.urlparse(paying.location).path.rsplit("/", 1)[-1]
     assert post(f"{standin.url}/_standin/checkout/{session_id}/pay", card_number=GOOD_CARD) == 303
     settle_webhooks(rt, standin)
 
-    assert invoice(rt, number.group(1)).status is InvoiceStatus.PAID
+    assert invoice(rt, number).status is InvoiceStatus.PAID
     assert rt.books.load().account_balance("Assets:Receivable:Sponsorships") == Decimal("0")
-    assert "This invoice is paid" in client.get(f"{FORM}/{number.group(1)}").text
+    assert "This invoice is paid" in client.get(f"{FORM}/{number}").text
 
 
 @pytest.mark.parametrize(
@@ -112,7 +125,7 @@ def test_unknown_project_has_no_sign_up_form(giving_app: Flask) -> None:
     assert giving_app.test_client().get("/donate/nothing/sponsor").status_code == 404
 
 
-def test_a_bot_filling_the_hidden_field_issues_no_invoice(
+def test_a_bot_filling_the_hidden_field_records_nothing(
     giving_runtime: Runtime, giving_app: Flask
 ) -> None:
     rt = giving_runtime
@@ -133,7 +146,7 @@ def test_a_bot_filling_the_hidden_field_issues_no_invoice(
 def test_sign_ups_past_the_limit_are_refused_and_book_nothing(
     giving_runtime: Runtime, giving_app: Flask
 ) -> None:
-    """Each invoice is a receivable in the books: one client cannot pile them up."""
+    """Each request is one for staff to read: one client cannot pile them up."""
     rt = giving_runtime
     level_id = gold_level(rt)
     client = giving_app.test_client()

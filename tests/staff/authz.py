@@ -379,4 +379,23 @@ RULES += [
         "/admin/sponsorships/invoices/INV-2026-9999/refund",
         changes(Area.GIFTS, ok=404),
     ),
+    # A company's request from the public form: approving issues its invoice.
+    Row(
+        "/admin/sponsorships/requests/<int:request_id>",
+        "GET",
+        "/admin/sponsorships/requests/999999",
+        reads(Area.GIFTS, ok=404),
+    ),
+    Row(
+        "/admin/sponsorships/requests/<int:request_id>/approve",
+        "POST",
+        "/admin/sponsorships/requests/999999/approve",
+        changes(Area.GIFTS, ok=404),
+    ),
+    Row(
+        "/admin/sponsorships/requests/<int:request_id>/decline",
+        "POST",
+        "/admin/sponsorships/requests/999999/decline",
+        changes(Area.GIFTS, ok=404),
+    ),
 ]
