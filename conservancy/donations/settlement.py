@@ -8,7 +8,7 @@ number of times) may call these; the first call books it, the rest find it.
 
 from __future__ import annotations
 
-from datetime import datetime
+from functools import partial
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -27,8 +27,7 @@ from conservancy.donations.models import (
 )
 from conservancy.ledger import accounts
 from conservancy.ledger.entries import Transaction
-from conservancy.ledger.models import LedgerOutbox
-from conservancy.ledger.outbox import record
+from conservancy.ledger.outbox import is_recorded, record
 from conservancy.money import Currency, Money
 from conservancy.payments.gateway import (
     BalanceTransaction,
@@ -37,6 +36,12 @@ from conservancy.payments.gateway import (
     Gateway,
     GatewayError,
     RefundInfo,
+)
+from conservancy.payments.reversals import (
+    REFUND_UNDER_WAY,
+    Movement,
+    dispute_movements,
+    refund_movements,
 )
 from conservancy.projects.service import open_accounts, opened_on
 from conservancy.receipts import issue as receipts
@@ -49,10 +54,6 @@ def move_status(donation: Donation, status: DonationStatus, reason: str) -> None
     """Change status when the table allows it; otherwise leave it (events come in any order)."""
     if donation.status is not status and status in ALLOWED_TRANSITIONS[donation.status]:
         donation.change_status(status, reason)
-
-
-def _posted(session: Session, ref: str) -> bool:
-    return session.scalar(select(LedgerOutbox.id).where(LedgerOutbox.ref == ref)) is not None
 
 
 def payee(donation: Donation) -> str:
@@ -183,35 +184,24 @@ def _rate_meta(txn: BalanceTransaction | None) -> dict[str, str]:
     return {"exchange-rate": str(txn.exchange_rate)}
 
 
-def _book_reversal(
-    session: Session,
-    gift: Gift,
-    *,
-    ref: str,
-    at: datetime,
-    tz: ZoneInfo,
-    stripe_id: str,
-    amount: Money,
-    narration: str,
-    dispute_fee: Money | None = None,
-    txn: BalanceTransaction | None = None,
-) -> None:
-    """Book money going back on a gift (a negative amount: coming back), and keep its totals.
+def _book_reversal(session: Session, gift: Gift, tz: ZoneInfo, movement: Movement) -> None:
+    """Book money going back on a gift, and keep its totals.
 
-    ``amount`` is in the donor's currency; ``txn``, when known, is the balance movement
-    (its amount in the books' dollars, negative when money left); income goes back at the
+    The movement's amount is in the donor's currency; its balance transaction, when
+    known, is in the books' dollars (negative when money left): income goes back at the
     gift's rate and the rest is an exchange difference.
     """
     gift_booking = booking(gift)
+    amount, txn = movement.amount, movement.txn
     reversed_before = Money.from_minor(gift.reversed_minor, amount.currency)
     entries = gift_booking.reversed(
-        ref=ref,
-        on=clock.accounting_date(at, tz),
-        stripe_id=stripe_id,
+        ref=movement.ref,
+        on=clock.accounting_date(movement.at, tz),
+        stripe_id=movement.stripe_id,
         amount=amount,
         reversed_before=reversed_before,
-        narration=narration,
-        dispute_fee=dispute_fee,
+        narration=movement.narration,
+        dispute_fee=movement.dispute_fee,
         moved=-txn.amount if txn is not None else None,
         meta=_rate_meta(txn),
     )
@@ -239,7 +229,11 @@ def apply_refund(session: Session, gift: Gift, refund: RefundInfo, tz: ZoneInfo)
     """Book a refund once; book its return if it later failed."""
     _lock(session, gift)
     row = session.scalar(select(Refund).where(Refund.stripe_refund_id == refund.id))
-    if row is None and refund.status in {"succeeded", "pending"}:
+    recorded = partial(is_recorded, session)
+    for movement in refund_movements(refund, booked=row is not None, recorded=recorded):
+        _book_reversal(session, gift, tz, movement)
+        gift.refunded_minor += movement.amount.minor
+    if row is None and refund.status in REFUND_UNDER_WAY:
         row = Refund(
             gift=gift,
             stripe_refund_id=refund.id,
@@ -247,39 +241,8 @@ def apply_refund(session: Session, gift: Gift, refund: RefundInfo, tz: ZoneInfo)
             status=refund.status,
         )
         session.add(row)
-        _book_reversal(
-            session,
-            gift,
-            ref=f"stripe-{refund.id}",
-            at=refund.created_at,
-            tz=tz,
-            stripe_id=refund.id,
-            amount=refund.amount,
-            narration="Refund",
-            txn=refund.balance_transaction,
-        )
-        gift.refunded_minor += refund.amount.minor
         _after_reversal(gift, f"refund {refund.id}")
     elif row is not None:
-        failure = refund.failure_balance_transaction
-        if (
-            refund.status == "failed"
-            and failure is not None
-            and not _posted(session, f"stripe-{failure.id}")
-        ):
-            # The money never left: undo the refund's booking.
-            _book_reversal(
-                session,
-                gift,
-                ref=f"stripe-{failure.id}",
-                at=failure.created_at,
-                tz=tz,
-                stripe_id=refund.id,
-                amount=-refund.amount,
-                narration="Refund failed",
-                txn=failure,
-            )
-            gift.refunded_minor -= refund.amount.minor
         row.status = refund.status
     session.flush()
     receipts.reconcile(session, gift, tz, reason="refund")
@@ -298,31 +261,9 @@ def apply_dispute(session: Session, gift: Gift, dispute: DisputeInfo, tz: ZoneIn
         )
         session.add(row)
     row.status = dispute.status
-    for txn in sorted(dispute.balance_transactions, key=lambda t: (t.created_at, t.amount.minor)):
-        ref = f"stripe-{txn.id}"
-        if _posted(session, ref):
-            continue
-        # Withdrawn: a positive reversal; reinstated: a negative one. Stripe's dollars
-        # are the movement's; the donor's amount is the dispute's, in their currency.
-        withdrawn = txn.amount.minor < 0
-        if gift.converted:
-            amount = dispute.amount if withdrawn else -dispute.amount
-        else:
-            amount = -txn.amount
-        _book_reversal(
-            session,
-            gift,
-            ref=ref,
-            at=txn.created_at,
-            tz=tz,
-            stripe_id=dispute.id,
-            amount=amount,
-            narration=(
-                "Dispute: funds withdrawn" if withdrawn else "Dispute won: funds reinstated"
-            ),
-            dispute_fee=txn.fee,
-            txn=txn,
-        )
+    recorded = partial(is_recorded, session)
+    for movement in dispute_movements(dispute, recorded=recorded, converted=gift.converted):
+        _book_reversal(session, gift, tz, movement)
     donation = gift.donation
     if not donation.recurring:
         if dispute.status == "won":

@@ -251,9 +251,14 @@ def _recover(sessions: sessionmaker[Session], files: LedgerFiles) -> int:
     return len(refs)
 
 
+def is_recorded(session: Session, ref: str) -> bool:
+    """Whether an entry with ``ref`` is in the outbox (posted to the books or waiting)."""
+    return session.scalar(select(LedgerOutbox.id).where(LedgerOutbox.ref == ref)) is not None
+
+
 def record_if_absent(session: Session, entry: Entry) -> bool:
     """Record an entry unless one with its ref already is (opening accounts twice)."""
-    if session.scalar(select(LedgerOutbox.id).where(LedgerOutbox.ref == entry.ref)) is not None:
+    if is_recorded(session, entry.ref):
         return False
     record(session, entry)
     return True

@@ -13,23 +13,24 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from datetime import datetime
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from conservancy import clock
-from conservancy.ledger.models import LedgerOutbox
-from conservancy.ledger.outbox import record
+from conservancy.ledger.outbox import is_recorded, record
 from conservancy.mail.outbox import queue
 from conservancy.money import Currency, Money
 from conservancy.payments.gateway import Charge, DisputeInfo, Gateway, GatewayError, RefundInfo
+from conservancy.payments.reversals import Movement, dispute_movements, refund_movements
 from conservancy.sponsorships import books
 from conservancy.sponsorships.models import InvoiceStatus, PaidBy, SponsorshipInvoice
 from conservancy.sponsorships.service import SponsorshipRefused, mark_paid
 from conservancy.staff import audit
+from conservancy.staff.models import AuditEntry
 from conservancy.staff.permissions import Staff
 from conservancy.submissions import claim
 
@@ -76,7 +77,7 @@ def book_card_payment(
             f"{invoice.number} of {invoice.amount.format()}"
         )
     ref = f"stripe-{txn.id}"
-    if _posted(session, ref):
+    if is_recorded(session, ref):
         return
     invoice.charge_id = charge.id
     invoice.balance_transaction_id = txn.id
@@ -93,16 +94,12 @@ def book_card_payment(
     session.flush()
 
 
-def _posted(session: Session, ref: str) -> bool:
-    return session.scalar(select(LedgerOutbox.id).where(LedgerOutbox.ref == ref)) is not None
-
-
 # -- refunds and disputes ------------------------------------------------------------------
 #
-# As a gift's (donations.settlement): each refund is booked under its own id, each of a
-# dispute's balance movements under its balance transaction's, after the invoice's row is
-# locked and re-read, so any number of events in any order book each once. Income, the
-# sponsorship fee and the dispute fee go by the gift rules (books.card_booking).
+# As a gift's (donations.settlement): the invoice's row is locked and re-read, then each
+# movement payments.reversals finds still to book is booked under its own ref, so any
+# number of events in any order book each once. Income, the sponsorship fee and the
+# dispute fee go by the gift rules (books.card_booking).
 
 
 def invoice_of_charge(
@@ -127,33 +124,24 @@ def invoice_of_charge(
 
 
 def _book_reversal(
-    session: Session,
-    invoice: SponsorshipInvoice,
-    *,
-    ref: str,
-    at: datetime,
-    tz: ZoneInfo,
-    stripe_id: str,
-    amount: Money,
-    narration: str,
-    dispute_fee: Money | None = None,
+    session: Session, invoice: SponsorshipInvoice, tz: ZoneInfo, movement: Movement
 ) -> None:
-    """``amount`` of the payment going back (negative: coming back), and the notice."""
+    """The movement of the payment going back (or coming back), and the notice."""
     booking = books.card_booking(invoice)
     before = Money.from_minor(invoice.reversed_minor, Currency(invoice.currency))
     for entry in booking.reversed(
-        ref=ref,
-        on=max(clock.accounting_date(at, tz), invoice.paid_on or invoice.issued_on),
-        stripe_id=stripe_id,
-        amount=amount,
+        ref=movement.ref,
+        on=max(clock.accounting_date(movement.at, tz), invoice.paid_on or invoice.issued_on),
+        stripe_id=movement.stripe_id,
+        amount=movement.amount,
         reversed_before=before,
-        narration=f"{narration}: {invoice.number}",
-        dispute_fee=dispute_fee,
+        narration=f"{movement.narration}: {invoice.number}",
+        dispute_fee=movement.dispute_fee,
     ):
         record(session, entry)
-    invoice.reversed_minor += amount.minor
+    invoice.reversed_minor += movement.amount.minor
     session.flush()
-    adjustment_notice(session, invoice, ref=ref, what=narration.lower())
+    adjustment_notice(session, invoice, ref=movement.ref, what=movement.narration.lower())
 
 
 def apply_refund(
@@ -161,37 +149,10 @@ def apply_refund(
 ) -> None:
     """Book a refund of the invoice's charge once; book its return if it later failed."""
     session.refresh(invoice, with_for_update=True)
-    ref = f"stripe-{refund.id}"
-    if not _posted(session, ref):
-        if refund.status in {"succeeded", "pending"}:
-            _book_reversal(
-                session,
-                invoice,
-                ref=ref,
-                at=refund.created_at,
-                tz=tz,
-                stripe_id=refund.id,
-                amount=refund.amount,
-                narration="Refund",
-            )
-        return
-    failure = refund.failure_balance_transaction
-    if (
-        refund.status == "failed"
-        and failure is not None
-        and not _posted(session, f"stripe-{failure.id}")
-    ):
-        # The money never left: undo the refund's booking.
-        _book_reversal(
-            session,
-            invoice,
-            ref=f"stripe-{failure.id}",
-            at=failure.created_at,
-            tz=tz,
-            stripe_id=refund.id,
-            amount=-refund.amount,
-            narration="Refund failed",
-        )
+    recorded = partial(is_recorded, session)
+    booked = recorded(f"stripe-{refund.id}")
+    for movement in refund_movements(refund, booked=booked, recorded=recorded):
+        _book_reversal(session, invoice, tz, movement)
 
 
 def apply_dispute(
@@ -200,22 +161,8 @@ def apply_dispute(
     """Book each of the dispute's balance movements once: funds withdrawn (with the
     dispute fee, to the fund), funds reinstated."""
     session.refresh(invoice, with_for_update=True)
-    for txn in sorted(dispute.balance_transactions, key=lambda t: (t.created_at, t.amount.minor)):
-        ref = f"stripe-{txn.id}"
-        if _posted(session, ref):
-            continue
-        withdrawn = txn.amount.minor < 0
-        _book_reversal(
-            session,
-            invoice,
-            ref=ref,
-            at=txn.created_at,
-            tz=tz,
-            stripe_id=dispute.id,
-            amount=-txn.amount,
-            narration="Dispute: funds withdrawn" if withdrawn else "Dispute won: funds reinstated",
-            dispute_fee=txn.fee,
-        )
+    for movement in dispute_movements(dispute, recorded=partial(is_recorded, session)):
+        _book_reversal(session, invoice, tz, movement)
 
 
 def adjustment_notice(
@@ -257,6 +204,18 @@ def adjustment_notice(
 # -- refunds asked by staff ----------------------------------------------------------------
 
 REASON_LIMIT = 500
+REFUNDED = "sponsorship_invoice.refunded"
+
+
+def _refunds_asked(session: Session, invoice: SponsorshipInvoice) -> int:
+    """How many refunds of ``invoice`` staff asked for, as committed: each is audit-logged
+    in the transaction that books it."""
+    asked = select(func.count()).where(
+        AuditEntry.action == REFUNDED,
+        AuditEntry.target_kind == "sponsorship_invoice",
+        AuditEntry.target_id == str(invoice.id),
+    )
+    return session.scalar(asked) or 0
 
 
 def refund_invoice(
@@ -273,8 +232,9 @@ def refund_invoice(
     """Refund part or all of a card-paid invoice through Stripe; audit-logged.
 
     Never more than what stands of the payment. The idempotency key names the request
-    by what was reversed before it (as committed) and the amount: a request retried
-    after a failed commit repeats the same refund at Stripe instead of making another.
+    by the refunds staff asked for before it (as committed) and the amount: a request
+    retried after a failed commit repeats the same refund at Stripe instead of making
+    another, and a request after a refund that failed makes a new one.
     The form's ``key`` is claimed first (conservancy.submissions), so a form sent twice
     refunds once. Raises SponsorshipRefused (nothing written, nothing asked of Stripe),
     submissions.AlreadySubmitted or BadFormKey, or the gateway's error (the caller
@@ -302,17 +262,18 @@ def refund_invoice(
             f"{amount.format()} is more than that.",
             "amount",
         )
+    asked = _refunds_asked(session, invoice)
     refund = gateway.create_refund(
         invoice.charge_id,
         amount,
-        f"sponsorship-invoice-{invoice.id}-refund-{invoice.reversed_minor}-{amount.minor}",
+        f"sponsorship-invoice-{invoice.id}-refund-{asked}-{amount.minor}",
         reason,
     )
     apply_refund(session, invoice, refund, tz)
     audit.record(
         session,
         staff,
-        "sponsorship_invoice.refunded",
+        REFUNDED,
         ("sponsorship_invoice", invoice.id),
         before={"kept": str(before)},
         after={

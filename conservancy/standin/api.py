@@ -352,6 +352,11 @@ class StandInApp:
                 endpoint=("control", "close"),
             ),
             Rule(
+                "/_standin/refunds/<object_id>/fail",
+                methods=["POST"],
+                endpoint=("control", "fail-refund"),
+            ),
+            Rule(
                 "/_standin/subscriptions/<object_id>/renew",
                 methods=["POST"],
                 endpoint=("control", "renew"),
@@ -527,6 +532,8 @@ class StandInApp:
             closed = params.text(form, "outcome", required=True, choices=("won", "lost"))
             assert closed is not None
             return store.snapshot(payments.close_dispute(store, object_id, closed))
+        if name == "fail-refund":
+            return store.snapshot(payments.fail_refund(store, object_id))
         if name == "renew":
             result = billing.renew(store, object_id, params.text(form, "card_number"))
             return store.snapshot(result)

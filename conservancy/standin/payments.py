@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from decimal import Decimal
 
 from conservancy.standin import exchange, objects
 from conservancy.standin.errors import CardDeclined, ParameterError, StripeError
@@ -321,6 +322,44 @@ def refund(
     charge["refunds"].update(data=copy.deepcopy(refunds[:10]), has_more=len(refunds) > 10)
     store.emit("charge.refunded", charge)
     store.emit("refund.created", made)
+    return made
+
+
+def fail_refund(store: Store, refund_id: str) -> Obj:
+    """The card's bank sends a refund back (a closed card, say): the money returns to the
+    balance under a ``refund_failure`` balance transaction, and the refund is ``failed``."""
+    made = store.get("refund", refund_id)
+    if made["status"] not in ("succeeded", "pending"):
+        raise StripeError(f"Refund {refund_id} is {made['status']} and cannot fail.")
+    taken = store.get("balance_transaction", made["balance_transaction"])
+    returned = store.add(
+        objects.balance_transaction(
+            now=store.now(),
+            amount=-taken["amount"],
+            fee=0,
+            fee_description="",
+            currency=taken["currency"],
+            exchange_rate=(
+                None if taken["exchange_rate"] is None else Decimal(str(taken["exchange_rate"]))
+            ),
+            type_="refund_failure",
+            reporting_category="refund_failure",
+            source=made["id"],
+            description="REFUND FAILURE",
+        )
+    )
+    made.update(
+        status="failed",
+        failure_balance_transaction=returned["id"],
+        failure_reason="expired_or_canceled_card",
+    )
+    charge = store.get("charge", made["charge"])
+    charge["amount_refunded"] -= made["amount"]
+    charge["refunded"] = False
+    refunds = [r for r in store.all("refund") if r["charge"] == charge["id"]][::-1]
+    charge["refunds"].update(data=copy.deepcopy(refunds[:10]), has_more=len(refunds) > 10)
+    store.emit("refund.updated", made)
+    store.emit("refund.failed", made)
     return made
 
 

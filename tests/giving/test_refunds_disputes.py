@@ -24,6 +24,7 @@ from conservancy.ledger.models import LedgerOutbox
 from conservancy.payments import events
 from conservancy.payments.gateway import Event, GatewayError
 from conservancy.payments.models import StripeEvent
+from conservancy.receipts.models import Receipt
 from conservancy.runtime import Runtime
 from conservancy.standin import StandIn
 from tests import factories
@@ -44,6 +45,7 @@ from tests.giving.flows import (
     stripe_client,
     stripe_env,
     usd,
+    webhook_mode,
 )
 from tests.receipts.pdfs import WEASYPRINT_PROBLEM
 
@@ -205,6 +207,51 @@ def test_refund_retried_after_a_lost_commit_is_made_once_at_stripe(
     assert [r["amount"] for r in standin_state(standin)["refunds"]] == [4000]
     assert only_gift(rt, donation_id).refunded_minor == 4000
     assert check_books(rt.ledger).problems == []
+
+
+def test_a_refund_the_bank_sends_back_is_undone_once_and_the_receipt_stands_again(
+    giving_runtime: Runtime, standin: StandIn, live: LiveServer
+) -> None:
+    """The donor's card was closed, so the bank sent the 40.00 refund back: the money,
+    the income and the sponsorship fee on it are the fund's again, booked once however
+    often (and in whatever order) the events come; the donor's receipt says 100.00
+    again; and staff can refund again with a new refund at Stripe."""
+    rt = giving_runtime
+    twisted(rt)
+    donation_id = settled(rt, standin, give(rt, standin, "100.00"))
+    gift = only_gift(rt, donation_id)
+    before = balances(rt, "Income:Twisted:Donations", "Expenses:Twisted:Sponsorship-Fees")
+    refund_id = refund(rt, gift.id, "40.00")
+    settle_webhooks(rt, standin)
+    assert fund(rt, "General") == D("6.00")
+
+    webhook_mode(standin, duplicate=True, shuffle=True, fail_first=False)
+    failed = control(standin, f"refunds/{refund_id}/fail")
+    settle_webhooks(rt, standin)
+
+    back = entries_by_ref(rt)[f"stripe-{failed['failure_balance_transaction']}"]
+    assert back.narration == "Refund failed"
+    assert back.meta["stripe-id"] == refund_id
+    assert postings(back) == {
+        "Assets:Stripe": D("40.00"),
+        "Income:Twisted:Donations": D("-40.00"),
+    }
+    assert balances(rt, "Income:Twisted:Donations", "Expenses:Twisted:Sponsorship-Fees") == before
+    assert fund(rt, "General") == D("10.00")
+    assert ledger_refs(rt).most_common(1)[0][1] == 1
+    assert check_books(rt.ledger).problems == []
+    after = only_gift(rt, donation_id)
+    assert (after.refunded_minor, after.reversed_minor) == (0, 0)
+    with rt.sessions() as session:
+        receipts = session.scalars(
+            select(Receipt).where(Receipt.gift_id == gift.id).order_by(Receipt.id)
+        ).all()
+        assert [(r.kind.value, r.amount_minor) for r in receipts][-1] == ("replacement", 10000)
+
+    again = refund(rt, gift.id, "40.00")
+    assert again != refund_id
+    assert only_gift(rt, donation_id).refunded_minor == 4000
+    assert fund(rt, "General") == D("6.00")
 
 
 def test_partial_refunds_reverse_income_and_exactly_the_sponsorship_fee_charged(

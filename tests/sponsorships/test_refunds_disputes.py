@@ -28,6 +28,7 @@ from tests.giving.flows import (
     postings,
     run_cli,
     settle_webhooks,
+    standin_state,
     stripe_client,
     stripe_env,
     webhook_mode,
@@ -182,6 +183,55 @@ def test_staff_refund_the_rest_from_the_invoice_page_never_more_than_was_paid(
     )
     assert again.status_code == 400
     assert "Only $0.00 of this payment remains" in again.text
+
+
+def test_a_refund_the_bank_sends_back_is_undone_and_staff_can_refund_again(
+    giving_runtime: Runtime, giving_app: Flask, standin: StandIn, live: LiveServer
+) -> None:
+    """The sponsor's card was closed, so the refund came back: the money is ours again,
+    the books say so once, the sponsor is told the acknowledgement stands in full, and a
+    new refund from the invoice page is a new refund at Stripe, not the failed one."""
+    rt = giving_runtime
+    number, _, fee = _paid(rt, standin)
+    client = signed_in(giving_app, rt, "bookkeeper")
+    page = f"/admin/sponsorships/invoices/{number}"
+    fields = {"amount": "2000.00", "reason": "Conference cancelled"}
+    assert send(client, page, f"{page}/refund", fields).status_code == 303
+    settle_webhooks(rt, standin)
+    (first,) = standin_state(standin)["refunds"]
+    assert invoice(rt, number).kept.minor == 800000
+
+    control(standin, f"refunds/{first['id']}/fail")
+    settle_webhooks(rt, standin)
+
+    (failure,) = standin_state(standin)["refunds"][0:1]
+    back = entries_by_ref(rt)[f"stripe-{failure['failure_balance_transaction']}"]
+    assert back.narration == f"Refund failed: {number}"
+    assert back.meta["stripe-id"] == first["id"]
+    assert postings(back) == {STRIPE: D("2000.00"), INCOME: D("-2000.00")}
+    assert _balances(rt) == {
+        RECEIVABLE: D(0),
+        INCOME: D("-10000.00"),
+        FEES: D("1000.00"),
+        FEE_INCOME: D("-1000.00"),
+        DISPUTE_FEES: D(0),
+        STRIPE: D("10000.00") - fee,
+    }
+    assert invoice(rt, number).kept.minor == 1000000
+    _clean(rt, standin)
+    refunded, returned = _notices(rt, number)
+    assert "now stands at $8,000.00" in refunded
+    assert "now stands at $10,000.00" in returned
+    assert "the deductible part is $9,500.00" in returned
+
+    # Staff refund the same amount again: Stripe makes a second refund.
+    assert send(client, page, f"{page}/refund", fields).status_code == 303
+    settle_webhooks(rt, standin)
+    refunds = standin_state(standin)["refunds"]
+    assert sorted(r["status"] for r in refunds) == ["failed", "succeeded"]
+    assert invoice(rt, number).kept.minor == 800000
+    assert _balances(rt)[INCOME] == D("-8000.00")
+    _clean(rt, standin)
 
 
 def test_lost_dispute_takes_the_income_back_and_books_the_dispute_fee_to_the_fund(

@@ -6,7 +6,7 @@ import pytest
 import stripe
 
 from conservancy.standin import StandIn
-from tests.standin.flows import paid_charge
+from tests.standin.flows import control, paid_charge
 from tests.standin.receiver import Receiver
 
 
@@ -85,3 +85,36 @@ def test_refund_expands_to_its_charge_and_balance_transaction(
     assert fetched.charge.balance_transaction.fee == 103
     assert isinstance(fetched.balance_transaction, stripe.BalanceTransaction)
     assert fetched.balance_transaction.amount == -100
+
+
+def test_a_failed_refund_returns_the_money_to_the_balance_and_says_so_in_a_webhook(
+    stripe_client: stripe.StripeClient, standin: StandIn, receiver: Receiver
+) -> None:
+    charge = paid_charge(stripe_client, standin, 2500)
+    made = stripe_client.v1.refunds.create({"charge": charge.id, "amount": 1000})
+    assert standin.records()["balance"] == {"usd": 2500 - 103 - 1000}
+
+    answer = control(standin, f"refunds/{made.id}/fail")
+    assert answer.status_code == 200
+    failed = stripe_client.v1.refunds.retrieve(made.id)
+    assert (failed.status, failed.failure_reason) == ("failed", "expired_or_canceled_card")
+    txn = stripe_client.v1.balance_transactions.retrieve(str(failed.failure_balance_transaction))
+    assert (txn.type, txn.reporting_category, txn.amount, txn.net, txn.source) == (
+        "refund_failure",
+        "refund_failure",
+        1000,
+        1000,
+        made.id,
+    )
+    assert standin.records()["balance"] == {"usd": 2500 - 103}
+    after = stripe_client.v1.charges.retrieve(charge.id)
+    assert (after.amount_refunded, after.refunded) == (0, False)
+
+    assert standin.wait_for_webhooks(5)
+    updated = [e for e in receiver.events() if e["type"] == "refund.updated"]
+    assert [e["data"]["object"]["status"] for e in updated] == ["failed"]
+
+    again = control(standin, f"refunds/{made.id}/fail")
+    assert again.status_code == 400
+    assert "is failed and cannot fail" in again.json()["error"]["message"]
+    assert standin.records()["balance"] == {"usd": 2500 - 103}
