@@ -15,7 +15,8 @@ and claims its work there (the ledger outbox under the writers' locks, the mail
 outbox's claims, a statement per donor and year under a unique key). So a job run
 twice, or two at once on two workers, does the work once, and a job that is lost
 (Redis restarted, a worker killed) loses nothing: the next job of its kind, a
-worker's start, ``conservancy ledger sync`` or ``conservancy receipts deliver`` does it.
+worker's start, its sweep every few minutes (``conservancy.sweep``), ``conservancy
+sweep``, ``ledger sync`` or ``receipts deliver`` does it.
 
 Without Redis, ``enqueue`` does what the web process always did: posts at once and
 kicks the courier thread (``conservancy.courier``).
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from datetime import timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
@@ -46,6 +48,8 @@ TIMEOUTS = {
 }
 # A job that fails (the database restarting, say) is tried again after these waits.
 RETRY_INTERVALS = (10, 60, 300)
+# How often a worker sweeps for work a lost job left (conservancy.sweep).
+SWEEP_EVERY = timedelta(minutes=5)
 
 
 class Job(StrEnum):
@@ -192,10 +196,17 @@ def _deliver_until_idle(runtime: Runtime) -> str:
     return f"drew {rendered} documents, sent {sent} messages"
 
 
-def work(runtime: Runtime, *, burst: bool = False, sweep: bool = True) -> bool:
+def work(
+    runtime: Runtime,
+    *,
+    burst: bool = False,
+    sweep: bool = True,
+    sweep_every: timedelta = SWEEP_EVERY,
+) -> bool:
     """Run an RQ worker on the queue until stopped (``burst``: until the queue is empty).
 
-    ``sweep``: first post and deliver whatever the database holds, in case a job was lost.
+    ``sweep``: first post and deliver whatever the database holds, in case a job was
+    lost, and (unless ``burst``) sweep again every ``sweep_every`` while working.
 
     A ``SimpleWorker`` runs each job in this process rather than in a forked child: the
     jobs are our own and short, and every webhook queues one, so a fork and a new
@@ -204,6 +215,8 @@ def work(runtime: Runtime, *, burst: bool = False, sweep: bool = True) -> bool:
     """
     from rq import SimpleWorker
 
+    from conservancy.sweep import sweep as sweep_lost_work
+
     url = runtime.settings.redis_url
     if not url:
         from conservancy.config import SettingsError
@@ -211,8 +224,55 @@ def work(runtime: Runtime, *, burst: bool = False, sweep: bool = True) -> bool:
         raise SettingsError("CONSERVANCY_REDIS_URL is required to run a worker")
     use_runtime(runtime)
     if sweep:
-        perform(runtime, Job.POST_LEDGER, {})
-        perform(runtime, Job.DELIVER, {})
+        # At the start, everything waiting: no job of this worker's is running yet.
+        log.info("sweep at start: %s", sweep_lost_work(runtime, lost_after=timedelta(0)).summary())
     connection = connect(url)
     worker = SimpleWorker([make_queue(connection)], connection=connection)
-    return bool(worker.work(burst=burst, with_scheduler=True))
+    sweeper = Sweeper(runtime, sweep_every) if sweep and not burst else None
+    if sweeper is not None:
+        sweeper.start()
+    try:
+        return bool(worker.work(burst=burst, with_scheduler=True))
+    finally:
+        if sweeper is not None:
+            sweeper.stop()
+
+
+class Sweeper:
+    """Sweeps (``conservancy.sweep``) every ``every`` on a thread of the worker, until stopped.
+
+    A thread rather than a job RQ schedules: it sweeps while Redis is down, which is
+    when the web's jobs could not be queued and the sweep is wanted most, and there is
+    no chain of self-queuing jobs to keep single across workers and restarts. It runs
+    beside the worker's jobs as a second worker would: the books' locks (a flock on a
+    descriptor of its own, the PostgreSQL advisory lock on a connection of its own) and
+    the outbox's claims keep each piece of work to one of them. Several workers sweeping
+    do no harm either; a sweep that finds nothing lost costs three small queries.
+    """
+
+    def __init__(self, runtime: Runtime, every: timedelta) -> None:
+        self.runtime = runtime
+        self.every = every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="sweeper", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 60.0) -> None:
+        """Stop after the sweep in hand, if any (waiting up to ``timeout`` seconds)."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        from conservancy.sweep import sweep
+
+        while not self._stop.wait(self.every.total_seconds()):
+            try:
+                result = sweep(self.runtime)
+            except Exception as exc:
+                # The type only: a database error's text may quote donors' rows.
+                log.error("the sweep failed (%s); the next one tries again", type(exc).__name__)
+                continue
+            log.info("sweep: %s", result.summary())

@@ -73,4 +73,7 @@ def main() -> None:
     from conservancy.cli import worker
 
     cli.add_command(worker.worker)
+    from conservancy.cli import sweep
+
+    cli.add_command(sweep.sweep)
     sys.exit(cli.main(prog_name="conservancy", standalone_mode=True))
