@@ -17,7 +17,8 @@ from conservancy.cli.common import open_runtime
 from conservancy.config import Environment, Settings
 from conservancy.db import migrate
 from conservancy.errors import Conflict
-from conservancy.projects.models import Campaign
+from conservancy.money import Currency, Money
+from conservancy.projects.models import Campaign, Project
 from conservancy.projects.service import add_project, get_sponsor, set_up_sponsor
 from conservancy.staff.models import Role
 
@@ -205,10 +206,40 @@ def seed_demo(settings: Settings) -> None:
                             ends_on=today + timedelta(days=46),
                         )
                     )
+                    session.flush()
+                    _demo_sponsorship_levels(session, project)
             session.commit()
             _demo_treasurer(session)
             _demo_admin(session)
         rt.post_ledger()
+
+
+# What Twisted offers companies: a name, the annual amount, and each benefit with its
+# fair market value (a logo has none; conference passes have theirs).
+DEMO_LEVELS = [
+    (
+        "Gold",
+        10_000_00,
+        [("Logo on twistedmatrix.com", 0), ("Two passes to the Twisted conference", 500_00)],
+    ),
+    ("Silver", 2_500_00, [("Logo on twistedmatrix.com", 0)]),
+]
+
+
+def _demo_sponsorship_levels(session: Session, project: Project) -> None:
+    """Twisted's sponsorship levels, so the demo's sponsor sign-up has something to offer."""
+    from conservancy.sponsorships.service import add_level
+    from conservancy.staff import audit
+
+    for name, annual_minor, benefits in DEMO_LEVELS:
+        add_level(
+            session,
+            audit.COMMAND_LINE,
+            project,
+            name=name,
+            annual=Money.from_minor(annual_minor, Currency.USD),
+            benefits=[(text, Money.from_minor(value, Currency.USD)) for text, value in benefits],
+        )
 
 
 # The demo's people sign in with these passwords (demo only: they are printed).
