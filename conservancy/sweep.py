@@ -17,6 +17,9 @@ sweep`` from a timer (``deploy/conservancy-sweep.timer``). A sweep
 - counts the messages stuck in ``sending``, without sending them again: whether
   they went out cannot be known, and a second receipt cannot be taken back
   (``mail.outbox``); ``conservancy receipts deliver`` names them.
+- removes the rows that have served their while: spent sign-in links and
+  sessions, old rate-limit counts (``conservancy.retention`` says which, and what
+  is kept for good).
 
 Work younger than a minute is left to its own job, which does it within seconds:
 the sweep neither waits on the books' lock nor draws a PDF that a running job is
@@ -39,6 +42,7 @@ from conservancy.ledger.outbox import PostResult
 from conservancy.mail.models import MailMessage, MailStatus
 from conservancy.mail.outbox import stuck
 from conservancy.receipts.models import Receipt
+from conservancy.retention import Removed, remove_stale
 from conservancy.runtime import Delivery, Runtime
 
 # Work waiting longer than this was lost: a job does it within seconds of the commit.
@@ -51,6 +55,7 @@ class SweepResult:
     posted: PostResult
     delivered: Delivery
     stuck: int
+    removed: Removed
 
     def summary(self) -> str:
         """One line of counts, for the command's output and the worker's log."""
@@ -68,15 +73,16 @@ class SweepResult:
         if d.send_failed:
             line += f", {_count(d.send_failed, 'message')} refused for good"
         line += f", {self.stuck} stuck in 'sending'"
-        return line
+        return f"{line}; {self.removed.summary()}"
 
 
 def sweep(
     runtime: Runtime, *, lost_after: timedelta = LOST_AFTER, now: datetime | None = None
 ) -> SweepResult:
-    """Post and deliver what has waited longer than ``lost_after``. Safe to run any time,
-    anywhere, any number of times, alongside jobs and other sweeps."""
-    cutoff = (now or clock.now()) - lost_after
+    """Post and deliver what has waited longer than ``lost_after``, and remove stale rows.
+    Safe to run any time, anywhere, any number of times, alongside jobs and other sweeps."""
+    now = now or clock.now()
+    cutoff = now - lost_after
     with runtime.sessions() as session:
         post = _any(
             session,
@@ -97,7 +103,9 @@ def sweep(
     delivered = deliver_all(runtime) if deliver else NOTHING_DELIVERED
     with runtime.sessions() as session:
         stuck_now = len(stuck(session))
-    return SweepResult(posted, delivered, stuck_now)
+        removed = remove_stale(session, now)
+        session.commit()
+    return SweepResult(posted, delivered, stuck_now, removed)
 
 
 def deliver_all(runtime: Runtime) -> Delivery:
