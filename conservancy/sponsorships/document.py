@@ -41,6 +41,8 @@ class InvoiceDocument:
     benefits: tuple[Benefit, ...]
     pay_url: str
     cheque_payable_to: str
+    period_start: date
+    period_end: date
 
     @property
     def title(self) -> str:

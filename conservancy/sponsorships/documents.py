@@ -55,6 +55,8 @@ def invoice_document(
         number=invoice.number,
         issued_on=invoice.issued_on,
         due_on=invoice.due_on,
+        period_start=invoice.period_start,
+        period_end=invoice.period_end,
         sponsor=_sponsor(sponsor),
         company_name=company.company_name,
         contact_name=company.contact_name,

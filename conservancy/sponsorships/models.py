@@ -194,6 +194,15 @@ class SponsorshipInvoice(Base):
     reversed_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     pdf_path: Mapped[str | None] = mapped_column(String(300))
     acknowledgement_pdf_path: Mapped[str | None] = mapped_column(String(300))
+    # The year the sponsorship covers: from the day of issue unless staff chose the start.
+    period_start: Mapped[date] = mapped_column(Date)
+    period_end: Mapped[date] = mapped_column(Date, index=True)
+    # The invoice this one renews (sponsorships.renewals); unique, so each is renewed once.
+    renews_invoice_id: Mapped[int | None] = mapped_column(
+        ForeignKey("sponsorship_invoices.id"), unique=True, index=True
+    )
+    # Staff stopped the renewal of this invoice's sponsorship (the audit log says who).
+    renewal_stopped_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     corporate_sponsor: Mapped[CorporateSponsor] = relationship()
     level: Mapped[SponsorshipLevel] = relationship()
@@ -201,6 +210,10 @@ class SponsorshipInvoice(Base):
     history: Mapped[list[SponsorshipStatusChange]] = relationship(
         order_by="SponsorshipStatusChange.id", cascade="all"
     )
+    renews: Mapped[SponsorshipInvoice | None] = relationship(
+        remote_side="SponsorshipInvoice.id", back_populates="renewal"
+    )
+    renewal: Mapped[SponsorshipInvoice | None] = relationship(back_populates="renews")
 
     @property
     def amount(self) -> Money:

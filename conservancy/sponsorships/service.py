@@ -52,6 +52,8 @@ STRIPE = "Stripe"
 
 # Invoices are due thirty days after issue ("net 30").
 NET_DAYS = 30
+# How far from the day of approval staff may start a sponsorship's year.
+MAX_START_DAYS = 366
 
 
 class SponsorshipRefused(DomainError):
@@ -252,7 +254,13 @@ def _pending(session: Session, request_id: int) -> SponsorshipRequest:
 
 
 def approve_request(
-    session: Session, staff: Staff | str, request_id: int, *, key: str | None, tz: ZoneInfo
+    session: Session,
+    staff: Staff | str,
+    request_id: int,
+    *,
+    key: str | None,
+    tz: ZoneInfo,
+    period_start: date | None = None,
 ) -> SponsorshipInvoice:
     """Issue the request's invoice (numbered, booked, mailed); audit-logged.
 
@@ -265,6 +273,11 @@ def approve_request(
             f"The {found.level.name} level of {found.project.name} is no longer offered: "
             "decline the request."
         )
+    today = clock.today(tz)
+    if period_start is not None and abs((period_start - today).days) > MAX_START_DAYS:
+        raise SponsorshipRefused(
+            f"The sponsorship starts within a year of today ({today.isoformat()}).", "starts_on"
+        )
     by = actor_label(staff)
     found.change_status(RequestStatus.APPROVED, by=by)
     found.decided_at = clock.now()
@@ -275,6 +288,7 @@ def approve_request(
         tz=tz,
         by=by,
         note=f"request {found.id} approved",
+        period_start=period_start,
     )
     found.invoice = invoice
     form.result = f"sponsorship_invoice:{invoice.id}"
@@ -363,10 +377,15 @@ def issue_invoice(
     by: str,
     note: str = "",
     at: datetime | None = None,
+    period_start: date | None = None,
+    renews: SponsorshipInvoice | None = None,
 ) -> SponsorshipInvoice:
-    """Number an invoice for a year of ``level``, book the receivable, queue its e-mail."""
+    """Number an invoice for a year of ``level`` (from ``period_start``, by default the day
+    of issue), book the receivable, queue its e-mail. ``renews``: the invoice whose
+    sponsorship this one continues."""
     issued_at = at or clock.now()
     issued_on = clock.accounting_date(issued_at, tz)
+    starts = period_start or issued_on
     project = level.project
     benefits: list[list[str | int]] = [[b.description, b.value_minor] for b in level.benefits]
     # Numbered last, so the counter's row lock is held as briefly as can be.
@@ -390,6 +409,9 @@ def issue_invoice(
         due_on=issued_on + timedelta(days=NET_DAYS),
         status=InvoiceStatus.OPEN,
         reminder_step=0,
+        period_start=starts,
+        period_end=year_from(starts),
+        renews=renews,
     )
     session.add(invoice)
     invoice.history.append(
@@ -411,7 +433,9 @@ def issue_invoice(
         subject=f"Invoice {number}: sponsorship of {project.name}",
         body=(
             f"Dear {sponsor.contact_name},\n\n"
-            f"Thank you for sponsoring {project.name} at the {level.name} level. "
+            f"Thank you for sponsoring {project.name} at the {level.name} level"
+            f"{' for another year' if renews is not None else ''}, from "
+            f"{invoice.period_start.isoformat()} to {invoice.period_end.isoformat()}. "
             f"Invoice {number} for {invoice.amount.format()} is attached; it is due on "
             f"{invoice.due_on.isoformat()}. It can be paid by card, by ACH or by cheque, "
             "as the invoice says.\n"
@@ -419,6 +443,14 @@ def issue_invoice(
         attachment=(f"{number}.pdf", invoice_pdf_path(invoice)),
     )
     return invoice
+
+
+def year_from(start: date) -> date:
+    """The last day of the year that begins on ``start`` (29 February: to 28 February)."""
+    try:
+        return start.replace(year=start.year + 1) - timedelta(days=1)
+    except ValueError:
+        return date(start.year + 1, 2, 28)
 
 
 def invoice_pdf_path(invoice: SponsorshipInvoice) -> str:

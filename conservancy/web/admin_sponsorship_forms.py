@@ -158,10 +158,29 @@ class InvoiceRefundForm(RefusingForm):
 class ApproveForm(RefusingForm):
     # The form's own key (conservancy.submissions): sent twice, it issues one invoice.
     once = HiddenField(filters=[_strip])
+    starts_on = StringField("Sponsorship starts on", filters=[_strip])
+
+    def __init__(self, *args: object, **kw: object):
+        super().__init__(*args, **kw)
+        self.day: date | None = None
 
     def begin(self) -> ApproveForm:
         self.once.data = new_key()
         return self
+
+    def validate(self, extra_validators: object = None) -> bool:
+        ok: bool = super().validate(extra_validators)
+        if self.starts_on.data:
+            try:
+                self.day = date.fromisoformat(self.starts_on.data)
+            except ValueError:
+                self.starts_on.errors = [*self.starts_on.errors, "Enter a date (YYYY-MM-DD)."]
+                ok = False
+        return ok
+
+
+class StopRenewalForm(RefusingForm):
+    """Only its CSRF token: stopping twice is refused by the service, not repeated."""
 
 
 class DeclineForm(RefusingForm):

@@ -1,6 +1,7 @@
 """The staff's corporate sponsorship pages: levels per project, companies' requests to
 approve (which issues the invoice) or decline, invoices, cheque and ACH payments, voiding
-an open invoice, refunding a card-paid one, and the aging report of open invoices.
+an open invoice, refunding a card-paid one, stopping a sponsorship's yearly renewal, and
+the aging report of open invoices.
 
 Admins and bookkeepers change; auditors read (a POST from them answers 403);
 treasurers get 404 (conservancy.web.auth). Each change goes through one service,
@@ -41,6 +42,7 @@ from conservancy.sponsorships.models import (
     SponsorshipStatusChange,
 )
 from conservancy.sponsorships.payments import refund_invoice
+from conservancy.sponsorships.renewals import stop_renewal
 from conservancy.sponsorships.service import (
     SponsorshipRefused,
     add_level,
@@ -61,6 +63,7 @@ from conservancy.web.admin_sponsorship_forms import (
     InvoiceRefundForm,
     LevelForm,
     PaymentForm,
+    StopRenewalForm,
     VoidForm,
 )
 from conservancy.web.auth import current_user, require_area
@@ -133,7 +136,12 @@ def approve(staff: Staff, request_id: int) -> ResponseReturnValue:
         return _request_page(staff, found, approve_form=form), 400
     try:
         issued = approve_request(
-            session, staff, request_id, key=form.once.data, tz=runtime().settings.timezone
+            session,
+            staff,
+            request_id,
+            key=form.once.data,
+            tz=runtime().settings.timezone,
+            period_start=form.day,
         )
     except AlreadySubmitted:
         session.rollback()
@@ -141,8 +149,11 @@ def approve(staff: Staff, request_id: int) -> ResponseReturnValue:
         return redirect(url_for(".request_page", request_id=request_id), code=303)
     except (SponsorshipRefused, BadFormKey) as exc:
         session.rollback()
-        form.refuse(None, str(exc))
-        return _request_page(staff, _request(request_id), approve_form=form), 409
+        field = getattr(exc, "field", None)
+        form.refuse(field, str(exc))
+        return _request_page(staff, _request(request_id), approve_form=form), (
+            400 if field else 409
+        )
     session.commit()
     _after_commit()
     flash(f"Invoice {issued.number} is issued, booked and on its way to the sponsor.")
@@ -268,6 +279,27 @@ def refund(staff: Staff, number: str) -> ResponseReturnValue:
     return redirect(url_for(".invoice", number=number), code=303)
 
 
+@bp.post("/invoices/<number>/stop-renewal")
+@require_area(Area.GIFTS, change=True)
+def stop_renewing(staff: Staff, number: str) -> ResponseReturnValue:
+    session = db()
+    found = _invoice(number)
+    form = StopRenewalForm()
+    if not form.validate_on_submit():
+        return _invoice_page(staff, found, _payment_form(formdata=None), stop_form=form), 400
+    try:
+        stop_renewal(session, staff, number)
+    except SponsorshipRefused as exc:
+        session.rollback()
+        form.refuse(None, str(exc))
+        return _invoice_page(
+            staff, _invoice(number), _payment_form(formdata=None), stop_form=form
+        ), 409
+    session.commit()
+    flash(f"The sponsorship of invoice {number} will not be renewed.")
+    return redirect(url_for(".invoice", number=number), code=303)
+
+
 @bp.get("/invoices/<number>/<any(invoice, acknowledgement):kind>.pdf")
 @require_area(Area.GIFTS)
 def pdf(staff: Staff, number: str, kind: str) -> ResponseReturnValue:
@@ -359,6 +391,7 @@ def _invoice_page(
     *,
     void_form: VoidForm | None = None,
     refund_form: InvoiceRefundForm | None = None,
+    stop_form: StopRenewalForm | None = None,
 ) -> str:
     return _page(
         "admin/sponsorship_invoice.html",
@@ -367,6 +400,7 @@ def _invoice_page(
         form=form,
         void_form=void_form or VoidForm(formdata=None),
         refund_form=refund_form or InvoiceRefundForm(formdata=None).begin(),
+        stop_form=stop_form or StopRenewalForm(formdata=None),
         methods=PAYMENT_METHODS,
         may_change=can_change(staff, Area.GIFTS),
     )

@@ -6,12 +6,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from decimal import Decimal
 from threading import Barrier
 
 from flask import Flask
 from sqlalchemy import func, select
 
+from conservancy import clock
 from conservancy.ledger.check import check_books
 from conservancy.ledger.models import LedgerOutbox
 from conservancy.mail.models import MailMessage
@@ -22,11 +24,11 @@ from conservancy.sponsorships.models import (
     SponsorshipRequest,
     SponsorshipStatusChange,
 )
-from conservancy.sponsorships.service import SponsorshipRefused, approve_request
+from conservancy.sponsorships.service import SponsorshipRefused, approve_request, year_from
 from conservancy.staff.models import AuditEntry
 from conservancy.submissions import new_key
 from tests.admin.pages import error_by, hidden, send, signed_in
-from tests.sponsorships.sponsors import gold_level, requested
+from tests.sponsorships.sponsors import gold_level, invoice, requested
 
 RECEIVABLE = "Assets:Receivable:Sponsorships"
 
@@ -248,3 +250,26 @@ def test_auditors_see_requests_but_cannot_approve(runtime: Runtime, app: Flask) 
     assert _counts(rt)["invoices"] == 0
     treasurer = signed_in(app, rt, "treasurer")
     assert treasurer.get(page).status_code == 404
+
+
+def test_staff_may_start_the_sponsorship_year_on_another_day(runtime: Runtime, app: Flask) -> None:
+    rt = runtime
+    request_id = requested(rt, gold_level(rt))
+    staff = signed_in(app, rt, "bookkeeper")
+    page = _request_page(request_id)
+
+    bad = send(staff, page, f"{page}/approve", {"starts_on": "2027-02-30"})
+    assert bad.status_code == 400
+    assert error_by(bad, "starts_on") == "Enter a date (YYYY-MM-DD)."
+    far = send(staff, page, f"{page}/approve", {"starts_on": "2099-01-01"})
+    assert far.status_code == 400
+    assert "within a year of today" in error_by(far, "starts_on")
+    assert _counts(rt)["invoices"] == 0
+
+    start = clock.today(rt.settings.timezone) + timedelta(days=45)
+    done = send(staff, page, f"{page}/approve", {"starts_on": start.isoformat()})
+
+    assert done.status_code == 303, done.text
+    found = invoice(rt, done.location.rsplit("/", 1)[-1])
+    assert (found.period_start, found.period_end) == (start, year_from(start))
+    assert f"{start.isoformat()} to {year_from(start).isoformat()}" in staff.get(done.location).text

@@ -379,6 +379,12 @@ RULES += [
         "/admin/sponsorships/invoices/INV-2026-9999/refund",
         changes(Area.GIFTS, ok=404),
     ),
+    Row(
+        "/admin/sponsorships/invoices/<number>/stop-renewal",
+        "POST",
+        "/admin/sponsorships/invoices/INV-2026-9999/stop-renewal",
+        changes(Area.GIFTS, ok=404),
+    ),
     # A company's request from the public form: approving issues its invoice.
     Row(
         "/admin/sponsorships/requests/<int:request_id>",
