@@ -347,6 +347,8 @@ class ReceiptDocument:
     def kind_statement(self) -> str | None:
         """What a voiding notice or replacement says about the earlier receipt."""
         why = f" ({self.reason})" if self.reason else ""
+        if self.gift_kind == "daf":
+            return self._grant_kind_statement(why)
         if self.kind == "voiding":
             return (
                 f"Receipt {self.replaces} for your gift of {self.amount.format()} on "
@@ -357,6 +359,22 @@ class ReceiptDocument:
             return (
                 f"This receipt replaces receipt {self.replaces}, which is void{why}. "
                 f"The amount of your gift is now {self.amount.format()}."
+            )
+        return None
+
+    def _grant_kind_statement(self, why: str) -> str | None:
+        """A grant's acknowledgement was never a tax receipt: its notices say what changed
+        without sending anyone to their tax records."""
+        if self.kind == "voiding":
+            return (
+                f"Our acknowledgement {self.replaces} of the grant of {self.amount.format()} "
+                f"received on {long_date(self.gift_on)} is void{why}: please discard it, or "
+                f"keep it with this notice."
+            )
+        if self.kind == "replacement":
+            return (
+                f"This acknowledgement replaces acknowledgement {self.replaces}, which is "
+                f"void{why}. The grant now stands at {self.amount.format()}."
             )
         return None
 

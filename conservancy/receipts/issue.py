@@ -159,7 +159,11 @@ def _queue_mail(session: Session, donation: Donation, receipt: Receipt) -> None:
     if receipt.settled is not None:
         amount += f" ({receipt.settled.format()} USD)"
     replaces = receipt.replaces.number if receipt.replaces is not None else ""
-    if receipt.kind is ReceiptKind.RECEIPT:
+    subject = _SUBJECTS[receipt.kind]
+    if _given(receipt.gift).get("gift_kind") == "daf":
+        subject = _GRANT_SUBJECTS[receipt.kind]
+        text = _grant_mail_text(receipt, project, amount, replaces)
+    elif receipt.kind is ReceiptKind.RECEIPT:
         text = (
             f"Thank you for your gift of {amount} for {project}.\n\n"
             f"Your receipt {receipt.number} is attached. Please keep it for your tax records."
@@ -186,9 +190,37 @@ def _queue_mail(session: Session, donation: Donation, receipt: Receipt) -> None:
         key=f"receipt-{receipt.number}",
         to_address=donation.donor.email,
         to_name=donation.donor.name,
-        subject=_SUBJECTS[receipt.kind].format(number=receipt.number, replaces=replaces),
+        subject=subject.format(number=receipt.number, replaces=replaces),
         body=body,
         receipt=receipt,
+    )
+
+
+_GRANT_SUBJECTS = {
+    ReceiptKind.RECEIPT: "Acknowledgement {number} of your grant",
+    ReceiptKind.VOIDING: "Grant acknowledgement {replaces} is void",
+    ReceiptKind.REPLACEMENT: "Your replacement grant acknowledgement {number}",
+}
+
+
+def _grant_mail_text(receipt: Receipt, project: str, amount: str, replaces: str) -> str:
+    """A donor-advised fund's grant is acknowledged, never receipted: no mail about it
+    speaks of a receipt or of tax records."""
+    if receipt.kind is ReceiptKind.RECEIPT:
+        return (
+            f"Thank you for recommending a grant of {amount} for {project}.\n\n"
+            f"Our acknowledgement {receipt.number} is attached. It is not a tax receipt: "
+            "a grant from a donor-advised fund is not deductible again."
+        )
+    if receipt.kind is ReceiptKind.VOIDING:
+        return (
+            f"Because of a {receipt.reason or 'change'} on the grant for {project}, "
+            f"our acknowledgement {replaces} ({amount}) is void.\n\n"
+            "The attached notice says so."
+        )
+    return (
+        f"The grant for {project} now stands at {amount}. Attached is acknowledgement "
+        f"{receipt.number}, which replaces acknowledgement {replaces}."
     )
 
 

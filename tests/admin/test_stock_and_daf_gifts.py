@@ -13,11 +13,17 @@ from sqlalchemy import select
 from conservancy.donations.models import Donor, Gift, OfflineMethod
 from conservancy.donations.offline import OfflineGiftRequest, OfflineRefused, daf_ref
 from conservancy.ledger.models import LedgerOutbox
+from conservancy.mail.models import MailMessage
 from conservancy.receipts.annual import due_donors
 from conservancy.receipts.models import Receipt
 from conservancy.runtime import Runtime
 from tests.admin.books import assert_books_clean, postings
-from tests.admin.test_offline_gifts import _today, cheque, enter  # noqa: F401 (autouse)
+from tests.admin.test_offline_gifts import (  # noqa: F401 (_today: autouse)
+    _today,
+    cheque,
+    enter,
+    send_back,
+)
 from tests.factories import usd
 from tests.receipts.pdfs import WEASYPRINT_PROBLEM, pdf_text
 
@@ -99,6 +105,58 @@ def test_a_daf_grant_gets_an_acknowledgement_that_is_not_a_tax_receipt(rt: Runti
     assert "No goods or services were provided in exchange for this grant." in text
     assert "Deductible amount" not in text
     assert "Dear Ada Lovelace" in text
+
+
+@pytest.mark.skipif(WEASYPRINT_PROBLEM is not None, reason=WEASYPRINT_PROBLEM or "")
+def test_a_grant_partly_returned_to_its_fund_gets_notices_that_never_speak_of_a_tax_receipt(
+    rt: Runtime,
+) -> None:
+    """40.00 of a 100.00 grant goes back to the fund: the acknowledgement is voided and
+    replaced for 60.00, and neither the mails nor the notices call it a receipt or send
+    the donor to their tax records."""
+    gift_id = enter(rt, DAF)
+    send_back(rt, gift_id, "40.00", reason="Grant partly returned to the fund")
+    rt.deliver()
+    with rt.sessions() as session:
+        rows = session.scalars(
+            select(Receipt).where(Receipt.gift_id == gift_id).order_by(Receipt.id)
+        ).all()
+        first, void, again = ((r.number, r.pdf_path) for r in rows)
+        mails = {
+            m.subject: m.body for m in session.scalars(select(MailMessage).order_by(MailMessage.id))
+        }
+
+    assert mails.keys() == {
+        f"Acknowledgement {first[0]} of your grant",
+        f"Grant acknowledgement {first[0]} is void",
+        f"Your replacement grant acknowledgement {again[0]}",
+    }
+    assert (
+        "recommending a grant of $100.00 for Twisted"
+        in mails[f"Acknowledgement {first[0]} of your grant"]
+    )
+    assert (
+        f"our acknowledgement {first[0]} ($100.00) is void"
+        in mails[f"Grant acknowledgement {first[0]} is void"]
+    )
+    assert "now stands at $60.00" in mails[f"Your replacement grant acknowledgement {again[0]}"]
+    for body in mails.values():
+        assert "tax records" not in body
+        assert "receipt " not in body.replace("not a tax receipt", "")
+
+    voiding = pdf_text((rt.settings.receipts_dir / str(void[1])).read_bytes())
+    assert "Notice of void grant acknowledgement" in voiding
+    assert f"Our acknowledgement {first[0]} of the grant of $100.00" in voiding
+    assert "is void (refund)" in voiding
+    assert "the acknowledgement named above" in voiding
+    assert "a replacement acknowledgement with a new number" in voiding
+    assert "receipt named above" not in voiding
+    assert "contribution you can claim" not in voiding
+    assert "tax records" not in voiding
+    replacement = pdf_text((rt.settings.receipts_dir / str(again[1])).read_bytes())
+    assert "Replacement grant acknowledgement (not a tax receipt)" in replacement
+    assert f"replaces acknowledgement {first[0]}" in replacement
+    assert "The grant now stands at $60.00." in replacement
 
 
 @pytest.mark.parametrize(
