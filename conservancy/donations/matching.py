@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 
 from conservancy.donations.models import Donor, Gift, OfflineMethod, Visibility
 from conservancy.donations.offline import (
+    ADDRESS_LIMIT,
     NAME_LIMIT,
     Actor,
     OfflineGiftRequest,
@@ -58,6 +59,9 @@ class MatchRequest:
     received_on: date
     method: OfflineMethod
     reference: str
+    # The company's postal address, printed on its receipt (kept from an earlier match
+    # when not given).
+    address: str | None = None
 
 
 def employer_ref(company: str) -> str:
@@ -108,6 +112,9 @@ def record_matching_gift(
         raise OfflineRefused("Give the company's name as its receipt should show it.", "company")
     if len(company) > NAME_LIMIT:
         raise OfflineRefused(f"A name is at most {NAME_LIMIT} characters.", "company")
+    address = (request.address or "").strip() or None
+    if address is not None and len(address) > ADDRESS_LIMIT:
+        raise OfflineRefused(f"An address is at most {ADDRESS_LIMIT} characters.", "address")
     if original.matches_gift_id is not None:
         raise OfflineRefused("This gift is itself a match: record the match on the original.")
     if request.method not in MATCH_METHODS:
@@ -147,14 +154,15 @@ def record_matching_gift(
         ),
         key=key,
         tz=tz,
-        donor=_company(session, company),
+        donor=_company(session, company, address),
         matches=original,
         submission=submission,
     )
 
 
-def _company(session: Session, company: str) -> Donor:
-    """The company as a donor of its own: the ledger's entity for its matching gifts."""
+def _company(session: Session, company: str, address: str | None) -> Donor:
+    """The company as a donor of its own: the ledger's entity for its matching gifts.
+    A new address replaces the one an earlier match gave; none keeps it."""
     ref = employer_ref(company)
     donor = session.scalar(select(Donor).where(Donor.ref == ref))
     if donor is None:
@@ -162,4 +170,6 @@ def _company(session: Session, company: str) -> Donor:
         session.add(donor)
     else:
         donor.name = company
+    if address is not None:
+        donor.address = address
     return donor

@@ -195,6 +195,7 @@ class MatchForm(MoneyForm):
     reference = StringField(
         "Cheque number or wire reference", filters=[_strip], id="match-reference"
     )
+    address = TextAreaField("The company's postal address", filters=[_strip], id="match-address")
 
     currency = Currency.USD
     match: MatchRequest | None = None
@@ -210,6 +211,8 @@ class MatchForm(MoneyForm):
             self.company.errors.append("A name is at most 200 characters.")
         if not self.reference.data:
             self.reference.errors.append("Give the cheque's number or the wire's reference.")
+        if len(self.address.data or "") > 1000:
+            self.address.errors.append("An address is at most 1000 characters.")
         if self.errors or amount is None or received is None or method is None:
             return False
         self.match = MatchRequest(
@@ -218,6 +221,7 @@ class MatchForm(MoneyForm):
             received_on=received,
             method=method,
             reference=self.reference.data,
+            address=self.address.data or None,
         )
         return True
 

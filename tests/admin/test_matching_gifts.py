@@ -131,23 +131,39 @@ def test_the_company_gets_its_own_receipt_and_a_later_match_is_the_same_donor(
     assert_books_clean(rt)
 
 
-@requires_weasyprint
-def test_the_matchs_receipt_is_addressed_to_the_company(
-    rt: Runtime, bookkeeper: FlaskClient
-) -> None:
-    gift_id = settled_gift(rt, employer=EMPLOYER)
-    page = f"/admin/gifts/{gift_id}"
-    assert send(bookkeeper, page, f"{page}/match", MATCH).status_code == 303
-    [match] = matches(rt, gift_id)
+def _match_receipt_text(rt: Runtime, match_id: int) -> str:
     rt.deliver()
     with rt.sessions() as session:
-        receipt = session.scalars(select(Receipt).where(Receipt.gift_id == match.id)).one()
+        receipt = session.scalars(select(Receipt).where(Receipt.gift_id == match_id)).one()
         assert receipt.pdf_path is not None
-        text = pdf_text((rt.settings.receipts_dir / receipt.pdf_path).read_bytes())
+        return pdf_text((rt.settings.receipts_dir / receipt.pdf_path).read_bytes())
+
+
+@requires_weasyprint
+def test_the_matchs_receipt_is_addressed_to_the_company_at_its_postal_address(
+    rt: Runtime, bookkeeper: FlaskClient
+) -> None:
+    """The company has no e-mail here: staff post its receipt, so the receipt carries the
+    address they typed; a later match that gives none keeps it."""
+    gift_id = settled_gift(rt, employer=EMPLOYER)
+    page = f"/admin/gifts/{gift_id}"
+    address = "Initech Matching Gifts\n4120 Freidrich Lane\nAustin, TX 78744"
+    answer = send(bookkeeper, page, f"{page}/match", {**MATCH, "address": address})
+    assert answer.status_code == 303
+    [match] = matches(rt, gift_id)
+    text = _match_receipt_text(rt, match.id)
 
     assert f"Dear {EMPLOYER}" in text
+    assert "4120 Freidrich Lane" in text
+    assert "Austin, TX 78744" in text
     assert "Cheque no. 5678" in text
     assert "Ada Lovelace" not in text
+
+    later = settled_gift(rt, email="grace@example.org", name="Grace Hopper")
+    page = f"/admin/gifts/{later}"
+    assert send(bookkeeper, page, f"{page}/match", MATCH).status_code == 303
+    [second] = matches(rt, later)
+    assert "4120 Freidrich Lane" in _match_receipt_text(rt, second.id)
 
 
 @pytest.mark.parametrize(
@@ -164,6 +180,7 @@ def test_the_matchs_receipt_is_addressed_to_the_company(
         pytest.param({"company": "x" * 201}, "company", "200 characters", id="long-company"),
         pytest.param({"reference": "12a"}, "reference", "cheque's number", id="bad-cheque"),
         pytest.param({"method": "stock"}, "method", "cheque or wire", id="stock"),
+        pytest.param({"address": "x" * 1001}, "address", "1000 characters", id="long-address"),
     ],
 )
 def test_bad_match_input_comes_back_by_its_field_and_writes_nothing(
