@@ -1,9 +1,10 @@
 # ruff: noqa: F811 - pytest fixtures imported from the giving tests, used by name
 """Work after a commit on RQ when CONSERVANCY_REDIS_URL is set.
 
-These need a Redis server (CONSERVANCY_TEST_REDIS_URL, or one at 127.0.0.1:6379);
-they use its database 15 and skip when none answers. The worker runs in this
-process, in burst mode: it works off the queue and returns.
+These need a Redis server (CONSERVANCY_TEST_REDIS_URL, or one at 127.0.0.1:6379,
+each test process in a database of its own, 15 down to 8) and skip when none
+answers. The worker runs in this process, in burst mode: it works off the queue
+and returns.
 """
 
 from __future__ import annotations
@@ -43,7 +44,15 @@ from tests.giving.flows import give
 from tests.ledger.processes import CONSERVANCY, TIMEOUT, ref_counts, run_cli
 from tests.receipts.pdfs import requires_weasyprint
 
-REDIS_URL = os.environ.get("CONSERVANCY_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+def _redis_db() -> int:
+    """A database of its own for each test process (pytest-xdist's gw0, gw1, ...): they
+    would otherwise empty each other's queue and run each other's jobs. 15 down to 8."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    return 15 - (int(worker) % 8 if worker.isdigit() else 0)
+
+
+REDIS_URL = os.environ.get("CONSERVANCY_TEST_REDIS_URL", f"redis://127.0.0.1:6379/{_redis_db()}")
 
 
 @pytest.fixture
