@@ -9,15 +9,72 @@ may run at once; the outbox's claims keep each message to one sender.
 
 The thread is started on the first kick, so under gunicorn it lives in the
 worker that kicked it, never in a parent that forks.
+
+It gives way to the requests of its process (:class:`Traffic`): a receipt PDF
+costs about five times a webhook's CPU (bench/README.md), and drawn on a
+thread of a worker taking a burst of webhooks it slowed every one of them. So
+before each document the courier waits until no request has been under way
+in its process for a moment; in a burst, the receipts wait for the burst.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
+import time
 from collections.abc import Callable
 
 log = logging.getLogger(__name__)
+
+
+class Traffic:
+    """The requests under way in this process, for work that should wait its turn.
+
+    ``wait_quiet`` returns once no request has been under way for ``quiet`` seconds,
+    or after ``longest`` seconds at most, so that a long burst delays the waiting
+    work and never starves it. In a process that serves no requests (a worker, a
+    command) it returns at once.
+    """
+
+    def __init__(
+        self,
+        quiet: float = 0.2,
+        longest: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.quiet = quiet
+        self.longest = longest
+        self._clock = clock
+        self._changed = threading.Condition()
+        self._under_way = 0
+        self._last_end = -math.inf
+
+    @property
+    def under_way(self) -> int:
+        return self._under_way
+
+    def started(self) -> None:
+        with self._changed:
+            self._under_way += 1
+
+    def finished(self) -> None:
+        with self._changed:
+            self._under_way = max(0, self._under_way - 1)
+            self._last_end = self._clock()
+            self._changed.notify_all()
+
+    def wait_quiet(self) -> None:
+        deadline = self._clock() + self.longest
+        with self._changed:
+            while (now := self._clock()) < deadline:
+                if self._under_way:
+                    self._changed.wait(deadline - now)
+                    continue
+                idle = now - self._last_end
+                if idle >= self.quiet:
+                    return
+                self._changed.wait(min(self.quiet - idle, deadline - now))
 
 
 class Courier:

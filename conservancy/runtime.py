@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from conservancy.config import Settings, SettingsError
-from conservancy.courier import Courier
+from conservancy.courier import Courier, Traffic
 from conservancy.db import make_engine, make_sessions
 from conservancy.jobs import Jobs, jobs_for
 from conservancy.ledger.books import Books
@@ -41,9 +42,12 @@ class Runtime:
     _gateway: Gateway | None = field(default=None, repr=False)
     _jobs: Jobs | None = field(default=None, repr=False)
     courier: Courier = field(init=False, repr=False)
+    # The web requests under way in this process; the courier draws in their pauses.
+    traffic: Traffic = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.courier = Courier(lambda: self.deliver().busy)
+        self.traffic = Traffic()
+        self.courier = Courier(lambda: self.deliver(pause=self.traffic.wait_quiet).busy)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
@@ -79,8 +83,11 @@ class Runtime:
         """Append whatever the outbox holds; call after each commit that recorded entries."""
         return post_pending(self.sessions, self.ledger)
 
-    def deliver(self) -> Delivery:
-        """After a commit: draw receipts that have no PDF yet, then send the mail that is due."""
+    def deliver(self, pause: Callable[[], None] | None = None) -> Delivery:
+        """After a commit: draw receipts that have no PDF yet, then send the mail that is due.
+
+        ``pause`` is called before each document is drawn (the courier waits there for
+        a pause in its process's requests)."""
         from conservancy.mail.outbox import Sender, send_pending
         from conservancy.mail.transport import transport_for
         from conservancy.projects.service import get_sponsor
@@ -88,8 +95,10 @@ class Runtime:
         from conservancy.sponsorships.documents import render_pending as render_sponsorships
 
         receipts_dir = self.settings.receipts_dir
-        rendered = render_pending(self.sessions, receipts_dir)
-        drawn = render_sponsorships(self.sessions, receipts_dir, self.settings.base_url)
+        rendered = render_pending(self.sessions, receipts_dir, pause=pause)
+        drawn = render_sponsorships(
+            self.sessions, receipts_dir, self.settings.base_url, pause=pause
+        )
         with self.sessions() as session:
             sponsor = get_sponsor(session)
             name = sponsor.legal_name if sponsor is not None else "Donations"

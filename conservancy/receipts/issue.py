@@ -26,7 +26,7 @@ import hashlib
 import logging
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -311,8 +311,13 @@ class RenderResult:
     failed: int
 
 
-def render_pending(sessions: sessionmaker[Session], folder: Path, limit: int = 200) -> RenderResult:
-    """Draw and store the PDFs of receipts that have none yet."""
+def render_pending(
+    sessions: sessionmaker[Session],
+    folder: Path,
+    limit: int = 200,
+    pause: Callable[[], None] | None = None,
+) -> RenderResult:
+    """Draw and store the PDFs of receipts that have none yet; ``pause`` before each."""
     rendered = failed = 0
     with sessions() as session:
         ids = session.scalars(
@@ -328,21 +333,28 @@ def render_pending(sessions: sessionmaker[Session], folder: Path, limit: int = 2
         log.error("receipts cannot be drawn, WeasyPrint cannot load: %s", exc)
         return RenderResult(0, len(ids))
     for receipt_id in ids:
+        if pause is not None:
+            pause()
+        number = f"id {receipt_id}"
+        try:
+            # Read in a short transaction and draw outside it: on SQLite a transaction
+            # holds the writers' lock, and a PDF takes a tenth of a second or more.
+            with sessions() as session:
+                receipt = session.get(Receipt, receipt_id)
+                sponsor = session.scalar(select(Sponsor).limit(1))
+                if receipt is None or receipt.pdf_path is not None or sponsor is None:
+                    continue
+                number, relative = receipt.number, relative_path(receipt)
+                content = document_for(receipt, sponsor)
+            pdf = render_receipt(content)
+        except (document.ReceiptError, ValueError) as exc:
+            # A receipt that cannot be drawn (say, an SSN typed as a name)
+            # waits for staff; the rest go on.
+            log.error("receipt %s cannot be rendered: %s", number, exc)
+            failed += 1
+            continue
+        digest = store(folder, relative, pdf)
         with sessions() as session:
-            receipt = session.get(Receipt, receipt_id)
-            sponsor = session.scalar(select(Sponsor).limit(1))
-            if receipt is None or receipt.pdf_path is not None or sponsor is None:
-                continue
-            relative = relative_path(receipt)
-            try:
-                pdf = render_receipt(document_for(receipt, sponsor))
-            except (document.ReceiptError, ValueError) as exc:
-                # A receipt that cannot be drawn (say, an SSN typed as a name)
-                # waits for staff; the rest go on.
-                log.error("receipt %s cannot be rendered: %s", receipt.number, exc)
-                failed += 1
-                continue
-            digest = store(folder, relative, pdf)
             session.execute(
                 update(Receipt)
                 .where(Receipt.id == receipt_id, Receipt.pdf_path.is_(None))
@@ -350,5 +362,5 @@ def render_pending(sessions: sessionmaker[Session], folder: Path, limit: int = 2
                 .execution_options(synchronize_session=False)
             )
             session.commit()
-            rendered += 1
+        rendered += 1
     return RenderResult(rendered, failed)

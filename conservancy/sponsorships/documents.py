@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from pathlib import Path
@@ -122,9 +123,14 @@ class RenderResult:
 
 
 def render_pending(
-    sessions: sessionmaker[Session], folder: Path, base_url: str, limit: int = 200
+    sessions: sessionmaker[Session],
+    folder: Path,
+    base_url: str,
+    limit: int = 200,
+    pause: Callable[[], None] | None = None,
 ) -> RenderResult:
-    """Draw every invoice and acknowledgement that has no PDF yet. Safe to run twice."""
+    """Draw every invoice and acknowledgement that has no PDF yet, ``pause`` before each.
+    Safe to run twice."""
     rendered = failed = 0
     with sessions() as session:
         ids = session.scalars(
@@ -140,6 +146,8 @@ def render_pending(
             .limit(limit)
         ).all()
     for invoice_id in ids:
+        if pause is not None:
+            pause()
         with sessions() as session:
             invoice = session.get(SponsorshipInvoice, invoice_id)
             sponsor = get_sponsor(session)

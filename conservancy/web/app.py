@@ -32,6 +32,17 @@ def build_app(settings: Settings | None, runtime: Runtime | None) -> Flask:
         WTF_CSRF_TIME_LIMIT=None,
     )
     app.extensions["conservancy"] = runtime
+
+    @app.before_request
+    def _request_started() -> None:
+        runtime.traffic.started()
+        g.counted_in_traffic = True
+
+    @app.teardown_request
+    def _request_finished(_exc: BaseException | None) -> None:
+        if g.pop("counted_in_traffic", False):
+            runtime.traffic.finished()
+
     if settings.proxy_hops:
         # Behind nginx: the client's address and scheme are the proxy's headers, trusted
         # for exactly that many proxies (the rate limits count per client address).
