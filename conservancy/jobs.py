@@ -6,7 +6,8 @@ A view (or command) commits, then calls ``runtime.jobs.enqueue(Job.…)``:
     append the ledger outbox's pending entries to the books (:meth:`Runtime.post_ledger`);
 ``deliver``
     draw the receipts and documents that have no PDF yet and send the mail that is due
-    (:meth:`Runtime.deliver`, pass after pass until one finds nothing);
+    (:meth:`Runtime.deliver`, pass after pass until one finds nothing), posting the
+    ledger outbox before each document when entries wait there;
 ``annual-statements``
     issue a year's giving statements (``receipts.annual.issue_statements``), then deliver them.
 
@@ -190,10 +191,26 @@ def perform(runtime: Runtime, kind: Job, params: dict[str, Any]) -> str:
 
 def _deliver_until_idle(runtime: Runtime) -> str:
     rendered = sent = 0
-    while (done := runtime.deliver()).busy:
+    while (done := runtime.deliver(pause=lambda: _post_waiting(runtime))).busy:
         rendered += done.rendered
         sent += done.sent
     return f"drew {rendered} documents, sent {sent} messages"
+
+
+def _post_waiting(runtime: Runtime) -> None:
+    """Before each document a job draws: post what commits left waiting meanwhile.
+
+    A burst's receipts keep a worker drawing for minutes, and the post-ledger jobs its
+    webhooks queued wait behind that job; the books would lag by as much. Posting here,
+    between documents, keeps them within a document of the webhooks (the queued jobs
+    then find nothing to post).
+    """
+    from conservancy.ledger.outbox import pending_count
+
+    with runtime.sessions() as session:
+        waiting = pending_count(session)
+    if waiting:
+        runtime.post_ledger()
 
 
 def work(

@@ -26,7 +26,7 @@ from conservancy import clock
 from conservancy.config import Settings
 from conservancy.jobs import InProcessJobs, Job, QueuedJobs, connect, make_queue, work
 from conservancy.ledger.outbox import pending_count, record
-from conservancy.receipts.models import AnnualStatement
+from conservancy.receipts.models import AnnualStatement, Receipt
 from conservancy.runtime import Runtime
 from conservancy.standin import StandIn
 from tests import factories
@@ -139,6 +139,28 @@ def test_the_same_posting_job_queued_twice_posts_once(runtime: Runtime, redis_ur
     assert ref_counts(rt.ledger, ["twice-0"]) == {"twice-0": 1}
     with rt.sessions() as session:
         assert pending_count(session) == 0
+
+
+@requires_weasyprint
+def test_a_receipt_job_posts_what_waits_between_its_documents(
+    runtime: Runtime, redis_url: str
+) -> None:
+    """In a burst the worker draws receipts for minutes while the webhooks' posting jobs
+    wait behind in the queue: the receipt job posts what waits as it goes, so the books
+    keep up with the webhooks."""
+    rt = queued(with_project(runtime), redis_url)
+    settled_gift(rt, post=False)
+    settled_gift(rt, email="grace@example.org", name="Grace Hopper", post=False)
+    with rt.sessions() as session:
+        assert pending_count(session) == 4  # two gifts, each with its sponsorship fee
+    assert rt.jobs.enqueue(Job.DELIVER)  # only the receipts' job: no posting job queued
+
+    work(rt, burst=True, sweep=False)
+
+    with rt.sessions() as session:
+        assert pending_count(session) == 0
+        assert all(session.scalars(select(Receipt.pdf_path)))
+    assert rt.books.load().fund_balance("Twisted").minor > 0
 
 
 def test_a_worker_starting_posts_what_a_lost_job_left_in_the_database(
