@@ -76,6 +76,7 @@ from conservancy.web.admin_money_forms import (
 )
 from conservancy.web.auth import current_user, require_area
 from conservancy.web.context import db, never_cached, runtime
+from conservancy.web.forms import sent_before
 from conservancy.web.staff_admin import SECTIONS, Section
 
 bp = Blueprint("admin_money", __name__, url_prefix="/admin")
@@ -491,14 +492,12 @@ def _after_commit() -> None:
 
 def _already(session: Session, exc: AlreadySubmitted) -> ResponseReturnValue:
     """A form sent again: to what its first send made."""
-    session.rollback()
-    flash("This form was sent before and acted on once; nothing was done again.")
     kind, _, ident = (exc.result or "").partition(":")
     if kind == "gift" and ident.isdigit():
-        return redirect(url_for(".gift", gift_id=int(ident)), code=303)
+        return sent_before(session, url_for(".gift", gift_id=int(ident)))
     if kind == "expense" and ident.isdigit():
-        return redirect(url_for(".expense", expense_id=int(ident)), code=303)
-    return redirect(url_for("staff_admin.home"), code=303)
+        return sent_before(session, url_for(".expense", expense_id=int(ident)))
+    return sent_before(session, url_for("staff_admin.home"))
 
 
 def _field_of(exc: Exception) -> str | None:

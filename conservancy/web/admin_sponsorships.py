@@ -68,6 +68,7 @@ from conservancy.web.admin_sponsorship_forms import (
 )
 from conservancy.web.auth import current_user, require_area
 from conservancy.web.context import db, never_cached, runtime
+from conservancy.web.forms import sent_before
 from conservancy.web.staff_admin import SECTIONS, Section
 
 bp = Blueprint("admin_sponsorships", __name__, url_prefix="/admin/sponsorships")
@@ -144,9 +145,7 @@ def approve(staff: Staff, request_id: int) -> ResponseReturnValue:
             period_start=form.day,
         )
     except AlreadySubmitted:
-        session.rollback()
-        flash("This form was sent before and acted on once; nothing was done again.")
-        return redirect(url_for(".request_page", request_id=request_id), code=303)
+        return sent_before(session, url_for(".request_page", request_id=request_id))
     except (SponsorshipRefused, BadFormKey) as exc:
         session.rollback()
         field = getattr(exc, "field", None)
@@ -171,9 +170,7 @@ def decline(staff: Staff, request_id: int) -> ResponseReturnValue:
     try:
         decline_request(session, staff, request_id, reason=form.reason.data, key=form.once.data)
     except AlreadySubmitted:
-        session.rollback()
-        flash("This form was sent before and acted on once; nothing was done again.")
-        return redirect(url_for(".request_page", request_id=request_id), code=303)
+        return sent_before(session, url_for(".request_page", request_id=request_id))
     except (SponsorshipRefused, BadFormKey) as exc:
         session.rollback()
         form.refuse(getattr(exc, "field", None), str(exc))
@@ -261,9 +258,7 @@ def refund(staff: Staff, number: str) -> ResponseReturnValue:
             tz=rt.settings.timezone,
         )
     except AlreadySubmitted:
-        session.rollback()
-        flash("This form was sent before and acted on once; nothing was done again.")
-        return redirect(url_for(".invoice", number=number), code=303)
+        return sent_before(session, url_for(".invoice", number=number))
     except (SponsorshipRefused, BadFormKey) as exc:
         session.rollback()
         form.refuse(getattr(exc, "field", None), str(exc))
