@@ -62,6 +62,7 @@ from bench.ledger_reader import (
     generate,
     machine,
     peak_rss_mib,
+    phase_in_child,
     rss_mib,
     stripe_fee,
     summary,
@@ -509,15 +510,7 @@ def phase_serve(
 
 
 def run_child(args: list[str]) -> dict[str, Any]:
-    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as tmp:
-        result_path = Path(tmp.name)
-    cmd = [sys.executable, "-m", "bench.dashboard", *args, "--phase-out", str(result_path)]
-    t = time.perf_counter()
-    subprocess.run(cmd, check=True, cwd=REPO)
-    result: dict[str, Any] = json.loads(result_path.read_text("utf-8"))
-    result_path.unlink()
-    result["wall_s"] = time.perf_counter() - t
-    return result
+    return phase_in_child("bench.dashboard", args)
 
 
 def build_snapshot(root: Path) -> dict[str, Any]:

@@ -539,6 +539,20 @@ def peak_rss_mib() -> float:
     return _status("VmHWM") / 1024
 
 
+def phase_in_child(module: str, args: list[str]) -> dict[str, Any]:
+    """Run one phase of bench ``module`` in a fresh interpreter (so that its peak memory is
+    its own); the JSON it wrote to ``--phase-out``, with the phase's wall time."""
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as tmp:
+        result_path = Path(tmp.name)
+    cmd = [sys.executable, "-m", module, *args, "--phase-out", str(result_path)]
+    t = time.perf_counter()
+    subprocess.run(cmd, check=True, cwd=REPO)
+    result: dict[str, Any] = json.loads(result_path.read_text("utf-8"))
+    result_path.unlink()
+    result["wall_s"] = time.perf_counter() - t
+    return result
+
+
 def summary(samples_s: list[float]) -> dict[str, float]:
     """p50/p95/p99/max in milliseconds."""
     ms = sorted(s * 1000 for s in samples_s)

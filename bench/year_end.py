@@ -68,6 +68,7 @@ from bench.ledger_reader import (
     generate,
     machine,
     peak_rss_mib,
+    phase_in_child,
     rss_mib,
     stripe_fee,
 )
@@ -458,15 +459,7 @@ def phase_parts(root: Path, url: str, work: Path, year: int) -> dict[str, Any]:
 
 
 def run_child_phase(args: list[str]) -> dict[str, Any]:
-    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as tmp:
-        result_path = Path(tmp.name)
-    cmd = [sys.executable, "-m", "bench.year_end", *args, "--phase-out", str(result_path)]
-    t = time.perf_counter()
-    subprocess.run(cmd, check=True, cwd=REPO)
-    result: dict[str, Any] = json.loads(result_path.read_text("utf-8"))
-    result_path.unlink()
-    result["wall_s"] = time.perf_counter() - t
-    return result
+    return phase_in_child("bench.year_end", args)
 
 
 # ---------------------------------------------------------------------------
