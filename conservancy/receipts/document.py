@@ -150,6 +150,10 @@ class ReceiptDocument:
     given: str | None = None
     # The employer the donor named for its matching-gift programme (donations.matching).
     employer: str | None = None
+    # A copy drawn for a project's treasurers (receipts.issue.project_copy): the project's
+    # name. It is not a receipt: the donor's postal address and employer are left out, and
+    # the donor is named only as they allowed the project to see them.
+    copy_for: str | None = None
 
     def __post_init__(self) -> None:
         if self.gift_kind != "money":
@@ -171,6 +175,8 @@ class ReceiptDocument:
             raise ReceiptError("a receipt cannot void or replace itself")
         if self.kind == "voiding" and not self.reason:
             raise ReceiptError("a voiding notice must say why (refund, dispute)")
+        if self.copy_for is not None and (self.donor_address or self.employer):
+            raise ReceiptError("a project's copy names no postal address and no employer")
         if self.amount.minor <= 0:
             raise ReceiptError("a receipt is for a positive amount")
         if self.issued_on < self.gift_on:
@@ -259,6 +265,12 @@ class ReceiptDocument:
 
     @property
     def title(self) -> str:
+        if self.copy_for is not None:
+            return f"{self._title} (project's copy)"
+        return self._title
+
+    @property
+    def _title(self) -> str:
         if self.gift_kind == "daf":
             return {
                 "receipt": "Grant acknowledgement (not a tax receipt)",
@@ -379,7 +391,22 @@ class ReceiptDocument:
         return None
 
     @property
+    def copy_statement(self) -> str | None:
+        """What a project's copy says it is, at its top."""
+        if self.copy_for is None:
+            return None
+        return (
+            f"A copy for {self.copy_for}'s records of {self._title.lower()} {self.number}, "
+            f"which {self.sponsor.legal_name} sent to the donor. It is not a tax receipt. "
+            f"The donor is named as they allowed the project to see them; their postal "
+            f"address and other private details are left out."
+        )
+
+    @property
     def keep_for_records(self) -> str:
+        if self.copy_for is not None:
+            # Printed by CSS (the page footer), where HTML escapes would show: no names.
+            return "A copy for the project, for its records: not a tax receipt."
         if self.gift_kind == "daf":
             return "This acknowledgement is not a tax receipt."
         if self.kind == "voiding":
@@ -400,9 +427,11 @@ class ReceiptDocument:
         valued = self.states_value or self.gift_kind == "daf"
         # Stock or a grant also says so, and what (or whose) it was.
         given = {"gift_kind": self.gift_kind, "given": self.given} if self.given else {}
+        copy = {"copy_for": self.copy_for} if self.copy_for is not None else {}
         return {
             **usd,
             **given,
+            **copy,
             "number": self.number,
             "kind": self.kind,
             "issued_on": self.issued_on.isoformat(),

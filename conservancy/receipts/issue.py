@@ -27,7 +27,7 @@ import logging
 import os
 import tempfile
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -36,7 +36,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, object_session, sessionmaker
 
 from conservancy import clock
-from conservancy.donations.models import Donation, Gift, OfflineGift, OfflineMethod
+from conservancy.donations.models import Donation, Gift, OfflineGift, OfflineMethod, Visibility
 from conservancy.mail.outbox import queue
 from conservancy.money import Currency, Money
 from conservancy.projects.models import Sponsor
@@ -260,6 +260,24 @@ def document_for(receipt: Receipt, sponsor: Sponsor) -> document.ReceiptDocument
         settled=receipt.settled,
         employer=donation.employer,
         **_given(gift),
+    )
+
+
+def project_copy(receipt: Receipt, sponsor: Sponsor) -> document.ReceiptDocument:
+    """A receipt as a project's treasurers may see it: the donor named only as they allowed
+    the project to see them, without their postal address or employer, marked a copy.
+
+    The donor's own receipt (its PDF under the receipts directory) is never shown to a
+    project: it carries the address, which is the sponsor's to keep for its tax duties.
+    """
+    donation = receipt.gift.donation
+    shown = donation.visibility in (Visibility.PUBLIC, Visibility.PROJECT)
+    return replace(
+        document_for(receipt, sponsor),
+        donor_name=donation.donor.name if shown else "Anonymous",
+        donor_address=None,
+        employer=None,
+        copy_for=donation.project.name,
     )
 
 

@@ -16,8 +16,9 @@ import io
 from datetime import date
 from typing import Any
 
-from flask import Blueprint, Response, render_template, request
+from flask import Blueprint, Response, abort, render_template, request
 from flask.typing import ResponseReturnValue
+from sqlalchemy import select
 
 from conservancy import clock
 from conservancy.ledger import years
@@ -27,6 +28,9 @@ from conservancy.projects.giving import receiving
 from conservancy.projects.models import Project
 from conservancy.projects.service import get_sponsor
 from conservancy.receipts.annual import sponsor_of
+from conservancy.receipts.issue import project_copy
+from conservancy.receipts.models import Receipt
+from conservancy.receipts.render import render_receipt
 from conservancy.reports import statement as statements
 from conservancy.staff.permissions import Staff
 from conservancy.treasurer import campaigns, donors, overview
@@ -106,6 +110,28 @@ def donor_list(staff: Staff, project: Project) -> ResponseReturnValue:
     page = max(request.args.get("page", default=1, type=int), 1)
     lines, more = donors(db(), project, page)
     return _page("treasurer/donors.html", project, lines=lines, page=page, more=more)
+
+
+@bp.get("/receipts/<number>.pdf")
+@treasurer_page
+def receipt_copy(staff: Staff, project: Project, number: str) -> ResponseReturnValue:
+    """A project's copy of a receipt for a gift to it (receipts.issue.project_copy)."""
+    session = db()
+    found = session.scalar(select(Receipt).where(Receipt.number == number))
+    if found is None or found.gift.donation.project_id != project.id:
+        abort(404)  # another project's receipt is as absent as one that does not exist
+    sponsor = get_sponsor(session)
+    if sponsor is None:
+        abort(404)  # no receipt is issued before the sponsor is recorded
+    pdf = render_receipt(project_copy(found, sponsor))
+    return Response(
+        pdf,
+        mimetype="application/pdf",
+        headers={
+            "Content-Disposition": f'attachment; filename="{number}-copy.pdf"',
+            "Cache-Control": "private, no-store",
+        },
+    )
 
 
 @bp.get("/statement")

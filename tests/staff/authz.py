@@ -333,6 +333,12 @@ RULES += [
         ("/treasurer/<slug>/", "/treasurer/{slug}/", 200),
         ("/treasurer/<slug>/transactions", "/treasurer/{slug}/transactions", 200),
         ("/treasurer/<slug>/donors", "/treasurer/{slug}/donors", 200),
+        # No such receipt: the project's copy is not found, once authorization passed.
+        (
+            "/treasurer/<slug>/receipts/<number>.pdf",
+            "/treasurer/{slug}/receipts/2026-999999.pdf",
+            404,
+        ),
         # Without a period the form comes back with its errors: authorization passed.
         ("/treasurer/<slug>/statement", "/treasurer/{slug}/statement", 400),
     ]
