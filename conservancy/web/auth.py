@@ -166,7 +166,24 @@ def _here() -> str:
 
 
 def safe_next(target: str | None) -> str | None:
-    """A ``next`` address to go on to after signing in: a path on this site, or None."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+    """A ``next`` address to go on to after signing in: a path on this site, or None.
+
+    Checked as a browser will read it (the WHATWG URL parser): it drops tabs and line
+    breaks anywhere, trims control characters and spaces at both ends, and takes a
+    backslash for a slash. So ``/%09/evil.example`` (a tab, once decoded) is
+    ``//evil.example`` to a browser,
+    another site, and refused here; what is accepted is the address as the browser sees
+    it, with no control character left to break the ``Location`` header.
+    """
+    if not target:
         return None
-    return target
+    seen = target.strip("".join(map(chr, range(0x21)))).translate(_TAB_OR_NEWLINE)
+    if not seen.startswith("/") or seen[1:2] in ("/", "\\"):
+        return None
+    if "\\" in seen or any(ord(c) < 0x20 or ord(c) == 0x7F for c in seen):
+        return None
+    return seen
+
+
+# What a browser removes from anywhere in an address before reading it.
+_TAB_OR_NEWLINE = str.maketrans("", "", "\t\n\r")

@@ -222,7 +222,22 @@ def test_signing_in_from_a_page_goes_back_to_it(rt: Runtime, client: FlaskClient
     assert answer.headers["Location"] == "/treasurer/?x=1"
 
 
-@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/", "/\\evil"])
+@pytest.mark.parametrize(
+    "target",
+    [
+        "https://evil.example/",
+        "//evil.example/",
+        "/\\evil",
+        # Browsers drop tabs and line breaks and trim control characters and spaces
+        # before reading an address: each of these is //evil.example to them.
+        "/\t/evil.example",
+        "/\n/evil.example",
+        "/\r\n/evil.example",
+        " //evil.example",
+        "\x00//evil.example",
+        "/\t\\evil.example",
+    ],
+)
 def test_signing_in_never_sends_the_user_to_another_site(
     rt: Runtime, client: FlaskClient, target: str
 ) -> None:
@@ -234,6 +249,34 @@ def test_signing_in_never_sends_the_user_to_another_site(
         data={"email": "ada@example.org", "password": PASSWORD, "csrf_token": csrf_token(page)},
     )
     assert answer.headers["Location"] == "/treasurer/"
+
+
+def test_a_line_break_in_the_next_address_signs_in_without_an_error(
+    rt: Runtime, client: FlaskClient
+) -> None:
+    """``next=/%0a/x`` once answered 500 after the session existed; now it goes home."""
+    person(rt, "ada@example.org", (Role.TREASURER, "twisted"))
+    page = client.get("/sign-in?next=/%0a/x")
+    assert page.status_code == 200
+    answer = client.post(
+        "/sign-in?next=/%0a/x",
+        data={"email": "ada@example.org", "password": PASSWORD, "csrf_token": csrf_token(page)},
+    )
+    assert answer.status_code == 303
+    assert answer.headers["Location"] == "/treasurer/"
+
+
+def test_a_path_with_a_tab_inside_goes_where_the_browser_would(
+    rt: Runtime, client: FlaskClient
+) -> None:
+    person(rt, "ada@example.org", (Role.TREASURER, "twisted"))
+    page = client.get("/sign-in", query_string={"next": "/treasurer/\ttwisted/"})
+    answer = client.post(
+        "/sign-in",
+        query_string={"next": "/treasurer/\ttwisted/"},
+        data={"email": "ada@example.org", "password": PASSWORD, "csrf_token": csrf_token(page)},
+    )
+    assert answer.headers["Location"] == "/treasurer/twisted/"
 
 
 def test_the_footer_of_every_page_links_to_staff_sign_in(rt: Runtime, client: FlaskClient) -> None:
