@@ -51,6 +51,9 @@ def build_app(settings: Settings | None, runtime: Runtime | None) -> Flask:
         hops = settings.proxy_hops
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     csrf = CSRFProtect(app)
+    from conservancy.web import headers
+
+    headers.install(app)
 
     from conservancy.web import public
 

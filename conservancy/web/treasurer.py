@@ -36,10 +36,11 @@ from conservancy.staff.permissions import Staff
 from conservancy.treasurer import campaigns, donors, overview
 from conservancy.web.api import embed_snippet
 from conservancy.web.auth import current_user, treasurer_page
-from conservancy.web.context import db, runtime
+from conservancy.web.context import db, never_cached, runtime
 from conservancy.web.donate import brand
 
 bp = Blueprint("treasurer", __name__, url_prefix="/treasurer/<slug>")
+bp.after_request(never_cached)  # donors' names must not stay in a browser's cache
 
 RECENT = 10
 PER_PAGE = 50
