@@ -20,6 +20,7 @@ from typing import Any, cast
 import requests
 import stripe
 
+from conservancy import clock
 from conservancy.money import Currency, Money, MoneyError
 from conservancy.payments.gateway import (
     BadSignature,
@@ -36,7 +37,10 @@ from conservancy.payments.gateway import (
 )
 
 Obj = dict[str, Any]
-# How old a webhook signature may be: Stripe's own default.
+# How far a webhook's signed time may be from ours, either way: Stripe's own default.
+# Stripe's library checks only the past (a replay of an old delivery); a time in the
+# future is as suspect (a signature made ahead to be replayed later, or a clock gone
+# wrong), so both are checked here, against our one clock (conservancy.clock).
 SIGNATURE_TOLERANCE = 300
 
 
@@ -186,14 +190,14 @@ class StripeGateway:
             raise BadSignature("the Stripe-Signature header is missing")
         try:
             text = payload.decode("utf-8")
-            stripe.WebhookSignature.verify_header(
-                text, signature, self._webhook_secret, SIGNATURE_TOLERANCE
-            )
+            # The signature only; its time is checked below, both ways.
+            stripe.WebhookSignature.verify_header(text, signature, self._webhook_secret, None)
             data = json.loads(text)
         except (UnicodeDecodeError, stripe.SignatureVerificationError) as exc:
             raise BadSignature("the webhook signature does not verify") from exc
         except ValueError as exc:
             raise BadSignature("the webhook body is not JSON") from exc
+        _check_signed_time(signature)
         return self._event(data)
 
     def _event(self, data: Any) -> Event:
@@ -464,3 +468,17 @@ def _payment_method(details: object) -> str:
     if kind == "sepa_debit":
         return "Bank debit (SEPA)"
     return "Online payment"
+
+
+def _check_signed_time(signature: str) -> None:
+    """The ``t=`` of a verified Stripe-Signature is within the tolerance of now, either way."""
+    stamps = [p[2:] for p in signature.split(",") if p.strip().startswith("t=")]
+    try:
+        signed = int(stamps[0].strip())
+    except (IndexError, ValueError):
+        raise BadSignature("the webhook signature has no time") from None
+    drift = signed - clock.now().timestamp()
+    if drift > SIGNATURE_TOLERANCE:
+        raise BadSignature("the webhook signature is dated in the future")
+    if drift < -SIGNATURE_TOLERANCE:
+        raise BadSignature("the webhook signature is too old")

@@ -113,6 +113,11 @@ REFUSED: list[tuple[str, bytes, Any]] = [
         event_payload(),
         lambda p: signature(p, at=int(time.time()) - SIGNATURE_TOLERANCE - 60),
     ),
+    (
+        "a signature dated more than five minutes ahead",
+        event_payload(),
+        lambda p: signature(p, at=int(time.time()) + SIGNATURE_TOLERANCE + 60),
+    ),
 ]
 
 
