@@ -12,6 +12,14 @@ Fees are Stripe's standard US schedule, in integer minor units:
 - US bank account (ACH Direct Debit): 0.8%, rounded half-up, capped at 5.00;
 - dispute: 15.00 when the dispute opens, given back if it is won.
 
+A dispute is for at most the charge's amount, and may be for all of it after a
+partial refund (the card network sees the original charge): Stripe withdraws the
+whole disputed amount, so the refunded part goes back a second time. Won, all of
+it is reinstated; lost, only the part that was refunded already, and the dispute
+is still ``lost`` (Stripe's support article "Dispute for full charge amount after a
+partial refund was issued"). A charge refunded in full cannot be disputed (Stripe's
+"Dispute fees FAQ").
+
 Refunds cost nothing and give no fee back. Money in another currency is
 converted at the store's rates (see :mod:`conservancy.standin.exchange`): a
 refund or a dispute at the rate of its own day.
@@ -372,6 +380,8 @@ def open_dispute(store: Store, charge_id: str, amount: int | None, reason: str) 
         raise StripeError(f"Charge {charge_id} did not succeed; it cannot be disputed.")
     if charge["disputed"]:
         raise StripeError(f"Charge {charge_id} is already disputed.", status=409)
+    if charge["refunded"]:
+        raise StripeError(f"Charge {charge_id} was refunded in full; it cannot be disputed.")
     amount = charge["amount"] if amount is None else amount
     if not 0 < amount <= charge["amount"]:
         raise ParameterError(
@@ -407,30 +417,41 @@ def close_dispute(store: Store, dispute_id: str, outcome: str) -> Obj:
     if dispute["status"] in ("won", "lost"):
         raise StripeError(f"Dispute {dispute_id} is already closed ({dispute['status']}).")
     if outcome == "won":
-        settled, rate = exchange.settlement(
-            store.exchange_rates, dispute["amount"], dispute["currency"]
-        )
-        txn = store.add(
-            objects.balance_transaction(
-                now=store.now(),
-                amount=settled,
-                fee=-DISPUTE_FEE,
-                fee_description="Dispute fee",
-                currency=exchange.SETTLEMENT_CURRENCY,
-                exchange_rate=rate,
-                type_="adjustment",
-                reporting_category="dispute_reversal",
-                source=dispute["id"],
-                description=f"Chargeback reversal for {dispute['charge']}",
-            )
-        )
-        dispute["balance_transactions"].append(copy.deepcopy(txn))
+        _reinstate(store, dispute, dispute["amount"], fee=-DISPUTE_FEE)
         dispute.update(status="won", is_charge_refundable=True)
         store.emit("charge.dispute.funds_reinstated", dispute)
     else:
+        # Lost: what the cardholder had back twice (refunded, then disputed) returns.
+        charge = store.get("charge", dispute["charge"])
+        unrefunded = charge["amount"] - charge["amount_refunded"]
+        twice = min(max(dispute["amount"] - unrefunded, 0), dispute["amount"])
         dispute["status"] = "lost"
+        if twice:
+            _reinstate(store, dispute, twice, fee=0)
+            store.emit("charge.dispute.funds_reinstated", dispute)
     store.emit("charge.dispute.closed", dispute)
     return dispute
+
+
+def _reinstate(store: Store, dispute: Obj, amount: int, *, fee: int) -> None:
+    """Give ``amount`` (in the charge's currency) of the dispute back to the balance, and
+    ``-fee`` of the dispute fee."""
+    settled, rate = exchange.settlement(store.exchange_rates, amount, dispute["currency"])
+    txn = store.add(
+        objects.balance_transaction(
+            now=store.now(),
+            amount=settled,
+            fee=fee,
+            fee_description="Dispute fee",
+            currency=exchange.SETTLEMENT_CURRENCY,
+            exchange_rate=rate,
+            type_="adjustment",
+            reporting_category="dispute_reversal",
+            source=dispute["id"],
+            description=f"Chargeback reversal for {dispute['charge']}",
+        )
+    )
+    dispute["balance_transactions"].append(copy.deepcopy(txn))
 
 
 # -- payouts ------------------------------------------------------------------

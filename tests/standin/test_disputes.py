@@ -72,3 +72,54 @@ def test_disputed_charge_cannot_be_refunded_or_disputed_twice(
     assert control(standin, f"charges/{charge.id}/dispute").status_code == 409
     assert control(standin, f"disputes/{dispute['id']}/close", outcome="maybe").status_code == 400
     assert control(standin, "disputes/du_missing/close", outcome="won").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("outcome", "given_back"),
+    [
+        ("won", ("dispute_reversal", 5000, -1500, 6500)),
+        ("lost", ("dispute_reversal", 2000, 0, 2000)),
+    ],
+)
+def test_dispute_of_the_whole_charge_after_a_partial_refund_withdraws_all_of_it(
+    stripe_client: stripe.StripeClient,
+    standin: StandIn,
+    receiver: Receiver,
+    outcome: str,
+    given_back: tuple[str, int, int, int],
+) -> None:
+    """Stripe: a charge partly refunded may be disputed for its whole amount, and the
+    whole amount is withdrawn. Won, all of it comes back (and the fee); lost, only the
+    part refunded before, and the dispute is still lost."""
+    charge = paid_charge(stripe_client, standin, 5000)
+    stripe_client.v1.refunds.create({"charge": charge.id, "amount": 2000})
+    dispute = control(standin, f"charges/{charge.id}/dispute").json()
+    assert dispute["amount"] == 5000
+
+    closed = control(standin, f"disputes/{dispute['id']}/close", outcome=outcome).json()
+    assert closed["status"] == outcome
+    assert _dispute_transactions(standin, dispute["id"]) == [
+        ("dispute", -5000, 1500, -6500),
+        given_back,
+    ]
+    fetched = stripe_client.v1.disputes.retrieve(dispute["id"])
+    assert [t.amount for t in fetched.balance_transactions] == [-5000, given_back[1]]
+    assert standin.wait_for_webhooks(5)
+    assert [t for t in receiver.types() if t.startswith("charge.dispute.")] == [
+        "charge.dispute.created",
+        "charge.dispute.funds_withdrawn",
+        "charge.dispute.funds_reinstated",
+        "charge.dispute.closed",
+    ]
+
+
+def test_charge_refunded_in_full_cannot_be_disputed(
+    stripe_client: stripe.StripeClient, standin: StandIn
+) -> None:
+    """Stripe: once a charge is refunded in full, the cardholder can no longer dispute it."""
+    charge = paid_charge(stripe_client, standin, 5000)
+    stripe_client.v1.refunds.create({"charge": charge.id})
+    refused = control(standin, f"charges/{charge.id}/dispute")
+    assert refused.status_code == 400
+    assert "refunded in full" in refused.json()["error"]["message"]
+    assert standin.records()["disputes"] == []
