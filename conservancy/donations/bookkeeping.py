@@ -30,6 +30,19 @@ books refuse the transaction: about four gifts in ten at a rate like Stripe's.
 A total cost (``{{...}}``) is divided the same way. Dollars with the donor's
 amount beside them balance exactly, always.
 
+A reversal never takes back more income than the gift brought in. A card
+network may dispute the whole charge after part of it was refunded (Stripe:
+"Dispute for full charge amount after a partial refund was issued"), and Stripe
+then withdraws the whole disputed amount: the part already refunded goes to the
+cardholder a second time. Reversals therefore count everything taken back so
+far, refunds and disputes together, and that total may pass the gift: income
+goes back up to the gift's amount, and what goes beyond it is booked to
+``Expenses:<Fund>:Dispute-Losses`` of the parts, shared like the income. When
+Stripe gives money back (a won dispute gives back all of it; a lost one only the
+part that had been refunded), the total comes down and the same rule undoes the
+loss first, then the income. The sponsorship fee follows the income only, so it
+never goes back below zero.
+
 A reversal takes income back at the gift's own rate, by the cumulative rule
 on each part's dollars (so a full refund takes back exactly what came in,
 and the sponsorship fee returns to zero); Stripe moves its own dollars at the
@@ -135,10 +148,17 @@ class GiftBooking:
             for part, share in zip(self.parts, self.allocate(reversed_so_far), strict=True)
         ]
 
+    def income_part(self, reversed_so_far: Money) -> Money:
+        """Of everything taken back so far (donor's currency), what is income: never
+        less than nothing, never more than the gift."""
+        return Money.from_minor(
+            min(max(reversed_so_far.minor, 0), self.total.minor), reversed_so_far.currency
+        )
+
     def booked_reversal(self, *, amount: Money, reversed_before: Money) -> Money:
         """The income a reversal of ``amount`` (donor's currency) takes back, as booked."""
-        before = self._booked_shares(reversed_before)
-        after = self._booked_shares(reversed_before + amount)
+        before = self._booked_shares(self.income_part(reversed_before))
+        after = self._booked_shares(self.income_part(reversed_before + amount))
         total = Money.zero(self.booked_total.currency)
         for a, b in zip(after, before, strict=True):
             total = total + (a - b)
@@ -210,20 +230,32 @@ class GiftBooking:
     ) -> list[Transaction]:
         """Money going back: a refund (no fee returned) or a dispute (with its fee).
 
-        A negative ``amount`` (a won dispute's reinstatement) books the reverse.
+        A negative ``amount`` (a dispute's reinstatement) books the reverse.
         ``reversed_before`` is everything reversed on this gift before this event,
-        both in the donor's currency. ``moved`` is what left the balance for it in the
-        books' currency, before any dispute fee (for a converted gift, at the day's
-        rate); None: the income taken back, to the cent.
+        both in the donor's currency; it may pass the gift (see the module's note on
+        disputes after a refund), and what passes it is a dispute loss, not income.
+        ``moved`` is what left the balance for it in the books' currency, before any
+        dispute fee (for a converted gift, at the day's rate); None: the income and
+        loss booked, to the cent.
         """
-        before = self.allocate(reversed_before)
-        after = self.allocate(reversed_before + amount)
+        after_total = reversed_before + amount
+        income_before = self.income_part(reversed_before)
+        income_after = self.income_part(after_total)
+        before = self.allocate(income_before)
+        after = self.allocate(income_after)
         parts_back = [a - b for a, b in zip(after, before, strict=True)]
-        booked_before = self._booked_shares(reversed_before)
-        booked_after = self._booked_shares(reversed_before + amount)
+        booked_before = self._booked_shares(income_before)
+        booked_after = self._booked_shares(income_after)
         booked_back = [a - b for a, b in zip(booked_after, booked_before, strict=True)]
         income = self.booked_reversal(amount=amount, reversed_before=reversed_before)
-        moved = income if moved is None else moved
+        # Beyond the gift: money taken back a second time, at the gift's rate.
+        lost_before = self._booked_shares(reversed_before - income_before)
+        lost_after = self._booked_shares(after_total - income_after)
+        lost_back = [a - b for a, b in zip(lost_after, lost_before, strict=True)]
+        lost = Money.zero(income.currency)
+        for share in lost_back:
+            lost = lost + share
+        moved = income + lost if moved is None else moved
         fee = dispute_fee or Money.zero(income.currency)
         postings = [Posting(asset, -(moved + fee))]
         if fee:
@@ -233,10 +265,15 @@ class GiftBooking:
             for part, back, booked in zip(self.parts, parts_back, booked_back, strict=True)
             if back or booked
         )
+        postings.extend(
+            Posting(accounts.dispute_losses(part.fund), share)
+            for part, share in zip(self.parts, lost_back, strict=True)
+            if share
+        )
         # Stripe's dollars against the gift's: what the day's rate cost or gained the funds.
         postings.extend(
             Posting(accounts.exchange_differences(part.fund), share)
-            for part, share in zip(self.parts, self.allocate(moved - income), strict=True)
+            for part, share in zip(self.parts, self.allocate(moved - income - lost), strict=True)
             if share
         )
         money = Transaction(

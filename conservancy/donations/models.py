@@ -259,7 +259,8 @@ class Gift(Base):
     # The sponsorship fee rate when the gift settled: later refunds reverse at this rate.
     fee_rate_bp: Mapped[int] = mapped_column()
     fund: Mapped[str] = mapped_column(String(64))
-    # Refunded plus disputed-and-not-reinstated, in minor units.
+    # Refunded plus disputed-and-not-reinstated, in minor units. More than the gift when a
+    # dispute took the whole charge after a partial refund (donations.bookkeeping).
     reversed_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     refunded_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     # Refunds staff asked for: the idempotency key of the next one (service.refund_gift).
@@ -280,9 +281,11 @@ class Gift(Base):
 
     @property
     def remaining(self) -> Money:
-        """What can still be refunded."""
+        """What can still be refunded: what stands of the gift. Never below zero, though
+        ``reversed_minor`` may pass the gift while a dispute holds money refunded before."""
         return Money.from_minor(
-            self.project_minor + self.general_minor - self.reversed_minor, Currency(self.currency)
+            max(self.project_minor + self.general_minor - self.reversed_minor, 0),
+            Currency(self.currency),
         )
 
     @property

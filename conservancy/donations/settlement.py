@@ -26,7 +26,6 @@ from conservancy.donations.models import (
     Visibility,
 )
 from conservancy.ledger import accounts
-from conservancy.ledger.entries import Transaction
 from conservancy.ledger.outbox import is_recorded, record
 from conservancy.money import Currency, Money
 from conservancy.payments.gateway import (
@@ -43,11 +42,13 @@ from conservancy.payments.reversals import (
     dispute_movements,
     refund_movements,
 )
-from conservancy.projects.service import open_accounts, opened_on
+from conservancy.projects.service import open_needed_accounts
 from conservancy.receipts import issue as receipts
 
 # The books keep US dollars only (SPEC section 6): Stripe settles every gift into them.
 BOOKS_CURRENCY = Currency.USD
+# A dispute in these states is over: its money stays where its balance movements left it.
+CLOSED_DISPUTE = frozenset({"won", "lost"})
 
 
 def move_status(donation: Donation, status: DonationStatus, reason: str) -> None:
@@ -205,24 +206,12 @@ def _book_reversal(session: Session, gift: Gift, tz: ZoneInfo, movement: Movemen
         moved=-txn.amount if txn is not None else None,
         meta=_rate_meta(txn),
     )
-    _open_exchange_accounts(session, gift, entries)
+    open_needed_accounts(session, entries)
     for entry in entries:
         record(session, entry)
     income = gift_booking.booked_reversal(amount=amount, reversed_before=reversed_before)
     gift.reversed_minor += amount.minor
     gift.reversed_settled_minor += income.minor
-
-
-def _open_exchange_accounts(session: Session, gift: Gift, entries: list[Transaction]) -> None:
-    """Open a fund's exchange-differences account the first time an entry posts to it,
-    dated with the fund's other accounts (or, if the app did not open those, the entry)."""
-    for entry in entries:
-        for posting in entry.postings:
-            fund = accounts.fund_of(posting.account)
-            if fund is None or posting.account != accounts.exchange_differences(fund):
-                continue
-            opened = opened_on(session, accounts.donations(fund)) or entry.date
-            open_accounts(session, [posting.account], min(opened, entry.date))
 
 
 def apply_refund(session: Session, gift: Gift, refund: RefundInfo, tz: ZoneInfo) -> None:
@@ -262,14 +251,23 @@ def apply_dispute(session: Session, gift: Gift, dispute: DisputeInfo, tz: ZoneIn
         session.add(row)
     row.status = dispute.status
     recorded = partial(is_recorded, session)
-    for movement in dispute_movements(dispute, recorded=recorded, converted=gift.converted):
+    unrefunded = gift.total - Money.from_minor(gift.refunded_minor, gift.total.currency)
+    for movement in dispute_movements(
+        dispute, recorded=recorded, converted=gift.converted, unrefunded=unrefunded
+    ):
         _book_reversal(session, gift, tz, movement)
     donation = gift.donation
     if not donation.recurring:
-        if dispute.status == "won":
-            move_status(donation, DonationStatus.PAID, f"dispute {dispute.id} won")
-        elif dispute.status == "lost":
-            move_status(donation, DonationStatus.REFUNDED, f"dispute {dispute.id} lost")
+        if dispute.status in CLOSED_DISPUTE:
+            # What stands of the gift says it: a dispute won after a partial refund
+            # leaves the gift partly refunded, one lost leaves nothing.
+            reason = f"dispute {dispute.id} {dispute.status}"
+            if gift.reversed_minor >= gift.project_minor + gift.general_minor:
+                move_status(donation, DonationStatus.REFUNDED, reason)
+            elif gift.reversed_minor > 0:
+                move_status(donation, DonationStatus.PARTIALLY_REFUNDED, reason)
+            else:
+                move_status(donation, DonationStatus.PAID, reason)
         else:
             move_status(donation, DonationStatus.DISPUTED, f"dispute {dispute.id}")
     session.flush()

@@ -59,6 +59,20 @@ def exchange_differences(fund: str) -> str:
     return f"Expenses:{fund}:Exchange-Differences"
 
 
+def dispute_losses(fund: str) -> str:
+    """Money a dispute took back beyond what remained of a gift: the part already refunded,
+    which the cardholder's bank took again. Stripe gives it back when the dispute closes
+    (all of the dispute if won, the refunded part if lost), and the entry that books that
+    return undoes the loss. Opened the first time it is needed (donations.settlement)."""
+    return f"Expenses:{fund}:Dispute-Losses"
+
+
+def opened_when_needed(account: str) -> bool:
+    """A fund account the books open only when an entry first posts to it."""
+    fund = fund_of(account)
+    return fund is not None and account in {exchange_differences(fund), dispute_losses(fund)}
+
+
 def net_assets(fund: str) -> str:
     return f"Equity:Net-Assets:{fund}"
 

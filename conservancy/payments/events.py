@@ -27,9 +27,10 @@ from conservancy.donations import settlement
 from conservancy.donations.bookkeeping import payout as payout_entry
 from conservancy.donations.models import Donation, DonationStatus, DonationStatusChange
 from conservancy.ledger.models import LedgerOutbox
-from conservancy.ledger.outbox import record
-from conservancy.payments.gateway import BadSignature, Event, Gateway
+from conservancy.ledger.outbox import is_recorded, record
+from conservancy.payments.gateway import BadSignature, DisputeInfo, Event, Gateway, RefundInfo
 from conservancy.payments.models import StripeEvent
+from conservancy.payments.reversals import refunds_before
 from conservancy.sponsorships import payments as sponsorship_payments
 
 log = logging.getLogger(__name__)
@@ -246,17 +247,32 @@ def charge_refunded(ctx: Context, obj: Obj) -> None:
 
 
 def dispute_changed(ctx: Context, obj: Obj) -> None:
+    """The dispute's balance movements, after any refund Stripe made before it: a dispute
+    may be for the whole charge after a partial refund, and its entry depends on what the
+    refunds left (donations.bookkeeping), whichever event arrives first."""
     charge_id = str(_id(obj.get("charge")))
     gift = settlement.find_gift(ctx.session, ctx.gateway, charge_id, ctx.tz)
     if gift is not None:
-        settlement.apply_dispute(ctx.session, gift, ctx.gateway.dispute(str(obj["id"])), ctx.tz)
+        dispute = ctx.gateway.dispute(str(obj["id"]))
+        for refund in _refunds_before(ctx, dispute):
+            settlement.apply_refund(ctx.session, gift, refund, ctx.tz)
+        settlement.apply_dispute(ctx.session, gift, dispute, ctx.tz)
         return
     # A sponsorship invoice paid by card is refunded and disputed as a gift is.
     invoice = sponsorship_payments.invoice_of_charge(ctx.session, ctx.gateway, charge_id, ctx.tz)
     if invoice is not None:
-        sponsorship_payments.apply_dispute(
-            ctx.session, invoice, ctx.gateway.dispute(str(obj["id"])), ctx.tz
-        )
+        dispute = ctx.gateway.dispute(str(obj["id"]))
+        for refund in _refunds_before(ctx, dispute):
+            sponsorship_payments.apply_refund(ctx.session, invoice, refund, ctx.tz)
+        sponsorship_payments.apply_dispute(ctx.session, invoice, dispute, ctx.tz)
+
+
+def _refunds_before(ctx: Context, dispute: DisputeInfo) -> list[RefundInfo]:
+    """The charge's refunds made before the dispute took money, when some of the dispute's
+    movements are still to book (else nothing is asked of Stripe)."""
+    if all(is_recorded(ctx.session, f"stripe-{t.id}") for t in dispute.balance_transactions):
+        return []
+    return refunds_before(dispute, ctx.gateway.refunds_of_charge(dispute.charge_id))
 
 
 # -- payouts ------------------------------------------------------------------------

@@ -11,7 +11,7 @@ here which movements are still to book, and books each with its own rules.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -71,14 +71,21 @@ def refund_movements(
 
 
 def dispute_movements(
-    dispute: DisputeInfo, *, recorded: Callable[[str], bool], converted: bool = False
+    dispute: DisputeInfo,
+    *,
+    recorded: Callable[[str], bool],
+    converted: bool = False,
+    unrefunded: Money | None = None,
 ) -> list[Movement]:
     """The dispute's balance movements not booked yet, oldest first: funds withdrawn (a
     positive amount, with the dispute fee), funds reinstated (negative).
 
     ``converted``: the payment was in another currency than the books'; the amount
     going back is then the dispute's own, in the payer's currency, and the balance
-    movement (``txn``) says what it came to in dollars.
+    movement (``txn``) says what it came to in dollars. A dispute may be for more than
+    what a refund left of the payment (``unrefunded``, in the payer's currency): won,
+    it gives all of it back; lost, only the part already refunded (Stripe's support
+    article "Dispute for full charge amount after a partial refund was issued").
     """
     movements = []
     for txn in sorted(dispute.balance_transactions, key=lambda t: (t.created_at, t.amount.minor)):
@@ -90,18 +97,43 @@ def dispute_movements(
         # amount is the dispute's, in the payer's currency; Stripe's dollars are the txn's.
         amount = -txn.amount
         if converted:
-            amount = dispute.amount if withdrawn else -dispute.amount
+            amount = dispute.amount if withdrawn else -_reinstated(dispute, unrefunded)
+        if withdrawn:
+            narration = "Dispute: funds withdrawn"
+        elif dispute.status == "won":
+            narration = "Dispute won: funds reinstated"
+        else:
+            narration = "Dispute lost: refunded part reinstated"
         movements.append(
             Movement(
                 ref=ref,
                 at=txn.created_at,
                 stripe_id=dispute.id,
                 amount=amount,
-                narration=(
-                    "Dispute: funds withdrawn" if withdrawn else "Dispute won: funds reinstated"
-                ),
+                narration=narration,
                 dispute_fee=txn.fee,
                 txn=txn,
             )
         )
     return movements
+
+
+def _reinstated(dispute: DisputeInfo, unrefunded: Money | None) -> Money:
+    """What a dispute's reinstatement gives back, in the payer's currency."""
+    if dispute.status == "won" or unrefunded is None:
+        return dispute.amount
+    beyond = dispute.amount.minor - unrefunded.minor
+    return Money.from_minor(min(max(beyond, 0), dispute.amount.minor), dispute.amount.currency)
+
+
+def refunds_before(dispute: DisputeInfo, refunds: Iterable[RefundInfo]) -> list[RefundInfo]:
+    """The refunds Stripe made before the dispute took money, oldest first.
+
+    They are booked before the dispute, whichever event comes first, so that the
+    dispute's entry takes back income only from what those refunds left, and books
+    what it takes beyond that as a loss: the same entries in any order.
+    """
+    if not dispute.balance_transactions:
+        return []
+    taken = min(t.created_at for t in dispute.balance_transactions)
+    return sorted((r for r in refunds if r.created_at <= taken), key=lambda r: r.created_at)

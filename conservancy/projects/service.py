@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import date
 
 from sqlalchemy import select
@@ -10,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from conservancy.errors import Conflict, DomainError
 from conservancy.ledger import accounts
-from conservancy.ledger.entries import Open
+from conservancy.ledger.entries import Open, Transaction
 from conservancy.ledger.models import LedgerOutbox
 from conservancy.ledger.outbox import record_if_absent
 from conservancy.projects.models import Project, Sponsor
@@ -40,6 +41,19 @@ def opened_on(session: Session, account: str) -> date | None:
     return session.scalar(
         select(LedgerOutbox.entry_on).where(LedgerOutbox.ref == f"open:{account}")
     )
+
+
+def open_needed_accounts(session: Session, entries: Iterable[Transaction]) -> None:
+    """Open each account the books open only when needed (``accounts.opened_when_needed``:
+    exchange differences, dispute losses) that one of ``entries`` posts to, dated with the
+    fund's other accounts (or, if the app did not open those, the entry)."""
+    for entry in entries:
+        for posting in entry.postings:
+            fund = accounts.fund_of(posting.account)
+            if fund is None or not accounts.opened_when_needed(posting.account):
+                continue
+            opened = opened_on(session, accounts.donations(fund)) or entry.date
+            open_accounts(session, [posting.account], min(opened, entry.date))
 
 
 def get_sponsor(session: Session) -> Sponsor | None:

@@ -225,8 +225,11 @@ class SponsorshipInvoice(Base):
 
     @property
     def kept(self) -> Money:
-        """What the sponsor paid and was not given back."""
-        return Money.from_minor(self.amount_minor - self.reversed_minor, Currency(self.currency))
+        """What the sponsor paid and was not given back (never below zero: a dispute of the
+        whole charge after a partial refund takes back more than the payment, for a time)."""
+        return Money.from_minor(
+            max(self.amount_minor - self.reversed_minor, 0), Currency(self.currency)
+        )
 
     @property
     def fee(self) -> Money | None:

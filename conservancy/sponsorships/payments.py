@@ -26,6 +26,7 @@ from conservancy.mail.outbox import queue
 from conservancy.money import Currency, Money
 from conservancy.payments.gateway import Charge, DisputeInfo, Gateway, GatewayError, RefundInfo
 from conservancy.payments.reversals import Movement, dispute_movements, refund_movements
+from conservancy.projects.service import open_needed_accounts
 from conservancy.sponsorships import books
 from conservancy.sponsorships.models import InvoiceStatus, PaidBy, SponsorshipInvoice
 from conservancy.sponsorships.service import SponsorshipRefused, mark_paid
@@ -129,7 +130,8 @@ def _book_reversal(
     """The movement of the payment going back (or coming back), and the notice."""
     booking = books.card_booking(invoice)
     before = Money.from_minor(invoice.reversed_minor, Currency(invoice.currency))
-    for entry in booking.reversed(
+    kept = invoice.kept
+    entries = booking.reversed(
         ref=movement.ref,
         on=max(clock.accounting_date(movement.at, tz), invoice.paid_on or invoice.issued_on),
         stripe_id=movement.stripe_id,
@@ -137,11 +139,14 @@ def _book_reversal(
         reversed_before=before,
         narration=f"{movement.narration}: {invoice.number}",
         dispute_fee=movement.dispute_fee,
-    ):
+    )
+    open_needed_accounts(session, entries)  # a dispute's loss beyond the payment
+    for entry in entries:
         record(session, entry)
     invoice.reversed_minor += movement.amount.minor
     session.flush()
-    adjustment_notice(session, invoice, ref=movement.ref, what=movement.narration.lower())
+    if invoice.kept != kept:  # not when only money taken twice came back: nothing changed
+        adjustment_notice(session, invoice, ref=movement.ref, what=movement.narration.lower())
 
 
 def apply_refund(

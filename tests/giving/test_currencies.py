@@ -312,6 +312,53 @@ def test_dispute_lost_and_won_at_other_rates_books_the_differences(
     assert sum(funds(rt).values()) == usd_at_stripe(standin)
 
 
+def test_dispute_of_the_whole_gift_after_a_partial_refund_takes_back_no_more_than_the_gift(
+    rt: Runtime, standin: StandIn
+) -> None:
+    """Issue 15: 100.00 EUR (108.34 USD), 40.00 EUR refunded, then all 100.00 EUR disputed
+    and lost, each at its own day's rate. Income goes back only to what the gift brought
+    in, the 40.00 EUR taken twice is a loss (at the gift's rate) until the lost dispute
+    gives it back, and the rates' differences land where they always do."""
+    donation_id = give(rt, standin, "100.00", currency=EUR)
+    settle_webhooks(rt, standin)
+    gift = gift_of(rt, donation_id)
+    set_rate(standin, EUR, "1.12")
+    refund = staff_refund(rt, gift.id, Money(D("40.00"), EUR))
+    set_rate(standin, EUR, "1.10")
+    dispute = control(standin, f"charges/{gift.charge_id}/dispute")
+    settle_webhooks(rt, standin)
+    set_rate(standin, EUR, "1.05")
+    control(standin, f"disputes/{dispute['id']}/close", outcome="lost")
+    settle_webhooks(rt, standin)
+
+    [withdrawn, reinstated] = sorted(
+        (t for t in standin_state(standin)["balance_transactions"] if t["source"] == dispute["id"]),
+        key=lambda t: t["amount"],
+    )
+    entries = entries_by_ref(rt)
+    losses = accounts.dispute_losses("Twisted")
+    assert amounts(entries[f"stripe-{refund}"])[accounts.donations("Twisted")] == D("43.34")
+    assert amounts(entries[f"stripe-{withdrawn['id']}"]) == {
+        accounts.STRIPE: D("-125.00"),  # 100.00 EUR at 1.10, and the 15.00 fee
+        accounts.dispute_fees("Twisted"): D("15.00"),
+        accounts.donations("Twisted"): D("65.00"),  # the rest of 108.34
+        losses: D("43.34"),  # 40.00 EUR at the gift's rate
+        accounts.exchange_differences("Twisted"): D("1.66"),
+    }
+    assert amounts(entries[f"stripe-{reinstated['id']}"]) == {
+        accounts.STRIPE: D("42.00"),  # 40.00 EUR at 1.05
+        losses: D("-43.34"),
+        accounts.exchange_differences("Twisted"): D("1.34"),
+    }
+    books = rt.books.load()
+    assert books.account_balance(accounts.donations("Twisted")) == 0
+    assert books.account_balance(accounts.sponsorship_fees("Twisted")) == 0
+    assert books.account_balance(losses) == 0
+    assert sum(funds(rt).values()) == usd_at_stripe(standin)
+    assert gift_of(rt, donation_id).reversed_settled_minor == 10834
+    assert_books_clean(rt)
+
+
 # -- receipts and the portal --------------------------------------------------------------
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
@@ -291,4 +292,78 @@ def test_won_dispute_puts_the_invoice_back_as_it_was(
         after[DISPUTE_FEES], Currency.USD
     )
     assert invoice(rt, number).kept.minor == 1_000_000
+    _clean(rt, standin)
+
+
+LOSSES = "Expenses:Twisted:Dispute-Losses"
+
+
+@pytest.mark.parametrize("outcome", ["lost", "won"])
+def test_dispute_of_the_whole_payment_after_a_partial_refund_takes_no_more_income_than_came_in(
+    giving_runtime: Runtime, standin: StandIn, live: LiveServer, outcome: str
+) -> None:
+    """Issue 15: 4,000.00 of the 10,000.00 refunded, then the whole 10,000.00 disputed.
+    Stripe withdraws all of it: the 6,000.00 that stood goes back as income, the 4,000.00
+    taken a second time is the fund's loss until Stripe gives it back (all of the
+    dispute when won, the refunded part when lost). Each movement is booked once."""
+    rt = giving_runtime
+    number, charge, fee = _paid(rt, standin)
+    refund = stripe_client(standin).v1.refunds.create({"charge": charge, "amount": 400000})
+    dispute = control(standin, f"charges/{charge}/dispute", amount="1000000")
+    closed = control(standin, f"disputes/{dispute['id']}/close", outcome=outcome)
+    settle_webhooks(rt, standin)
+
+    withdrawn, reinstated = closed["balance_transactions"]
+    entries = entries_by_ref(rt)
+    assert postings(entries[f"stripe-{refund.id}"]) == {STRIPE: D("-4000.00"), INCOME: D("4000.00")}
+    assert postings(entries[f"stripe-{withdrawn['id']}"]) == {
+        STRIPE: D("-10015.00"),
+        DISPUTE_FEES: D("15.00"),
+        INCOME: D("6000.00"),
+        LOSSES: D("4000.00"),
+    }
+    assert postings(entries[f"stripe-{withdrawn['id']}/sponsorship-fee"]) == {
+        FEES: D("-600.00"),
+        FEE_INCOME: D("600.00"),
+    }
+    books = rt.books.load()
+    if outcome == "won":
+        assert postings(entries[f"stripe-{reinstated['id']}"]) == {
+            STRIPE: D("10015.00"),
+            DISPUTE_FEES: D("-15.00"),
+            INCOME: D("-6000.00"),
+            LOSSES: D("-4000.00"),
+        }
+        assert _balances(rt) == {
+            RECEIVABLE: D(0),
+            INCOME: D("-6000.00"),
+            FEES: D("600.00"),
+            FEE_INCOME: D("-600.00"),
+            DISPUTE_FEES: D(0),
+            STRIPE: D("6000.00") - fee,
+        }
+        assert invoice(rt, number).kept.minor == 600000
+        assert "now stands at $6,000.00" in _notices(rt, number)[-1]
+    else:
+        assert postings(entries[f"stripe-{reinstated['id']}"]) == {
+            STRIPE: D("4000.00"),
+            LOSSES: D("-4000.00"),
+        }
+        assert f"stripe-{reinstated['id']}/sponsorship-fee" not in entries
+        assert _balances(rt) == {
+            RECEIVABLE: D(0),
+            INCOME: D(0),
+            FEES: D(0),
+            FEE_INCOME: D(0),
+            DISPUTE_FEES: D("15.00"),
+            STRIPE: -fee - D("15.00"),
+        }
+        assert invoice(rt, number).kept.minor == 0
+        assert "acknowledgement of invoice" in _notices(rt, number)[-1]
+        assert "is void" in _notices(rt, number)[-1]
+    assert books.account_balance(LOSSES) == D(0)
+    # The fund holds at Stripe what Stripe holds: the books and Stripe's own balance agree.
+    assert books.fund_balance("Twisted").amount + books.fund_balance("General").amount == (
+        D(standin_state(standin)["balance"]["usd"]) / 100
+    )
     _clean(rt, standin)
