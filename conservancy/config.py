@@ -31,6 +31,8 @@ class Environment(StrEnum):
     TEST = "test"
 
 
+# The SQLite file conservancy.db in the instance folder: with the default folder, this URL.
+# Settings holds it as an absolute URL, in whatever instance folder it was given.
 DEFAULT_DATABASE_URL = "sqlite:///instance/conservancy.db"
 # Staff sign-in (conservancy.staff.sign_in). A session's last use is written once a
 # minute, so an idle time shorter than a few minutes would end sessions early by up
@@ -66,6 +68,10 @@ class StockInstructions:
 
 @dataclass(frozen=True)
 class Settings:
+    """Every folder and the SQLite file are absolute once the settings exist (relative ones
+    are taken from the working directory then), so nothing later depends on where the
+    process stands: Flask's ``send_file``, for one, takes a relative path as the package's."""
+
     env: Environment = Environment.PRODUCTION
     database_url: str = DEFAULT_DATABASE_URL
     ledger_dir: Path = Path("ledgers")
@@ -99,6 +105,21 @@ class Settings:
     # may say the client's address (X-Forwarded-For) and scheme; 0: none, trust no header.
     proxy_hops: int = 0
 
+    def __post_init__(self) -> None:
+        absolute = {
+            "ledger_dir": _absolute(self.ledger_dir),
+            "receipts_dir": _absolute(self.receipts_dir),
+            "instance_dir": _absolute(self.instance_dir),
+            "uploads_path": None if self.uploads_path is None else _absolute(self.uploads_path),
+            "database_url": _absolute_sqlite(
+                f"sqlite:///{_absolute(self.instance_dir) / 'conservancy.db'}"
+                if self.database_url == DEFAULT_DATABASE_URL
+                else self.database_url
+            ),
+        }
+        for name, value in absolute.items():
+            object.__setattr__(self, name, value)  # frozen: set once, here
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
@@ -109,9 +130,10 @@ class Settings:
 
         mode = _parse(Environment, get("ENV") or "production", "CONSERVANCY_ENV")
         session_hours = _whole(get, "STAFF_SESSION_HOURS", *STAFF_SESSION_HOURS, "hours")
+        given_url = get("DATABASE_URL")
         settings = cls(
             env=mode,
-            database_url=_database_url(get("DATABASE_URL") or DEFAULT_DATABASE_URL),
+            database_url=_database_url(given_url) if given_url else DEFAULT_DATABASE_URL,
             ledger_dir=Path(get("LEDGER_DIR") or "ledgers"),
             receipts_dir=Path(get("RECEIPTS_DIR") or "receipts"),
             instance_dir=Path(get("INSTANCE_DIR") or "instance"),
@@ -184,6 +206,26 @@ def _parse(kind: type[Environment], value: str, name: str) -> Environment:
         raise SettingsError(f"{name} must be one of {choices}, not {value!r}") from None
 
 
+def _absolute(path: Path) -> Path:
+    """``path`` from the working directory, as the file system names it."""
+    return path.resolve()
+
+
+def _absolute_sqlite(url: str) -> str:
+    """A SQLite URL naming its file from the working directory, made absolute."""
+    parsed = make_url(url)
+    database = parsed.database
+    if (
+        parsed.get_backend_name() != "sqlite"
+        or not database
+        or database == ":memory:"
+        or database.startswith("file:")  # a SQLite URI (?uri=true): taken as it is
+        or Path(database).is_absolute()
+    ):
+        return url
+    return parsed.set(database=str(Path(database).resolve())).render_as_string(hide_password=False)
+
+
 def _database_url(value: str) -> str:
     scheme = value.split(":", 1)[0]
     if not value.count("://") or scheme.split("+")[0] not in {"sqlite", "postgresql"}:
@@ -198,7 +240,8 @@ def _database_url(value: str) -> str:
     if scheme == "postgresql":
         # psycopg 3 is the driver we ship.
         value = "postgresql+psycopg" + value[len("postgresql") :]
-    return value
+    # Given, even as the default's own text, a relative SQLite file is the working directory's.
+    return _absolute_sqlite(value)
 
 
 def _http_url(value: str, name: str) -> str:

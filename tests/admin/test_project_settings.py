@@ -211,7 +211,7 @@ def test_a_logo_name_that_could_leave_the_folder_is_no_logo(rt: Runtime) -> None
 
 
 def test_logos_go_to_the_uploads_directory_set_or_the_instance_folders() -> None:
-    assert Settings.from_env({}).uploads_dir == Path("instance/uploads")
+    assert Settings.from_env({}).uploads_dir == Path.cwd() / "instance" / "uploads"
     moved = Settings.from_env({"CONSERVANCY_INSTANCE_DIR": "/srv/c/instance"})
     assert moved.uploads_dir == Path("/srv/c/instance/uploads")
     chosen = Settings.from_env({"CONSERVANCY_UPLOADS_DIR": "/srv/c/public-uploads"})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -16,12 +17,13 @@ from tests.conftest import settings_env
 CONSERVANCY = Path(sys.executable).parent / "conservancy"
 
 
-def test_defaults_follow_the_spec() -> None:
+def test_defaults_follow_the_spec(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
     settings = Settings.from_env({})
     assert settings.env is Environment.PRODUCTION
-    assert settings.database_url == "sqlite:///instance/conservancy.db"
-    assert settings.ledger_dir == Path("ledgers")
-    assert settings.receipts_dir == Path("receipts")
+    assert settings.database_url == f"sqlite:///{tmp_path}/instance/conservancy.db"
+    assert settings.ledger_dir == tmp_path / "ledgers"
+    assert settings.receipts_dir == tmp_path / "receipts"
     assert settings.secret_key is None
     assert settings.base_url == "http://127.0.0.1:5000"
     assert settings.stripe_api_base is None
@@ -30,10 +32,66 @@ def test_defaults_follow_the_spec() -> None:
     assert settings.max_donation == Money.parse("100,000.00", Currency.USD)
 
 
-def test_blank_variables_mean_the_default() -> None:
+def test_blank_variables_mean_the_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
     settings = Settings.from_env({"CONSERVANCY_TIMEZONE": "  ", "CONSERVANCY_DATABASE_URL": ""})
     assert settings.timezone.key == "America/New_York"
-    assert settings.database_url == "sqlite:///instance/conservancy.db"
+    assert settings.database_url == f"sqlite:///{tmp_path}/instance/conservancy.db"
+
+
+def test_relative_folders_are_taken_from_the_working_directory_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    settings = Settings.from_env(
+        {
+            "CONSERVANCY_DATABASE_URL": "sqlite:///data/../db/books.db",
+            "CONSERVANCY_LEDGER_DIR": "books",
+            "CONSERVANCY_RECEIPTS_DIR": "./pdfs",
+            "CONSERVANCY_INSTANCE_DIR": "var/instance",
+            "CONSERVANCY_UPLOADS_DIR": "public",
+        }
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert settings.database_url == f"sqlite:///{tmp_path}/db/books.db"
+    assert settings.ledger_dir == tmp_path / "books"
+    assert settings.receipts_dir == tmp_path / "pdfs"
+    assert settings.instance_dir == tmp_path / "var" / "instance"
+    assert settings.uploads_dir == tmp_path / "public"
+    assert settings.outbox_dir == tmp_path / "var" / "instance" / "outbox"
+
+
+def test_the_default_database_is_in_the_instance_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    settings = Settings.from_env({"CONSERVANCY_INSTANCE_DIR": "/srv/conservancy/instance"})
+    assert settings.database_url == "sqlite:////srv/conservancy/instance/conservancy.db"
+    # Named, it is where it says, from the working directory.
+    named = Settings.from_env(
+        {
+            "CONSERVANCY_INSTANCE_DIR": "/srv/conservancy/instance",
+            "CONSERVANCY_DATABASE_URL": "sqlite:///instance/conservancy.db",
+        }
+    )
+    assert named.database_url == f"sqlite:///{tmp_path}/instance/conservancy.db"
+
+
+def test_settings_made_in_code_have_absolute_folders_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    made = Settings(ledger_dir=Path("books"), uploads_path=Path("up"))
+    assert made.ledger_dir == tmp_path / "books"
+    assert made.receipts_dir == tmp_path / "receipts"
+    assert made.instance_dir == tmp_path / "instance"
+    assert made.uploads_dir == tmp_path / "up"
+    assert made.database_url == f"sqlite:///{tmp_path}/instance/conservancy.db"
+    assert Settings(database_url="sqlite://").database_url == "sqlite://"  # in memory
+    moved = replace(made, instance_dir=Path("other"))
+    assert moved.outbox_dir == tmp_path / "other" / "outbox"
 
 
 def test_values_are_read_from_the_environment() -> None:
