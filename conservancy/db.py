@@ -20,8 +20,6 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
-
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
@@ -86,8 +84,10 @@ def make_sessions(engine: Engine) -> sessionmaker[Session]:
 def alembic_config(url: str) -> Any:
     from alembic.config import Config
 
+    from conservancy import resources
+
     config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("script_location", str(resources.migrations()))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return config
 

@@ -17,16 +17,15 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from datetime import UTC, datetime, time
 from functools import partial
 from io import BytesIO
-from pathlib import Path
 from typing import Any, BinaryIO
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from weasyprint import HTML, Attachment  # type: ignore[import-untyped]
 from weasyprint.urls import URLFetcher  # type: ignore[import-untyped]
 
+from conservancy import resources
 from conservancy.receipts.document import ReceiptDocument, long_date
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 TEMPLATE = "receipts/receipt.html"
 
 
@@ -44,7 +43,7 @@ class DataURLFetcher(URLFetcher):  # type: ignore[misc]
 
 def _environment() -> Environment:
     env = Environment(
-        loader=FileSystemLoader(TEMPLATES),
+        loader=FileSystemLoader(resources.templates()),
         autoescape=True,
         undefined=StrictUndefined,
         trim_blocks=True,

@@ -1,27 +1,35 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
-from flask import Flask, g, render_template
+from flask import Flask, Response, abort, g, render_template
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
+from conservancy import resources
 from conservancy.config import Environment, Settings
 from conservancy.errors import DomainError
 from conservancy.runtime import Runtime
 
-ROOT = Path(__file__).resolve().parent.parent.parent
 log = logging.getLogger(__name__)
+
+
+class _Site(Flask):
+    def send_static_file(self, filename: str) -> Response:
+        # static/ is the package conservancy.static (conservancy.resources): its __init__.py
+        # and __pycache__ are Python's, not the site's.
+        if filename.startswith("__"):
+            abort(404)
+        return super().send_static_file(filename)
 
 
 def build_app(settings: Settings | None, runtime: Runtime | None) -> Flask:
     settings = settings or (runtime.settings if runtime else Settings.from_env())
     runtime = runtime or Runtime.from_settings(settings)
-    app = Flask(
+    app = _Site(
         "conservancy",
-        template_folder=str(ROOT / "templates"),
-        static_folder=str(ROOT / "static"),
+        template_folder=str(resources.templates()),
+        static_folder=str(resources.static()),
     )
     app.config.update(
         SECRET_KEY=settings.web_secret_key(),

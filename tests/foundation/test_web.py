@@ -132,6 +132,17 @@ def test_an_unexpected_error_gets_a_500_page_without_a_traceback(app: Flask) -> 
     assert "hunter2" not in body
 
 
+def test_the_style_sheets_are_served_and_the_static_folders_python_is_not(
+    client: FlaskClient,
+) -> None:
+    css = client.get("/static/site.css")
+    assert css.status_code == 200
+    assert css.mimetype == "text/css"
+    css.close()
+    assert client.get("/static/__init__.py").status_code == 404
+    assert client.get("/static/__pycache__/__init__.cpython-311.pyc").status_code == 404
+
+
 def test_a_wrong_method_gets_the_error_page(client: FlaskClient) -> None:
     page = client.post("/")
     assert page.status_code == 405

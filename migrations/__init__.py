@@ -1,0 +1,1 @@
+"""Alembic's migrations; in the wheel, conservancy.migrations (conservancy/resources.py)."""
