@@ -7,10 +7,13 @@ one line naming the variable; the CLI prints it and exits 2.
 from __future__ import annotations
 
 import os
+import secrets
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
+from functools import cache
 from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -195,7 +198,56 @@ class Settings:
             raise SettingsError(
                 "CONSERVANCY_SECRET_KEY is required (set CONSERVANCY_ENV=demo to try it out)"
             )
-        return f"insecure-{self.env}-key-not-for-production"
+        return instance_key(self.instance_dir)
+
+    def refuse_open_bind(self, host: str) -> None:
+        """Outside production, serve this machine only: a demo or test instance signs its
+        sessions with a key of its own folder, runs the Stripe stand-in and shows demo
+        passwords, none of which may face a network."""
+        if self.env is Environment.PRODUCTION or host.strip("[]") in LOOPBACK:
+            return
+        raise SettingsError(
+            f"CONSERVANCY_ENV={self.env} serves this machine only (127.0.0.1, ::1, "
+            f"localhost), not {host!r}: use CONSERVANCY_ENV=production with a secret key"
+        )
+
+
+LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+SECRET_KEY_FILE = "secret_key"  # noqa: S105 - a file name, not a key
+
+
+@cache
+def instance_key(folder: Path) -> str:
+    """A demo or test instance's own session key, made once and kept in its folder.
+
+    Random per instance (never a key fixed in the source, which anyone could use to sign
+    a session cookie for any demo), readable by its owner only, and the same for every
+    process of the instance: the first to need it writes it whole, with O_EXCL, and a
+    process that loses that race reads the winner's.
+    """
+    path = folder / SECRET_KEY_FILE
+    for _ in range(2):
+        try:
+            key = path.read_text("ascii").strip()
+        except FileNotFoundError:
+            pass
+        else:
+            if len(key) >= 32:
+                return key
+            raise SettingsError(f"{path} holds no usable key: delete it to make a new one")
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".secret_key-")  # mode 0600
+        try:
+            with os.fdopen(fd, "w", encoding="ascii") as out:
+                out.write(secrets.token_urlsafe(48) + "\n")
+                out.flush()
+                os.fsync(out.fileno())
+            os.link(tmp, path)  # fails if another process made it first: read theirs
+        except FileExistsError:
+            pass
+        finally:
+            Path(tmp).unlink()
+    raise SettingsError(f"{path} cannot be made")  # pragma: no cover - removed under us
 
 
 def _parse(kind: type[Environment], value: str, name: str) -> Environment:

@@ -102,7 +102,17 @@ def serve(host: str, port: int, workers: int, config: Path | None) -> None:
         for name in ("host", "port", "workers")
         if ctx.get_parameter_source(name) is not ParameterSource.DEFAULT
     }
+    binds = [host] if config is None or {"host", "port"} & given else _binds(config)
+    for address in binds:
+        settings.refuse_open_bind(address)
     serve_app(settings, host, port, workers, config=config, given=given)
+
+
+def _binds(config: Path) -> list[str]:
+    """The hosts a gunicorn configuration file binds ("host:port"; unix sockets are local)."""
+    bind = runpy.run_path(str(config)).get("bind", ["127.0.0.1:8000"])
+    addresses = [bind] if isinstance(bind, str) else list(bind)
+    return [a.rsplit(":", 1)[0] for a in addresses if not a.startswith(("unix:", "fd://"))]
 
 
 def serve_app(
