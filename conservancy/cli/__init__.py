@@ -14,6 +14,7 @@ from sqlalchemy.exc import OperationalError
 
 from conservancy.config import SettingsError
 from conservancy.errors import DomainError
+from conservancy.payments.gateway import GatewayError
 
 # A group run without a command raises this (click >= 8.2) to show its help: let it.
 _SHOWS_HELP: Any = getattr(click.exceptions, "NoArgsIsHelpError", ())
@@ -36,6 +37,9 @@ class Commands(click.Group):
         except SettingsError as exc:
             click.echo(f"error: {exc}", err=True)
             ctx.exit(2)
+        except GatewayError as exc:
+            click.echo(f"error: {exc.for_staff('the command stopped there')}", err=True)
+            ctx.exit(1)
         except DomainError as exc:
             click.echo(f"error: {exc}", err=True)
             ctx.exit(1)

@@ -19,9 +19,86 @@ from conservancy.money import Money
 
 
 class GatewayError(DomainError):
-    """The payment processor refused a request or could not be reached."""
+    """The payment processor refused a request, could not be reached, or answered in a way
+    we cannot use.
+
+    Two classes, because they ask different things of a person: a *temporary* error
+    (:class:`GatewayUnavailable`: no answer, Stripe's own failure, or "slow down") goes away
+    if the same request is sent again later; any other will get the same answer again, so
+    someone has to look. Which is which is decided where Stripe's errors are caught, in
+    ``stripe_gateway``, and nowhere else.
+
+    The message (``str``) is for staff: it may quote Stripe and name Stripe's ids.
+    ``reason`` is short and names no one and nothing (no ids, amounts or addresses), fit
+    for a donor. ``for_donor`` and ``for_staff`` word the whole message for each.
+    """
 
     http_status = 502
+    temporary = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str = "it answered in a way we cannot use",
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.request_id = request_id  # Stripe's, to look the request up in its dashboard
+
+    def for_donor(self, nothing: str, contact: str) -> str:
+        """For a donor (or a sponsor paying an invoice): what happened, with ``nothing``
+        (``"nothing was charged"``) and where to write, never Stripe's own words."""
+        return (
+            f"Our payment processor refused this request, so {nothing}: {self.reason}. "
+            f"Trying again will not help; please contact us at {contact}."
+        )
+
+    def for_staff(self, nothing: str) -> str:
+        """For sponsor staff: Stripe's own message and request id, and whether to retry."""
+        return (
+            f"Stripe's answer cannot be used, so {nothing}: {self}. Trying again will not "
+            "help; look at the request in Stripe's dashboard."
+        )
+
+
+class GatewayRefused(GatewayError):
+    """Stripe answered and refused (a 4xx other than 409 and 429): the same request will be
+    refused again. A card declined, an object Stripe does not know (or no longer lets
+    change), a key Stripe does not accept, an idempotency key reused with other values."""
+
+    def for_staff(self, nothing: str) -> str:
+        return (
+            f"Stripe refused this, so {nothing}: {self}. Trying again will get the same "
+            "answer; look at the request in Stripe's dashboard."
+        )
+
+
+class GatewayUnavailable(GatewayError):
+    """Stripe could not be reached, failed on its side (5xx), asked us to slow down (429),
+    or was still busy with the same request (409): the same request may well go through
+    in a few minutes, and its idempotency key makes sending it again safe."""
+
+    http_status = 503
+    temporary = True
+
+    def __init__(self, message: str, *, request_id: str | None = None) -> None:
+        super().__init__(
+            message, reason="our payment processor could not be reached", request_id=request_id
+        )
+
+    def for_donor(self, nothing: str, contact: str) -> str:
+        return (
+            f"We could not reach our payment processor, so {nothing}. "
+            "Please try again in a few minutes."
+        )
+
+    def for_staff(self, nothing: str) -> str:
+        return (
+            f"Stripe could not be reached or is busy, so {nothing}: {self}. "
+            "Try again in a few minutes."
+        )
 
 
 class BadSignature(DomainError):

@@ -31,6 +31,8 @@ from conservancy.payments.gateway import (
     DisputeInfo,
     Event,
     GatewayError,
+    GatewayRefused,
+    GatewayUnavailable,
     LineItem,
     PayoutInfo,
     RefundInfo,
@@ -92,6 +94,74 @@ def _id(value: Any) -> str | None:
     return str(value)
 
 
+# -- Stripe's errors, as ours ---------------------------------------------------------
+
+# Statuses after which the same request may go through later: Stripe's own failures,
+# "too many requests", and "the same idempotency key is still being worked on" (409,
+# which Stripe's library itself retries). Every other answer is Stripe's decision.
+_TRY_AGAIN = frozenset({409, 429})
+
+# What a donor may be told of a refusal, by Stripe's error code: short, and naming nothing
+# (Stripe's own messages may carry ids, amounts, even an e-mail address).
+_REASON_BY_CODE = {
+    "resource_missing": "it has no record of this payment or recurring gift",
+    "charge_already_refunded": "this payment has already been refunded",
+    "amount_too_large": "the amount is more than it allows",
+    "charge_disputed": "this payment is disputed",
+    "charge_not_refundable": "this payment cannot be refunded",
+}
+
+
+def classify(exc: stripe.StripeError, what: str) -> GatewayError:
+    """One of Stripe's errors as ours: temporary when the same request may succeed later
+    (no answer at all, a 5xx, 429 or 409), otherwise a refusal. ``what`` says what we
+    asked ("cancel the subscription"); the message keeps Stripe's words and request id
+    for staff, the reason keeps only what a donor may read."""
+    status, code = exc.http_status, _code(exc)
+    words = exc.user_message or str(exc) or type(exc).__name__
+    answered = f"HTTP {status}" if status else "no answer"
+    details = ", ".join(
+        part
+        for part in (answered, code, f"request {exc.request_id}" if exc.request_id else None)
+        if part
+    )
+    if isinstance(exc, stripe.APIConnectionError | stripe.RateLimitError):
+        temporary = True
+    elif isinstance(exc, stripe.APIError) and (status is None or status < 400):
+        temporary = True  # an answer we could not read (a proxy's page, a cut-off body)
+    else:
+        temporary = status is not None and (status >= 500 or status in _TRY_AGAIN)
+    if temporary:
+        return GatewayUnavailable(
+            f"Stripe could not be asked to {what}: {words} ({details})", request_id=exc.request_id
+        )
+    return GatewayRefused(
+        f"Stripe refused to {what}: {words} ({details})",
+        reason=_reason(exc),
+        request_id=exc.request_id,
+    )
+
+
+def _code(exc: stripe.StripeError) -> str | None:
+    """Stripe's error code (``resource_missing``), which the library keeps only on some errors."""
+    if exc.code:
+        return exc.code
+    return getattr(exc.error, "code", None) or None
+
+
+def _reason(exc: stripe.StripeError) -> str:
+    code = _code(exc)
+    if code in _REASON_BY_CODE:
+        return _REASON_BY_CODE[code]
+    if isinstance(exc, stripe.CardError):
+        return "the card was declined"
+    if isinstance(exc, stripe.AuthenticationError | stripe.PermissionError):
+        return "our account with it does not allow this request"
+    if isinstance(exc, stripe.IdempotencyError):
+        return "it clashes with an earlier request"
+    return "it does not accept this request"
+
+
 def http_client(proxy: str | None = None) -> stripe.HTTPClient:
     """Stripe's requests client on a session that never looks in the environment.
 
@@ -132,8 +202,7 @@ class StripeGateway:
         try:
             return _plain(fn(*args))
         except stripe.StripeError as exc:
-            message = exc.user_message or getattr(exc, "_message", None) or str(exc)
-            raise GatewayError(f"Stripe refused to {what}: {message}") from exc
+            raise classify(exc, what) from exc
 
     # -- checkout --------------------------------------------------------------
 

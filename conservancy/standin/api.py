@@ -306,6 +306,10 @@ def _error(error: StripeError) -> Response:
     return _json(error.body(), error.status)
 
 
+def _body(error: StripeError) -> bytes:
+    return (json.dumps(error.body(), indent=2) + "\n").encode()
+
+
 def _html(body: str, status: int = 200) -> Response:
     return Response(body, status, mimetype="text/html")
 
@@ -321,8 +325,55 @@ def _flag(form: dict[str, str], name: str) -> bool | None:
     raise ParameterError(f"{name} must be 0 or 1, not {raw!r}.", param=name)
 
 
+def _faults(form: dict[str, str]) -> Faults:
+    """``status`` (429, 500, 502 or 503; empty or 0 switches faults off) and ``count``
+    (how many API requests; empty: until switched off)."""
+    raw = form.get("status") or "0"
+    if raw == "0":
+        return Faults()
+    if not raw.isdigit() or int(raw) not in _FAULTS:
+        choices = ", ".join(str(status) for status in _FAULTS)
+        raise ParameterError(f"status must be one of {choices}, or 0 for none.", param="status")
+    count = params.integer(form, "count", minimum=1)
+    return Faults(status=int(raw), left=count)
+
+
 def _redacted(key: str) -> str:
     return key[:8] + "*" * max(len(key) - 12, 0) + key[-4:] if len(key) > 12 else "****"
+
+
+# What Stripe answers when it fails on its side, or when it is asked too much too fast.
+_FAULTS = {
+    429: (
+        "Too many requests hit the API too quickly. We recommend an exponential backoff of "
+        "your requests.",
+        "invalid_request_error",
+        "rate_limit",
+    ),
+    500: ("An unknown error occurred", "api_error", None),
+    502: ("An unknown error occurred", "api_error", None),
+    503: ("Stripe is unavailable right now; please retry.", "api_error", None),
+}
+
+
+@dataclass
+class Faults:
+    """API requests answered with an error instead, as Stripe does when it is down or
+    throttling: ``status`` for the next ``left`` requests (None: until switched off)."""
+
+    status: int | None = None
+    left: int | None = None
+
+    def take(self) -> StripeError | None:
+        if self.status is None:
+            return None
+        status = self.status
+        if self.left is not None:
+            self.left -= 1
+            if self.left <= 0:
+                self.status = self.left = None
+        message, type_, code = _FAULTS[status]
+        return StripeError(message, status=status, type_=type_, code=code)
 
 
 class StandInApp:
@@ -331,6 +382,7 @@ class StandInApp:
     def __init__(self, store: Store, webhooks: WebhookSender) -> None:
         self.store = store
         self.webhooks = webhooks
+        self.faults = Faults()
         rules = [
             Rule(path, methods=[method], endpoint=("api", index))
             for index, (method, path, _, _) in enumerate(API)
@@ -364,6 +416,7 @@ class StandInApp:
             Rule("/_standin/payouts", methods=["POST"], endpoint=("control", "payouts")),
             Rule("/_standin/webhooks/mode", methods=["GET", "POST"], endpoint=("control", "mode")),
             Rule("/_standin/state", methods=["GET"], endpoint=("control", "state")),
+            Rule("/_standin/faults", methods=["GET", "POST"], endpoint=("control", "faults")),
             Rule(
                 "/_standin/exchange_rates", methods=["GET", "POST"], endpoint=("control", "rates")
             ),
@@ -405,6 +458,10 @@ class StandInApp:
 
     def api(self, request: Request, index: int, object_id: str | None) -> Response:
         method, _, handler, schema = API[index]
+        with self.store.lock:
+            fault = self.faults.take()
+        if fault is not None:
+            return self._respond(fault.status, _body(fault), objects.new_id("req_", 14))
         try:
             self._authorize(request)
             source = request.form if method == "POST" else request.args
@@ -449,8 +506,7 @@ class StandInApp:
             try:
                 result = handler(self.store, call, **args)
             except StripeError as exc:
-                body = (json.dumps(exc.body(), indent=2) + "\n").encode()
-                return (exc.status if exc.remembered else -exc.status), body, request_id
+                return (exc.status if exc.remembered else -exc.status), _body(exc), request_id
         return 200, (json.dumps(result, indent=2) + "\n").encode(), request_id
 
     @staticmethod
@@ -508,6 +564,10 @@ class StandInApp:
         if name == "rates":
             store.exchange_rates.update(exchange.parse_rates(form, store.exchange_rates))
             return {currency: str(rate) for currency, rate in store.exchange_rates.items()}
+        if name == "faults":
+            if form:
+                self.faults = _faults(form)
+            return {"status": self.faults.status, "left": self.faults.left}
         if name == "mode":
             mode = self.webhooks.set_mode(
                 duplicate=_flag(form, "duplicate"),

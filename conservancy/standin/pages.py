@@ -105,6 +105,7 @@ CONTROLS = (
     ("POST", "/_standin/payouts", "currency (default usd), outcome: paid or failed"),
     ("POST", "/_standin/webhooks/mode", "duplicate, shuffle, fail_first: 0 or 1"),
     ("GET", "/_standin/state", "charges, refunds, disputes, payouts, balance transactions"),
+    ("POST", "/_standin/faults", "status: 429, 500, 502, 503 or 0 (none); count (optional)"),
     ("POST", "/_standin/exchange_rates", "eur, gbp, cad: US dollars per unit, from now on"),
 )
 

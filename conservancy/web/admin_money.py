@@ -216,8 +216,8 @@ def refund(staff: Staff, gift_id: int) -> ResponseReturnValue:
     except GatewayError as exc:
         session.rollback()
         log.warning("a refund of gift %s failed at Stripe: %s", gift_id, exc)
-        form.refuse(None, f"Nothing was refunded: {exc}")
-        return _gift_page(staff, _gift(gift_id), form), 502
+        form.refuse(None, exc.for_staff("nothing was refunded"))
+        return _gift_page(staff, _gift(gift_id), form), exc.http_status
     session.commit()
     _after_commit()
     flash(f"Refunded {form.money.format()}. The donor's receipt is voided and replaced as due.")

@@ -263,11 +263,13 @@ def refund(staff: Staff, number: str) -> ResponseReturnValue:
         session.rollback()
         form.refuse(getattr(exc, "field", None), str(exc))
         return _invoice_page(staff, found, _payment_form(formdata=None), refund_form=form), 400
-    except GatewayError:
-        log.warning("Stripe refused the refund of invoice %s", number, exc_info=True)
+    except GatewayError as exc:
+        log.warning("the refund of invoice %s failed at Stripe: %s", number, exc)
         session.rollback()
-        form.refuse(None, "Stripe did not take the refund; nothing was refunded. Try again.")
-        return _invoice_page(staff, found, _payment_form(formdata=None), refund_form=form), 502
+        form.refuse(None, exc.for_staff("nothing was refunded"))
+        return _invoice_page(
+            staff, found, _payment_form(formdata=None), refund_form=form
+        ), exc.http_status
     session.commit()
     _after_commit()
     flash(f"{form.money.format()} of invoice {number} is refunded to the card.")

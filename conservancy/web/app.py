@@ -9,6 +9,7 @@ from werkzeug.exceptions import HTTPException
 from conservancy import resources
 from conservancy.config import Environment, Settings
 from conservancy.errors import DomainError
+from conservancy.payments.gateway import GatewayError
 from conservancy.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -146,6 +147,17 @@ def _register_errors(app: Flask) -> None:
         return render_template(
             "errors/error.html", code=exc.http_status, message=str(exc)
         ), exc.http_status
+
+    @app.errorhandler(GatewayError)
+    def _gateway(exc: GatewayError) -> tuple[str, int]:
+        # A page that did not catch it: worded for anyone, as for a donor (the message
+        # itself may quote Stripe, with its ids, and is for the log).
+        log.warning("a payment processor error reached the page: %s", exc)
+        contact = app.extensions["conservancy"].settings.sender_address
+        message = exc.for_donor("nothing was done", contact)
+        return render_template("errors/error.html", code=exc.http_status, message=message), (
+            exc.http_status
+        )
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> tuple[str, int]:

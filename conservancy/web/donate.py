@@ -37,10 +37,6 @@ bp = Blueprint("donate", __name__)
 log = logging.getLogger(__name__)
 
 _COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
-NOTHING_CHARGED = (
-    "We could not reach our payment processor, so nothing was charged. "
-    "Please try again in a few minutes."
-)
 
 
 @bp.get("/donate/<slug>")
@@ -123,15 +119,21 @@ def _checkout(session: Session, donation: Donation) -> ResponseReturnValue:
             base_url=rt.settings.base_url,
             sponsor_name=sponsor.legal_name if sponsor else "the sponsor",
         )
-    except GatewayError:
+    except GatewayError as exc:
         # No session, so no one can pay it and no event will come for it: close it.
-        log.warning("could not start a checkout for donation %s", donation.id, exc_info=True)
+        log.warning("could not start a checkout for donation %s: %s", donation.id, exc)
         session.rollback()
-        donation.change_status(DonationStatus.FAILED, "the payment processor could not be reached")
+        donation.change_status(
+            DonationStatus.FAILED,
+            "the payment processor could not be reached"
+            if exc.temporary
+            else "the payment processor refused the checkout",
+        )
         session.commit()
+        message = exc.for_donor("nothing was charged", rt.settings.sender_address)
         return render_template(
-            "errors/error.html", sponsor=sponsor, code=502, message=NOTHING_CHARGED
-        ), 502
+            "errors/error.html", sponsor=sponsor, code=exc.http_status, message=message
+        ), exc.http_status
     session.commit()
     return redirect(checkout.url, code=303)
 

@@ -39,10 +39,6 @@ log = logging.getLogger(__name__)
 P = ParamSpec("P")
 
 SIGNED_IN_FOR = timedelta(hours=12)
-NOTHING_CHANGED = (
-    "We could not reach our payment processor, so nothing was changed. "
-    "Please try again in a few minutes."
-)
 STATUS = {
     DonationStatus.PAID: "Paid",
     DonationStatus.PARTIALLY_REFUNDED: "Partly refunded",
@@ -250,10 +246,11 @@ def change_amount(donor_id: int, donation_id: int) -> ResponseReturnValue:
     except ChangeRefused as exc:
         session.rollback()
         return _dashboard(donor_id, Problem(donation_id, "amount", str(exc), typed)), 400
-    except GatewayError:
-        log.warning("could not change the amount of donation %s", donation_id, exc_info=True)
+    except GatewayError as exc:
+        log.warning("could not change the amount of donation %s: %s", donation_id, exc)
         session.rollback()
-        return _dashboard(donor_id, Problem(donation_id, "amount", NOTHING_CHANGED, typed)), 502
+        refusal = _nothing_changed(exc)
+        return _dashboard(donor_id, Problem(donation_id, "amount", refusal, typed)), exc.http_status
     session.commit()
     flash(
         f"Your gift to {donation.project.name} is now {donation.amount.format()} "
@@ -279,19 +276,23 @@ def cancel(donor_id: int, donation_id: int) -> ResponseReturnValue:
     service.donor_donation(session, donor_id, donation_id)  # another donor's: 404 first
     try:
         donation = service.cancel_recurring(session, rt.gateway, donor_id, donation_id)
-    except GatewayError:
-        log.warning("could not cancel donation %s", donation_id, exc_info=True)
+    except GatewayError as exc:
+        log.warning("could not cancel donation %s: %s", donation_id, exc)
         session.rollback()
         donation = service.donor_donation(session, donor_id, donation_id, lock=False)
         return _page(
-            "portal/cancel.html", donation=donation, every=EVERY, refusal=NOTHING_CHANGED
-        ), 502
+            "portal/cancel.html", donation=donation, every=EVERY, refusal=_nothing_changed(exc)
+        ), exc.http_status
     session.commit()
     flash(
         f"Your recurring gift to {donation.project.name} is cancelled: no further payments "
         "will be taken. Thank you for your support."
     )
     return _back_to(donation_id)
+
+
+def _nothing_changed(exc: GatewayError) -> str:
+    return exc.for_donor("nothing was changed", runtime().settings.sender_address)
 
 
 # -- files ----------------------------------------------------------------------------------

@@ -164,7 +164,7 @@ def _reconcile(period: reconciling.Period) -> reconciling.Reconciliation | Respo
         return _message("The books are being loaded. Reload this page in a minute."), 503
     except GatewayError as exc:
         log.warning("reconciling with Stripe failed: %s", exc)
-        return _message(f"Stripe could not be asked: {exc}. Try again in a few minutes."), 502
+        return _message(exc.for_staff("the report could not be made")), exc.http_status
 
 
 def _post() -> None:

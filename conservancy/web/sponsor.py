@@ -31,7 +31,7 @@ from conservancy.sponsorships.service import (
     request_sponsorship,
 )
 from conservancy.web.context import db, runtime
-from conservancy.web.donate import NOTHING_CHARGED, brand
+from conservancy.web.donate import brand
 from conservancy.web.sponsor_forms import SponsorForm
 
 bp = Blueprint("sponsor", __name__)
@@ -110,12 +110,16 @@ def pay(slug: str, number: str) -> ResponseReturnValue:
     rt = runtime()
     try:
         checkout = begin_card_payment(session, rt.gateway, found, base_url=rt.settings.base_url)
-    except GatewayError:
-        log.warning("could not start a checkout for invoice %s", number, exc_info=True)
+    except GatewayError as exc:
+        log.warning("could not start a checkout for invoice %s: %s", number, exc)
         session.rollback()
+        message = exc.for_donor("nothing was charged", rt.settings.sender_address)
         return render_template(
-            "errors/error.html", sponsor=get_sponsor(session), code=502, message=NOTHING_CHARGED
-        ), 502
+            "errors/error.html",
+            sponsor=get_sponsor(session),
+            code=exc.http_status,
+            message=message,
+        ), exc.http_status
     session.commit()
     return redirect(checkout.url, code=303)
 

@@ -29,8 +29,13 @@ def webhook() -> tuple[dict[str, str], int]:
     except BadSignature as exc:
         return {"error": str(exc)}, 400
     except GatewayError as exc:
-        log.warning("could not reach Stripe while handling a webhook: %s", exc)
-        return {"error": "Stripe could not be reached; retry later"}, 503
+        # Not 2xx either way, so Stripe sends the event again (and `stripe sync` can fetch
+        # it): a temporary error will have passed; a refusal needs someone to look.
+        if exc.temporary:
+            log.warning("could not reach Stripe while handling a webhook: %s", exc)
+            return {"error": "Stripe could not be reached; retry later"}, 503
+        log.error("Stripe refused a request made for a webhook: %s", exc)
+        return {"error": "Stripe refused a request this event needs; staff must look"}, 502
     rt.jobs.enqueue(Job.POST_LEDGER)
     if outcome == "processed":
         rt.jobs.enqueue(Job.DELIVER)  # receipts and their mail, off the request

@@ -516,8 +516,9 @@ def test_unreachable_stripe_says_nothing_was_charged(
 
     page = client.post(FORM, data={**VALID, "csrf_token": csrf})
 
-    assert page.status_code == 502
+    assert page.status_code == 503  # temporary: the same gift may go through in a while
     assert "nothing was charged" in page.text
+    assert "Please try again in a few minutes." in page.text
     assert "Traceback" not in page.text
     assert written(rt).ledger == before.ledger
     with rt.sessions() as session:  # closed, so no one is left with a gift that can never be paid

@@ -12,7 +12,6 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from conservancy.donations.models import Donation, DonationStatus, Frequency
-from conservancy.payments.gateway import GatewayError
 from conservancy.runtime import Runtime
 from conservancy.standin import StandIn
 from tests import factories
@@ -196,29 +195,65 @@ def test_a_gift_cancelled_at_stripe_first_has_nothing_left_to_cancel(
     assert "Change the amount" not in client.get("/portal").text
 
 
-def test_when_stripe_cannot_be_reached_nothing_changes(
-    rt: Runtime, standin: StandIn, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+def stripe_fails(standin: StandIn, how: str) -> None:
+    """Stripe out of reach from now on: throttling (429), failing (500) or gone."""
+    if how == "refused connection":
+        standin.stop()
+    else:
+        control(standin, "faults", status=how)
+
+
+@pytest.mark.parametrize("how", ["429", "500", "refused connection"])
+def test_when_stripe_cannot_be_reached_the_donor_is_asked_to_try_again_and_nothing_changes(
+    rt: Runtime, standin: StandIn, client: FlaskClient, how: str
 ) -> None:
     gift = monthly_gift(rt, standin, "10.00")
     sign_in(client, rt, ADA)
+    stripe_fails(standin, how)
 
-    def unreachable(*args: object, **kwargs: object) -> None:
-        raise GatewayError("Stripe refused to change the subscription: connection reset")
+    changed = change_amount(client, gift.id, "25.00")
+    cancelled = cancel(client, gift.id)
 
-    monkeypatch.setattr(rt.gateway, "update_subscription_amount", unreachable)
-    monkeypatch.setattr(rt.gateway, "cancel_subscription", unreachable)
+    assert changed.status_code == cancelled.status_code == 503
+    assert message_by_amount(changed, gift.id) == (
+        "We could not reach our payment processor, so nothing was changed. "
+        "Please try again in a few minutes."
+    )
+    assert "nothing was changed. Please try again in a few minutes." in cancelled.text
+    after = donation(rt, gift.id)
+    assert (after.status, after.amount) == (DonationStatus.PAID, factories.usd("10.00"))
+    assert len(after.history) == len(gift.history)
+    if how != "refused connection":
+        control(standin, "faults", status="0")
+        assert subscription(standin, gift.stripe_subscription_id)["status"] == "active"
+
+
+def test_a_gift_stripe_has_ended_is_refused_with_whom_to_write_to_not_try_again(
+    rt: Runtime, standin: StandIn, client: FlaskClient
+) -> None:
+    """Cancelled at Stripe (in its dashboard, say) and the webhook saying so is lost: Stripe
+    refuses any change, and will refuse it again however often it is asked."""
+    gift = monthly_gift(rt, standin, "10.00")
+    sign_in(client, rt, ADA)
+    delivering_to, standin.webhooks.url = standin.webhooks.url, None  # the webhook is lost
+    stripe_client(standin).v1.subscriptions.cancel(str(gift.stripe_subscription_id))
+    standin.webhooks.url = delivering_to
 
     changed = change_amount(client, gift.id, "25.00")
     cancelled = cancel(client, gift.id)
 
     assert changed.status_code == cancelled.status_code == 502
-    assert "nothing was changed" in message_by_amount(changed, gift.id)
-    assert "nothing was changed" in cancelled.text
-    assert "connection reset" not in changed.text + cancelled.text
+    refused = "Our payment processor refused this request, so nothing was changed: "
+    contact = f"Trying again will not help; please contact us at {rt.settings.sender_address}."
+    assert message_by_amount(changed, gift.id).startswith(refused)
+    assert message_by_amount(changed, gift.id).endswith(contact)
+    for page in (changed.text, cancelled.text):
+        assert refused in page
+        assert "try again in a few minutes" not in page.lower()
+        assert str(gift.stripe_subscription_id) not in page  # Stripe's own words stay out
     after = donation(rt, gift.id)
     assert (after.status, after.amount) == (DonationStatus.PAID, factories.usd("10.00"))
     assert len(after.history) == len(gift.history)
-    assert subscription(standin, gift.stripe_subscription_id)["status"] == "active"
 
 
 def test_a_one_time_gift_cannot_be_changed_or_cancelled(

@@ -186,6 +186,31 @@ def test_staff_refund_the_rest_from_the_invoice_page_never_more_than_was_paid(
     assert "Only $0.00 of this payment remains" in again.text
 
 
+def test_a_refund_stripe_refuses_tells_staff_stripes_words_and_not_to_try_again(
+    giving_runtime: Runtime, giving_app: Flask, standin: StandIn, live: LiveServer
+) -> None:
+    """Refunded in full in Stripe's dashboard, and the webhook saying so is lost: Stripe
+    refuses the staff's refund, and will refuse it again however often it is sent."""
+    rt = giving_runtime
+    number, charge, _ = _paid(rt, standin)
+    delivering_to, standin.webhooks.url = standin.webhooks.url, None
+    stripe_client(standin).v1.refunds.create({"charge": charge})
+    standin.webhooks.url = delivering_to
+    client = signed_in(giving_app, rt, "bookkeeper")
+    page = f"/admin/sponsorships/invoices/{number}"
+
+    refused = send(client, page, f"{page}/refund", {"amount": "100.00", "reason": "Cancelled"})
+
+    assert refused.status_code == 502
+    text = refused.text.replace("&#39;", "'")
+    assert "Stripe refused this, so nothing was refunded" in text
+    assert f"Charge {charge} has already been refunded." in text
+    assert "charge_already_refunded, request req_" in text
+    assert "Trying again will get the same answer" in text
+    assert "Try again" not in text.replace("Trying again", "")
+    assert invoice(rt, number).kept.minor == 1_000_000
+
+
 def test_a_refund_the_bank_sends_back_is_undone_and_staff_can_refund_again(
     giving_runtime: Runtime, giving_app: Flask, standin: StandIn, live: LiveServer
 ) -> None:
