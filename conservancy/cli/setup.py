@@ -252,6 +252,9 @@ def _demo_sponsorship_levels(session: Session, project: Project) -> None:
         )
 
 
+# The demo's Stripe stand-in keeps its state in this file of the instance folder.
+DEMO_STANDIN_STATE = "stripe-standin.json"
+
 # The demo's people sign in with these passwords (demo only: they are printed).
 DEMO_TREASURER = ("treasurer@twisted.example", "twisted demo treasurer")
 DEMO_ADMIN = ("admin@sponsor.example", "sponsor demo admin")
@@ -307,7 +310,7 @@ def demo_sign_ins(port: int) -> list[str]:
 @click.option("--stripe-port", default=12111, show_default=True, type=int)
 def demo(port: int, stripe_port: int) -> None:
     """A demo sponsor and projects, the Stripe stand-in, and the site, all on 127.0.0.1."""
-    from conservancy.standin import StandIn
+    from conservancy.standin import StandIn, StateFileError
 
     os.environ.setdefault("CONSERVANCY_ENV", "demo")
     settings = Settings.from_env()
@@ -317,12 +320,19 @@ def demo(port: int, stripe_port: int) -> None:
         port=stripe_port,
         webhook_url=f"http://127.0.0.1:{port}/stripe/webhook",
         webhook_secret=DEMO_WEBHOOK_SECRET,
+        # Beside the demo's database, so gifts made before a restart can still be refunded
+        # and changed: Stripe remembers them, and so does the stand-in.
+        state_file=(settings.instance_dir / DEMO_STANDIN_STATE).resolve(),
     )
     try:
         stripe_url = standin.start()
     except OSError as exc:
         raise click.ClickException(
             f"cannot start the Stripe stand-in on port {stripe_port}: {exc.strerror}"
+        ) from None
+    except StateFileError as exc:
+        raise click.ClickException(
+            f"the Stripe stand-in's state: {exc} (remove the file to start the stand-in afresh)"
         ) from None
     settings = replace(
         settings,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
@@ -25,18 +26,36 @@ def stripe() -> None:
     show_default=True,
     help="The secret events are signed with.",
 )
-def stand_in(port: int, webhook_url: str | None, webhook_secret: str) -> None:
+@click.option(
+    "--state",
+    "state_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Keep everything in this file, and go on from it when started again "
+    "(default: in memory only).",
+)
+def stand_in(
+    port: int, webhook_url: str | None, webhook_secret: str, state_file: Path | None
+) -> None:
     """Run the Stripe stand-in on 127.0.0.1 in the foreground, until interrupted."""
-    from conservancy.standin import StandIn
+    from conservancy.standin import StandIn, StateFileError
 
     standin = StandIn(
-        port=port, webhook_url=webhook_url, webhook_secret=webhook_secret, log_requests=True
+        port=port,
+        webhook_url=webhook_url,
+        webhook_secret=webhook_secret,
+        log_requests=True,
+        state_file=state_file.resolve() if state_file else None,
     )
     try:
         url = standin.start()
     except OSError as exc:
         raise click.ClickException(f"cannot listen on 127.0.0.1:{port}: {exc.strerror}") from exc
+    except StateFileError as exc:
+        raise click.ClickException(f"the stand-in's state: {exc}") from exc
     click.echo(f"Stripe stand-in listening on {url}")
+    if state_file:
+        click.echo(f"  state: {state_file} (kept after each change)")
     click.echo(f"  API base address: {url} (any sk_test_… key)")
     click.echo(f"  control addresses: {url}/_standin/")
     click.echo(

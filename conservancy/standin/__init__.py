@@ -10,23 +10,26 @@ and signed webhook delivery. Demo and tests use it instead of Stripe.
     standin.wait_for_webhooks(5)
     standin.stop()
 
-It listens on 127.0.0.1 only and keeps everything in memory.
+It listens on 127.0.0.1 only and keeps everything in memory; with ``state_file``
+it also keeps it in that file, and a stand-in started on the same file goes on
+where the last one stopped (see ``standin.state``).
 """
 
 from __future__ import annotations
 
 import socket
 import threading
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from conservancy.standin.api import StandInApp
-from conservancy.standin.state import Store
+from conservancy.standin.state import StateFileError, Store
 from conservancy.standin.webhooks import Mode, WebhookSender
 
-__all__ = ["Mode", "StandIn"]
+__all__ = ["Mode", "StandIn", "StateFileError"]
 
 HOST = "127.0.0.1"
 
@@ -44,8 +47,10 @@ class StandIn:
         webhook_secret: str = "whsec_standin",  # noqa: S107 - a test secret, shared by design
         *,
         log_requests: bool = False,
+        state_file: Path | None = None,
     ) -> None:
         self.port = port
+        self.state_file = state_file
         self.webhook_url = webhook_url
         self.webhook_secret = webhook_secret
         self.log_requests = log_requests
@@ -67,7 +72,8 @@ class StandIn:
         return self._store
 
     def start(self) -> str:
-        """Listen on 127.0.0.1 (``port=0`` picks a free port) and serve from a thread."""
+        """Listen on 127.0.0.1 (``port=0`` picks a free port) and serve from a thread,
+        after taking up the state file's memory, if there is one."""
         if self._server is not None:
             return self.url
         # Bind here rather than in werkzeug, which exits the process when the
@@ -76,11 +82,14 @@ class StandIn:
         try:
             port = listener.getsockname()[1]
             base_url = f"http://{HOST}:{port}"
-            self._store = Store(
+            store = Store(
                 base_url=base_url,
                 on_event=self.webhooks.enqueue,
                 pending_webhooks=1 if self.webhook_url else 0,
+                state_file=self.state_file,
             )
+            store.load()  # StateFileError: the file is there but unreadable
+            self._store = store
             app = StandInApp(self._store, self.webhooks)
             self._server = make_server(
                 HOST,

@@ -446,8 +446,12 @@ class StandInApp:
             return exc.get_response(request.environ)
         try:
             if kind == "api":
-                return self.api(request, name, args["object_id"] if args else None)
-            return self.control(request, name, args.get("object_id"))
+                response = self.api(request, name, args["object_id"] if args else None)
+            else:
+                response = self.control(request, name, args.get("object_id"))
+            if request.method not in ("GET", "HEAD"):
+                self.store.save()  # kept before the caller hears of it
+            return response
         except Exception:
             log.exception("stand-in failed on %s %s", request.method, request.path)
             return _error(

@@ -6,16 +6,28 @@ of a request that writes (the idempotency check, the work and the remembered
 answer), so two requests never interleave and a replay can never race the
 request it replays. Events reach the webhook queue while the lock is held,
 which keeps the queue in the order the events happened.
+
+With a state file (the demo's ``instance/stripe-standin.json``, or ``conservancy
+stripe stand-in --state FILE``) the memory outlives the process: after each
+request that may have changed it, the whole of it is written to the file (a
+temporary file beside it, flushed to disk, then renamed over it, so the file is
+always one whole state), and a stand-in started on the same file goes on from
+there. Amounts stay Stripe's integers in minor units; exchange rates are written
+as decimal text. Webhook deliveries still queued are not kept: ``conservancy
+stripe sync`` fetches what a restart cut off.
 """
 
 from __future__ import annotations
 
 import copy
+import json
+import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from decimal import Decimal
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import Any
 
 from conservancy import clock
@@ -30,6 +42,14 @@ _KIND = {  # Stripe's word for each object in "No such ..." messages
     "balance_transaction": "balance transaction",
     "invoice_payment": "invoice payment",
 }
+
+
+# Bumped when the saved shape changes; a file of another version is refused, not guessed at.
+STATE_VERSION = 1
+
+
+class StateFileError(Exception):
+    """A state file the stand-in cannot read back: it says which and why, in one line."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +101,8 @@ class Store:
     _events: list[Obj] = field(default_factory=list)
     _answers: dict[str, Answer] = field(default_factory=dict)
     _request: tuple[str | None, str | None] = (None, None)
+    # Where the memory is kept between runs (see the module's docstring); None: nowhere.
+    state_file: Path | None = None
 
     @staticmethod
     def now() -> int:
@@ -208,3 +230,86 @@ class Store:
                     "balance": balance,
                 }
             )
+
+    # -- kept in a file between runs -------------------------------------------
+
+    def save(self) -> None:
+        """Write everything to the state file, whole, if there is one."""
+        if self.state_file is None:
+            return
+        with self.lock:  # one writer at a time, and each writes the newest state
+            text = json.dumps(self._saved(), separators=(",", ":"))
+            target = self.state_file
+            target.parent.mkdir(parents=True, exist_ok=True)
+            temporary = target.with_name(f".{target.name}.tmp")
+            with temporary.open("w", encoding="utf-8") as out:
+                out.write(text)
+                out.flush()
+                os.fsync(out.fileno())
+            temporary.replace(target)
+
+    def load(self) -> bool:
+        """Take up the state file's memory, if the file exists; False if it does not."""
+        path = self.state_file
+        if path is None or not path.exists():
+            return False
+        try:
+            saved = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(saved, dict) or saved.get("version") != STATE_VERSION:
+                raise StateFileError(
+                    f"{path}: not a state file of this stand-in (version {STATE_VERSION})"
+                )
+            with self.lock:
+                self._restore(saved)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise StateFileError(f"{path}: cannot be read: {exc}") from exc
+        except ValueError as exc:  # JSON's errors too
+            raise StateFileError(f"{path}: not JSON: {exc}") from exc
+        except (KeyError, TypeError, AttributeError, InvalidOperation) as exc:
+            raise StateFileError(f"{path}: incomplete or damaged ({exc!r})") from exc
+        return True
+
+    def _saved(self) -> Obj:
+        return {
+            "version": STATE_VERSION,
+            "objects": list(self._objects.values()),  # in the order they were made
+            "by_type": self._by_type,
+            "events": [event["id"] for event in self._events],
+            "terms": {session: asdict(terms) for session, terms in self.terms.items()},
+            "payment_methods": self.payment_methods,
+            "paid_out_by": self.paid_out_by,
+            "exchange_rates": {cur: str(rate) for cur, rate in self.exchange_rates.items()},
+            "answers": {
+                key: {
+                    "fingerprint": answer.fingerprint,
+                    "status": answer.status,
+                    "body": answer.body.decode("utf-8"),
+                    "request_id": answer.request_id,
+                }
+                for key, answer in self._answers.items()
+            },
+        }
+
+    def _restore(self, saved: Obj) -> None:
+        objects_by_id = {str(obj["id"]): obj for obj in saved["objects"]}
+        by_type = {str(kind): [str(i) for i in ids] for kind, ids in saved["by_type"].items()}
+        events = [objects_by_id[str(event_id)] for event_id in saved["events"]]
+        terms = {str(s): CheckoutTerms(**t) for s, t in saved["terms"].items()}
+        rates = {str(c): Decimal(str(r)) for c, r in saved["exchange_rates"].items()}
+        answers = {
+            str(key): Answer(
+                fingerprint=str(a["fingerprint"]),
+                status=int(a["status"]),
+                body=str(a["body"]).encode("utf-8"),
+                request_id=str(a["request_id"]),
+            )
+            for key, a in saved["answers"].items()
+        }
+        self._objects = objects_by_id
+        self._by_type = by_type
+        self._events = events
+        self.terms = terms
+        self.payment_methods = dict(saved["payment_methods"])
+        self.paid_out_by = {str(k): str(v) for k, v in saved["paid_out_by"].items()}
+        self.exchange_rates = rates
+        self._answers = answers
