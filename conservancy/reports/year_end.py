@@ -8,11 +8,34 @@ a command (``conservancy report year-end``) and a download for staff:
   account received, refunds and lost disputes taken off. The sponsorship fee a
   project pays the sponsor (``Income:General:Sponsorship-Fees``) moves money
   between funds and is nobody's contribution; it appears in the roll-forward.
+  Beside each amount, the part of it that paid for benefits given back to
+  corporate sponsors (their fair market value): income, but no contribution.
 * **Schedule B**: contributors whose contributions in the year total
   5,000.00 or more, summed across projects, gift kinds and ways of paying
   (offline gifts included), refunds taken off. The books know a contributor
   by the ``entity`` each of their entries carries; the database gives the
-  name and address behind it.
+  name and address behind it: a donor's, or a corporate sponsor's company
+  name and billing address.
+
+Corporate sponsorships (``sponsorships.books``). The sponsor keeps its books on
+the accrual method: issuing an invoice books the receivable and the fund's
+income at once, paid or not, and a void takes it back on the day of the void.
+The payment, by card or cheque, only turns the receivable into money and moves
+no income. Form 990 reports contributions by the organisation's method of
+accounting, and Schedule B follows Part VIII: a contribution is reported in
+the year it is recognised as revenue, so an invoice counts in the year it was
+issued, whenever it is paid (an unconditional promise to give, recognised when
+made), and its void, refunds and lost disputes count in their own years, as a
+gift's refund does. What counts toward the company's Schedule B total is only
+the deductible part, as its acknowledgement states it (the payment less the
+fair market value of the benefits, the IRS token-item rule applied): the rest
+is the price of what it received. When money goes back, the deductible part
+goes first, as the sponsor's adjustment notice tells the company: of what
+stands of the payment, ``max(0, standing - benefits)`` is deductible, and a
+year counts that figure at its end less that figure at its start. The
+standing at the start of a year is 0 for an invoice issued in the year; for an
+older one it is what the database says stands now, less what the books moved
+on it since the year began (a closed year's history is not needed for it).
 * each fund's **roll-forward**: opening balance, contributions, sponsorship
   fees, card and dispute fees, other expenses, transfers through
   ``Equity:Net-Assets:<Fund>``, closing balance.
@@ -24,12 +47,17 @@ a command (``conservancy report year-end``) and a download for staff:
 
   - each fund's contributions by type (index) against the snapshot's yearly
     income of the fund (figures the snapshot keeps by month, built apart);
-  - every contributor's total plus entries without a contributor against all
-    contributions (one read per transaction against one sum per account);
+  - every contributor's total plus the benefits given to sponsors plus
+    entries without a contributor against all contributions (one read per
+    transaction against one sum per account);
   - each fund's closing balance from the roll-forward against the snapshot's
     balance at the end of the year;
   - the gifts the database holds as settled in the year against the gift
     entries in the books (a gift recorded but never posted shows here);
+  - the sponsorship invoices the database holds as issued, and as voided, in
+    the year against their entries in the books; and what stands of each
+    invoice issued in the year (its amount, nothing once voided, less what
+    went back) against the income the books hold for it;
   - postings to fund accounts in another currency than USD, which no total
     here counts: there must be none.
 
@@ -57,16 +85,21 @@ from conservancy.ledger.index import PeriodEntry, TransactionIndex
 from conservancy.ledger.snapshot import Snapshot
 from conservancy.money import Currency, Money
 from conservancy.projects.models import Project
-from conservancy.receipts.document import Sponsor
+from conservancy.receipts.document import Benefit, Sponsor, deductible_amount
 from conservancy.receipts.models import Receipt, ReceiptKind
 from conservancy.reports.output import write_whole
 from conservancy.reports.statement import SPONSORSHIP_FEES, spreadsheet_text
+from conservancy.sponsorships import books as sponsorship_books
+from conservancy.sponsorships.models import CorporateSponsor, InvoiceStatus, SponsorshipInvoice
 
 USD = Currency.USD
 SCHEDULE_B_LINE = Money.from_minor(500_000, USD)  # 5,000.00
 ACKNOWLEDGEMENT_LINE = Money.from_minor(25_000, USD)  # 250.00: one gift
 PROCESSING_KINDS = frozenset({"Payment-Processing", "Dispute-Fees"})
+SPONSORSHIPS = "Sponsorships"  # Income:<Fund>:Sponsorships, a sponsorship invoice's income
 FIRST_YEAR, LAST_YEAR = 1900, 9998
+# Later than any entry the books hold: the end of the read for what moved after a year.
+LATER_THAN_ANY = date(3000, 12, 31)
 
 
 class BadYear(DomainError):
@@ -83,6 +116,9 @@ class Contribution:
     project: str
     income_type: str  # the account's last part: Donations, Sponsorships, Grants
     amount: Money
+    # Of ``amount``, what paid for benefits given back to corporate sponsors (their fair
+    # market value): income, but nobody's contribution, so not on Schedule B.
+    benefits: Money
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +220,11 @@ class YearEnd:
         return _usd(sum(c.amount.minor for c in self.contributions))
 
     @property
+    def benefits_total(self) -> Money:
+        """Of the contributions, what paid for benefits given back to corporate sponsors."""
+        return _usd(sum(c.benefits.minor for c in self.contributions))
+
+    @property
     def schedule_b_total(self) -> Money:
         return _usd(sum(c.total.minor for c in self.schedule_b))
 
@@ -213,23 +254,128 @@ def is_contribution(account: str) -> bool:
 # --- gathering ---------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class _Invoice:
+    """What the package needs of a USD sponsorship invoice (``sponsorships.models``)."""
+
+    number: str
+    entity: str  # the corporate sponsor's ref, as its entries carry it
+    fund: str
+    issued_on: date
+    voided_on: date | None
+    paid: bool
+    # What stands of it now, as the database has it, in minor units: its amount (nothing
+    # once voided) less what card refunds and disputes took back. The books hold the same.
+    standing: int
+    # The fair market value of its benefits that its acknowledgement takes off the
+    # payment (0 when they are only token items), in minor units.
+    exchange: int
+
+    def deductible(self, standing: int) -> int:
+        """What of ``standing`` is deductible: the deductible part goes back first."""
+        return max(0, standing - self.exchange)
+
+
+@dataclass
+class _Sponsorships:
+    """The year's sponsorship invoices, found by the refs of the entries that move their
+    income: the issue, the void, and the card payment that refunds and disputes name."""
+
+    first: date
+    by_number: dict[str, _Invoice] = field(default_factory=dict)
+    by_ref: dict[str, _Invoice] = field(default_factory=dict)
+    issues: set[str] = field(default_factory=set)
+    voids: set[str] = field(default_factory=set)
+    by_gift: dict[str, _Invoice] = field(default_factory=dict)
+    moved: dict[str, int] = field(default_factory=lambda: defaultdict(int))  # the year's
+    moved_later: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+    def of(self, entry: PeriodEntry) -> _Invoice | None:
+        if entry.gift is not None:
+            return self.by_gift.get(entry.gift)
+        return self.by_ref.get(entry.ref or "")
+
+    def issued_in_year(self) -> list[_Invoice]:
+        return [i for i in self.by_number.values() if i.issued_on >= self.first]
+
+    def split(self, invoice: _Invoice) -> tuple[int, int]:
+        """The year's income of ``invoice`` as (deductible part, benefits' part)."""
+        moved = self.moved.get(invoice.number, 0)
+        if invoice.issued_on >= self.first:
+            start = 0  # nothing is booked before the issue
+        else:
+            start = invoice.standing - moved - self.moved_later.get(invoice.number, 0)
+        deductible = invoice.deductible(start + moved) - invoice.deductible(start)
+        return deductible, moved - deductible
+
+
+def _sponsorships(session: Session, first: date, last: date) -> _Sponsorships:
+    """Every USD invoice issued by ``last`` (a later one has no entry in the year)."""
+    found = _Sponsorships(first)
+    rows = session.execute(
+        select(SponsorshipInvoice, CorporateSponsor.ref)
+        .join(CorporateSponsor, CorporateSponsor.id == SponsorshipInvoice.corporate_sponsor_id)
+        .where(SponsorshipInvoice.issued_on <= last, SponsorshipInvoice.currency == USD.value)
+    )
+    for row, entity in rows:
+        amount = row.amount
+        benefits = tuple(
+            Benefit(str(description), _usd(int(value))) for description, value in row.benefits
+        )
+        tax_year = (row.paid_on or row.issued_on).year  # the acknowledgement's
+        invoice = _Invoice(
+            number=row.number,
+            entity=entity,
+            fund=row.fund,
+            issued_on=row.issued_on,
+            voided_on=row.voided_on,
+            paid=row.status is InvoiceStatus.PAID,
+            standing=(0 if row.status is InvoiceStatus.VOID else amount.minor) - row.reversed_minor,
+            exchange=(amount - deductible_amount(amount, benefits, tax_year)).minor,
+        )
+        found.by_number[row.number] = invoice
+        found.by_ref[row.ref] = found.by_ref[sponsorship_books.void_ref(row)] = invoice
+        found.issues.add(row.ref)
+        found.voids.add(sponsorship_books.void_ref(row))
+        if (payment := sponsorship_books.payment_ref(row)) is not None:
+            found.by_gift[payment] = invoice
+    return found
+
+
 @dataclass
 class _Tally:
     """What one pass over the year's contribution entries adds up."""
 
+    sponsorships: _Sponsorships
     by_entity: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     gifts_of: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     without_entity: int = 0
     gift_entries: int = 0
+    invoices_issued: int = 0
+    invoices_voided: int = 0
     large: list[PeriodEntry] = field(default_factory=list)
     reversals: list[PeriodEntry] = field(default_factory=list)
     other_currency: int = 0
+    # The fair market value of benefits given back to sponsors, by fund: income, no gift.
+    exchange: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
     def add(self, entry: PeriodEntry) -> None:
         received = -sum(m for (_fund, cur), m in entry.amounts.items() if cur == USD.value)
         self.other_currency += sum(1 for _fund, cur in entry.amounts if cur != USD.value)
         if entry.gift is not None:  # a refund, a dispute, or its undoing: by the gift's donor
             self.reversals.append(entry)
+        invoice = self.sponsorships.of(entry)
+        if invoice is not None:
+            # Its deductible part reaches the company's total once the year is read (settle).
+            self.sponsorships.moved[invoice.number] += received
+            if entry.ref in self.sponsorships.issues:
+                self.invoices_issued += 1
+                self.gifts_of[invoice.entity] += 1
+                if received >= ACKNOWLEDGEMENT_LINE.minor:
+                    self.large.append(entry)
+            elif entry.ref in self.sponsorships.voids:
+                self.invoices_voided += 1
+            return
         if entry.entity is None:
             self.without_entity += received
             return
@@ -240,13 +386,33 @@ class _Tally:
             if received >= ACKNOWLEDGEMENT_LINE.minor:
                 self.large.append(entry)
 
+    def add_later(self, entry: PeriodEntry) -> None:
+        """An entry after the year: only what it moved on an invoice matters."""
+        invoice = self.sponsorships.of(entry)
+        if invoice is not None:
+            received = -sum(m for (_fund, cur), m in entry.amounts.items() if cur == USD.value)
+            self.sponsorships.moved_later[invoice.number] += received
+
+    def settle(self) -> None:
+        """Each invoice's income of the year: its deductible part to the company, the
+        rest to the benefits given back."""
+        for invoice in self.sponsorships.by_number.values():
+            deductible, exchange = self.sponsorships.split(invoice)
+            if deductible or exchange:
+                self.by_entity[invoice.entity] += deductible
+                self.exchange[invoice.fund] += exchange
+
+
+def is_sponsorship_income(account: str) -> bool:
+    return account.startswith("Income:") and accounts.kind_of(account) == SPONSORSHIPS
+
 
 def year_end(session: Session, index: TransactionIndex, snapshot: Snapshot, year: int) -> YearEnd:
     """The package for ``year``. ``snapshot`` is the books' current one (``Books.current``)."""
     check_year(year)
     first, last = date(year, 1, 1), date(year, 12, 31)
     names = _fund_names(session)
-    tally = _Tally()
+    tally = _Tally(_sponsorships(session, first, last))
     with index.read() as view:
         totals = view.account_totals(first, last)
         funds = sorted(set(view.funds()) | {f for f in names if f != accounts.GENERAL})
@@ -254,13 +420,26 @@ def year_end(session: Session, index: TransactionIndex, snapshot: Snapshot, year
         closing = {fund: view.balance_before(fund, last + timedelta(days=1)) for fund in funds}
         for entry in view.entries_posting_to(is_contribution, first, last):
             tally.add(entry)
+        if tally.sponsorships.by_ref and last < LATER_THAN_ANY:
+            later = last + timedelta(days=1)
+            for entry in view.entries_posting_to(is_sponsorship_income, later, LATER_THAN_ANY):
+                tally.add_later(entry)
+    tally.settle()
     usd_totals = {account: minor for (account, cur), minor in totals.items() if cur == USD.value}
     tally.other_currency += sum(1 for _account, cur in totals if cur != USD.value)
 
     contributions = tuple(
-        Contribution(fund, names.get(fund, fund), accounts.kind_of(account), _usd(-minor))
+        Contribution(
+            fund,
+            names.get(fund, fund),
+            accounts.kind_of(account),
+            _usd(-minor),
+            _usd(tally.exchange.get(fund, 0) if is_sponsorship_income(account) else 0),
+        )
         for account, minor in sorted(usd_totals.items())
-        if is_contribution(account) and minor and (fund := accounts.fund_of(account)) is not None
+        if is_contribution(account)
+        and (fund := accounts.fund_of(account)) is not None
+        and (minor or (is_sponsorship_income(account) and tally.exchange.get(fund, 0)))
     )
     roll_forward = tuple(
         _roll_forward(fund, names.get(fund, fund), usd_totals, opening[fund], closing[fund])
@@ -282,7 +461,9 @@ def year_end(session: Session, index: TransactionIndex, snapshot: Snapshot, year
             key=lambda c: (-c.total.minor, c.name, c.entity),
         )
     )
-    issued = _first_receipts(session, [e.ref for e in tally.large if e.ref])
+    invoices = tally.sponsorships.by_ref
+    large = [e for e in tally.large if (i := invoices.get(e.ref or "")) is None or i.paid]
+    issued = _first_receipts(session, [e.ref for e in large if e.ref and e.ref not in invoices])
     acknowledgements = tuple(
         Acknowledged(
             day=e.date,
@@ -291,10 +472,10 @@ def year_end(session: Session, index: TransactionIndex, snapshot: Snapshot, year
             address=donors.get(e.entity or "", _unknown(e.entity or ""))[1],
             projects=_projects(e, names),
             amount=_usd(-sum(m for (_f, cur), m in e.amounts.items() if cur == USD.value)),
-            receipt=issued.get(e.ref or "") or e.receipt,
+            receipt=_acknowledged_by(e, invoices, issued),
             ref=e.ref or "",
         )
-        for e in tally.large
+        for e in large
     )
     reversal_donors = _donors(session, {e.entity for e in tally.reversals if e.entity})
     reversals = tuple(
@@ -324,6 +505,17 @@ def year_end(session: Session, index: TransactionIndex, snapshot: Snapshot, year
     )
 
 
+def _acknowledged_by(
+    entry: PeriodEntry, invoices: dict[str, _Invoice], receipts: dict[str, str]
+) -> str | None:
+    """A gift's first receipt; for a paid sponsorship invoice, its acknowledgement (which
+    goes with the payment, and is named by the invoice's number)."""
+    invoice = invoices.get(entry.ref or "")
+    if invoice is not None:
+        return f"acknowledgement of {invoice.number}"
+    return receipts.get(entry.ref or "") or entry.receipt
+
+
 def _fund_names(session: Session) -> dict[str, str]:
     names = {accounts.GENERAL: "General (the sponsor's own)"}
     for fund, name in session.execute(select(Project.fund, Project.name)):
@@ -337,19 +529,26 @@ def _projects(entry: PeriodEntry, names: dict[str, str]) -> str:
 
 
 def _unknown(entity: str) -> tuple[str, str]:
-    """An entity in the books that no donor in the database carries (a hand-written entry)."""
+    """An entity in the books that no donor or corporate sponsor in the database carries
+    (a hand-written entry)."""
     return (f"(not in the donor records: {entity})", "")
 
 
 def _donors(session: Session, entities: Iterable[str]) -> dict[str, tuple[str, str]]:
-    """Name and address by donor ref, looked up a few hundred at a time."""
+    """Name and address by donor ref, or by corporate sponsor ref (the company's name and
+    billing address), looked up a few hundred at a time."""
     wanted = sorted(entities)
     found: dict[str, tuple[str, str]] = {}
     for start in range(0, len(wanted), 500):
+        some = wanted[start : start + 500]
         for ref, name, address in session.execute(
-            select(Donor.ref, Donor.name, Donor.address).where(
-                Donor.ref.in_(wanted[start : start + 500])
-            )
+            select(Donor.ref, Donor.name, Donor.address).where(Donor.ref.in_(some))
+        ):
+            found[ref] = (name, address or "")
+        for ref, name, address in session.execute(
+            select(
+                CorporateSponsor.ref, CorporateSponsor.company_name, CorporateSponsor.address
+            ).where(CorporateSponsor.ref.in_([r for r in some if r not in found]))
         ):
             found[ref] = (name, address or "")
     return found
@@ -425,10 +624,11 @@ def _tie_out(
                 f"Contributions to {names.get(fund, fund)}", _usd(by_fund[fund]), _usd(books)
             )
         )
-    everyone = sum(tally.by_entity.values()) + tally.without_entity
+    everyone = sum(tally.by_entity.values()) + sum(tally.exchange.values()) + tally.without_entity
     lines.append(
         TieLine.money(
-            "Every contributor's total, plus entries naming none, against all contributions",
+            "Every contributor's total, plus benefits given to sponsors and entries naming "
+            "none, against all contributions",
             _usd(everyone),
             _usd(sum(by_fund.values())),
         )
@@ -452,6 +652,39 @@ def _tie_out(
             "Gifts settled in the year (database) against gift entries in the books",
             int(settled or 0),
             tally.gift_entries,
+        )
+    )
+    first, last = date(year, 1, 1), date(year, 12, 31)
+    sponsorships = tally.sponsorships
+    of_year = sponsorships.issued_in_year()
+    lines.append(
+        TieLine.count(
+            "Sponsorship invoices issued in the year (database) against their entries in the books",
+            len(of_year),
+            tally.invoices_issued,
+        )
+    )
+    voided = [
+        i for i in sponsorships.by_number.values() if i.voided_on and first <= i.voided_on <= last
+    ]
+    lines.append(
+        TieLine.count(
+            "Sponsorship invoices voided in the year (database) against their entries in the books",
+            len(voided),
+            tally.invoices_voided,
+        )
+    )
+    lines.append(
+        TieLine.money(
+            "What stands of the sponsorship invoices issued in the year (database) against "
+            "their income in the books",
+            _usd(sum(i.standing for i in of_year)),
+            _usd(
+                sum(
+                    sponsorships.moved.get(i.number, 0) + sponsorships.moved_later.get(i.number, 0)
+                    for i in of_year
+                )
+            ),
         )
     )
     lines.append(
@@ -485,12 +718,28 @@ def csv_rows(package: YearEnd) -> Iterator[tuple[str, list[str], list[list[str]]
     s = spreadsheet_text
     yield (
         "contributions.csv",
-        ["fund", "project", "income_type", "amount", "currency"],
+        ["fund", "project", "income_type", "amount", "currency", "benefits_value"],
         [
-            [c.fund, s(c.project), c.income_type, _amount(c.amount), USD.value]
+            [
+                c.fund,
+                s(c.project),
+                c.income_type,
+                _amount(c.amount),
+                USD.value,
+                _amount(c.benefits),
+            ]
             for c in package.contributions
         ]
-        + [["", "Total", "", _amount(package.contributions_total), USD.value]],
+        + [
+            [
+                "",
+                "Total",
+                "",
+                _amount(package.contributions_total),
+                USD.value,
+                _amount(package.benefits_total),
+            ]
+        ],
     )
     yield (
         "schedule-b.csv",

@@ -39,6 +39,19 @@ def _meta(invoice: SponsorshipInvoice, **extra: str) -> dict[str, str]:
     }
 
 
+def void_ref(invoice: SponsorshipInvoice) -> str:
+    """The ref of the entry that takes a voided invoice's income back."""
+    return f"{invoice.ref}/void"
+
+
+def payment_ref(invoice: SponsorshipInvoice) -> str | None:
+    """The ref of the card payment: refunds and disputes name it as the ``gift`` they
+    reverse (``card_booking``). None until the card paid."""
+    if invoice.balance_transaction_id is None:
+        return None
+    return f"stripe-{invoice.balance_transaction_id}"
+
+
 def sponsorship_fee(invoice: SponsorshipInvoice) -> Money:
     return invoice.amount.times(Decimal(invoice.fee_rate_bp).scaleb(-4))
 
@@ -119,7 +132,7 @@ def voided(invoice: SponsorshipInvoice, on: date) -> list[Transaction]:
     narration = f"Void of {invoice.number}: {invoice.void_reason or ''}".rstrip(": ")
     entries = [
         Transaction(
-            ref=f"{invoice.ref}/void",
+            ref=void_ref(invoice),
             date=on,
             payee=invoice.corporate_sponsor.company_name,
             narration=narration,
@@ -152,9 +165,10 @@ def card_booking(invoice: SponsorshipInvoice) -> GiftBooking:
     booked as a gift's are (donations.bookkeeping): income back by the cumulative rule,
     ``Income:<Fund>:Sponsorships`` instead of ``Donations``, and the sponsorship fee moved
     by the difference, which returns it to zero when everything went back."""
-    assert invoice.balance_transaction_id is not None
+    ref = payment_ref(invoice)
+    assert ref is not None
     return GiftBooking(
-        ref=f"stripe-{invoice.balance_transaction_id}",
+        ref=ref,
         parts=(Part(invoice.fund, invoice.amount, invoice.fee_rate_bp),),
         payee=invoice.corporate_sponsor.company_name,
         entity=invoice.corporate_sponsor.ref,

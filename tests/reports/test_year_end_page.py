@@ -39,7 +39,7 @@ def test_a_gift_never_posted_is_shown_as_not_tying(app: Flask, books: Runtime) -
 
     page = signed_in(app, books, "bookkeeper").get(PAGE, query_string={"year": "2026"})
 
-    assert "1 check do not tie to the books" in page.text
+    assert "1 check does not tie to the books" in page.text
     assert "does not tie</strong>" in page.text
 
 
