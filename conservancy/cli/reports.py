@@ -134,14 +134,15 @@ def year_end(year: int, out: str) -> None:
     refunds and disputes, and their tie-out to the books, as CSVs and one PDF.
 
     Exits 1 when a total does not tie to the books (the files are written all the same,
-    with the differences in tie-out.csv and the PDF).
+    with the differences in tie-out.csv and the PDF). A year that has not ended yet gives
+    a draft, marked DRAFT on every page and file, with a warning.
     """
     from sqlalchemy import inspect
 
     from conservancy import clock
     from conservancy.cli.common import open_runtime
     from conservancy.ledger.books import covering
-    from conservancy.reports.year_end import check_year, write_package
+    from conservancy.reports.year_end import check_year, unfinished, write_package
     from conservancy.reports.year_end import year_end as build
 
     check_year(year)
@@ -159,8 +160,15 @@ def year_end(year: int, out: str) -> None:
         write_package(package, letterhead, folder, prepared_on=prepared_on)
     except OSError as exc:
         raise click.ClickException(f"cannot write in {folder}: {exc.strerror or exc}") from None
+    draft = unfinished(year, prepared_on)
+    if draft:
+        click.echo(
+            f"warning: {year} has not ended (today is {prepared_on.isoformat()} in the "
+            "sponsor's time zone): this package is a DRAFT, marked so on every page and file",
+            err=True,
+        )
     click.echo(
-        f"wrote the {year} package to {folder}: "
+        f"wrote the {'DRAFT ' if draft else ''}{year} package to {folder}: "
         f"contributions {package.contributions_total.format()}, "
         f"{len(package.schedule_b)} on Schedule B, {len(package.acknowledgements)} gifts "
         f"of 250.00 or more, {len(package.reversals)} refunds and disputes"

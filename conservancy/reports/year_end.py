@@ -705,6 +705,31 @@ CSV_FILES = (
 )
 
 
+def unfinished(year: int, today: date) -> bool:
+    """``year`` has not ended in the sponsor's time zone (``today``: ``clock.today``): its
+    package is a draft, as ``ledger close`` and ``receipts annual`` refuse such a year."""
+    return year >= today.year
+
+
+def draft_notice(year: int, today: date) -> str | None:
+    """What a draft says at the top of each CSV and page; None for a year that has ended.
+
+    No comma, so a spreadsheet shows it whole in the first cell; it starts with ``# DRAFT``
+    so a program can tell the line from the header and skip it.
+    """
+    if not unfinished(year, today):
+        return None
+    return (
+        f"# DRAFT: {year} has not ended (prepared {today.isoformat()}); "
+        "every figure here may still change"
+    )
+
+
+def package_name(year: int, today: date) -> str:
+    """The package's folder and zip name: ``year-end-2026``, or ``year-end-2026-DRAFT``."""
+    return f"year-end-{year}" + ("-DRAFT" if unfinished(year, today) else "")
+
+
 def pdf_name(year: int) -> str:
     return f"year-end-{year}.pdf"
 
@@ -835,13 +860,32 @@ def write_csv(rows: Sequence[Sequence[str]], header: Sequence[str], out: TextIO)
     writer.writerows(rows)
 
 
+def csv_files(package: YearEnd, *, prepared_on: date) -> Iterator[tuple[str, bytes]]:
+    """Each CSV file of the package, named, as UTF-8. A draft's files begin with the
+    draft notice, one line above the header."""
+    import io
+
+    notice = draft_notice(package.year, prepared_on)
+    for name, header, rows in csv_rows(package):
+        text = io.StringIO(newline="")
+        if notice is not None:
+            text.write(notice + "\r\n")  # the csv module's own line ending
+        write_csv(rows, header, text)
+        yield name, text.getvalue().encode("utf-8")
+
+
 def pdf_bytes(package: YearEnd, sponsor: Sponsor, *, prepared_on: date) -> bytes:
-    """The one-document summary: every section's totals, Schedule B and the tie-out."""
+    """The one-document summary: every section's totals, Schedule B and the tie-out; a
+    draft says so at the head of every page, and across it."""
     from conservancy.receipts.render import draw_pdf, render_template
 
     return draw_pdf(
         render_template(
-            "reports/year_end.html", p=package, sponsor=sponsor, prepared_on=prepared_on
+            "reports/year_end.html",
+            p=package,
+            sponsor=sponsor,
+            prepared_on=prepared_on,
+            draft=unfinished(package.year, prepared_on),
         )
     )
 
@@ -850,13 +894,10 @@ def write_package(
     package: YearEnd, sponsor: Sponsor, folder: Path, *, prepared_on: date
 ) -> list[Path]:
     """The CSVs and the PDF into ``folder``, each written whole under a temporary name first."""
-    import io
-
-    written = []
-    for name, header, rows in csv_rows(package):
-        text = io.StringIO(newline="")
-        write_csv(rows, header, text)
-        written.append(write_whole(folder / name, text.getvalue().encode("utf-8")))
+    written = [
+        write_whole(folder / name, body)
+        for name, body in csv_files(package, prepared_on=prepared_on)
+    ]
     pdf = pdf_bytes(package, sponsor, prepared_on=prepared_on)
     written.append(write_whole(folder / pdf_name(package.year), pdf))
     return written

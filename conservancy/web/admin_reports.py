@@ -5,7 +5,9 @@ as one zip file. It is read from the books' snapshot and index like every
 page: nothing here loads the ledger. When a total does not tie to the books,
 the download still comes (the differences are in it) and the page says so
 before it is fetched. A closed year's package needs the full history, which a
-page never loads: the page names the command that makes it.
+page never loads: the page names the command that makes it. A year that has not
+ended in the sponsor's time zone gives a draft: the page says so, and so do the
+zip's name and every file in it.
 """
 
 from __future__ import annotations
@@ -48,10 +50,10 @@ bp.after_request(never_cached)
 def year_end(staff: Staff) -> ResponseReturnValue:
     """The form, and with ``?year=`` the year's figures and tie-out on the page."""
     rt = runtime()
-    this_year = clock.today(rt.settings.timezone).year
+    today = clock.today(rt.settings.timezone)
     text = request.args.get("year")
     if text is None:
-        return _page(year=str(this_year - 1))
+        return _page(year=str(today.year - 1))
     year, error = _year(text)
     if year is None:
         return _page(year=text, error=error), 400
@@ -59,7 +61,7 @@ def year_end(staff: Staff) -> ResponseReturnValue:
         package = ye.year_end(db(), rt.books.index, rt.books.current(), year)
     except BooksLoading:
         return _page(year=text, loading=True), 503, {"Retry-After": "30"}
-    return _page(year=text, package=package)
+    return _page(year=text, package=package, today=today, draft=ye.unfinished(year, today))
 
 
 @bp.get("/year-end/<int:year>.zip")
@@ -76,20 +78,19 @@ def download(staff: Staff, year: int) -> ResponseReturnValue:
     except BooksLoading:
         return _page(year=str(year), loading=True), 503, {"Retry-After": "30"}
     prepared_on = clock.today(rt.settings.timezone)
+    folder = ye.package_name(year, prepared_on)  # year-end-2026, or year-end-2026-DRAFT
     body = io.BytesIO()
     with zipfile.ZipFile(body, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for name, header, rows in ye.csv_rows(package):
-            text = io.StringIO(newline="")
-            ye.write_csv(rows, header, text)
-            archive.writestr(f"year-end-{year}/{name}", text.getvalue().encode("utf-8"))
+        for name, content in ye.csv_files(package, prepared_on=prepared_on):
+            archive.writestr(f"{folder}/{name}", content)
         archive.writestr(
-            f"year-end-{year}/{ye.pdf_name(year)}",
+            f"{folder}/{ye.pdf_name(year)}",
             ye.pdf_bytes(package, sponsor_of(session), prepared_on=prepared_on),
         )
     return Response(
         body.getvalue(),
         mimetype="application/zip",
-        headers={"Content-Disposition": f'attachment; filename="year-end-{year}.zip"'},
+        headers={"Content-Disposition": f'attachment; filename="{folder}.zip"'},
     )
 
 
@@ -118,5 +119,6 @@ def _page(**context: Any) -> str:
         package=context.pop("package", None),
         error=context.pop("error", None),
         loading=context.pop("loading", False),
+        draft=context.pop("draft", False),
         **context,
     )

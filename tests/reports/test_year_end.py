@@ -86,6 +86,18 @@ def books(runtime: Runtime) -> Runtime:
     return rt
 
 
+def read_csv(text: str) -> list[dict[str, str]]:
+    """A package's CSV as a program reads it: a draft's first line, the notice, is skipped.
+    (These books are of 2026, a draft until the clock passes the year.)"""
+    if text.startswith("# DRAFT"):
+        text = text.split("\n", 1)[1]
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def without_draft_warning(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if not line.startswith("warning: 2026 has not")]
+
+
 def package(rt: Runtime, year: int = 2026, *, post: bool = True) -> ye.YearEnd:
     if post:
         rt.post_ledger()
@@ -233,14 +245,14 @@ def test_the_command_writes_the_package_and_says_it_ties(
     assert done.returncode == 0, done
     assert done.stdout.splitlines()[-1] == "every total ties to the books to the cent"
     assert sorted(p.name for p in out.iterdir()) == sorted([*ye.CSV_FILES, "year-end-2026.pdf"])
-    rows = list(csv.DictReader(io.StringIO((out / "schedule-b.csv").read_text("utf-8"))))
+    rows = read_csv((out / "schedule-b.csv").read_text("utf-8"))
     assert [(r["name"], r["total"]) for r in rows] == [
         ("Fay Hidden", "6000.00"),
         ("Ada Exact", "5000.00"),
         ("Cy Split", "5000.00"),
         ("Eve Cheque", "5000.00"),
     ]
-    ties = list(csv.DictReader(io.StringIO((out / "tie-out.csv").read_text("utf-8"))))
+    ties = read_csv((out / "tie-out.csv").read_text("utf-8"))
     assert ties
     assert all(t["ties"] == "yes" and t["difference"] in {"$0.00", "0"} for t in ties)
     text = pdf_text((out / "year-end-2026.pdf").read_bytes())
@@ -260,7 +272,7 @@ def test_the_command_exits_1_naming_what_does_not_tie(
 
     assert done.returncode == 1, done
     assert "Traceback" not in done.stdout + done.stderr
-    assert done.stderr.splitlines() == [
+    assert without_draft_warning(done.stderr) == [
         "does not tie: Gifts settled in the year (database) against gift entries in the books: "
         "package 11, books 10, difference 1"
     ]

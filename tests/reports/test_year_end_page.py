@@ -5,9 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import zipfile
+from datetime import date
 
+import pytest
 from flask import Flask
 
+from conservancy import clock
 from conservancy.reports import year_end as ye
 from conservancy.runtime import Runtime
 from tests import factories
@@ -16,6 +19,7 @@ from tests.receipts.pdfs import pdf_text, requires_weasyprint
 from tests.reports.test_year_end import at, books  # noqa: F401 - the year's books
 
 PAGE = "/admin/reports/year-end"
+AFTER_2026 = date(2027, 3, 1)  # the sponsor's today: 2026 has ended, its package is final
 
 
 def test_the_page_offers_last_year_by_default(app: Flask, books: Runtime) -> None:  # noqa: F811
@@ -54,7 +58,12 @@ def test_a_bad_year_is_refused_by_the_field(app: Flask, books: Runtime) -> None:
 
 
 @requires_weasyprint
-def test_the_zip_holds_the_package(app: Flask, books: Runtime) -> None:  # noqa: F811
+def test_the_zip_holds_the_package(
+    app: Flask,
+    books: Runtime,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(clock, "today", lambda tz: AFTER_2026)
     answer = signed_in(app, books, "auditor").get(f"{PAGE}/2026.zip")
 
     assert answer.status_code == 200
