@@ -265,7 +265,8 @@ class _Invoice:
     voided_on: date | None
     paid: bool
     # What stands of it now, as the database has it, in minor units: its amount (nothing
-    # once voided) less what card refunds and disputes took back. The books hold the same.
+    # once voided) less the income card refunds and disputes took back. The books hold
+    # the same in Income:<Fund>:Sponsorships.
     standing: int
     # The fair market value of its benefits that its acknowledgement takes off the
     # payment (0 when they are only token items), in minor units.
@@ -323,6 +324,9 @@ def _sponsorships(session: Session, first: date, last: date) -> _Sponsorships:
             Benefit(str(description), _usd(int(value))) for description, value in row.benefits
         )
         tax_year = (row.paid_on or row.issued_on).year  # the acknowledgement's
+        # The income card refunds and disputes took back: never more than the payment (a
+        # dispute of the whole charge after a refund takes the rest as a dispute loss).
+        taken = min(max(row.reversed_minor, 0), amount.minor)
         invoice = _Invoice(
             number=row.number,
             entity=entity,
@@ -330,7 +334,7 @@ def _sponsorships(session: Session, first: date, last: date) -> _Sponsorships:
             issued_on=row.issued_on,
             voided_on=row.voided_on,
             paid=row.status is InvoiceStatus.PAID,
-            standing=(0 if row.status is InvoiceStatus.VOID else amount.minor) - row.reversed_minor,
+            standing=(0 if row.status is InvoiceStatus.VOID else amount.minor) - taken,
             exchange=(amount - deductible_amount(amount, benefits, tax_year)).minor,
         )
         found.by_number[row.number] = invoice

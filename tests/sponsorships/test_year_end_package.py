@@ -209,7 +209,8 @@ def _refunded(rt: Runtime, number: str, amount: str, on: date) -> None:
     rt.post_ledger()
 
 
-def _dispute_lost(rt: Runtime, number: str, on: date) -> None:
+def _disputed(rt: Runtime, number: str, on: date, status: str = "lost") -> None:
+    """The whole charge disputed on ``on``; ``status``: lost, or still open."""
     with rt.sessions() as session:
         found = _locked(session, number)
         assert found.charge_id is not None
@@ -217,7 +218,7 @@ def _dispute_lost(rt: Runtime, number: str, on: date) -> None:
         withdrawn = BalanceTransaction(
             f"txn_dp_{number}", -money, factories.usd("15.00"), _at(on), "adjustment"
         )
-        dispute = DisputeInfo(f"dp_{number}", found.charge_id, money, "lost", (withdrawn,))
+        dispute = DisputeInfo(f"dp_{number}", found.charge_id, money, status, (withdrawn,))
         apply_dispute(session, found, dispute, rt.settings.timezone)
         session.commit()
     rt.post_ledger()
@@ -238,7 +239,7 @@ def test_refunds_and_disputes_of_an_invoice_take_off_its_deductible_part_first(
     _refunded(rt, refunded, "1000.00", date(2026, 4, 1))  # 9,000.00 stands: 8,500.00 deductible
     disputed = _issued(rt, gold, "Bolt Brothers LLC", date(2026, 3, 3))
     _card_paid(rt, disputed, date(2026, 3, 11))
-    _dispute_lost(rt, disputed, date(2026, 5, 1))  # nothing stands
+    _disputed(rt, disputed, date(2026, 5, 1))  # nothing stands
     later = _issued(rt, gold, "Cog Co", date(2026, 11, 2))
     _card_paid(rt, later, date(2026, 11, 5))
     _refunded(rt, later, "9800.00", date(2027, 1, 10))  # next year: 200.00 stands, all pass
@@ -266,6 +267,26 @@ def test_refunds_and_disputes_of_an_invoice_take_off_its_deductible_part_first(
         (D("-9800.00"), D("-300.00"))
     ]
     assert next_year.ties_out, next_year.differences
+
+
+def test_a_dispute_of_the_whole_charge_after_a_refund_takes_off_no_more_than_was_paid(
+    runtime: Runtime,
+) -> None:
+    """Stripe takes 10,000.00 back though 1,000.00 was refunded already: the income goes
+    back to nothing, not below it (the 1,000.00 taken twice is a dispute loss, an
+    expense), and the package ties while the dispute is open."""
+    rt = runtime
+    gold = gold_level(rt)
+    number = _issued(rt, gold, "Acme Widgets, Inc.", date(2026, 3, 2))
+    _card_paid(rt, number, date(2026, 3, 10))
+    _refunded(rt, number, "1000.00", date(2026, 4, 1))
+    _disputed(rt, number, date(2026, 5, 1), status="needs_response")
+
+    result = _package(rt, 2026)
+
+    assert result.schedule_b == ()
+    assert result.contributions == ()  # 10,000.00 issued, all of it taken back
+    assert result.ties_out, result.differences
 
 
 def test_acknowledgements_name_the_invoice_of_a_paid_sponsorship(runtime: Runtime) -> None:
