@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, Enum, Integer, MetaData, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 # Constraint names are part of the schema: migrations refer to them by name,
@@ -45,14 +45,40 @@ class YearCounter:
 
 
 def make_engine(url: str) -> Engine:
+    """The engine for ``url``: the only way the app (web, CLI, jobs, migrations) makes one.
+
+    Its errors never carry the values of a statement: ``hide_parameters`` keeps the bound
+    parameters (a donor's name, e-mail and address) out of exception messages and of the
+    engine's log, and :func:`_quote_no_values` does the same for PostgreSQL's own words.
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30})
+        engine = create_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
         _serialise_sqlite_writers(engine)
-        return engine
-    return create_engine(url, pool_pre_ping=True)
+    else:
+        engine = create_engine(url, pool_pre_ping=True, hide_parameters=True)
+    _quote_no_values(engine)
+    return engine
+
+
+def _quote_no_values(engine: Engine) -> None:
+    """A database error keeps only the database's first line.
+
+    PostgreSQL follows it with lines that quote the row: ``DETAIL: Key (email)=(ada@…)
+    already exists``, ``Failing row contains (…, Ada Lovelace, …)``. The first line names
+    the constraint or the problem, which is what a log reader needs; code that needs more
+    reads the driver's exception (``exc.orig.diag``), which keeps it all. A commit's error
+    (a deferred constraint) quotes the row too, so every error is cut, not only a
+    statement's; a failed connection's first line says where and why.
+    """
+
+    @event.listens_for(engine, "handle_error")
+    def _first_line_only(context: ExceptionContext) -> None:
+        for exc in (context.original_exception, context.sqlalchemy_exception):
+            if exc is not None and len(exc.args) == 1 and isinstance(exc.args[0], str):
+                exc.args = (exc.args[0].split("\n", 1)[0],)
 
 
 def _serialise_sqlite_writers(engine: Engine) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import traceback
 from decimal import Decimal
 
 import pytest
@@ -127,3 +129,37 @@ def test_a_pending_donation_cannot_be_refunded(runtime: Runtime) -> None:
             donation.change_status(DonationStatus.REFUNDED)
         assert donation.status is DonationStatus.PENDING
         assert donation.history == []
+
+
+SECRET_EMAIL = "grace.hopper.7781@example.org"
+SECRET_NAME = "Grace Brewster Murray Hopper"
+
+
+def _broken_donor(case: str) -> Donor:
+    """A row the database refuses, holding the secrets: a second donor with an e-mail
+    already on file (PostgreSQL quotes the key), or one without a ref (it quotes the row)."""
+    if case == "duplicate e-mail":
+        return Donor(ref="d2", name=SECRET_NAME, email=SECRET_EMAIL)
+    return Donor(ref=None, name=SECRET_NAME, email="other." + SECRET_EMAIL)
+
+
+@pytest.mark.parametrize("case", ["duplicate e-mail", "missing ref"])
+def test_a_database_error_and_its_log_name_the_problem_but_no_value(
+    runtime: Runtime, caplog: pytest.LogCaptureFixture, case: str
+) -> None:
+    """A failed insert used to carry its bound parameters (the donor's name, e-mail and
+    address) into the exception, and from there into the error log."""
+    caplog.set_level(logging.INFO, logger="sqlalchemy.engine")  # the engine's own log too
+    with runtime.sessions() as session:
+        session.add(Donor(ref="d1", name="Ada Lovelace", email=SECRET_EMAIL))
+        session.commit()
+        session.add(_broken_donor(case))
+        with pytest.raises(IntegrityError) as caught:
+            session.flush()
+        logging.getLogger("conservancy.web.app").exception("unhandled error")
+
+    told = "".join(traceback.format_exception(caught.value))  # the driver's error included
+    assert "donors" in str(caught.value)  # what failed is still named
+    for secret in (SECRET_NAME, SECRET_EMAIL):
+        assert secret not in told
+        assert secret not in caplog.text

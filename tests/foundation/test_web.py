@@ -12,7 +12,9 @@ from flask.testing import FlaskClient
 
 from conservancy import create_app
 from conservancy.config import Settings
+from conservancy.donations.models import Donor
 from conservancy.runtime import Runtime
+from conservancy.web.context import db
 from tests import factories
 
 
@@ -141,6 +143,32 @@ def test_the_style_sheets_are_served_and_the_static_folders_python_is_not(
     css.close()
     assert client.get("/static/__init__.py").status_code == 404
     assert client.get("/static/__pycache__/__init__.cpython-311.pyc").status_code == 404
+
+
+def test_a_database_error_is_logged_without_the_donors_details(
+    app: Flask, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The error log used to hold a failed statement's values: name, e-mail and address."""
+    name, email, address = "Grace Hopper", "grace.7781@example.org", "1 Secret Lane"
+
+    def broken() -> str:
+        session = db()
+        session.add(Donor(ref="d1", name="Ada Lovelace", email=email))
+        session.flush()
+        session.add(Donor(ref="d2", name=name, email=email, address=address))
+        session.flush()  # the e-mail is on file already
+        return "unreachable"
+
+    app.add_url_rule("/broken", "broken", broken)
+    app.config.update(TESTING=False, PROPAGATE_EXCEPTIONS=False)
+    page = app.test_client().get("/broken")
+
+    assert page.status_code == 500
+    assert "unhandled error" in caplog.text
+    assert "IntegrityError" in caplog.text  # what went wrong is still told
+    for secret in (name, email, address):
+        assert secret not in caplog.text
+        assert secret not in page.text
 
 
 def test_a_wrong_method_gets_the_error_page(client: FlaskClient) -> None:
