@@ -13,7 +13,6 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any, Self, TypeVar
 
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import (  # type: ignore[import-untyped]
     BooleanField,
@@ -31,7 +30,7 @@ from conservancy.projects.models import Campaign, Project
 from conservancy.projects.settings import CampaignSettings, ProjectSettings
 from conservancy.submissions import new_key
 from conservancy.web.donate_form import valid_email
-from conservancy.web.forms import RefusingForm
+from conservancy.web.forms import PlainTextForm, RefusingForm
 
 T = TypeVar("T")
 _NUMBER = re.compile(r"^\d{1,3}(,\d{3})+(\.\d*)?$|^\d*(\.\d*)?$")
@@ -439,7 +438,7 @@ def _parsed(field: Any, parse: Callable[[str | None], T]) -> T | None:
         return None
 
 
-class LogoForm(FlaskForm):  # type: ignore[misc]
+class LogoForm(PlainTextForm):
     logo = FileField("Logo")
 
     data_bytes: bytes = b""

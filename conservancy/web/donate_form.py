@@ -20,7 +20,6 @@ import re
 from decimal import Decimal
 from typing import Any
 
-from flask_wtf import FlaskForm
 from wtforms import (  # type: ignore[import-untyped]
     BooleanField,
     HiddenField,
@@ -41,6 +40,7 @@ from conservancy.donations.service import (
 )
 from conservancy.money import Currency, Money, MoneyError
 from conservancy.projects.models import Project
+from conservancy.web.forms import PlainTextForm
 
 OTHER = "other"  # the "Other amount" radio's value
 GENERIC_ERROR = "We could not accept this form. Please check your details and try again."
@@ -130,7 +130,7 @@ def valid_email(text: str) -> bool:
     )
 
 
-class DonateForm(FlaskForm):  # type: ignore[misc]
+class DonateForm(PlainTextForm):
     amount = StringField("Amount", filters=[_strip])
     other_amount = StringField("Other amount", filters=[_strip])
     frequency = StringField("How often", filters=[_strip])

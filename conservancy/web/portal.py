@@ -19,7 +19,6 @@ from typing import Any, Concatenate, ParamSpec
 from flask import Blueprint, Response, flash, redirect, render_template, request, send_file, url_for
 from flask import session as web_session
 from flask.typing import ResponseReturnValue
-from flask_wtf import FlaskForm
 from wtforms import StringField  # type: ignore[import-untyped]
 
 from conservancy import clock
@@ -33,6 +32,7 @@ from conservancy.projects.service import get_sponsor
 from conservancy.receipts.models import ReceiptKind
 from conservancy.web.context import db, never_cached, runtime
 from conservancy.web.donate_form import parse_amount, valid_email
+from conservancy.web.forms import PlainTextForm
 
 bp = Blueprint("portal", __name__, url_prefix="/portal")
 log = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ def _strip(value: object) -> object:
     return value.strip() if isinstance(value, str) else value
 
 
-class LinkRequestForm(FlaskForm):  # type: ignore[misc]
+class LinkRequestForm(PlainTextForm):
     email = StringField("E-mail address", filters=[_strip])
 
     def validate(self, extra_validators: Any = None) -> bool:
@@ -65,7 +65,7 @@ class LinkRequestForm(FlaskForm):  # type: ignore[misc]
         return not self.errors
 
 
-class VisibilityForm(FlaskForm):  # type: ignore[misc]
+class VisibilityForm(PlainTextForm):
     visibility = StringField("How we may show your name", filters=[_strip])
 
     def validate(self, extra_validators: Any = None) -> bool:
@@ -75,7 +75,7 @@ class VisibilityForm(FlaskForm):  # type: ignore[misc]
         return not self.errors
 
 
-class AmountForm(FlaskForm):  # type: ignore[misc]
+class AmountForm(PlainTextForm):
     amount = StringField("New amount", filters=[_strip])
 
     currency: Currency

@@ -15,7 +15,6 @@ from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
-from flask_wtf import FlaskForm
 from sqlalchemy.exc import IntegrityError
 from wtforms import StringField  # type: ignore[import-untyped]
 
@@ -30,6 +29,7 @@ from conservancy.staff.permissions import Area, Staff, can_change
 from conservancy.web.admin_money_forms import parse_day
 from conservancy.web.auth import current_user, require_area
 from conservancy.web.context import db, never_cached, runtime
+from conservancy.web.forms import PlainTextForm
 from conservancy.web.staff_admin import SECTIONS, Section
 
 bp = Blueprint("admin_reconcile", __name__, url_prefix="/admin")
@@ -49,7 +49,7 @@ def _strip(value: object) -> object:
     return value.strip() if isinstance(value, str) else value
 
 
-class PeriodForm(FlaskForm):  # type: ignore[misc]
+class PeriodForm(PlainTextForm):
     """The period asked about: sent by GET to see the report, by POST to assert it."""
 
     first = StringField("From", name="from", filters=[_strip])

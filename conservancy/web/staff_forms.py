@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField  # type: ignore[import-untyped]
 
 from conservancy.staff.models import Role
 from conservancy.staff.passwords import MAX_LENGTH, MIN_LENGTH
 from conservancy.web.donate_form import valid_email
+from conservancy.web.forms import PlainTextForm
 
 
 def _strip(value: object) -> object:
@@ -24,7 +24,7 @@ def _need_email(field: Any, missing: str) -> None:
         field.errors.append("Enter an e-mail address such as ada@example.org.")
 
 
-class SignInForm(FlaskForm):  # type: ignore[misc]
+class SignInForm(PlainTextForm):
     email = StringField("E-mail address", filters=[_strip])
     password = PasswordField("Password")
 
@@ -36,7 +36,7 @@ class SignInForm(FlaskForm):  # type: ignore[misc]
         return not self.errors
 
 
-class CodeForm(FlaskForm):  # type: ignore[misc]
+class CodeForm(PlainTextForm):
     code = StringField("Code", filters=[_strip])
 
     def validate(self, extra_validators: Any = None) -> bool:
@@ -49,7 +49,7 @@ class CodeForm(FlaskForm):  # type: ignore[misc]
         return not self.errors
 
 
-class EmailForm(FlaskForm):  # type: ignore[misc]
+class EmailForm(PlainTextForm):
     email = StringField("E-mail address", filters=[_strip])
 
     def validate(self, extra_validators: Any = None) -> bool:
@@ -58,7 +58,7 @@ class EmailForm(FlaskForm):  # type: ignore[misc]
         return not self.errors
 
 
-class NewPasswordForm(FlaskForm):  # type: ignore[misc]
+class NewPasswordForm(PlainTextForm):
     """A new password, typed twice. The service also refuses the user's own e-mail address."""
 
     password = PasswordField("New password")
@@ -88,7 +88,7 @@ class ChangePasswordForm(NewPasswordForm):
         return not self.errors
 
 
-class RoleForm(FlaskForm):  # type: ignore[misc]
+class RoleForm(PlainTextForm):
     """A role, and the project when it is a treasurer's. ``slugs`` are the projects there are."""
 
     role = StringField("Role", filters=[_strip])
@@ -128,7 +128,7 @@ class AddUserForm(RoleForm):
         return not self.errors
 
 
-class DeliveryForm(FlaskForm):  # type: ignore[misc]
+class DeliveryForm(PlainTextForm):
     delivery = StringField("Sign-in link", filters=[_strip])
 
     def validate(self, extra_validators: Any = None) -> bool:
@@ -138,7 +138,7 @@ class DeliveryForm(FlaskForm):  # type: ignore[misc]
         return not self.errors
 
 
-class ActiveForm(FlaskForm):  # type: ignore[misc]
+class ActiveForm(PlainTextForm):
     active = StringField("Active", filters=[_strip])
 
     def validate(self, extra_validators: Any = None) -> bool:

@@ -24,6 +24,7 @@ from conservancy.projects.models import Campaign, Project
 from conservancy.runtime import Runtime
 from conservancy.standin import StandIn
 from tests import factories
+from tests.snapshot import snapshot
 
 FORM = "/donate/twisted"
 VALID: dict[str, str] = {
@@ -389,6 +390,56 @@ def test_post_without_csrf_token_is_refused(rt: Runtime, client: FlaskClient) ->
     assert answer.status_code == 400
     assert "reload the page" in answer.text
     assert written(rt) == before
+
+
+# -- control characters ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("field", "typed"),
+    [
+        ("name", "Ada\x00Lovelace"),
+        ("email", "ada\x00@example.org"),
+        ("address", "1 Main St\x00\nBrooklyn"),
+        ("dedication", "For Grace\x00"),
+        ("employer", "Acme\x00 Widgets"),
+        ("other_amount", "25\x00"),
+    ],
+)
+def test_a_nul_in_any_field_is_refused_by_that_field_and_nothing_is_written(
+    rt: Runtime, client: FlaskClient, field: str, typed: str
+) -> None:
+    """PostgreSQL cannot store a NUL: it used to end in a 500 whose log held the donor's
+    name, e-mail and address. Now the field says what is wrong, as for any bad input."""
+    before, everything = written(rt), snapshot(rt)
+
+    page = donate(client, changes={field: typed})
+
+    assert page.status_code == 400
+    assert "may not contain control characters" in message_by(page, field)
+    assert "\x00" not in page.text
+    assert written(rt) == before
+    assert snapshot(rt) == everything
+
+
+def test_a_tab_or_line_break_is_refused_on_one_line_and_kept_in_a_box(
+    rt: Runtime, client: FlaskClient
+) -> None:
+    before = written(rt)
+
+    refused = donate(client, name="Ada\tLovelace")
+
+    assert refused.status_code == 400
+    assert message_by(refused, "name") == (
+        "This field may not contain control characters, tabs or line breaks."
+    )
+    assert 'value="Ada Lovelace"' in refused.text  # shown back as it may be sent again
+    assert written(rt) == before
+    given = donate(client, address="1 Main St\r\n\tBrooklyn", dedication="For Grace,\r\nwith love")
+    assert given.status_code == 303
+    with rt.sessions() as session:
+        assert "\tBrooklyn" in (session.scalars(select(Donor.address)).one() or "")
+        assert "\nwith love" in (session.scalars(select(Donation.dedication)).one() or "")
 
 
 # -- the address, from 250.00 a year ---------------------------------------------

@@ -26,6 +26,7 @@ from tests.portal.donor import (
     sign_in,
     sign_in_links,
 )
+from tests.snapshot import snapshot
 
 ADA = "ada@example.org"
 
@@ -217,6 +218,22 @@ def test_a_bad_address_is_asked_again_with_a_message(rt: Runtime, client: FlaskC
         assert f'<p class="field-error" id="email-error">{message}</p>' in page.text
         assert 'aria-describedby="email-hint email-error"' in page.text
     assert tokens(rt) == []
+
+
+def test_a_control_character_in_the_address_is_refused_by_it_and_nothing_is_written(
+    rt: Runtime, client: FlaskClient
+) -> None:
+    """A NUL used to reach the donor lookup, where PostgreSQL answers it with a 500."""
+    before = snapshot(rt)
+
+    page = ask_for_link(client, "ada\x00@example.org")
+
+    assert page.status_code == 400
+    assert (
+        '<p class="field-error" id="email-error">'
+        "This field may not contain control characters, tabs or line breaks.</p>"
+    ) in page.text
+    assert snapshot(rt) == before
 
 
 def test_asking_for_links_again_and_again_is_refused(rt: Runtime, client: FlaskClient) -> None:

@@ -19,10 +19,13 @@ from conservancy.standin import StandIn
 from tests.admin.pages import error_by, send, signed_in
 from tests.giving.conftest import LiveServer
 from tests.giving.flows import GOOD_CARD, post, settle_webhooks
+from tests.snapshot import snapshot
 from tests.sponsorships.sponsors import gold_level, invoice
 
 FORM = "/donate/twisted/sponsor"
 ADMIN = "/admin/sponsorships"
+ONE_LINE = "This field may not contain control characters, tabs or line breaks."
+LINES = "This field may not contain control characters (line breaks and tabs are fine)."
 
 
 def _token(client: FlaskClient) -> str:
@@ -110,6 +113,31 @@ def test_bad_sign_up_shows_the_form_again_and_writes_nothing(
     assert page.status_code == 400
     assert error_by(page, field).startswith(message)
     assert _written(rt) == before
+
+
+@pytest.mark.parametrize(
+    ("field", "typed", "message"),
+    [
+        ("company_name", "Acme\x00 Widgets", ONE_LINE),
+        ("contact_name", "Wile\tE. Coyote", ONE_LINE),
+        ("email", "wile\x00@acme.example", ONE_LINE),
+        ("address", "1 Desert Road\x00\nPhoenix", LINES),
+    ],
+)
+def test_a_control_character_is_refused_by_its_field_and_no_request_is_written(
+    giving_runtime: Runtime, giving_app: Flask, field: str, typed: str, message: str
+) -> None:
+    """A NUL in the company's name used to end in a 500 on PostgreSQL."""
+    rt = giving_runtime
+    level_id = gold_level(rt)
+    before = snapshot(rt)
+    client = giving_app.test_client()
+
+    page = client.post(FORM, data={**_valid(level_id), field: typed, "csrf_token": _token(client)})
+
+    assert page.status_code == 400
+    assert error_by(page, field) == message
+    assert snapshot(rt) == before  # no company, request, invoice, entry or mail
 
 
 def test_sign_up_without_csrf_token_is_refused(giving_runtime: Runtime, giving_app: Flask) -> None:

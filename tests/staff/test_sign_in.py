@@ -17,6 +17,7 @@ from conservancy.runtime import Runtime
 from conservancy.staff import passwords
 from conservancy.staff.models import AuditEntry, Role, SignInFailure, StaffSession
 from tests.portal.donor import csrf_token
+from tests.snapshot import snapshot
 from tests.staff.people import (
     PASSWORD,
     audit_actions,
@@ -52,6 +53,31 @@ def test_a_treasurer_signs_in_with_the_right_password_and_sees_their_projects(
     assert page.headers["Cache-Control"] == "no-store"
     assert audit_actions(rt)[-1] == "sign-in"
     assert signed_in_as(client) == ada.email
+
+
+@pytest.mark.parametrize(
+    ("field", "email", "password"),
+    [
+        ("email", "ada\x00@example.org", PASSWORD),
+        ("password", "ada@example.org", PASSWORD + "\x00"),
+    ],
+)
+def test_a_control_character_is_refused_by_its_field_and_nothing_is_written(
+    rt: Runtime, client: FlaskClient, field: str, email: str, password: str
+) -> None:
+    """A NUL in the address used to reach the account lookup: a 500 on PostgreSQL."""
+    person(rt, "ada@example.org", (Role.TREASURER, "twisted"))
+    before = snapshot(rt)
+
+    page = submit_password(client, email, password)
+
+    assert page.status_code == 400
+    assert (
+        f'<p class="field-error" id="{field}-error">'
+        "This field may not contain control characters, tabs or line breaks.</p>"
+    ) in page.text
+    assert snapshot(rt) == before  # not even a failed sign-in: the form never got that far
+    assert signed_in_as(client) is None
 
 
 def test_a_wrong_password_and_an_unknown_address_get_the_same_answer(
