@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, abort, g, render_template
+from flask import Flask, Response, abort, g, render_template, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
@@ -11,6 +11,7 @@ from conservancy.config import Environment, Settings
 from conservancy.errors import DomainError
 from conservancy.payments.gateway import GatewayError
 from conservancy.runtime import Runtime
+from conservancy.web import plain_text
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,20 @@ def build_app(settings: Settings | None, runtime: Runtime | None) -> Flask:
     def _request_started() -> None:
         runtime.traffic.started()
         g.counted_in_traffic = True
+
+    @app.before_request
+    def _address_is_plain_text() -> None:
+        # Slugs, tokens, numbers and search words reach queries; PostgreSQL answers a NUL
+        # with an error. No address here has a control character: an unknown page, or a
+        # bad request (conservancy.web.plain_text; forms check their own fields).
+        found = request.view_args or {}
+        if any(isinstance(v, str) and plain_text.has_control(v) for v in found.values()):
+            abort(404)
+        if any(
+            plain_text.has_control(name) or plain_text.has_control(value)
+            for name, value in request.args.items(multi=True)
+        ):
+            abort(400, plain_text.ADDRESS_REFUSED)
 
     @app.teardown_request
     def _request_finished(_exc: BaseException | None) -> None:

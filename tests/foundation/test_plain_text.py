@@ -1,5 +1,6 @@
 """Text from a browser is plain text: every text field of every form refuses control
-characters by itself (tabs and line breaks too, except in a multi-line box)."""
+characters by itself (tabs and line breaks too, except in a multi-line box), and no
+address with one in it reaches a query."""
 
 from __future__ import annotations
 
@@ -9,11 +10,16 @@ from collections.abc import Iterator
 
 import pytest
 from flask import Flask
+from flask.testing import FlaskClient
 from flask_wtf import FlaskForm
 from werkzeug.datastructures import MultiDict
 from wtforms import TextAreaField  # type: ignore[import-untyped]
 
 import conservancy
+from conservancy.runtime import Runtime
+from tests import factories
+from tests.admin.pages import signed_in
+from tests.snapshot import snapshot
 
 ONE_LINE = "This field may not contain control characters, tabs or line breaks."
 LINES = "This field may not contain control characters (line breaks and tabs are fine)."
@@ -99,3 +105,43 @@ def test_a_refused_value_comes_back_as_it_may_be_sent_again(bare_app: Flask) -> 
         form = sent(DonateForm, "\t\x00")
     assert form.name.data == "Ada Lovelace"
     assert form.address.data == "Ada\tLovelace"
+
+
+# -- addresses ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/donate/twist%00ed",
+        "/donate/twisted%00/sponsor",
+        "/donate/twisted/sponsor/INV-2026%1b0001",
+        "/api/v1/projects/twisted%00/summary",
+        "/api/v1/projects/twisted%7f/button.svg",
+        "/portal/sign-in/abc%00def",
+    ],
+)
+def test_an_address_with_a_control_character_is_not_found(
+    runtime: Runtime, client: FlaskClient, path: str
+) -> None:
+    """A slug or token with a NUL used to reach a query, a 500 on PostgreSQL."""
+    with runtime.sessions() as session:
+        factories.project(session)
+        session.commit()
+    before = snapshot(runtime)
+
+    page = client.get(path)
+
+    assert page.status_code == 404
+    assert "Traceback" not in page.text
+    assert snapshot(runtime) == before
+
+
+def test_a_search_with_a_control_character_is_a_bad_request(runtime: Runtime, app: Flask) -> None:
+    staff = signed_in(app, runtime, "bookkeeper")
+
+    page = staff.get("/admin/gifts?q=Ada%00")
+
+    assert page.status_code == 400
+    assert "control characters" in page.text
+    assert staff.get("/admin/gifts?q=Ada%09Lovelace").status_code == 200  # a pasted tab
