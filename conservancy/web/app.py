@@ -4,6 +4,7 @@ import logging
 
 from flask import Flask, Response, abort, g, render_template, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.datastructures import ImmutableMultiDict
 from werkzeug.exceptions import HTTPException
 
 from conservancy import resources
@@ -50,17 +51,20 @@ def build_app(settings: Settings | None, runtime: Runtime | None) -> Flask:
 
     @app.before_request
     def _address_is_plain_text() -> None:
-        # Slugs, tokens, numbers and search words reach queries; PostgreSQL answers a NUL
-        # with an error. No address here has a control character: an unknown page, or a
-        # bad request (conservancy.web.plain_text; forms check their own fields).
+        # Slugs, tokens, numbers and search words reach queries, and PostgreSQL answers a
+        # NUL with an error (conservancy.web.plain_text; forms check their own fields). No
+        # path here has a control character: such a path is an unknown page. A query
+        # string only looks things up, and its words arrive without them: a search for
+        # "Ada<NUL>" is one for "Ada", and next=<NUL>//evil.example is //evil.example,
+        # which the sign-in refuses as another site, as a browser would read it.
         found = request.view_args or {}
         if any(isinstance(v, str) and plain_text.has_control(v) for v in found.values()):
             abort(404)
-        if any(
-            plain_text.has_control(name) or plain_text.has_control(value)
-            for name, value in request.args.items(multi=True)
-        ):
-            abort(400, plain_text.ADDRESS_REFUSED)
+        pairs = list(request.args.items(multi=True))
+        if any(plain_text.has_control(name + value) for name, value in pairs):
+            request.args = ImmutableMultiDict(
+                (plain_text.without_controls(n), plain_text.without_controls(v)) for n, v in pairs
+            )
 
     @app.teardown_request
     def _request_finished(_exc: BaseException | None) -> None:

@@ -21,7 +21,6 @@ NOT_ON_ONE_LINE = re.compile(f"[{_NEVER}\t\n\r]")
 
 ONE_LINE_REFUSED = "This field may not contain control characters, tabs or line breaks."
 LINES_REFUSED = "This field may not contain control characters (line breaks and tabs are fine)."
-ADDRESS_REFUSED = "This address has control characters in it, which no address here has."
 
 
 def refusal(text: str, *, multiline: bool) -> str | None:
@@ -43,3 +42,8 @@ def has_control(text: str) -> bool:
     """Whether ``text`` (a path segment, a query string's name or value) holds a character
     that no text here may hold."""
     return NEVER.search(text) is not None
+
+
+def without_controls(text: str) -> str:
+    """``text`` without the characters no text here may hold (tabs and line breaks stay)."""
+    return NEVER.sub("", text)
