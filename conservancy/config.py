@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from conservancy import clock
 from conservancy.money import Currency, Money, MoneyError
 
 
@@ -132,6 +133,7 @@ class Settings:
             return value.strip() if value and value.strip() else None
 
         mode = _parse(Environment, get("ENV") or "production", "CONSERVANCY_ENV")
+        _test_clock(env, mode)
         session_hours = _whole(get, "STAFF_SESSION_HOURS", *STAFF_SESSION_HOURS, "hours")
         given_url = get("DATABASE_URL")
         settings = cls(
@@ -276,6 +278,21 @@ def _absolute_sqlite(url: str) -> str:
     ):
         return url
     return parsed.set(database=str(Path(database).resolve())).render_as_string(hide_password=False)
+
+
+def _test_clock(environ: Mapping[str, str], mode: Environment) -> None:
+    """The test clock's shift (conservancy.clock) is for tests only, and well formed."""
+    if not environ.get(clock.SHIFT_VARIABLE, "").strip():
+        return
+    if mode is not Environment.TEST:
+        raise SettingsError(
+            f"{clock.SHIFT_VARIABLE} moves the clock for tests only: unset it "
+            f"(it needs CONSERVANCY_ENV=test, not {mode.value})"
+        )
+    try:
+        clock.shift_days(environ)
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None
 
 
 def _database_url(value: str) -> str:

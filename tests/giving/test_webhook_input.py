@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
+from conservancy import clock
 from conservancy.donations.models import DonationStatus, Gift
 from conservancy.ledger.models import LedgerOutbox
 from conservancy.payments.models import StripeEvent
@@ -146,6 +148,22 @@ def test_signature_is_checked_as_stripe_signs_it(rt: Runtime, client: FlaskClien
     # Stripe may send several v1 signatures (during a secret's rollover): one good one is enough.
     rolled = f"t={at},v1={'0' * 64},v1={expected}"
     assert deliver(client, payload, rolled) == (200, {"status": "ignored"})
+
+
+def test_a_signature_is_as_old_as_the_apps_clock_says_not_the_machines(
+    rt: Runtime, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The app's "now" is conservancy.clock's (a test site's is moved a year back, and so is
+    its Stripe stand-in's): a signature is fresh or stale by that clock."""
+    then = datetime.now(UTC) - timedelta(days=400)
+    monkeypatch.setattr(clock, "now", lambda: then)
+    at = int(then.timestamp())
+    fresh = event_payload(type_="customer.created", id_="evt_signed_by_the_apps_clock")
+    stale = event_payload(type_="customer.created", id_="evt_stale_by_the_apps_clock")
+
+    assert deliver(client, fresh, signature(fresh, at=at)) == (200, {"status": "ignored"})
+    status, _ = deliver(client, stale, signature(stale, at=at - SIGNATURE_TOLERANCE - 60))
+    assert status == 400
 
 
 def test_replayed_event_is_answered_200_and_books_nothing_twice(
