@@ -49,6 +49,13 @@ YEAR = datetime.now(TIME_ZONE).year - 1  # a year that has ended
 BOOKED_ON = date(YEAR, 12, 1)  # the site's day while the year's money moves
 FUNDS = ("General", "Inkscape", "Twisted")
 PDF, CSV = "application/pdf", "text/csv"
+# The recurring gifts still running at the year's end, as a project export lists them.
+RECURRING = {
+    "twisted": {
+        ("Ada Lovelace", "monthly", "25.00", "USD", "2"),
+        ("Marie Curie", "monthly", "15.00", "EUR", "2"),
+    }
+}
 
 
 @dataclass(frozen=True)
@@ -453,12 +460,17 @@ def staff_and_treasurer_downloads(
     for expense in booked.expenses:
         with found.check(f"the admin's invoice of {expense}"):
             image_or_pdf(admin.download(f"{expense}/invoice"))
-    for link in re.findall(
-        r'href="(/treasurer/twisted/expenses/\d+/invoice)"',
-        treasurer.get("/treasurer/twisted/transactions").text,
-    ) or ["(none listed)"]:
+    transactions = treasurer.get("/treasurer/twisted/transactions").text
+    for link in re.findall(r'href="(/treasurer/twisted/expenses/\d+/invoice)"', transactions) or [
+        "(none listed)"
+    ]:
         with found.check(f"the treasurer's expense invoice {link}"):
             image_or_pdf(treasurer.download(link))
+    with found.check("the treasurer's copies of the receipts"):
+        copies = re.findall(r'href="(/treasurer/twisted/receipts/[^"]+\.pdf)"', transactions)
+        assert len(copies) >= 10, copies
+        for link in copies:
+            assert "(project's copy)" in pdf_text(treasurer.download(link, PDF)), link
 
     for number in booked.invoices:
         page = admin.get(f"/admin/sponsorships/invoices/{number}").text
@@ -612,6 +624,11 @@ def commands_agree_with_the_books(
             if name.endswith(".csv"):
                 assert package.get(name) == body, name
 
+    contributions = {
+        (c["fund"], c["income_type"]): Decimal(c["amount"])
+        for c in csv_rows(package.get("contributions.csv", b"fund,income_type,amount\n"))
+        if c["fund"]
+    }
     for fund, slug in (("Twisted", "twisted"), ("Inkscape", "inkscape")):
         csv_file = out / f"{slug}.csv"
         pdf_file = out / f"{slug}.pdf"
@@ -623,11 +640,24 @@ def commands_agree_with_the_books(
             site.run("statement", slug, *period, "--format", "pdf", "--out", str(pdf_file))
             closes_on(pdf_text(pdf_file.read_bytes()), balances[fund])
         with found.check(f"the project export of {fund}"):
-            site.run("project", "export", slug, "--out", str(out / f"export-{slug}"))
-            exported = fund_balances(out / f"export-{slug}" / f"{slug}.beancount", date.max)
-            assert exported[fund] == balances[fund]
-            assert csv_rows((out / f"export-{slug}" / "donors.csv").read_text()) is not None
-            assert pdf_text((out / f"export-{slug}" / "summary.pdf").read_bytes())
+            export = out / f"export-{slug}"
+            site.run("project", "export", slug, "--out", str(export))
+            assert fund_balances(export / f"{slug}.beancount", date.max)[fund] == balances[fund]
+            summary = pdf_text((export / "summary.pdf").read_bytes())
+            assert re.search(
+                rf"Closing balance, [A-Za-z]+ \d+, \d+ {re.escape(money(balances[fund]))}", summary
+            )
+            # Each donor's gifts add up to the fund's donations in the year-end package.
+            donors = sum(Decimal(d["total"]) for d in csv_rows((export / "donors.csv").read_text()))
+            assert donors == contributions.get((fund, "Donations")), (donors, contributions)
+            running = {
+                (r["donor"], r["frequency"], r["amount"], r["currency"], r["payments"])
+                for r in csv_rows((export / "recurring.csv").read_text())
+            }
+            assert running == RECURRING.get(slug, set())
+            assert csv_rows((export / "invoices.csv").read_text()) == []  # none left open
+            for file in export.iterdir():  # no e-mail or postal address
+                assert not re.search(rb"@example|@acme|Langley|Navy Yard", file.read_bytes()), file
 
     with found.check("sponsorships aging: nothing left open"):
         aging = site.run("sponsorships", "aging").stdout
