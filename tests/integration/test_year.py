@@ -659,6 +659,11 @@ def commands_agree_with_the_books(
             for file in export.iterdir():  # no e-mail or postal address
                 assert not re.search(rb"@example|@acme|Langley|Navy Yard", file.read_bytes()), file
 
+    with found.check("stripe sync: a year of Stripe's events again books nothing"):
+        before = books_bytes(site)
+        synced = site.run("stripe", "sync", "--since", f"{YEAR}-01-01").stdout
+        assert re.match(r"0 events processed, [1-9]\d* already done, .*; 0 ledger entries", synced)
+        assert books_bytes(site) == before
     with found.check("sponsorships aging: nothing left open"):
         aging = site.run("sponsorships", "aging").stdout
         assert "total open: $0.00" in aging, aging
@@ -702,6 +707,11 @@ def year_end_agrees(
     with found.check(f"{which}: the voided invoice needs no acknowledgement"):
         voided = f"sponsorship-{booked.invoices[2]}"
         assert [a for a in csv_rows(package["acknowledgements.csv"]) if a["ref"] == voided] == []
+
+
+def books_bytes(site: Site) -> dict[str, bytes]:
+    ledgers = site.root / "ledgers"
+    return {str(p.relative_to(ledgers)): p.read_bytes() for p in ledgers.rglob("*.beancount")}
 
 
 def closing_of(rows: list[dict[str, str]]) -> Decimal:
