@@ -209,9 +209,11 @@ class Site:
             if process.poll() is not None:
                 raise AssertionError(f"{name} exited with {process.returncode}:\n{self.log(name)}")
             try:
-                if requests.get(ready, timeout=5).status_code == 200:
+                # A worker's first answer waits for its start (the books' snapshot): slow
+                # on a busy machine, and not yet an answer that it failed.
+                if requests.get(ready, timeout=STARTUP_LIMIT).status_code == 200:
                     return
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
                 pass
             if time.monotonic() > deadline:
                 raise AssertionError(f"{name} did not answer at {ready}:\n{self.log(name)}")
