@@ -161,6 +161,8 @@ class Site:
                 f"{self.url}/stripe/webhook",
                 "--webhook-secret",
                 WEBHOOK_SECRET,
+                "--state",
+                "instance/stripe-standin.json",  # kept across restarts, as the demo's
             ],
             f"{self.stripe_url}/_standin/",
         )

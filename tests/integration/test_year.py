@@ -64,6 +64,7 @@ class Booked:
 
     invoices: tuple[str, str, str]  # paid by card, by cheque, voided
     expenses: tuple[str, ...]  # their staff pages
+    refunded_in_part: str  # the staff page of a card gift refunded in part
 
 
 class Disagreements:
@@ -102,9 +103,11 @@ def test_a_year_of_every_money_movement_agrees_in_every_report_and_download(site
     admin, admin_secret = open_the_books(site)
     booked = book_the_year(site, admin)
 
-    # The year is over: the server starts again on the real clock.
-    site.stop("server")
+    # The year is over: the site starts again on the real clock, Stripe's stand-in on the
+    # state it kept.
+    site.stop_all()
     site.shift_days = 0
+    site.start_standin()
     site.start_server()
     admin, treasurer = Browser(site.url), Browser(site.url)
     people.sign_in(admin, "admin@sponsor.example", secret=admin_secret, shift_days=0)
@@ -129,6 +132,7 @@ def test_a_year_of_every_money_movement_agrees_in_every_report_and_download(site
         stands = gifts_income(site.root / "ledgers" / "history.beancount")
         assert {gift: amount for gift, amount in stands.items() if amount < 0} == {}
     commands_agree_with_the_books(site, booked, balances, package_on_the_page, found)
+    a_refund_after_the_close_leaves_the_closed_year_as_it_was(site, admin, booked, found)
 
     assert not found.found, "\n\n".join(found.found)
 
@@ -391,7 +395,7 @@ def book_the_year(site: Site, admin: Browser) -> Booked:
     move.pay_out(site)
     # What the web workers had no pause to draw yet (the sponsor's cron runs this too).
     site.run("receipts", "deliver")
-    return Booked((acme, globex, initech), expenses)
+    return Booked((acme, globex, initech), expenses, alan.page)
 
 
 STAFF_FILE = "staff.beancount"
@@ -676,6 +680,34 @@ def commands_agree_with_the_books(
         site.run("ledger", "check", "--history")
     with found.check("the server's log holds no traceback"):
         assert "Traceback" not in site.log("server"), site.log("server")[-4000:]
+
+
+def a_refund_after_the_close_leaves_the_closed_year_as_it_was(
+    site: Site, admin: Browser, booked: Booked, found: Disagreements
+) -> None:
+    """A gift of the closed year refunded in the next: booked in the open year (Stripe kept
+    the charge across its restart), last year's package as it was, Stripe and the books
+    still agreeing."""
+    out = site.root.parent / "reports"
+    before = {p.name: p.read_bytes() for p in (out / "year-end").glob("*.csv")}
+    with found.check("a refund in the next year of a gift of the closed year"):
+        move.refund(site, admin, booked.refunded_in_part, "20.00", "Asked for more back.")
+        late = [
+            path.name
+            for path in (site.root / "ledgers" / "app").glob("*.beancount")
+            if '"Refund"' in path.read_text() and path.stem == str(YEAR + 1)
+        ]
+        assert late == [f"{YEAR + 1}.beancount"], "the refund is not in the open year's file"
+    with found.check("the closed year's package after a refund in the next"):
+        site.run("report", "year-end", "--year", str(YEAR), "--out", str(out / "year-end-again"))
+        again = {p.name: p.read_bytes() for p in (out / "year-end-again").glob("*.csv")}
+        assert again == before
+    with found.check("stripe reconcile of the open year, to today"):
+        today = datetime.now(TIME_ZONE).date()
+        site.run("stripe", "reconcile", "--from", f"{YEAR + 1}-01-01", "--to", today.isoformat())
+    with found.check("ledger check after the late refund"):
+        site.run("ledger", "check")
+        site.run("ledger", "check", "--history")
 
 
 def year_end_agrees(
