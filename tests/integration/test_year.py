@@ -49,11 +49,13 @@ YEAR = datetime.now(TIME_ZONE).year - 1  # a year that has ended
 BOOKED_ON = date(YEAR, 12, 1)  # the site's day while the year's money moves
 FUNDS = ("General", "Inkscape", "Twisted")
 PDF, CSV = "application/pdf", "text/csv"
+# Marie Curie asked Twisted not to name her (her gift to Inkscape names her).
+ANONYMOUS = "Marie Curie"
 # The recurring gifts still running at the year's end, as a project export lists them.
 RECURRING = {
     "twisted": {
         ("Ada Lovelace", "monthly", "25.00", "USD", "2"),
-        ("Marie Curie", "monthly", "15.00", "EUR", "2"),
+        ("Anonymous", "monthly", "15.00", "EUR", "2"),
     }
 }
 
@@ -259,7 +261,7 @@ def book_the_year(site: Site, admin: Browser) -> Booked:
         address="12 St James's Square\nLondon SW1Y 4JH",
         frequency="monthly",
     )
-    move.give(
+    marie = move.give(
         site,
         admin,
         "inkscape",
@@ -279,6 +281,7 @@ def book_the_year(site: Site, admin: Browser) -> Booked:
         email="marie@example.fr",
         currency="EUR",
         frequency="monthly",
+        visibility="anonymous",  # to the project: the sponsor's records keep her name
     )
     move.pay_out(site)
     assert ada_monthly.subscription
@@ -367,6 +370,9 @@ def book_the_year(site: Site, admin: Browser) -> Booked:
     move.refund(site, admin, grace.page, "300.00", "Given twice by mistake.")
     move.refund(site, admin, alan.page, "30.00", "Asked to give less.")
     move.refund(site, admin, barbara.page, "50.00", "Asked to give less.")
+    # Euros are worth more than on the day of the gift: 40.00 EUR goes back at the new rate.
+    site.stripe_control("exchange_rates", eur="1.12")
+    move.refund(site, admin, marie.page, "40.00", "Asked to give less.")
     move.dispute(site, edsger.charge, "won")
     move.dispute(site, barbara.charge, "lost")
 
@@ -474,7 +480,12 @@ def staff_and_treasurer_downloads(
         copies = re.findall(r'href="(/treasurer/twisted/receipts/[^"]+\.pdf)"', transactions)
         assert len(copies) >= 10, copies
         for link in copies:
-            assert "(project's copy)" in pdf_text(treasurer.download(link, PDF)), link
+            copy = pdf_text(treasurer.download(link, PDF))
+            assert "(project's copy)" in copy, link
+            assert ANONYMOUS not in copy, link
+    with found.check("the treasurer's pages do not name an anonymous donor"):
+        for page in ("transactions", "donors", ""):
+            assert ANONYMOUS not in treasurer.get(f"/treasurer/twisted/{page}").text, page
 
     for number in booked.invoices:
         page = admin.get(f"/admin/sponsorships/invoices/{number}").text
@@ -660,8 +671,10 @@ def commands_agree_with_the_books(
             }
             assert running == RECURRING.get(slug, set())
             assert csv_rows((export / "invoices.csv").read_text()) == []  # none left open
-            for file in export.iterdir():  # no e-mail or postal address
+            for file in export.iterdir():  # no e-mail or postal address, no anonymous name
                 assert not re.search(rb"@example|@acme|Langley|Navy Yard", file.read_bytes()), file
+                if slug == "twisted":
+                    assert ANONYMOUS.encode() not in file.read_bytes(), file
 
     with found.check("stripe sync: a year of Stripe's events again books nothing"):
         before = books_bytes(site)
