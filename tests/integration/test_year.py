@@ -69,6 +69,14 @@ class Booked:
     refunded_in_part: str  # the staff page of a card gift refunded in part
 
 
+@dataclass(frozen=True)
+class OnThePages:
+    """Files the pages gave before the close, to set against the commands' after it."""
+
+    package: dict[str, bytes]  # the year-end zip's files
+    statements: dict[str, bytes]  # the treasurer's CSV statement of the year, by project
+
+
 class Disagreements:
     """What did not agree, each under what was being checked; the test fails on any."""
 
@@ -118,7 +126,7 @@ def test_a_year_of_every_money_movement_agrees_in_every_report_and_download(site
     found = Disagreements()
     before_close = fund_balances(site.root / "ledgers" / "main.beancount", date(YEAR, 12, 31))
     assert set(before_close) == set(FUNDS)
-    package_on_the_page = staff_and_treasurer_downloads(
+    on_the_pages = staff_and_treasurer_downloads(
         site, booked, admin, treasurer, before_close, found
     )
 
@@ -133,8 +141,10 @@ def test_a_year_of_every_money_movement_agrees_in_every_report_and_download(site
     with found.check("no gift's income is taken back beyond what it gave"):
         stands = gifts_income(site.root / "ledgers" / "history.beancount")
         assert {gift: amount for gift, amount in stands.items() if amount < 0} == {}
-    commands_agree_with_the_books(site, booked, balances, package_on_the_page, found)
+    commands_agree_with_the_books(site, booked, balances, on_the_pages, found)
     a_refund_after_the_close_leaves_the_closed_year_as_it_was(site, admin, booked, found)
+    with found.check("every document mailed is the one stored"):
+        mailed_documents_are_the_stored_ones(site)
 
     assert not found.found, "\n\n".join(found.found)
 
@@ -447,9 +457,9 @@ def staff_and_treasurer_downloads(
     treasurer: Browser,
     balances: dict[str, Decimal],
     found: Disagreements,
-) -> dict[str, bytes]:
+) -> OnThePages:
     """Every file the staff's and the treasurer's pages offer, before the year is closed
-    (the pages read the open years only). Returns the year-end package's files."""
+    (the pages read the open years only)."""
     receipts = sorted((site.root / "receipts" / str(YEAR)).glob("*.pdf"))
     with found.check("the year's receipts are numbered without gaps, each drawn once"):
         assert len(receipts) >= 20
@@ -493,9 +503,13 @@ def staff_and_treasurer_downloads(
             if f"/{number}/{kind}.pdf" not in page:
                 continue
             with found.check(f"the {kind} PDF of {number}"):
-                assert number in pdf_text(
+                text = pdf_text(
                     admin.download(f"/admin/sponsorships/invoices/{number}/{kind}.pdf", PDF)
                 )
+                assert number in text
+                if kind == "acknowledgement" and number == booked.invoices[0]:
+                    # Gold: 10,000.00 less two conference passes, as Schedule B counts it
+                    assert "$9,500.00" in text
     acme, globex, _initech = booked.invoices
     with found.check("both paid invoices offer their acknowledgement"):
         for number in (acme, globex):
@@ -509,13 +523,13 @@ def staff_and_treasurer_downloads(
         assert logos, "the donation page shows no uploaded logo"
         assert image_size(Browser(site.url).download(logos[0], "image/png")) == (120, 60)
 
+    statements: dict[str, bytes] = {}
     for fund, slug in (("Twisted", "twisted"),):
         period = f"from={YEAR}-01-01&to={YEAR}-12-31"
         with found.check(f"the treasurer's CSV statement of {fund}"):
-            rows = csv_rows(
-                treasurer.download(f"/treasurer/{slug}/statement?{period}&format=csv", CSV)
-            )
-            assert closing_of(rows) == balances[fund]
+            body = treasurer.download(f"/treasurer/{slug}/statement?{period}&format=csv", CSV)
+            statements[slug] = body
+            assert closing_of(csv_rows(body)) == balances[fund]
         with found.check(f"the treasurer's PDF statement of {fund}"):
             closes_on(
                 pdf_text(
@@ -542,7 +556,7 @@ def staff_and_treasurer_downloads(
         assert str(YEAR) in pdf_text(package[f"year-end-{YEAR}.pdf"])
     if package:
         year_end_agrees(package, balances, booked, found, "the year-end zip")
-    return package
+    return OnThePages(package, statements)
 
 
 def donors_download_their_receipts_and_statements(site: Site, found: Disagreements) -> None:
@@ -626,7 +640,7 @@ def commands_agree_with_the_books(
     site: Site,
     booked: Booked,
     balances: dict[str, Decimal],
-    on_the_page: dict[str, bytes],
+    on_the_pages: OnThePages,
     found: Disagreements,
 ) -> None:
     out = site.root.parent / "reports"
@@ -635,7 +649,7 @@ def commands_agree_with_the_books(
     package = {p.name: p.read_bytes() for p in (out / "year-end").glob("*")}
     year_end_agrees(package, balances, booked, found, "the year-end package after the close")
     with found.check("the year-end package: the page's zip before the close, the command's after"):
-        for name, body in on_the_page.items():
+        for name, body in on_the_pages.package.items():
             if name.endswith(".csv"):
                 assert package.get(name) == body, name
 
@@ -651,6 +665,8 @@ def commands_agree_with_the_books(
         with found.check(f"the statement of {fund} (CSV)"):
             site.run("statement", slug, *period, "--format", "csv", "--out", str(csv_file))
             assert closing_of(csv_rows(csv_file.read_text())) == balances[fund]
+            if slug in on_the_pages.statements:  # the treasurer's, before the close
+                assert csv_file.read_bytes() == on_the_pages.statements[slug]
         with found.check(f"the statement of {fund} (PDF)"):
             site.run("statement", slug, *period, "--format", "pdf", "--out", str(pdf_file))
             closes_on(pdf_text(pdf_file.read_bytes()), balances[fund])
@@ -721,6 +737,20 @@ def a_refund_after_the_close_leaves_the_closed_year_as_it_was(
     with found.check("ledger check after the late refund"):
         site.run("ledger", "check")
         site.run("ledger", "check", "--history")
+
+
+def mailed_documents_are_the_stored_ones(site: Site) -> None:
+    """Each PDF attached to a mail (receipts, notices, statements, invoices and
+    acknowledgements) is byte for byte the file kept in the receipts folder."""
+    stored = {p.read_bytes() for p in (site.root / "receipts").rglob("*.pdf")}
+    attached_pdfs = [
+        (message["Subject"], part.get_content())
+        for message in people.mails(site.root / "instance" / "outbox", "@")
+        for part in message.iter_attachments()
+        if part.get_content_type() == "application/pdf"
+    ]
+    assert len(attached_pdfs) >= 30
+    assert [subject for subject, body in attached_pdfs if body not in stored] == []
 
 
 def year_end_agrees(
