@@ -6,8 +6,9 @@ The site is a folder standing for the checkout, the working directory of every c
 of the server, with the default relative folders (`ledgers`, `receipts`, `instance`); the
 `conservancy` console script; a real `conservancy stripe stand-in` and `conservancy serve`.
 The year booked is last year: the site's clock (conservancy.clock's test shift, which the
-stand-in shares) stands on 1 December of it while the money moves, and the server is then
-started again on the real clock, in the year after, to close the year and report on it.
+stand-in shares) stands on 1 December of it while the money moves; then the stand-in (on the
+state it kept) and the server start again on the real clock, in the year after, to close the
+year and report on it.
 
 Where a report or download disagrees the test goes on, and fails at the end naming each
 disagreement, so that one run shows them all.
