@@ -4,6 +4,8 @@
 rows                                           removed once
 =============================================  ==================================================
 donor sign-in links (``portal_tokens``)        expired :data:`KEEP` (30 days) ago, used or not
+donor sessions (``donor_sessions``)            ended, or expired, :data:`KEEP` ago (each expires
+                                               ``portal.service.SESSION_LIFETIME`` after it began)
 staff one-time links (``staff_tokens``)        expired :data:`KEEP` ago, used or not
 staff sessions (``staff_sessions``)            ended, or last seen, :data:`KEEP` ago (none lasts
                                                over a week: ``CONSERVANCY_STAFF_SESSION_HOURS``
@@ -48,7 +50,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from conservancy.donations.abuse import WINDOW
 from conservancy.payments.models import CheckoutAttempt
-from conservancy.portal.models import PortalToken
+from conservancy.portal.models import DonorSession, PortalToken
 from conservancy.staff.models import SignInFailure, StaffSession, StaffToken
 from conservancy.staff.sign_in import LOCKOUT_WINDOW
 
@@ -59,6 +61,7 @@ KEEP = timedelta(days=30)
 @dataclass(frozen=True)
 class Removed:
     portal_links: int = 0
+    donor_sessions: int = 0
     staff_links: int = 0
     staff_sessions: int = 0
     checkout_attempts: int = 0
@@ -66,7 +69,8 @@ class Removed:
 
     def summary(self) -> str:
         return (
-            f"removed {self.portal_links} donor sign-in links, {self.staff_links} staff links, "
+            f"removed {self.portal_links} donor sign-in links, {self.donor_sessions} donor "
+            f"sessions, {self.staff_links} staff links, "
             f"{self.staff_sessions} staff sessions, {self.checkout_attempts} checkout attempts, "
             f"{self.sign_in_failures} sign-in failures"
         )
@@ -77,6 +81,11 @@ def remove_stale(session: Session, now: datetime) -> Removed:
     kept_until = now - KEEP
     return Removed(
         portal_links=_remove(session, PortalToken.id, PortalToken.expires_at < kept_until),
+        donor_sessions=_remove(
+            session,
+            DonorSession.id,
+            or_(DonorSession.ended_at < kept_until, DonorSession.expires_at < kept_until),
+        ),
         staff_links=_remove(session, StaffToken.id, StaffToken.expires_at < kept_until),
         staff_sessions=_remove(
             session,

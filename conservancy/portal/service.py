@@ -9,6 +9,11 @@ Asking for a link answers the same whether or not the address is a donor's
 with the card-testing counters of :mod:`conservancy.donations.abuse`, under
 kinds of their own so the two limits never share a count.
 
+Sessions. Using a link starts a :class:`DonorSession`: the browser keeps a random
+id (in Flask's signed cookie), the row keeps its sha256. It lasts
+:data:`SESSION_LIFETIME` (12 hours) from signing in, and signing out ends it on
+the server, so a copy of the cookie taken before is refused from then on.
+
 Everything else takes the signed-in donor's id and finds a donation, receipt or
 statement only among that donor's: another donor's is :class:`NotFound`, the
 same as one that does not exist.
@@ -52,11 +57,13 @@ from conservancy.errors import DomainError, NotFound
 from conservancy.mail.outbox import queue
 from conservancy.money import Money
 from conservancy.payments.gateway import Gateway, LineItem
-from conservancy.portal.models import PortalToken
+from conservancy.portal.models import DonorSession, PortalToken
 from conservancy.receipts.issue import standing
 from conservancy.receipts.models import AnnualStatement, Receipt, ReceiptKind
 
 LINK_LIFETIME = timedelta(minutes=30)
+# How long signing in lasts, however busy the donor is: from signing in, not from the last page.
+SESSION_LIFETIME = timedelta(hours=12)
 # Link requests per WINDOW (abuse.WINDOW): a few per address, more per client
 # address (a household or an office shares one).
 LINK_EMAIL_LIMIT = 3
@@ -190,6 +197,49 @@ def sign_in(session: Session, token: str, now: datetime) -> int:
     donor_id = session.scalar(select(PortalToken.donor_id).where(PortalToken.token_hash == digest))
     assert donor_id is not None
     return donor_id
+
+
+# -- sessions -------------------------------------------------------------------------------
+
+
+def start_session(session: Session, donor_id: int, now: datetime) -> str:
+    """A new session for the donor; returns the id the browser keeps. Flushes."""
+    session_id = secrets.token_urlsafe(32)
+    session.add(
+        DonorSession(
+            donor_id=donor_id,
+            id_hash=token_hash(session_id),
+            created_at=now,
+            expires_at=now + SESSION_LIFETIME,
+        )
+    )
+    session.flush()
+    return session_id
+
+
+def signed_in_donor(session: Session, session_id: str, now: datetime) -> int | None:
+    """The donor whose session ``session_id`` is, unless it ended or expired."""
+    if not _TOKEN.match(session_id):
+        return None
+    return session.scalar(
+        select(DonorSession.donor_id).where(
+            DonorSession.id_hash == token_hash(session_id),
+            DonorSession.ended_at.is_(None),
+            DonorSession.expires_at > now,
+        )
+    )
+
+
+def sign_out(session: Session, session_id: str, now: datetime) -> None:
+    """End the session for good (a copy of its cookie no longer signs in); flushes."""
+    if not _TOKEN.match(session_id):
+        return
+    session.execute(
+        update(DonorSession)
+        .where(DonorSession.id_hash == token_hash(session_id), DonorSession.ended_at.is_(None))
+        .values(ended_at=now)
+        .execution_options(synchronize_session=False)
+    )
 
 
 # -- what the donor sees ----------------------------------------------------------------

@@ -2,9 +2,11 @@
 
 A link is used by a POST from the page it opens (mail scanners fetch links
 with GET; that must not use them up). Using it clears the browser's session
-and stores the donor's id and the time, good for SIGNED_IN_FOR. Every other
-page needs that; what it may reach is decided by ``conservancy.portal.service``,
-which looks only among the signed-in donor's own gifts.
+and starts a donor session on the server (``service.start_session``); the
+cookie holds only its random id. Signing out ends that session there, so a
+copy of the cookie taken before no longer signs anyone in. Every other page
+needs a session that has not ended or expired; what it may reach is decided by
+``conservancy.portal.service``, which looks only among the signed-in donor's own gifts.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any, Concatenate, ParamSpec
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, send_file, url_for
@@ -38,7 +39,7 @@ bp = Blueprint("portal", __name__, url_prefix="/portal")
 log = logging.getLogger(__name__)
 P = ParamSpec("P")
 
-SIGNED_IN_FOR = timedelta(hours=12)
+SESSION_KEY = "donor_session"
 STATUS = {
     DonationStatus.PAID: "Paid",
     DonationStatus.PARTIALLY_REFUNDED: "Partly refunded",
@@ -105,13 +106,12 @@ class Problem:
 
 
 def _signed_in_donor() -> int | None:
-    donor_id, since = web_session.get("donor_id"), web_session.get("signed_in_at")
-    if not isinstance(donor_id, int) or not isinstance(since, int):
+    session_id = web_session.get(SESSION_KEY)
+    if not isinstance(session_id, str):
         return None
-    age = clock.now().timestamp() - since
-    if not 0 <= age < SIGNED_IN_FOR.total_seconds():
-        web_session.clear()
-        return None
+    donor_id = service.signed_in_donor(db(), session_id, clock.now())
+    if donor_id is None:
+        web_session.pop(SESSION_KEY, None)  # ended or expired: forgotten
     return donor_id
 
 
@@ -178,21 +178,26 @@ def confirm_link(token: str) -> ResponseReturnValue:
 
 @bp.post("/sign-in/<token>")
 def use_link(token: str) -> ResponseReturnValue:
-    session = db()
+    session, now = db(), clock.now()
     try:
-        donor_id = service.sign_in(session, token, clock.now())
+        donor_id = service.sign_in(session, token, now)
     except LinkRefused:
         session.rollback()
         return _link_refused()
+    session_id = service.start_session(session, donor_id, now)
     session.commit()
     web_session.clear()  # a fresh session: nothing set before signing in carries over
-    web_session["donor_id"] = donor_id
-    web_session["signed_in_at"] = int(clock.now().timestamp())
+    web_session[SESSION_KEY] = session_id
     return redirect(url_for("portal.index"), code=303)
 
 
 @bp.post("/sign-out")
 def sign_out() -> ResponseReturnValue:
+    session_id = web_session.get(SESSION_KEY)
+    if isinstance(session_id, str):
+        session = db()
+        service.sign_out(session, session_id, clock.now())
+        session.commit()
     web_session.clear()
     flash("You are signed out.")
     return redirect(url_for("portal.index"), code=303)

@@ -19,7 +19,7 @@ from conservancy.ledger.outbox import record
 from conservancy.mail.models import MailMessage
 from conservancy.payments.models import CheckoutAttempt
 from conservancy.portal import service as portal
-from conservancy.portal.models import PortalToken
+from conservancy.portal.models import DonorSession, PortalToken
 from conservancy.retention import Removed, remove_stale
 from conservancy.runtime import Runtime
 from conservancy.staff.models import (
@@ -119,6 +119,42 @@ def test_spent_donor_links_are_removed_and_live_ones_still_sign_in(runtime: Runt
         assert removed.portal_links == 2
         assert _ids(session, PortalToken.id) == [3, 4]
         assert portal.sign_in(session, live, now) == donor.id
+
+
+def _donor_session(
+    session: Session, donor: Donor, expires_at: datetime, ended_at: datetime | None = None
+) -> int:
+    row = DonorSession(
+        donor_id=donor.id,
+        id_hash=secrets.token_hex(32),
+        created_at=expires_at - portal.SESSION_LIFETIME,
+        expires_at=expires_at,
+        ended_at=ended_at,
+    )
+    session.add(row)
+    session.flush()
+    return row.id
+
+
+def test_spent_donor_sessions_are_removed_and_a_live_one_still_signs_in(
+    runtime: Runtime,
+) -> None:
+    now = clock.now()
+    with runtime.sessions() as session:
+        donor = _donor(session)
+        _donor_session(session, donor, now - LONG_AGO + timedelta(hours=1), now - LONG_AGO)
+        _donor_session(session, donor, now - LONG_AGO)  # expired, never signed out
+        _donor_session(session, donor, now + timedelta(hours=2), now)  # signed out lately
+        live = portal.start_session(session, donor.id, now)
+        session.commit()
+
+        removed = remove_stale(session, now)
+        session.commit()
+
+        assert removed.donor_sessions == 2
+        assert _ids(session, DonorSession.id) == [3, 4]
+        assert portal.signed_in_donor(session, live, now) == donor.id
+        assert "2 donor sessions" in removed.summary()
 
 
 def test_spent_staff_links_and_sessions_are_removed_and_live_ones_kept(

@@ -23,8 +23,8 @@ from tests.ledger.processes import ref_counts, run_cli
 
 LATER = timedelta(minutes=2)  # past the minute after which waiting work counts as lost
 NOTHING_REMOVED = (
-    "removed 0 donor sign-in links, 0 staff links, 0 staff sessions, 0 checkout attempts, "
-    "0 sign-in failures"
+    "removed 0 donor sign-in links, 0 donor sessions, 0 staff links, 0 staff sessions, "
+    "0 checkout attempts, 0 sign-in failures"
 )
 
 

@@ -208,6 +208,57 @@ def test_signing_out_ends_the_session(rt: Runtime, client: FlaskClient) -> None:
     assert "Signed in as" not in page.text
 
 
+def _replayed(app: Flask, cookie: str) -> FlaskClient:
+    """A fresh browser that carries nothing but a copy of a saved session cookie."""
+    other = app.test_client()
+    other.set_cookie(app.config["SESSION_COOKIE_NAME"], cookie)
+    return other
+
+
+def test_signing_out_ends_the_session_so_a_saved_cookie_no_longer_signs_in(
+    rt: Runtime, app: Flask, client: FlaskClient
+) -> None:
+    dashboard = sign_in(client, rt, ADA)
+    saved = client.get_cookie(app.config["SESSION_COOKIE_NAME"])
+    assert saved is not None
+    assert "Signed in as" in _replayed(app, saved.value).get("/portal").text  # a working copy
+
+    client.post("/portal/sign-out", data={"csrf_token": csrf_token(dashboard)})
+
+    replayed = _replayed(app, saved.value)
+    page = replayed.get("/portal")
+    assert "Signed in as" not in page.text
+    assert ADA not in page.text
+    assert "E-mail me a sign-in link" in page.text
+    assert replayed.get("/portal/statements/2026.pdf").status_code == 303  # to sign in
+
+
+def test_a_saved_cookie_stops_signing_in_twelve_hours_after_signing_in(
+    rt: Runtime, app: Flask, client: FlaskClient, later: Callable[[timedelta], None]
+) -> None:
+    sign_in(client, rt, ADA)
+    saved = client.get_cookie(app.config["SESSION_COOKIE_NAME"])
+    assert saved is not None
+
+    later(service.SESSION_LIFETIME - timedelta(minutes=1))
+    assert "Signed in as" in _replayed(app, saved.value).get("/portal").text
+    later(timedelta(minutes=2))  # the clock moves on from there
+    assert "Signed in as" not in _replayed(app, saved.value).get("/portal").text
+
+
+def test_signing_out_in_one_browser_leaves_the_donors_other_sessions_signed_in(
+    rt: Runtime, app: Flask, client: FlaskClient
+) -> None:
+    laptop = sign_in(client, rt, ADA)
+    phone = app.test_client()
+    sign_in(phone, rt, ADA)
+
+    client.post("/portal/sign-out", data={"csrf_token": csrf_token(laptop)})
+
+    assert "Signed in as" in phone.get("/portal").text
+    assert "Signed in as" not in client.get("/portal").text
+
+
 def test_a_bad_address_is_asked_again_with_a_message(rt: Runtime, client: FlaskClient) -> None:
     for typed, message in (
         ("", "Please give the e-mail address you gave with your gift."),
