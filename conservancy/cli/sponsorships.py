@@ -86,7 +86,9 @@ def renew_command(on_text: str | None, days_ahead: int) -> None:
             # One transaction each: one renewal that fails leaves the others issued.
             with rt.sessions() as session:
                 try:
-                    renewal = renew_invoice(session, invoice_id, tz=tz)
+                    renewal = renew_invoice(
+                        session, invoice_id, tz=tz, base_url=rt.settings.base_url
+                    )
                     session.commit()
                 except IntegrityError:
                     session.rollback()  # another run renewed it at the same moment

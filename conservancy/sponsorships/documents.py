@@ -25,7 +25,11 @@ from conservancy.receipts.issue import store
 from conservancy.receipts.render import render_pdf, render_template
 from conservancy.sponsorships.document import AcknowledgementDocument, InvoiceDocument
 from conservancy.sponsorships.models import InvoiceStatus, SponsorshipInvoice
-from conservancy.sponsorships.service import acknowledgement_pdf_path, invoice_pdf_path
+from conservancy.sponsorships.service import (
+    acknowledgement_pdf_path,
+    invoice_pdf_path,
+    pay_url,
+)
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +70,7 @@ def invoice_document(
         level_name=invoice.level_name,
         amount=invoice.amount,
         benefits=benefits(invoice),
-        pay_url=f"{base_url}/donate/{invoice.project.slug}/sponsor/{invoice.number}",
+        pay_url=pay_url(invoice, base_url),
         cheque_payable_to=sponsor.legal_name,
     )
 

@@ -155,6 +155,9 @@ class SponsorshipInvoice(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     # "INV-2026-0001": the year and the sequence, as printed.
     number: Mapped[str] = mapped_column(String(20), unique=True)
+    # The unguessable part of the invoice's public address (its page, the card payment):
+    # numbers are sequential, so they would let anyone walk through every invoice.
+    public_token: Mapped[str] = mapped_column(String(64), unique=True, index=True)
     year: Mapped[int] = mapped_column(Integer)
     sequence: Mapped[int] = mapped_column(Integer)
     corporate_sponsor_id: Mapped[int] = mapped_column(

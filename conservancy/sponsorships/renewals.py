@@ -80,7 +80,9 @@ def due_for_renewal(session: Session, on: date, days_ahead: int) -> list[int]:
     )
 
 
-def renew_invoice(session: Session, invoice_id: int, *, tz: ZoneInfo) -> Renewal | None:
+def renew_invoice(
+    session: Session, invoice_id: int, *, tz: ZoneInfo, base_url: str
+) -> Renewal | None:
     """Issue the renewal of ``invoice_id``, or None if it is renewed already or its
     sponsorship stopped meanwhile; flushes, the caller commits."""
     query = (
@@ -106,6 +108,7 @@ def renew_invoice(session: Session, invoice_id: int, *, tz: ZoneInfo) -> Renewal
         old.corporate_sponsor,
         old.level,
         tz=tz,
+        base_url=base_url,
         by=RENEW_COMMAND,
         note=f"renews {old.number}",
         period_start=old.period_end + timedelta(days=1),

@@ -9,10 +9,16 @@ Every function takes the session and flushes; the caller commits once. Entries g
 the ledger outbox and e-mails to the mail outbox in the same transaction, so an
 invoice, its books and its e-mail exist together or not at all; the PDFs are drawn
 after the commit (sponsorships.documents).
+
+An invoice's public address (its page, where it is paid by card) names a random
+token issued with it (``public_token``, 192 bits), never its number: numbers are
+sequential, and anyone could otherwise walk through every sponsor's invoice. Only the
+sponsor's e-mail and PDF, and the staff's invoice page, carry the address.
 """
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -184,12 +190,15 @@ def sign_up(
     request: SignUp,
     *,
     tz: ZoneInfo,
+    base_url: str,
     by: str = audit.COMMAND_LINE,
 ) -> SponsorshipInvoice:
     """Record a sponsor staff signed up themselves (the demo data, a command) and issue its
     first invoice at once: no request to approve, as staff are the ones who approve."""
     sponsor, level = _new_sponsor(session, project, request)
-    return issue_invoice(session, sponsor, level, tz=tz, by=by, note="entered by staff")
+    return issue_invoice(
+        session, sponsor, level, tz=tz, base_url=base_url, by=by, note="entered by staff"
+    )
 
 
 def _new_sponsor(
@@ -260,6 +269,7 @@ def approve_request(
     *,
     key: str | None,
     tz: ZoneInfo,
+    base_url: str,
     period_start: date | None = None,
 ) -> SponsorshipInvoice:
     """Issue the request's invoice (numbered, booked, mailed); audit-logged.
@@ -286,6 +296,7 @@ def approve_request(
         found.corporate_sponsor,
         found.level,
         tz=tz,
+        base_url=base_url,
         by=by,
         note=f"request {found.id} approved",
         period_start=period_start,
@@ -374,6 +385,7 @@ def issue_invoice(
     level: SponsorshipLevel,
     *,
     tz: ZoneInfo,
+    base_url: str,
     by: str,
     note: str = "",
     at: datetime | None = None,
@@ -381,8 +393,8 @@ def issue_invoice(
     renews: SponsorshipInvoice | None = None,
 ) -> SponsorshipInvoice:
     """Number an invoice for a year of ``level`` (from ``period_start``, by default the day
-    of issue), book the receivable, queue its e-mail. ``renews``: the invoice whose
-    sponsorship this one continues."""
+    of issue), book the receivable, queue its e-mail (with the invoice's address under
+    ``base_url``). ``renews``: the invoice whose sponsorship this one continues."""
     issued_at = at or clock.now()
     issued_on = clock.accounting_date(issued_at, tz)
     starts = period_start or issued_on
@@ -392,6 +404,7 @@ def issue_invoice(
     sequence, number = next_number(session, issued_on.year)
     invoice = SponsorshipInvoice(
         number=number,
+        public_token=secrets.token_urlsafe(24),
         year=issued_on.year,
         sequence=sequence,
         corporate_sponsor=sponsor,
@@ -437,8 +450,10 @@ def issue_invoice(
             f"{' for another year' if renews is not None else ''}, from "
             f"{invoice.period_start.isoformat()} to {invoice.period_end.isoformat()}. "
             f"Invoice {number} for {invoice.amount.format()} is attached; it is due on "
-            f"{invoice.due_on.isoformat()}. It can be paid by card, by ACH or by cheque, "
-            "as the invoice says.\n"
+            f"{invoice.due_on.isoformat()}. It can be paid by card at\n\n"
+            f"{pay_url(invoice, base_url)}\n\n"
+            "or by ACH or by cheque, as the invoice says. Please keep that address to "
+            "yourselves: it shows the invoice to whoever has it.\n"
         ),
         attachment=(f"{number}.pdf", invoice_pdf_path(invoice)),
     )
@@ -462,6 +477,31 @@ def acknowledgement_pdf_path(invoice: SponsorshipInvoice) -> str:
     return f"sponsorships/{invoice.year}/{invoice.number}-acknowledgement.pdf"
 
 
+def pay_url(invoice: SponsorshipInvoice, base_url: str) -> str:
+    """The invoice's public page, where it is paid by card: by its token, never its number."""
+    return f"{base_url}/donate/{invoice.project.slug}/sponsor/{invoice.public_token}"
+
+
+# What secrets.token_urlsafe(24) gives: anything else is no invoice's, unasked.
+_PUBLIC_TOKEN = re.compile(r"^[A-Za-z0-9_-]{32}$")
+
+
+def find_public_invoice(session: Session, project: Project, token: str) -> SponsorshipInvoice:
+    """The project's invoice whose public address names ``token``; NotFound for any other
+    token (a number, a wrong or altered token, another project's invoice)."""
+    found = None
+    if _PUBLIC_TOKEN.match(token):
+        found = session.scalar(
+            select(SponsorshipInvoice).where(
+                SponsorshipInvoice.public_token == token,
+                SponsorshipInvoice.project_id == project.id,
+            )
+        )
+    if found is None:
+        raise NotFound("There is no such invoice. Please use the address in our e-mail.")
+    return found
+
+
 def find_invoice(session: Session, number: str, *, lock: bool = False) -> SponsorshipInvoice:
     query = select(SponsorshipInvoice).where(SponsorshipInvoice.number == number)
     found = session.scalar(query.with_for_update() if lock else query)
@@ -480,7 +520,7 @@ def begin_card_payment(
     so asking twice gives the same session."""
     if invoice.status is not InvoiceStatus.OPEN:
         raise SponsorshipRefused(f"Invoice {invoice.number} is {invoice.status.value}.")
-    slug = invoice.project.slug
+    page = pay_url(invoice, base_url)
     checkout = gateway.create_checkout(
         CheckoutRequest(
             donation_id=None,
@@ -491,8 +531,8 @@ def begin_card_payment(
             ),
             interval=None,
             customer_email=invoice.corporate_sponsor.email,
-            success_url=f"{base_url}/donate/{slug}/sponsor/{invoice.number}?paid=1",
-            cancel_url=f"{base_url}/donate/{slug}/sponsor/{invoice.number}",
+            success_url=f"{page}?paid=1",
+            cancel_url=page,
             idempotency_key=f"sponsorship-invoice-{invoice.id}-checkout",
             metadata={"sponsorship_invoice_id": str(invoice.id)},
             submit_type="pay",

@@ -1,10 +1,11 @@
 """Gunicorn's access log, without the secrets a request line can carry.
 
 Sign-in links and password resets carry their token in the path
-(``/portal/sign-in/<token>``, ``/staff/password-reset/<token>``), and the page after
-one names it again in its Referer. Whoever reads the log must not be able to sign
-in with it: each such path segment is written as ``[token]``, and query strings
-(which a provider may add) are never written.
+(``/portal/sign-in/<token>``, ``/staff/password-reset/<token>``), and so does a
+sponsorship invoice's public address (``/donate/<slug>/sponsor/<token>``); the page
+after one names it again in its Referer. Whoever reads the log must not be able to
+sign in, or open an invoice, with it: each such path segment is written as
+``[token]``, and query strings (which a provider may add) are never written.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from typing import Any
 
 from gunicorn.glogging import Logger
 
-# The segment after each address that takes a one-time token in its path.
-_TOKEN = re.compile(r"(/(?:sign-in/link|sign-in|password-reset)/)[^/?#\s]+")
+# The segment after each address that takes a secret token in its path.
+_TOKEN = re.compile(r"(/(?:sign-in/link|sign-in|password-reset|sponsor)/)[^/?#\s]+")
 # Client, time, request without its query, status, bytes, seconds, user agent.
 ACCESS_LOG_FORMAT = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(L)s "%(f)s" "%(a)s"'
 

@@ -50,6 +50,7 @@ from conservancy.sponsorships.service import (
     decline_request,
     find_invoice,
     find_request,
+    pay_url,
     pending_requests,
     record_bank_payment,
     void_invoice,
@@ -142,6 +143,7 @@ def approve(staff: Staff, request_id: int) -> ResponseReturnValue:
             request_id,
             key=form.once.data,
             tz=runtime().settings.timezone,
+            base_url=runtime().settings.base_url,
             period_start=form.day,
         )
     except AlreadySubmitted:
@@ -393,6 +395,7 @@ def _invoice_page(
     return _page(
         "admin/sponsorship_invoice.html",
         invoice=found,
+        pay_url=pay_url(found, runtime().settings.base_url),
         history=_history(found),
         form=form,
         void_form=void_form or VoidForm(formdata=None),

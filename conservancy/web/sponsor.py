@@ -4,8 +4,10 @@ A sign-up is validated and recorded as a request for staff to approve; nothing i
 booked or numbered until they do (sponsorships.service.approve_request), and the page
 says the invoice follows by e-mail once staff confirm.
 Paying by card starts a Stripe Checkout Session for the invoice, like a gift's.
-The invoice page shows only what its number already says (amount, project,
-status): invoice numbers are sequential, so the company stays private.
+An invoice's page goes by the random token issued with it, never by its sequential
+number (sponsorships.service.find_public_invoice): an address made of a number, or
+of a wrong token, is 404 like any page that does not exist. The page still shows
+only the amount, project and status, and names no company.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from flask.typing import ResponseReturnValue
 from conservancy import clock
 from conservancy.donations.abuse import Limits, TooManyAttempts, admit_attempt
 from conservancy.donations.service import find_active_project
-from conservancy.errors import NotFound
 from conservancy.payments.gateway import GatewayError
 from conservancy.projects.models import Project
 from conservancy.projects.service import get_sponsor
@@ -26,7 +27,7 @@ from conservancy.sponsorships.models import InvoiceStatus, SponsorshipInvoice
 from conservancy.sponsorships.service import (
     SponsorshipRefused,
     begin_card_payment,
-    find_invoice,
+    find_public_invoice,
     levels_of,
     request_sponsorship,
 )
@@ -94,24 +95,26 @@ def submit(slug: str) -> ResponseReturnValue:
     )
 
 
-@bp.get("/donate/<slug>/sponsor/<number>")
-def invoice(slug: str, number: str) -> ResponseReturnValue:
-    project = find_active_project(db(), slug)
-    return _invoice_page(project, _invoice(project, number), paid=request.args.get("paid") == "1")
-
-
-@bp.post("/donate/<slug>/sponsor/<number>/pay")
-def pay(slug: str, number: str) -> ResponseReturnValue:
+@bp.get("/donate/<slug>/sponsor/<token>")
+def invoice(slug: str, token: str) -> ResponseReturnValue:
     session = db()
     project = find_active_project(session, slug)
-    found = _invoice(project, number)
+    found = find_public_invoice(session, project, token)
+    return _invoice_page(project, found, paid=request.args.get("paid") == "1")
+
+
+@bp.post("/donate/<slug>/sponsor/<token>/pay")
+def pay(slug: str, token: str) -> ResponseReturnValue:
+    session = db()
+    project = find_active_project(session, slug)
+    found = find_public_invoice(session, project, token)
     if found.status is not InvoiceStatus.OPEN:
         return _invoice_page(project, found), 409
     rt = runtime()
     try:
         checkout = begin_card_payment(session, rt.gateway, found, base_url=rt.settings.base_url)
     except GatewayError as exc:
-        log.warning("could not start a checkout for invoice %s: %s", number, exc)
+        log.warning("could not start a checkout for invoice %s: %s", found.number, exc)
         session.rollback()
         message = exc.for_donor("nothing was charged", rt.settings.sender_address)
         return render_template(
@@ -122,13 +125,6 @@ def pay(slug: str, number: str) -> ResponseReturnValue:
         ), exc.http_status
     session.commit()
     return redirect(checkout.url, code=303)
-
-
-def _invoice(project: Project, number: str) -> SponsorshipInvoice:
-    found = find_invoice(db(), number)
-    if found.project_id != project.id:
-        raise NotFound(f"There is no invoice {number}.")
-    return found
 
 
 def _form(project: Project, formdata: object = ...) -> SponsorForm:

@@ -72,6 +72,16 @@ def test_sign_in_tokens_and_query_strings_never_reach_the_log() -> None:
     assert redact("/donate/twisted") == "/donate/twisted"
 
 
+def test_a_sponsorship_invoices_token_never_reaches_the_log() -> None:
+    token = "Xy3_" * 8
+    assert redact(f"/donate/twisted/sponsor/{token}") == "/donate/twisted/sponsor/[token]"
+    assert redact(f"/donate/twisted/sponsor/{token}/pay") == "/donate/twisted/sponsor/[token]/pay"
+    assert redact("/donate/twisted/sponsor") == "/donate/twisted/sponsor"
+    assert redact("/admin/sponsorships/invoices/INV-2026-0001") == (
+        "/admin/sponsorships/invoices/INV-2026-0001"
+    )
+
+
 class _Response:
     status = "200 OK"
     sent = 12

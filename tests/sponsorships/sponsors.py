@@ -68,7 +68,12 @@ def signed_up(rt: Runtime, level_id: int, company: str = "Acme Widgets, Inc.") -
     request_id = requested(rt, level_id, company)
     with rt.sessions() as session:
         invoice = approve_request(
-            session, "tests", request_id, key=new_key(), tz=rt.settings.timezone
+            session,
+            "tests",
+            request_id,
+            key=new_key(),
+            tz=rt.settings.timezone,
+            base_url=rt.settings.base_url,
         )
         session.commit()
         number = invoice.number

@@ -190,7 +190,7 @@ def test_invoice_pdf_states_number_amount_benefits_and_how_to_pay(
     assert "Acme Widgets, Inc." in text
     assert "$10,000.00" in text
     assert "Conference pass (fair market value $500.00)" in text
-    assert f"/donate/twisted/sponsor/{number}" in text
+    assert f"/donate/twisted/sponsor/{found.public_token}" in "".join(text.split())
 
 
 def test_remind_command_sends_each_reminder_once_and_aging_lists_the_invoice(

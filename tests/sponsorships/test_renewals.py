@@ -173,7 +173,9 @@ def test_renewals_racing_for_one_invoice_issue_one(runtime: Runtime) -> None:
     def renewing() -> str:
         with rt.sessions() as session:
             barrier.wait(timeout=30)
-            renewal = renew_invoice(session, invoice_id, tz=rt.settings.timezone)
+            renewal = renew_invoice(
+                session, invoice_id, tz=rt.settings.timezone, base_url=rt.settings.base_url
+            )
             session.commit()
             return "none" if renewal is None else renewal.number
 

@@ -161,7 +161,12 @@ def test_approvals_at_the_same_moment_issue_one_invoice(runtime: Runtime) -> Non
             barrier.wait(timeout=30)
             try:
                 invoice = approve_request(
-                    session, "tests", request_id, key=new_key(), tz=rt.settings.timezone
+                    session,
+                    "tests",
+                    request_id,
+                    key=new_key(),
+                    tz=rt.settings.timezone,
+                    base_url=rt.settings.base_url,
                 )
             except SponsorshipRefused:
                 session.rollback()

@@ -78,9 +78,10 @@ def test_sign_up_books_nothing_until_staff_approve_then_the_card_payment_clears_
     number = approved.location.rsplit("/", 1)[-1]
     assert re.fullmatch(r"INV-\d{4}-0001", number)
     assert rt.books.load().account_balance("Assets:Receivable:Sponsorships") == Decimal("10000.00")
-    assert "Pay $10,000.00 by card" in client.get(f"{FORM}/{number}").text
+    page = f"{FORM}/{invoice(rt, number).public_token}"  # the address the sponsor is sent
+    assert "Pay $10,000.00 by card" in client.get(page).text
 
-    paying = client.post(f"{FORM}/{number}/pay", data={"csrf_token": _token(client)})
+    paying = client.post(f"{page}/pay", data={"csrf_token": _token(client)})
     assert paying.status_code == 303
     session_id = urllib.parse.urlparse(paying.location).path.rsplit("/", 1)[-1]
     assert post(f"{standin.url}/_standin/checkout/{session_id}/pay", card_number=GOOD_CARD) == 303
@@ -88,7 +89,7 @@ def test_sign_up_books_nothing_until_staff_approve_then_the_card_payment_clears_
 
     assert invoice(rt, number).status is InvoiceStatus.PAID
     assert rt.books.load().account_balance("Assets:Receivable:Sponsorships") == Decimal("0")
-    assert "This invoice is paid" in client.get(f"{FORM}/{number}").text
+    assert "This invoice is paid" in client.get(page).text
 
 
 @pytest.mark.parametrize(
