@@ -158,7 +158,13 @@ def _issued(rt: Runtime, level_id: int, company: str, on: date) -> str:
         )
         session.add(sponsor)
         number = issue_invoice(
-            session, sponsor, level, tz=rt.settings.timezone, by="tests", at=_at(on)
+            session,
+            sponsor,
+            level,
+            tz=rt.settings.timezone,
+            base_url=rt.settings.base_url,
+            by="tests",
+            at=_at(on),
         ).number
         session.commit()
     rt.post_ledger()
@@ -319,7 +325,13 @@ def test_an_invoice_issued_but_never_posted_does_not_tie(runtime: Runtime) -> No
         )
         session.add(sponsor)
         issue_invoice(
-            session, sponsor, level, tz=rt.settings.timezone, by="tests", at=_at(date(2026, 4, 1))
+            session,
+            sponsor,
+            level,
+            tz=rt.settings.timezone,
+            base_url=rt.settings.base_url,
+            by="tests",
+            at=_at(date(2026, 4, 1)),
         )
         session.commit()
 
