@@ -156,13 +156,21 @@ def sponsor(site: Site, admin: Browser, slug: str, level: str, **company: str) -
     return issued.rsplit("/", 1)[1]
 
 
-def pay_invoice_by_card(site: Site, slug: str, number: str) -> None:
+def pay_invoice_by_card(site: Site, admin: Browser, slug: str, number: str) -> None:
+    """The company pays at the invoice's own address, which cannot be guessed from its
+    number: the one its e-mail and PDF carry, as staff see it on the invoice's page."""
+    staff_page = admin.get(f"/admin/sponsorships/invoices/{number}").text
+    found = re.search(r"Sponsor's address for it</dt><dd><a href=\"([^\"]+)\"", staff_page)
+    assert found, "the invoice's page shows no address for the sponsor"
+    address = found.group(1).removeprefix(site.url)
+    assert number not in address
+    assert address.startswith(f"/donate/{slug}/sponsor/")
     company = Browser(site.url)
-    checkout = location(company.fill(f"/donate/{slug}/sponsor/{number}", f"/sponsor/{number}/pay"))
+    checkout = location(company.fill(address, f"{address}/pay"))
     back = location(
         company.submit(company.form(company.get(checkout), "/pay"), {"card_number": PAYS})
     )
-    assert f"/donate/{slug}/sponsor/{number}" in back
+    assert address in back
     site.wait_for_the_books()
 
 

@@ -373,7 +373,7 @@ def book_the_year(site: Site, admin: Browser) -> Booked:
         email="ap@initech.example",
         address="4120 Freidrich Lane\nAustin, TX 78744",
     )
-    move.pay_invoice_by_card(site, "twisted", acme)
+    move.pay_invoice_by_card(site, admin, "twisted", acme)
     move.invoice_paid_by_cheque(admin, globex, "20431")
     move.void_invoice(admin, initech, "The company withdrew before paying.")
 
