@@ -5,19 +5,46 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+PIP    := $(BIN)/pip --disable-pip-version-check
+CONSTRAINTS := requirements/constraints.txt
 
-.PHONY: demo test lint typecheck check bench clean system-libs
+.PHONY: demo test lint typecheck check bench clean system-libs constraints upgrade
 
 # WeasyPrint (receipts) needs pango, harfbuzz and a font from the system. Installed with
 # apt-get when missing and we may; otherwise the PDF tests say why they skip.
 SYSTEM_LIBS := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core
 
-$(STAMP): setup.py setup.cfg pyproject.toml
+# The venv holds exactly the tested set in requirements/constraints.txt (pinned, with hashes:
+# pip refuses any file whose hash is not listed there), pip, setuptools and wheel included;
+# then the project itself, editable, with nothing more fetched. `pip check` catches a setup.cfg
+# that asks for more than the constraints hold: `make constraints` re-compiles them.
+$(STAMP): setup.py setup.cfg pyproject.toml $(CONSTRAINTS)
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "conservancy needs Python 3.11 or newer")'
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/pip install --quiet --disable-pip-version-check --editable '.[dev]'
+	$(PYTHON) -m venv --clear $(VENV)
+	$(PIP) install --quiet --require-hashes --no-deps --requirement $(CONSTRAINTS)
+	$(PIP) install --quiet --no-deps --no-build-isolation --editable .
+	@$(PIP) check >/dev/null || { $(PIP) check; \
+	  echo "$(CONSTRAINTS) does not cover setup.cfg: run 'make constraints' (README, Upgrading dependencies)"; exit 1; }
 	touch $(STAMP)
+
+# Re-compile the constraints from setup.cfg (with the dev extra) and requirements/build.in, for
+# Python 3.11 on Linux x86_64. `make constraints` keeps today's pins where they still fit and adds
+# what is new; `make upgrade` moves every package to its newest release that setup.cfg allows.
+UV_COMPILE = $(BIN)/uv pip compile --quiet --generate-hashes --python-version 3.11 \
+	--python-platform x86_64-unknown-linux-gnu --extra dev --custom-compile-command 'make constraints' \
+	setup.cfg requirements/build.in --output-file $(CONSTRAINTS)
+
+# uv comes from the venv; when setup.cfg has just asked for something new, the venv's `pip check`
+# fails, but uv is installed by then, and this is what mends it.
+UV_READY = test -x $(BIN)/uv || $(MAKE) --no-print-directory $(STAMP) || test -x $(BIN)/uv
+
+constraints:
+	@$(UV_READY)
+	$(UV_COMPILE)
+
+upgrade:
+	@$(UV_READY)
+	$(UV_COMPILE) --upgrade
 
 system-libs: $(STAMP)
 	@$(BIN)/python -W error::DeprecationWarning -c 'import weasyprint' 2>/dev/null || { \
