@@ -30,9 +30,13 @@ $(STAMP): setup.py setup.cfg pyproject.toml $(CONSTRAINTS)
 # Re-compile the constraints from setup.cfg (with the dev extra) and requirements/build.in, for
 # Python 3.11 on Linux x86_64. `make constraints` keeps today's pins where they still fit and adds
 # what is new; `make upgrade` moves every package to its newest release that setup.cfg allows.
-UV_COMPILE = $(BIN)/uv pip compile --quiet --generate-hashes --python-version 3.11 \
-	--python-platform x86_64-unknown-linux-gnu --extra dev --custom-compile-command 'make constraints' \
-	setup.cfg requirements/build.in --output-file $(CONSTRAINTS)
+# requirements/production.txt is the same set without the dev extra (the README's production
+# install), held to the same releases.
+UV = $(BIN)/uv pip compile --quiet --generate-hashes --python-version 3.11 \
+	--python-platform x86_64-unknown-linux-gnu --custom-compile-command 'make constraints'
+UV_COMPILE = $(UV) --extra dev setup.cfg requirements/build.in --output-file $(CONSTRAINTS)
+UV_PRODUCTION = $(UV) setup.cfg requirements/build.in --constraint $(CONSTRAINTS) \
+	--output-file requirements/production.txt
 
 # uv comes from the venv; when setup.cfg has just asked for something new, the venv's `pip check`
 # fails, but uv is installed by then, and this is what mends it.
@@ -41,10 +45,12 @@ UV_READY = test -x $(BIN)/uv || $(MAKE) --no-print-directory $(STAMP) || test -x
 constraints:
 	@$(UV_READY)
 	$(UV_COMPILE)
+	$(UV_PRODUCTION)
 
 upgrade:
 	@$(UV_READY)
 	$(UV_COMPILE) --upgrade
+	$(UV_PRODUCTION) --upgrade
 
 system-libs: $(STAMP)
 	@$(BIN)/python -W error::DeprecationWarning -c 'import weasyprint' 2>/dev/null || { \

@@ -26,9 +26,9 @@ CONSTRAINTS = REPO / "requirements" / "constraints.txt"
 ADVISORIES = {"requests": "2.32.3", "urllib3": "2.5.0", "flask": "3.1.0"}
 
 
-def pins() -> dict[str, tuple[Version, list[str]]]:
-    """Name -> (pinned version, its hashes), from the constraints file."""
-    text = CONSTRAINTS.read_text().replace("\\\n", " ")
+def pins(path: Path = CONSTRAINTS) -> dict[str, tuple[Version, list[str]]]:
+    """Name -> (pinned version, its hashes), from a requirements file made by uv."""
+    text = path.read_text().replace("\\\n", " ")
     found: dict[str, tuple[Version, list[str]]] = {}
     for line in text.splitlines():
         line = line.split("#", 1)[0].strip()
@@ -36,7 +36,7 @@ def pins() -> dict[str, tuple[Version, list[str]]]:
             continue
         spec, *options = line.split()
         name, _, version = spec.partition("==")
-        assert version, f"{spec!r} in {CONSTRAINTS.name} is not pinned with =="
+        assert version, f"{spec!r} in {path.name} is not pinned with =="
         hashes = [o.removeprefix("--hash=") for o in options if o.startswith("--hash=")]
         found[canonicalize_name(name)] = (Version(version), hashes)
     return found
@@ -99,3 +99,17 @@ def test_the_venv_holds_exactly_the_pinned_releases() -> None:
         if installed.get(name) != pinned.get(name)
     }
     assert drift == {}, "(installed, pinned): `rm -rf .venv && make system-libs` reinstalls"
+
+
+def test_the_production_set_is_the_tested_set_without_the_dev_tools() -> None:
+    """requirements/production.txt (the README's production install) pins nothing untested."""
+    tested = pins()
+    production = pins(REPO / "requirements" / "production.txt")
+    untested = {
+        name: version
+        for name, (version, hashes) in production.items()
+        if name not in tested or tested[name] != (version, hashes)
+    }
+    assert untested == {}
+    assert {"flask", "gunicorn", "psycopg", "setuptools"} <= production.keys()
+    assert not {"pytest", "mypy", "ruff", "playwright", "uv"} & production.keys()

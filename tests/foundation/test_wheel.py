@@ -3,7 +3,8 @@ checkout, carries its templates, static files and migrations, so `conservancy in
 and `conservancy serve` serves a project's donation page.
 
 Building and installing take a minute (setuptools and the dependencies come from the package
-index, or pip's cache); without an index to reach the test skips and says so.
+index, or pip's cache; the dependencies are requirements/production.txt's, checked by hash);
+without an index to reach the test skips and says so.
 """
 
 from __future__ import annotations
@@ -118,7 +119,13 @@ def test_the_wheel_installed_outside_the_checkout_initialises_and_serves(
     made = run([sys.executable, "-m", "venv", venv], tmp_path)
     assert made.returncode == 0, made.stderr
     python, conservancy = venv / "bin" / "python", venv / "bin" / "conservancy"
-    pip_or_skip([python, "-m", "pip", "install", "--disable-pip-version-check", wheel], tmp_path)
+    # As the README's step 2: the tested releases, checked by hash, then the wheel alone.
+    production = CHECKOUT / "requirements" / "production.txt"
+    pip = [python, "-m", "pip", "--disable-pip-version-check", "install"]
+    pip_or_skip([*pip, "--require-hashes", "--no-deps", "--requirement", production], tmp_path)
+    pip_or_skip([*pip, "--no-deps", wheel], tmp_path)
+    checked = run([python, "-m", "pip", "--disable-pip-version-check", "check"], tmp_path)
+    assert checked.returncode == 0, "requirements/production.txt lacks: " + checked.stdout
     site = tmp_path / "site"
     site.mkdir()
     where = run([python, "-c", "import conservancy; print(conservancy.__file__)"], site)
