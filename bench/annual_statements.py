@@ -114,13 +114,17 @@ def seed(url: str, donors: int, gifts: int) -> dict[str, int]:
         gift_id = 0
         for d in range(1, donors + 1):
             first, last = FIRST[d % len(FIRST)], LAST[(d // len(FIRST)) % len(LAST)]
+            named = {
+                "name": f"{first} {last}",
+                "address": f"{d} {STREETS[d % len(STREETS)]}\nPortland, ME 04101",
+            }
+            given = {"donor_name": named["name"], "donor_address": named["address"]}
             donor_rows.append(
                 {
                     "id": d,
                     "ref": f"donor-{d:012x}",
-                    "name": f"{first} {last}",
+                    **named,
                     "email": f"donor{d}@example.org",
-                    "address": f"{d} {STREETS[d % len(STREETS)]}\nPortland, ME 04101",
                     "created_at": created,
                 }
             )
@@ -135,6 +139,7 @@ def seed(url: str, donors: int, gifts: int) -> dict[str, int]:
                         "id": gift_id,
                         "project_id": project.id,
                         "donor_id": d,
+                        **given,
                         "amount_minor": amount,
                         "currency": "USD",
                         "frequency": "once",
@@ -157,6 +162,7 @@ def seed(url: str, donors: int, gifts: int) -> dict[str, int]:
                         "id": gift_id,
                         "donation_id": gift_id,
                         "ref": f"stripe-txn_{gift_id}",
+                        **given,
                         "charge_id": f"ch_{gift_id}",
                         "balance_transaction_id": f"txn_{gift_id}",
                         "currency": "USD",

@@ -152,16 +152,19 @@ def phase_seed(url: str, db_gifts: int, seed: int = 3, index: bool = False) -> d
         days = (date(YEARS[-1], 12, 31) - first_day).days + 1
         created = datetime(YEARS[0], 1, 1, tzinfo=UTC)
         donor_rows = []
-        for d in range(1, n_donors + 1):
+
+        def given(d: int) -> dict[str, str]:
+            """Donor ``d``'s name and address, as their donations and gifts keep them too."""
             first, last = FIRST_NAMES[d % len(FIRST_NAMES)], LAST_NAMES[d % len(LAST_NAMES)]
-            name = f"{first} {last}"
+            return {"name": f"{first} {last}", "address": f"{d} Main Street\nPortland, ME 04101"}
+
+        for d in range(1, n_donors + 1):
             donor_rows.append(
                 {
                     "id": d,
                     "ref": f"donor-{d:012x}",
-                    "name": name,
+                    **given(d),
                     "email": f"donor{d}@example.org",
-                    "address": f"{d} Main Street\nPortland, ME 04101",
                     "created_at": created,
                 }
             )
@@ -203,6 +206,8 @@ def phase_seed(url: str, db_gifts: int, seed: int = 3, index: bool = False) -> d
                         "id": donation_id,
                         "project_id": project_ids[p],
                         "donor_id": donor,
+                        "donor_name": given(donor)["name"],
+                        "donor_address": given(donor)["address"],
                         "amount_minor": amount,
                         "currency": "USD",
                         "frequency": "monthly" if monthly else "once",
@@ -231,6 +236,8 @@ def phase_seed(url: str, db_gifts: int, seed: int = 3, index: bool = False) -> d
                     "id": k + 1,
                     "donation_id": donation_id,
                     "ref": f"stripe-txn_seed{k:08x}",
+                    "donor_name": given(donor)["name"],
+                    "donor_address": given(donor)["address"],
                     "charge_id": f"ch_seed{k:08x}",
                     "payment_intent_id": f"pi_seed{k:08x}",
                     "invoice_id": None,

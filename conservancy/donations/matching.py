@@ -150,6 +150,7 @@ def record_matching_gift(
             method=request.method,
             reference=request.reference,
             name=company,
+            address=address,
             visibility=Visibility.ANONYMOUS,
         ),
         key=key,

@@ -115,6 +115,12 @@ class Donation(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"))
     donor_id: Mapped[int] = mapped_column(ForeignKey("donors.id"))
+    # The name and postal address given with this donation: the form's, or staff's for a
+    # cheque. Anyone can type a donor's e-mail into the form, so they are a claim until
+    # paid: the donor's own (Donor.name, address) take them only when a gift of this
+    # donation settles (donations.donors).
+    donor_name: Mapped[str] = mapped_column(String(200))
+    donor_address: Mapped[str | None] = mapped_column(Text)
     # Integer minor units: SQLite would hand a Numeric to the driver as a float.
     amount_minor: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3), default="USD")
@@ -238,6 +244,10 @@ class Gift(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     donation_id: Mapped[int] = mapped_column(ForeignKey("donations.id"), index=True)
     ref: Mapped[str] = mapped_column(String(200), unique=True)
+    # Whom, and where, the gift's receipts and its ledger entries name: the details given
+    # with it, fixed as it settled (donations.donors).
+    donor_name: Mapped[str] = mapped_column(String(200))
+    donor_address: Mapped[str | None] = mapped_column(Text)
     # None for a gift by cheque or wire (its OfflineGift says how it came).
     charge_id: Mapped[str | None] = mapped_column(String(255), unique=True)
     payment_intent_id: Mapped[str | None] = mapped_column(String(255))

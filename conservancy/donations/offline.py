@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import secrets
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
@@ -41,6 +40,7 @@ from sqlalchemy.orm import Session
 
 from conservancy import clock
 from conservancy.donations.bookkeeping import GiftBooking
+from conservancy.donations.donors import donor_by_email, name_gift
 from conservancy.donations.models import (
     Donation,
     DonationStatus,
@@ -180,9 +180,13 @@ def record_offline_gift(
     submission = submission or claim(session, key, "offline-gift")
     _check_gift(session, project, request, today=clock.today(tz))
     benefit = _thank_you(project, request)
+    name, address = request.name.strip(), (request.address or "").strip() or None
+    email = (request.email or "").strip().lower() or None
     donation = Donation(
         project=project,
-        donor=donor or _donor(session, request),
+        donor=donor or donor_by_email(session, email, name, address),
+        donor_name=name,
+        donor_address=address,
         amount_minor=request.amount.minor,
         currency=request.amount.currency.value,
         extra_general_minor=0,
@@ -202,9 +206,13 @@ def record_offline_gift(
     )
     session.add(donation)
     session.flush()
+    # Money in hand, entered by staff: the name and address become the donor's own.
+    named, where = name_gift(session, donation)
     gift = Gift(
         donation=donation,
         ref=f"offline-{donation.id}",
+        donor_name=named,
+        donor_address=where,
         charge_id=None,
         balance_transaction_id=None,
         currency=donation.currency,
@@ -433,21 +441,6 @@ def _thank_you(project: Project, request: OfflineGiftRequest) -> tuple[str, Mone
         return thank_you_offer(project, request.amount)
     except NoThankYou as exc:
         raise OfflineRefused(str(exc), "thank_you") from None
-
-
-def _donor(session: Session, request: OfflineGiftRequest) -> Donor:
-    """The donor with this e-mail address, or a new one; without an address, always a new
-    one (a name alone cannot tell two donors apart)."""
-    email = (request.email or "").strip().lower() or None
-    donor = session.scalar(select(Donor).where(Donor.email == email)) if email else None
-    if donor is None:
-        donor = Donor(ref=f"donor-{secrets.token_hex(6)}", email=email, name=request.name.strip())
-        session.add(donor)
-    else:
-        donor.name = request.name.strip()
-    if request.address and request.address.strip():
-        donor.address = request.address.strip()
-    return donor
 
 
 def _fund_donor(session: Session, fund_name: str) -> Donor:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 import unicodedata
 from dataclasses import dataclass
 from datetime import date
@@ -11,12 +10,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from conservancy.donations.donors import donor_by_email
 from conservancy.donations.fees import CardSchedule, schedule_for
 from conservancy.donations.models import (
     Donation,
     DonationStatus,
     DonationStatusChange,
-    Donor,
     Frequency,
     Gift,
     Refund,
@@ -176,11 +175,16 @@ def record_donation(
         )
     employer = check_employer(request.employer)
     benefit = _thank_you(project, request)
-    donor = _donor(session, request)
+    name, address = request.name.strip(), (request.address or "").strip() or None
+    # Found by the e-mail typed in, and left as they are: the name and address given here
+    # become theirs only when this donation's payment settles (donations.donors).
+    donor = donor_by_email(session, request.email.strip().lower(), name, address)
     campaign = current_campaign(session, project, today)
     donation = Donation(
         project=project,
         donor=donor,
+        donor_name=name,
+        donor_address=address,
         amount_minor=amount.minor,
         currency=amount.currency.value,
         extra_general_minor=extra.minor,
@@ -241,19 +245,6 @@ def _thank_you(project: Project, request: DonationRequest) -> tuple[str, Money] 
         return thank_you_offer(project, request.amount)
     except NoThankYou as exc:
         raise DonationRefused(str(exc), "thank_you") from None
-
-
-def _donor(session: Session, request: DonationRequest) -> Donor:
-    email = request.email.strip().lower()
-    donor = session.scalar(select(Donor).where(Donor.email == email))
-    if donor is None:
-        donor = Donor(ref=f"donor-{secrets.token_hex(6)}", email=email, name=request.name.strip())
-        session.add(donor)
-    else:
-        donor.name = request.name.strip()  # the name on their latest gift is the one they use
-    if request.address:
-        donor.address = request.address.strip()
-    return donor
 
 
 def begin_checkout(

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from conservancy import clock
 from conservancy.donations.bookkeeping import GiftBooking, Part, split
+from conservancy.donations.donors import name_gift
 from conservancy.donations.models import (
     ALLOWED_TRANSITIONS,
     Dispute,
@@ -57,11 +58,12 @@ def move_status(donation: Donation, status: DonationStatus, reason: str) -> None
         donation.change_status(status, reason)
 
 
-def payee(donation: Donation) -> str:
-    """The name the books show: the donor's, unless they asked not to be named."""
-    if donation.visibility is Visibility.ANONYMOUS:
+def payee(gift: Gift) -> str:
+    """The name the books show: the one given with the gift, unless the donor asked not
+    to be named."""
+    if gift.donation.visibility is Visibility.ANONYMOUS:
         return "Anonymous"
-    return donation.donor.name
+    return gift.donor_name
 
 
 def booking(gift: Gift) -> GiftBooking:
@@ -92,7 +94,7 @@ def booking(gift: Gift) -> GiftBooking:
     return GiftBooking(
         ref=gift.ref,
         parts=tuple(parts),
-        payee=payee(donation),
+        payee=payee(gift),
         entity=donation.donor.ref,
         narration=f"Gift to {donation.project.name}{every}",
     )
@@ -120,9 +122,13 @@ def settle(
     else:  # the amount changed at Stripe since the form: it is all the project's
         project, general = charge.amount, Money.zero(charge.amount.currency)
     project_settled = split(txn.amount, [project, general])[0]
+    # Paid: the details given with the donation are the donor's now (donations.donors).
+    named, where = name_gift(session, donation)
     gift = Gift(
         donation=donation,
         ref=f"stripe-{txn.id}",
+        donor_name=named,
+        donor_address=where,
         charge_id=charge.id,
         payment_intent_id=charge.payment_intent_id,
         invoice_id=invoice_id,

@@ -133,7 +133,7 @@ def reconcile(session: Session, gift: Gift, tz: ZoneInfo, reason: str) -> list[R
             )
         )
     for receipt in issued:
-        _queue_mail(session, gift.donation, receipt)
+        _queue_mail(session, gift, receipt)
     return issued
 
 
@@ -151,7 +151,8 @@ def receipt_meta(issued: Iterable[Receipt]) -> dict[str, str]:
     return {"receipt": numbers[0]} if numbers else {}
 
 
-def _queue_mail(session: Session, donation: Donation, receipt: Receipt) -> None:
+def _queue_mail(session: Session, gift: Gift, receipt: Receipt) -> None:
+    donation = gift.donation
     if donation.donor.email is None:
         return  # a cheque without an address: staff download the PDF and post it
     project = donation.project.name
@@ -160,7 +161,7 @@ def _queue_mail(session: Session, donation: Donation, receipt: Receipt) -> None:
         amount += f" ({receipt.settled.format()} USD)"
     replaces = receipt.replaces.number if receipt.replaces is not None else ""
     subject = _SUBJECTS[receipt.kind]
-    if _given(receipt.gift).get("gift_kind") == "daf":
+    if _given(gift).get("gift_kind") == "daf":
         subject = _GRANT_SUBJECTS[receipt.kind]
         text = _grant_mail_text(receipt, project, amount, replaces)
     elif receipt.kind is ReceiptKind.RECEIPT:
@@ -181,7 +182,7 @@ def _queue_mail(session: Session, donation: Donation, receipt: Receipt) -> None:
             f"{receipt.number}, which replaces receipt {replaces}."
         )
     body = (
-        f"Dear {donation.donor.name},\n\n{text}\n\n"
+        f"Dear {gift.donor_name},\n\n{text}\n\n"
         "You can see all your gifts and download your receipts from the donor portal "
         "(the address is below).\n"
     )
@@ -189,7 +190,7 @@ def _queue_mail(session: Session, donation: Donation, receipt: Receipt) -> None:
         session,
         key=f"receipt-{receipt.number}",
         to_address=donation.donor.email,
-        to_name=donation.donor.name,
+        to_name=gift.donor_name,
         subject=subject.format(number=receipt.number, replaces=replaces),
         body=body,
         receipt=receipt,
@@ -247,8 +248,9 @@ def document_for(receipt: Receipt, sponsor: Sponsor) -> document.ReceiptDocument
             signatory_name=sponsor.signatory_name,
             signatory_title=sponsor.signatory_title,
         ),
-        donor_name=donation.donor.name,
-        donor_address=donation.donor.address,
+        # As given with the gift this receipt acknowledges (donations.donors).
+        donor_name=gift.donor_name,
+        donor_address=gift.donor_address,
         gift_on=gift.settled_on,
         amount=receipt.amount,
         project_name=donation.project.name,
@@ -274,7 +276,7 @@ def project_copy(receipt: Receipt, sponsor: Sponsor) -> document.ReceiptDocument
     shown = donation.visibility in (Visibility.PUBLIC, Visibility.PROJECT)
     return replace(
         document_for(receipt, sponsor),
-        donor_name=donation.donor.name if shown else "Anonymous",
+        donor_name=receipt.gift.donor_name if shown else "Anonymous",
         donor_address=None,
         employer=None,
         copy_for=donation.project.name,

@@ -166,7 +166,7 @@ def add_match(staff: Staff, gift_id: int) -> ResponseReturnValue:
     session.commit()
     _after_commit()
     flash(
-        f"Recorded {made.total.format()} from {made.donation.donor.name}, matching this gift. "
+        f"Recorded {made.total.format()} from {made.donor_name}, matching this gift. "
         "Its receipt is addressed to the company: download it below and send it."
     )
     return redirect(url_for(".gift", gift_id=made.id), code=303)

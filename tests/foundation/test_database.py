@@ -32,7 +32,9 @@ def _donor(session: Session, n: int = 1) -> Donor:
 
 
 def _donation(session: Session, amount: str = "25.00") -> Donation:
-    donation = Donation(project=factories.project(session), donor=_donor(session))
+    donation = Donation(
+        project=factories.project(session), donor=_donor(session), donor_name="Ada Lovelace"
+    )
     donation.amount = Money(Decimal(amount), Currency.USD)
     session.add(donation)
     session.flush()
@@ -45,7 +47,7 @@ def test_amounts_come_back_to_the_cent_in_a_new_session(runtime: Runtime) -> Non
         donor = _donor(session)
         ids = {}
         for amount in AMOUNTS:
-            donation = Donation(project=project, donor=donor)
+            donation = Donation(project=project, donor=donor, donor_name="Ada Lovelace")
             donation.amount = Money(Decimal(amount), Currency.USD)
             session.add(donation)
             session.flush()
@@ -65,7 +67,7 @@ def test_amount_column_holds_integer_cents(runtime: Runtime) -> None:
         project = factories.project(session)
         donor = _donor(session)
         for amount in AMOUNTS:
-            donation = Donation(project=project, donor=donor)
+            donation = Donation(project=project, donor=donor, donor_name="Ada Lovelace")
             donation.amount = Money(Decimal(amount), Currency.USD)
             session.add(donation)
         session.commit()
@@ -78,7 +80,9 @@ def test_amount_column_holds_integer_cents(runtime: Runtime) -> None:
 
 def test_a_zero_amount_is_refused_by_the_database(runtime: Runtime) -> None:
     with runtime.sessions() as session:
-        donation = Donation(project=factories.project(session), donor=_donor(session))
+        donation = Donation(
+            project=factories.project(session), donor=_donor(session), donor_name="Ada Lovelace"
+        )
         donation.amount_minor = 0
         session.add(donation)
         with pytest.raises(IntegrityError, match="amount_positive"):

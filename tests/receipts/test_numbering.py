@@ -45,12 +45,17 @@ def settled_gifts(sessions: sessionmaker[Session], count: int) -> list[int]:
         project = factories.project(session)
         donor = Donor(ref="d-ada", name="Ada Lovelace", email="ada@example.org")
         donation = Donation(
-            project=project, donor=donor, amount_minor=10000, status=DonationStatus.PAID
+            project=project,
+            donor=donor,
+            donor_name=donor.name,
+            amount_minor=10000,
+            status=DonationStatus.PAID,
         )
         gifts = [
             Gift(
                 donation=donation,
                 ref=f"gift-{n}",
+                donor_name=donor.name,
                 charge_id=f"ch_{n}",
                 balance_transaction_id=f"txn_{n}",
                 currency="USD",
