@@ -12,7 +12,7 @@ again, so nothing already sent changes. The name columns are added nullable,
 filled, then made NOT NULL, which works on SQLite (batch mode) and PostgreSQL alike.
 
 Revision ID: 0014
-Revises: 0015
+Revises: 0013
 Create Date: 2026-12-06
 """
 
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0014"
-down_revision = "0015"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
