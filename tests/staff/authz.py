@@ -1,10 +1,12 @@
-"""Who gets what from each staff address: the table the authorization matrix checks.
+"""Who gets what from each address: the table the authorization matrix checks.
 
-``test_authorization.py`` walks ``app.url_map``: every route of the staff
-blueprints and every route under a guarded prefix (``/admin``, ``/treasurer``,
-``/account``) must have a row here for each of its methods, or the test fails.
-So a page added later without a rule is caught. To add yours, append rows to
-``RULES`` in this file (near your feature's comment), using the shorthands:
+``test_authorization.py`` walks ``app.url_map``: every rule (public pages, the
+donor portal, the API, the Stripe webhook, static files, the staff pages) must
+have a row here for each of its methods, or the test fails. So a page added
+later without a rule is caught. (The demo's /demo pages exist only when
+CONSERVANCY_ENV is demo, so never in the app the tests make: a test says so.)
+To add yours, append rows to ``RULES`` in this file (near your feature's
+comment), using the shorthands:
 
     Row("/treasurer/<slug>/", "GET", "/treasurer/{twisted}/", project_page()),
     Row("/admin/gifts", "GET", "/admin/gifts", staff_only()),
@@ -14,28 +16,36 @@ So a page added later without a rule is caught. To add yours, append rows to
 the Twisted treasurer is not treasurer of), ``{user_id}``, ``{role_id}`` and
 ``{token}`` filled in from :class:`World`, and with whatever the functions in
 ``SETUPS`` return (add one that makes a gift of Twisted and returns
-``{"gift_id": gift_id}`` to write ``/admin/gifts/{gift_id}``). POSTs are sent with a valid CSRF
-token and ``data``; with no data, a page that lets the user in usually answers
-400 (its form is empty), which is what ``ok=400`` says: authorization passed.
+``{"gift_id": gift_id}`` to write ``/admin/gifts/{gift_id}``; the portal's rows
+name ``{donor_gift}``, ``{donor_receipt}`` and ``{other_donor_gift}`` this way).
+POSTs are sent with a valid CSRF token and ``data``; with no data, a page that
+lets the user in usually answers 400 (its form is empty), which is what
+``ok=400`` says: authorization passed. The columns are in :class:`Who`; staff
+signed in are not donors, so the portal's pages send them to its sign-in form.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from enum import StrEnum
 
 from sqlalchemy import select
 
+from conservancy.donations.models import Donor, Frequency, Gift
 from conservancy.projects.models import Campaign, Project
+from conservancy.receipts.models import AnnualStatement, Receipt
 from conservancy.runtime import Runtime
 from conservancy.staff.models import Role
 from conservancy.staff.permissions import CHANGES, READS, Area
+from tests.factories import settled_gift
 
 
 class Who(StrEnum):
     NOBODY = "nobody"
+    DONOR = "donor signed in to the portal"  # not staff: staff pages treat them as nobody
     TREASURER = "treasurer of Twisted"
     OTHER_TREASURER = "treasurer of another project"
     AUDITOR = "auditor"
@@ -43,12 +53,16 @@ class Who(StrEnum):
     ADMIN = "admin"
 
 
-# An expected answer: a status code, or SIGN_IN for a 303 to the sign-in page.
+# An expected answer: a status code, SIGN_IN for a 303 to the staff sign-in page,
+# PORTAL_SIGN_IN for a 303 to the portal's sign-in form (GET /portal, nothing more), or
+# BACK_TO_GIFT for the portal's 303 back to a gift on the donor's page (/portal#donation-N).
 SIGN_IN = "sign-in"
+PORTAL_SIGN_IN = "portal sign-in"
+BACK_TO_GIFT = "back to the gift"
 Expected = int | str
 STAFF_ROLES = {Who.AUDITOR: Role.AUDITOR, Who.BOOKKEEPER: Role.BOOKKEEPER, Who.ADMIN: Role.ADMIN}
-GUARDED_PREFIXES = ("/admin", "/treasurer", "/account")
-STAFF_BLUEPRINTS = ("staff", "staff_admin")
+# The donor who signs in, and another donor whose receipt, statement and gifts are asked for.
+DONOR, OTHER_DONOR = "ada@example.org", "grace@example.org"
 
 
 @dataclass(frozen=True)
@@ -84,19 +98,30 @@ def everyone(status: Expected) -> dict[Who, Expected]:
 
 
 def public(status: Expected = 200, signed_in: Expected | None = None) -> dict[Who, Expected]:
-    """A page for anyone; ``signed_in`` if it answers signed-in users otherwise."""
-    return {**everyone(status if signed_in is None else signed_in), Who.NOBODY: status}
+    """A page for anyone; ``signed_in`` if it answers signed-in staff otherwise."""
+    return {
+        **everyone(status if signed_in is None else signed_in),
+        Who.NOBODY: status,
+        Who.DONOR: status,
+    }
 
 
 def signed_in(ok: Expected = 200) -> dict[Who, Expected]:
-    """Any signed-in user."""
-    return {**everyone(ok), Who.NOBODY: SIGN_IN}
+    """Any signed-in staff user."""
+    return {**everyone(ok), Who.NOBODY: SIGN_IN, Who.DONOR: SIGN_IN}
+
+
+def donor_only(ok: Expected = 200) -> dict[Who, Expected]:
+    """A portal page for the signed-in donor; anyone else, staff too, is sent to sign in
+    there (a staff session is not a donor's)."""
+    return {**everyone(PORTAL_SIGN_IN), Who.DONOR: ok}
 
 
 def staff_only(ok: Expected = 200) -> dict[Who, Expected]:
     """Sponsor staff; treasurers get 404."""
     return {
         Who.NOBODY: SIGN_IN,
+        Who.DONOR: SIGN_IN,
         Who.TREASURER: 404,
         Who.OTHER_TREASURER: 404,
         Who.AUDITOR: ok,
@@ -411,3 +436,180 @@ RULES += [
         changes(Area.GIFTS, ok=404),
     ),
 ]
+
+# -- public pages (conservancy/web/public.py, donate.py, sponsor.py, api.py, files.py) -------
+# Anyone may ask; a form sent empty comes back with its errors (400): nothing to refuse.
+# A sponsorship invoice's public address goes by a token: one never issued is not found.
+RULES += [
+    Row("/", "GET", "/", everyone(200)),
+    Row("/ways-to-give", "GET", "/ways-to-give", everyone(200)),
+    Row("/healthz", "GET", "/healthz", everyone(200)),
+    Row("/static/<path:filename>", "GET", "/static/site.css", everyone(200)),
+    Row("/media/logos/<name>", "GET", "/media/logos/no-such-logo.png", everyone(404)),
+    Row("/donate/<slug>", "GET", "/donate/{twisted}", everyone(200)),
+    Row("/donate/<slug>", "POST", "/donate/{twisted}", everyone(400)),
+    Row("/donate/<slug>/thanks", "GET", "/donate/{twisted}/thanks", everyone(200)),
+    Row("/donate/<slug>/ways-to-give", "GET", "/donate/{twisted}/ways-to-give", everyone(200)),
+    Row("/donate/<slug>/sponsor", "GET", "/donate/{twisted}/sponsor", everyone(200)),
+    Row("/donate/<slug>/sponsor", "POST", "/donate/{twisted}/sponsor", everyone(400)),
+    Row(
+        "/donate/<slug>/sponsor/<token>",
+        "GET",
+        "/donate/{twisted}/sponsor/{token}",
+        everyone(404),
+    ),
+    Row(
+        "/donate/<slug>/sponsor/<token>/pay",
+        "POST",
+        "/donate/{twisted}/sponsor/{token}/pay",
+        everyone(404),
+    ),
+    Row(
+        "/api/v1/projects/<slug>/summary",
+        "GET",
+        "/api/v1/projects/{twisted}/summary",
+        everyone(200),
+    ),
+    Row(
+        "/api/v1/projects/<slug>/button.svg",
+        "GET",
+        "/api/v1/projects/{twisted}/button.svg",
+        everyone(200),
+    ),
+    # Stripe signs its requests: one without a valid signature is refused, whoever sends it.
+    Row("/stripe/webhook", "POST", "/stripe/webhook", everyone(400)),
+]
+
+# -- the donor portal (conservancy/web/portal.py) ---------------------------------------------
+# The donor (DONOR) has a one-time gift with its receipt, a monthly gift still running at
+# Stripe, and a statement for 2026; the other donor (OTHER_DONOR) a gift with its receipt and
+# a statement for 2025 only. The donor's own things answer; the other's are not found (404)
+# however they are asked for. Anyone not signed in to the portal, staff included, is sent
+# to its sign-in form.
+RULES += [
+    # The sign-in form for anyone else, the donor's own page for the donor.
+    Row("/portal", "GET", "/portal", everyone(200)),
+    Row("/portal/sign-in", "POST", "/portal/sign-in", everyone(400)),
+    Row("/portal/sign-in/<token>", "GET", "/portal/sign-in/{token}", everyone(400)),
+    Row("/portal/sign-in/<token>", "POST", "/portal/sign-in/{token}", everyone(400)),
+    Row("/portal/sign-out", "POST", "/portal/sign-out", everyone(303), order=2),
+    Row(
+        "/portal/receipts/<number>.pdf",
+        "GET",
+        "/portal/receipts/{donor_receipt}.pdf",
+        donor_only(200),
+    ),
+    Row(
+        "/portal/receipts/<number>.pdf",
+        "GET",
+        "/portal/receipts/{other_donor_receipt}.pdf",
+        donor_only(404),
+    ),
+    Row("/portal/statements/<int:year>.pdf", "GET", "/portal/statements/2026.pdf", donor_only()),
+    Row(
+        "/portal/statements/<int:year>.pdf",
+        "GET",
+        "/portal/statements/2025.pdf",
+        donor_only(404),
+    ),
+    Row(
+        "/portal/donations/<int:donation_id>/visibility",
+        "POST",
+        "/portal/donations/{donor_gift}/visibility",
+        donor_only(BACK_TO_GIFT),
+        data={"visibility": "anonymous"},
+    ),
+    Row(
+        "/portal/donations/<int:donation_id>/visibility",
+        "POST",
+        "/portal/donations/{other_donor_gift}/visibility",
+        donor_only(404),
+        data={"visibility": "anonymous"},
+    ),
+    # A one-time gift has no amount to change: refused with a message by the field.
+    Row(
+        "/portal/donations/<int:donation_id>/amount",
+        "POST",
+        "/portal/donations/{donor_gift}/amount",
+        donor_only(400),
+        data={"amount": "1.00"},
+    ),
+    Row(
+        "/portal/donations/<int:donation_id>/amount",
+        "POST",
+        "/portal/donations/{other_donor_gift}/amount",
+        donor_only(404),
+        data={"amount": "1.00"},
+    ),
+    Row(
+        "/portal/donations/<int:donation_id>/cancel",
+        "GET",
+        "/portal/donations/{donor_monthly}/cancel",
+        donor_only(200),
+    ),
+    Row(
+        "/portal/donations/<int:donation_id>/cancel",
+        "GET",
+        "/portal/donations/{other_donor_gift}/cancel",
+        donor_only(404),
+    ),
+    # Cancelling the one-time gift is refused (nothing runs at Stripe): 400, before Stripe.
+    Row(
+        "/portal/donations/<int:donation_id>/cancel",
+        "POST",
+        "/portal/donations/{donor_gift}/cancel",
+        donor_only(400),
+    ),
+    Row(
+        "/portal/donations/<int:donation_id>/cancel",
+        "POST",
+        "/portal/donations/{other_donor_gift}/cancel",
+        donor_only(404),
+    ),
+]
+
+
+def _donors(rt: Runtime) -> Mapping[str, object]:
+    """The two donors' gifts, receipts and statements, for the portal's rows."""
+    donor_gift = settled_gift(rt, email=DONOR, name="Ada Lovelace")
+    donor_monthly = settled_gift(rt, email=DONOR, name="Ada Lovelace", frequency=Frequency.MONTHLY)
+    other_gift = settled_gift(rt, email=OTHER_DONOR, name="Grace Hopper")
+    names: dict[str, object] = {}
+    with rt.sessions() as session:
+        for key, gift_id in [("donor", donor_gift), ("other_donor", other_gift)]:
+            gift = session.get(Gift, gift_id)
+            assert gift is not None
+            names[f"{key}_gift"] = gift.donation_id
+            [receipt] = session.scalars(select(Receipt).where(Receipt.gift_id == gift_id)).all()
+            receipt.pdf_path = _stored_pdf(rt, f"receipts/matrix/{receipt.number}.pdf")
+            names[f"{key}_receipt"] = receipt.number
+        monthly = session.get(Gift, donor_monthly)
+        assert monthly is not None
+        monthly.donation.stripe_subscription_id = "sub_matrix"  # running at Stripe
+        names["donor_monthly"] = monthly.donation_id
+        for address, year in [(DONOR, 2026), (OTHER_DONOR, 2025)]:
+            donor = session.scalars(select(Donor).where(Donor.email == address)).one()
+            relative = _stored_pdf(rt, f"statements/matrix/{year}-{donor.id}.pdf")
+            session.add(
+                AnnualStatement(
+                    donor_id=donor.id,
+                    year=year,
+                    gift_count=1,
+                    totals={"USD": {"amount": 10000, "deductible": 10000}},
+                    issued_at=datetime(year + 1, 1, 15, tzinfo=UTC),
+                    pdf_path=relative,
+                    pdf_sha256=hashlib.sha256(b"%PDF-1.7").hexdigest(),
+                )
+            )
+        session.commit()
+    return names
+
+
+def _stored_pdf(rt: Runtime, relative: str) -> str:
+    path = rt.settings.receipts_dir / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"%PDF-1.7")
+    return relative
+
+
+SETUPS.append(_donors)

@@ -1,29 +1,34 @@
-"""The authorization matrix: every staff address, asked by everyone who might.
+"""The authorization matrix: every address, asked by everyone who might.
 
-Each route of the staff blueprints, and each route under /admin, /treasurer and
-/account, must have its rows in tests/staff/authz.py; then each row is requested
-by nobody, a treasurer of Twisted, a treasurer of another project, an auditor, a
-bookkeeper and an admin, and must answer what the row says. Refusals write nothing.
+Each rule in app.url_map must have its rows in tests/staff/authz.py; then each row
+is requested by nobody, a donor signed in to the portal, a treasurer of Twisted, a
+treasurer of another project, an auditor, a bookkeeper and an admin, and must answer
+what the row says. Refusals write nothing, and another donor's gift is never changed.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
+from conservancy.config import Settings
+from conservancy.donations.models import Donation
 from conservancy.runtime import Runtime
 from conservancy.staff.models import AuditEntry, Role, StaffRole, StaffUser
 from tests.portal.donor import csrf_token
+from tests.portal.donor import sign_in as portal_sign_in
 from tests.staff.authz import (
-    GUARDED_PREFIXES,
+    BACK_TO_GIFT,
+    DONOR,
+    PORTAL_SIGN_IN,
     RULES,
     SETUPS,
     SIGN_IN,
-    STAFF_BLUEPRINTS,
+    Expected,
     Row,
     Who,
     World,
@@ -40,22 +45,39 @@ ROLES: dict[Who, tuple[Role | tuple[Role, str], ...]] = {
 IGNORED_METHODS = {"HEAD", "OPTIONS"}
 
 
-def guarded_routes(app: Flask) -> set[tuple[str, str]]:
-    """(rule, method) of every route the matrix must cover."""
-    routes = set()
-    for rule in app.url_map.iter_rules():
-        blueprint = rule.endpoint.rsplit(".", 1)[0] if "." in rule.endpoint else None
-        if blueprint in STAFF_BLUEPRINTS or rule.rule.startswith(GUARDED_PREFIXES):
-            routes |= {(rule.rule, m) for m in (rule.methods or set()) - IGNORED_METHODS}
-    return routes
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The test settings with Stripe keys, as a site that takes gifts has them. No row
+    reaches Stripe (the webhook's signature is checked first), and none could: its
+    address here is a closed port."""
+    return replace(
+        settings,
+        stripe_secret_key="sk_test_matrix",
+        stripe_webhook_secret="whsec_matrix",
+        stripe_api_base="http://127.0.0.1:9",
+    )
 
 
-def test_every_staff_route_has_a_row_in_the_matrix(app: Flask) -> None:
+def every_route(app: Flask) -> set[tuple[str, str]]:
+    """(rule, method) of every route the app answers: the matrix must cover them all."""
+    return {
+        (rule.rule, method)
+        for rule in app.url_map.iter_rules()
+        for method in (rule.methods or set()) - IGNORED_METHODS
+    }
+
+
+def test_every_route_has_a_row_in_the_matrix(app: Flask) -> None:
     covered = {(row.rule, row.method) for row in RULES}
-    missing = sorted(guarded_routes(app) - covered)
+    missing = sorted(every_route(app) - covered)
     assert not missing, f"add rows to tests/staff/authz.py for: {missing}"
-    stale = sorted(covered - guarded_routes(app))
+    stale = sorted(covered - every_route(app))
     assert not stale, f"rows for routes the app does not have: {stale}"
+
+
+def test_the_demo_pages_are_not_there_outside_the_demo(app: Flask) -> None:
+    # They have no rows: the matrix's app, like production's, must not have them.
+    assert not [r.rule for r in app.url_map.iter_rules() if r.rule.startswith("/demo")]
 
 
 def test_every_row_says_what_everyone_gets() -> None:
@@ -76,7 +98,9 @@ def world(rt: Runtime) -> dict[str, object]:
 
 def client_for(app: Flask, rt: Runtime, who: Who) -> FlaskClient:
     client = app.test_client()
-    if who is not Who.NOBODY:
+    if who is Who.DONOR:
+        portal_sign_in(client, rt, DONOR)  # by the link mailed to them, as a donor does
+    elif who is not Who.NOBODY:
         # Two-factor sign-in on for everyone: each is let in at once, with no detour.
         sign_in(client, person(rt, f"{who.name.lower()}@example.org", *ROLES[who], two_factor=True))
     return client
@@ -97,26 +121,41 @@ def ask(client: FlaskClient, row: Row, here: dict[str, object]) -> tuple[int, st
     return answer.status_code, answer.headers.get("Location", "")
 
 
+def answers(expected: Expected, status: int, location: str) -> bool:
+    if expected == SIGN_IN:
+        return status == 303 and location.startswith("/sign-in")
+    if expected == PORTAL_SIGN_IN:
+        return status == 303 and location == "/portal"
+    if expected == BACK_TO_GIFT:
+        return status == 303 and location.startswith("/portal#donation-")
+    return status == expected
+
+
+def other_donors_gift(rt: Runtime, donation_id: object) -> tuple[object, ...]:
+    with rt.sessions() as session:
+        donation = session.get(Donation, donation_id)
+        assert donation is not None
+        return (donation.visibility, donation.amount, donation.status, len(donation.history))
+
+
 @pytest.mark.parametrize("who", list(Who), ids=[w.name.lower() for w in Who])
 def test_each_address_answers_each_kind_of_user_as_the_matrix_says(
     rt: Runtime, app: Flask, who: Who
 ) -> None:
     here = world(rt)
+    untouched = other_donors_gift(rt, here["other_donor_gift"])
     client = client_for(app, rt, who)
     wrong = []
     for row in sorted(RULES, key=lambda r: r.order):
         expected = row.expect[who]
         before = audit_count(rt)
         status, location = ask(client, row, here)
-        if expected == SIGN_IN:
-            got_it = status == 303 and location.startswith("/sign-in")
-        else:
-            got_it = status == expected
-        if not got_it:
-            wrong.append(f"{row.method} {row.rule}: expected {expected}, got {status} {location}")
-        if status in (403, 404) or expected == SIGN_IN:
+        if not answers(expected, status, location):
+            wrong.append(f"{row.method} {row.path}: expected {expected}, got {status} {location}")
+        if status in (403, 404) or expected in (SIGN_IN, PORTAL_SIGN_IN):
             assert audit_count(rt) == before, f"{row.method} {row.rule} wrote to the audit log"
     assert not wrong, "\n".join(wrong)
+    assert other_donors_gift(rt, here["other_donor_gift"]) == untouched
 
 
 def test_a_refused_change_changes_nothing(rt: Runtime, app: Flask) -> None:
