@@ -31,6 +31,7 @@ from conservancy.portal import service
 from conservancy.portal.service import ChangeRefused, LinkRefused, TooManyLinkRequests
 from conservancy.projects.service import get_sponsor
 from conservancy.receipts.models import ReceiptKind
+from conservancy.web.browser_sessions import DONOR_SESSION_KEY, end_sessions
 from conservancy.web.context import db, never_cached, runtime
 from conservancy.web.donate_form import parse_amount, valid_email
 from conservancy.web.forms import PlainTextForm
@@ -39,7 +40,7 @@ bp = Blueprint("portal", __name__, url_prefix="/portal")
 log = logging.getLogger(__name__)
 P = ParamSpec("P")
 
-SESSION_KEY = "donor_session"
+SESSION_KEY = DONOR_SESSION_KEY
 STATUS = {
     DonationStatus.PAID: "Paid",
     DonationStatus.PARTIALLY_REFUNDED: "Partly refunded",
@@ -184,21 +185,18 @@ def use_link(token: str) -> ResponseReturnValue:
     except LinkRefused:
         session.rollback()
         return _link_refused()
+    end_sessions(session, now)  # a fresh session: nothing set before signing in carries over
     session_id = service.start_session(session, donor_id, now)
     session.commit()
-    web_session.clear()  # a fresh session: nothing set before signing in carries over
     web_session[SESSION_KEY] = session_id
     return redirect(url_for("portal.index"), code=303)
 
 
 @bp.post("/sign-out")
 def sign_out() -> ResponseReturnValue:
-    session_id = web_session.get(SESSION_KEY)
-    if isinstance(session_id, str):
-        session = db()
-        service.sign_out(session, session_id, clock.now())
-        session.commit()
-    web_session.clear()
+    session = db()
+    end_sessions(session, clock.now())  # a staff session this browser held too
+    session.commit()
     flash("You are signed out.")
     return redirect(url_for("portal.index"), code=303)
 

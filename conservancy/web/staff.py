@@ -37,6 +37,7 @@ from conservancy.web.auth import (
     safe_next,
     sign_in_rules,
 )
+from conservancy.web.browser_sessions import end_sessions
 from conservancy.web.context import db, never_cached, runtime
 from conservancy.web.staff_forms import (
     ChangePasswordForm,
@@ -97,8 +98,8 @@ def sign_in_submit() -> ResponseReturnValue:
         return _page(
             "staff/sign_in.html", form=form, next=target, refusal=str(exc)
         ), exc.http_status
+    end_sessions(session, now)  # a donor's this browser held too
     session.commit()
-    web_session.clear()
     if accepted.session_token is None:
         web_session[PENDING_KEY] = {
             "user": accepted.user_id,
@@ -172,12 +173,9 @@ def _signed_in(token: str, target: str | None) -> ResponseReturnValue:
 
 @bp.post("/sign-out")
 def sign_out() -> ResponseReturnValue:
-    token = web_session.get(SESSION_KEY)
-    if isinstance(token, str):
-        session = db()
-        sign_in.sign_out(session, token, clock.now())
-        session.commit()
-    web_session.clear()
+    session = db()
+    end_sessions(session, clock.now())  # a donor's this browser held too
+    session.commit()
     flash("You are signed out.")
     return redirect(url_for("staff.sign_in"), code=303)
 
