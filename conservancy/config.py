@@ -40,8 +40,9 @@ class Environment(StrEnum):
 DEFAULT_DATABASE_URL = "sqlite:///instance/conservancy.db"
 # Staff sign-in (conservancy.staff.sign_in). A session's last use is written once a
 # minute, so an idle time shorter than a few minutes would end sessions early by up
-# to a minute: five is the least. Past 20 failures the sign-in form's own rate limit
-# (20 tries per address typed in ten minutes) refuses first, so the lock-out never would.
+# to a minute: five is the least. LOCKOUT_FAILURES: wrong tries per account and client
+# address before delays start (past 20, the form's own limit of 30 tries per client
+# address in ten minutes would bind first). LOCKOUT_MINUTES: the longest delay.
 STAFF_IDLE_MINUTES = (5, 30, 168 * 60)  # (least, default, most)
 STAFF_SESSION_HOURS = (1, 12, 168)  # at most a week
 STAFF_LOCKOUT_MINUTES = (1, 15, 1440)
@@ -95,7 +96,8 @@ class Settings:
     max_donation: Money = field(default_factory=lambda: Money.parse("100000.00", Currency.USD))
     # CONSERVANCY_UPLOADS_DIR; unset, the instance folder's uploads/ (see uploads_dir).
     uploads_path: Path | None = None
-    # CONSERVANCY_STAFF_*: when a staff session ends, and when failed sign-ins lock an account.
+    # CONSERVANCY_STAFF_*: when a staff session ends; after how many failed sign-ins (per
+    # account and client address) tries are delayed, and the longest delay.
     staff_idle_timeout: timedelta = timedelta(minutes=STAFF_IDLE_MINUTES[1])
     staff_session_lifetime: timedelta = timedelta(hours=STAFF_SESSION_HOURS[1])
     staff_lockout_time: timedelta = timedelta(minutes=STAFF_LOCKOUT_MINUTES[1])

@@ -14,7 +14,8 @@ checkout attempts (``checkout_attempts``)      twice the rate limits' window old
                                                (``donations.abuse.WINDOW``): only the window
                                                counts; twice, so that a host whose clock runs
                                                a little behind still counts every try it should
-sign-in failures (``staff_sign_in_failures``)  twice the lock-out window old, and locking nobody
+sign-in failures (``staff_sign_in_failures``)  older than the delays remember (a day:
+                                               ``staff.sign_in.FAILURE_MEMORY``)
 =============================================  ==================================================
 
 The links and sessions are kept a month after they stop working so that staff looking
@@ -52,7 +53,7 @@ from conservancy.donations.abuse import WINDOW
 from conservancy.payments.models import CheckoutAttempt
 from conservancy.portal.models import DonorSession, PortalToken
 from conservancy.staff.models import SignInFailure, StaffSession, StaffToken
-from conservancy.staff.sign_in import LOCKOUT_WINDOW
+from conservancy.staff.sign_in import FAILURE_MEMORY
 
 # How long links and sessions are kept after they stop working.
 KEEP = timedelta(days=30)
@@ -98,8 +99,7 @@ def remove_stale(session: Session, now: datetime) -> Removed:
         sign_in_failures=_remove(
             session,
             SignInFailure.id,
-            SignInFailure.at < now - 2 * LOCKOUT_WINDOW,
-            or_(SignInFailure.locked_until.is_(None), SignInFailure.locked_until < now),
+            SignInFailure.at <= now - FAILURE_MEMORY,
         ),
     )
 

@@ -118,21 +118,25 @@ class StaffSession(Base):
 
 
 class SignInFailure(Base):
-    """A wrong password or code for an e-mail address, for the lock-out.
+    """A wrong password or code, for the delays on signing in (conservancy.staff.sign_in).
 
-    Keyed by an HMAC of the address, not by user: an address that is nobody's
-    is counted and locked exactly like a user's, so the lock-out says nothing
-    about who has an account. The failure that locks the address carries
-    ``locked_until``.
+    Keyed by HMACs of the e-mail address typed and of the client's address, not by
+    user: an address that is nobody's is counted and delayed exactly like a user's,
+    so a delay says nothing about who has an account.
     """
 
     __tablename__ = "staff_sign_in_failures"
-    __table_args__ = (Index("ix_staff_sign_in_failures_email_at", "email_hash", "at"),)
+    __table_args__ = (
+        Index("ix_staff_sign_in_failures_email_at", "email_hash", "at"),
+        Index("ix_staff_sign_in_failures_email_client_at", "email_hash", "address_hash", "at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email_hash: Mapped[str] = mapped_column(String(64))
+    # The client's address; NULL on failures counted before 0016 (they count for the
+    # account only, and are forgotten within a day).
+    address_hash: Mapped[str | None] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class AuditEntry(Base):

@@ -1,4 +1,4 @@
-"""Signing staff in and keeping them signed in: passwords, codes, lock-out, sessions.
+"""Signing staff in and keeping them signed in: passwords, codes, throttling, sessions.
 
 Sign-in is a password, then, for a user with an authenticator, a six-digit
 code (:mod:`conservancy.staff.totp`). Every refusal says the same thing,
@@ -6,18 +6,25 @@ whether the address is a user's or not, and takes as long: a password is
 always checked against a hash, a dummy one when there is no user
 (:func:`conservancy.staff.passwords.verify`).
 
-How long sessions last and how many failures lock an account are the
-sponsor's settings (``CONSERVANCY_STAFF_*``, conservancy.config), handed to
-each function here as :class:`SignInRules`.
+How long sessions last, and after how many failures tries are delayed and for
+at most how long, are the sponsor's settings (``CONSERVANCY_STAFF_*``,
+conservancy.config), handed to each function here as :class:`SignInRules`.
 
-Lock-out. Each wrong password or code is a :class:`SignInFailure` row under a
-keyed hash of the e-mail address typed. The ``lockout_failures``-th (5) within
-LOCKOUT_WINDOW locks that address for ``lockout_time`` (15 minutes): every try
-is refused with the same message, right password or not, and is not counted
-(so the lock ends when it says). Unknown addresses are counted and locked
-alike, so a lock-out tells nobody that an account exists. Separately, tries
-per client address are limited with :mod:`conservancy.donations.abuse`
-(``admit``).
+Throttling. Each wrong password or code is a :class:`SignInFailure` row under
+keyed hashes of the e-mail address typed and of the client's address. Failures
+are throttled per (account, client address): from the ``lockout_failures``-th
+(5) within FAILURE_MEMORY on, each failure makes the next try from that address
+wait, 1 second after the 5th, then 2, 4, 8 ... (doubling), never longer than
+``lockout_time`` (15 minutes). While the wait runs a try is refused without its password being
+checked, and is not counted, so the wait ends when it says. Failures from
+another address do not hold the owner back, so nobody can keep an account
+locked from afar; a distributed guesser is still slowed by a ceiling per
+account over every address: past ACCOUNT_FACTOR times as many failures (50),
+every try waits the same way. A successful sign-in clears the failures of its
+own address; a password set with a reset link clears every failure of the
+account. Unknown addresses are counted and delayed alike, so a delay tells
+nobody that an account exists. Separately, tries per client address are
+limited with :mod:`conservancy.donations.abuse` (``admit``).
 
 Sessions. Signing in makes a :class:`StaffSession` row and gives the browser
 its random id (in Flask's signed cookie); only the id's sha256 is stored. A
@@ -29,6 +36,7 @@ changes their password or is deactivated.
 from __future__ import annotations
 
 import hashlib
+import math
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -61,8 +69,11 @@ from conservancy.staff.service import (
     user_state,
 )
 
-# Failures older than this no longer count toward a lock-out.
-LOCKOUT_WINDOW = timedelta(minutes=15)
+# Failures older than this no longer count toward a delay.
+FAILURE_MEMORY = timedelta(hours=24)
+# The ceiling per account, over every client address: this many times the failures
+# that start delays for one address.
+ACCOUNT_FACTOR = 10
 # How long a password stays accepted while its code is awaited.
 CODE_WAIT = timedelta(minutes=5)
 # A session's last_seen_at is written at most this often: not on every request.
@@ -71,7 +82,9 @@ SEEN_EVERY = timedelta(minutes=1)
 SIGN_IN_LIMITS = abuse.Limits(
     kind="staff-sign-in",
     per_address=30,
-    per_email=20,  # the lock-out (5 wrong in 15 minutes) binds first
+    # Not a limit: the throttle per (account, address) below does that, and a limit per
+    # account typed would let anyone keep its owner out from afar.
+    per_email=1_000_000,
     address_refusal=(
         "There have been too many sign-in attempts from your connection in the last few "
         "minutes. Please wait ten minutes, then try again."
@@ -99,12 +112,12 @@ TooManyAttempts = abuse.TooManyAttempts
 
 @dataclass(frozen=True)
 class SignInRules:
-    """When a session ends, and how many failures lock an account for how long."""
+    """When a session ends; after how many failures tries wait, and at most how long."""
 
     idle_timeout: timedelta
     session_lifetime: timedelta
-    lockout_failures: int
-    lockout_time: timedelta
+    lockout_failures: int  # failures (per account and client address) before delays start
+    lockout_time: timedelta  # the longest delay
 
     @classmethod
     def of(cls, settings: Settings) -> SignInRules:
@@ -114,6 +127,13 @@ class SignInRules:
             lockout_failures=settings.staff_lockout_failures,
             lockout_time=settings.staff_lockout_time,
         )
+
+    def delay_after(self, failures: int, threshold: int) -> timedelta | None:
+        """How long the next try waits after the last of ``failures``, if at all."""
+        if failures < threshold:
+            return None
+        doubling = min(failures - threshold, 40)  # 2**40 s is far past any cap
+        return min(timedelta(seconds=2**doubling), self.lockout_time)
 
 
 class SignInRefused(DomainError):
@@ -133,14 +153,22 @@ class CodeRefused(SignInRefused):
         )
 
 
-class AccountLocked(SignInRefused):
+class TryLater(SignInRefused):
+    """Too many recent failures: no try is checked until ``until``."""
+
     http_status = 429
 
-    def __init__(self, rules: SignInRules) -> None:
-        minutes = int(rules.lockout_time.total_seconds() // 60)
+    def __init__(self, until: datetime, now: datetime) -> None:
+        self.until = until
+        seconds = max(1, math.ceil((until - now).total_seconds()))
+        wait = (
+            f"{seconds} second{'s' if seconds != 1 else ''}"
+            if seconds < 120
+            else f"{math.ceil(seconds / 60)} minutes"
+        )
         super().__init__(
-            f"Too many wrong passwords or codes: this account cannot sign in for {minutes} "
-            "minutes. Try again later, or ask for a password reset."
+            f"Too many wrong passwords or codes: wait {wait} before trying again, "
+            "or ask for a password reset."
         )
 
 
@@ -181,19 +209,24 @@ def admit(
 
 
 def check_password(
-    session: Session, *, key: bytes, email: str, password: str, now: datetime, rules: SignInRules
+    session: Session,
+    *,
+    key: bytes,
+    email: str,
+    password: str,
+    now: datetime,
+    rules: SignInRules,
+    address: str | None = None,
 ) -> PasswordAccepted:
-    """The first step of signing in. Raises SignInRefused or AccountLocked; either way,
-    commit: the failure counts toward the lock-out and is in the audit log."""
-    address = email.strip().lower()
-    hashed = _email_hash(key, address)
-    user = session.scalar(select(StaffUser).where(StaffUser.email == address).with_for_update())
+    """The first step of signing in, from client ``address``. Raises SignInRefused or
+    TryLater; either way, commit: the failure counts toward the delays and is in the log."""
+    typed = email.strip().lower()
+    who = _Tries(_email_hash(key, typed), _address_hash(key, address))
+    user = session.scalar(select(StaffUser).where(StaffUser.email == typed).with_for_update())
+    target = ("user", user.id) if user is not None else None
+    _refuse_while_waiting(session, who, target, now, rules)
     usable = user is not None and user.active and user.password_hash is not None
     right = passwords.verify(user.password_hash if user is not None and usable else None, password)
-    target = ("user", user.id) if user is not None else None
-    if _locked(session, hashed, now):
-        audit.record(session, None, "sign-in.refused-locked", target, at=now)
-        raise AccountLocked(rules)
     if user is None or not usable or not right:
         reason = (
             "no such user"
@@ -204,112 +237,140 @@ def check_password(
             if user.password_hash is None
             else "wrong password"
         )
-        _fail(session, hashed, target, reason, now, rules)
+        _fail(session, who, target, reason, now, rules)
         raise SignInRefused()
     assert user.password_hash is not None
     if passwords.needs_rehash(user.password_hash):
         user.password_hash = passwords.hash_password(password)
     if user.totp_secret is not None:
         return PasswordAccepted(user.id, None)
-    return PasswordAccepted(user.id, _start(session, user, hashed, now))
+    return PasswordAccepted(user.id, _start(session, user, who, now))
 
 
 def check_code(
-    session: Session, *, key: bytes, user_id: int, code: str, now: datetime, rules: SignInRules
+    session: Session,
+    *,
+    key: bytes,
+    user_id: int,
+    code: str,
+    now: datetime,
+    rules: SignInRules,
+    address: str | None = None,
 ) -> str:
     """The second step: a code from the user's authenticator. Returns the session token.
 
-    Raises CodeRefused (counted like a wrong password), AccountLocked, or
+    Raises CodeRefused (counted like a wrong password), TryLater, or
     SignInRefused when the user can no longer sign in at all."""
     user = session.get(StaffUser, user_id, with_for_update=True)
     if user is None or not user.active or user.totp_secret is None:
         raise SignInRefused()
-    hashed = _email_hash(key, user.email)
-    if _locked(session, hashed, now):
-        audit.record(session, None, "sign-in.refused-locked", ("user", user.id), at=now)
-        raise AccountLocked(rules)
+    who = _Tries(_email_hash(key, user.email), _address_hash(key, address))
+    _refuse_while_waiting(session, who, ("user", user.id), now, rules)
     step = totp.matching_step(user.totp_secret, code, now, user.totp_last_step)
     if step is None:
-        _fail(session, hashed, ("user", user.id), "wrong code", now, rules)
+        _fail(session, who, ("user", user.id), "wrong code", now, rules)
         raise CodeRefused()
     user.totp_last_step = step
-    return _start(session, user, hashed, now)
+    return _start(session, user, who, now)
+
+
+@dataclass(frozen=True)
+class _Tries:
+    """Whose tries these are: keyed hashes of the account typed and the client's address."""
+
+    email_hash: str
+    address_hash: str
 
 
 def _email_hash(key: bytes, address: str) -> str:
     return abuse.keyed_hash(key, "staff-sign-in", address.strip().lower())
 
 
-def _locked(session: Session, email_hash: str, now: datetime) -> bool:
-    found = session.scalar(
-        select(SignInFailure.id).where(
-            SignInFailure.email_hash == email_hash, SignInFailure.locked_until > now
-        )
-    )
-    return found is not None
+def _address_hash(key: bytes, address: str | None) -> str:
+    return abuse.keyed_hash(key, "staff-sign-in-client", address or "unknown")
+
+
+def _waiting_until(
+    session: Session, who: _Tries, now: datetime, rules: SignInRules
+) -> datetime | None:
+    """Until when tries of ``who`` wait, if they do now: the later of the delay of this
+    client address and that of the account over every address."""
+    since = now - FAILURE_MEMORY
+    account = SignInFailure.email_hash == who.email_hash
+    here = account & (SignInFailure.address_hash == who.address_hash)
+    until = None
+    for matches, threshold in (
+        (here, rules.lockout_failures),
+        (account, rules.lockout_failures * ACCOUNT_FACTOR),
+    ):
+        count, last = session.execute(
+            select(func.count(), func.max(SignInFailure.at)).where(
+                matches, SignInFailure.at > since
+            )
+        ).one()
+        delay = rules.delay_after(int(count or 0), threshold)
+        if delay is not None and last is not None:
+            ends = clock.as_utc(last) + delay
+            if ends > now and (until is None or ends > until):
+                until = ends
+    return until
+
+
+def _refuse_while_waiting(
+    session: Session, who: _Tries, target: audit.Target | None, now: datetime, rules: SignInRules
+) -> None:
+    until = _waiting_until(session, who, now, rules)
+    if until is not None:
+        audit.record(session, None, "sign-in.refused-waiting", target, at=now)
+        raise TryLater(until, now)
 
 
 def _fail(
     session: Session,
-    email_hash: str,
+    who: _Tries,
     target: audit.Target | None,
     reason: str,
     now: datetime,
     rules: SignInRules,
 ) -> None:
-    since = now - LOCKOUT_WINDOW
+    """Count a failure; raises TryLater when it makes the next try wait."""
     session.execute(
         delete(SignInFailure).where(
-            SignInFailure.email_hash == email_hash,
-            SignInFailure.at <= since,
-            (SignInFailure.locked_until.is_(None)) | (SignInFailure.locked_until <= now),
+            SignInFailure.email_hash == who.email_hash,
+            SignInFailure.at <= now - FAILURE_MEMORY,
         )
     )
-    failure = SignInFailure(email_hash=email_hash, at=now)
-    session.add(failure)
+    session.add(SignInFailure(email_hash=who.email_hash, address_hash=who.address_hash, at=now))
     session.flush()
-    recent = session.scalar(
-        select(func.count())
-        .select_from(SignInFailure)
-        .where(
-            SignInFailure.email_hash == email_hash,
-            SignInFailure.at > since,
-            SignInFailure.locked_until.is_(None),
-        )
-    )
     audit.record(session, None, "sign-in.failed", target, after={"reason": reason}, at=now)
-    if int(recent or 0) >= rules.lockout_failures:
-        failure.locked_until = now + rules.lockout_time
-        # The failures that led here are done with: after the lock, counting starts afresh.
-        session.execute(
-            delete(SignInFailure).where(
-                SignInFailure.email_hash == email_hash,
-                SignInFailure.id != failure.id,
-                SignInFailure.locked_until.is_(None),
-            )
-        )
+    until = _waiting_until(session, who, now, rules)
+    if until is not None:
         audit.record(
-            session,
-            None,
-            "sign-in.locked-out",
-            target,
-            after={"until": failure.locked_until.isoformat()},
-            at=now,
+            session, None, "sign-in.delayed", target, after={"until": until.isoformat()}, at=now
         )
         session.flush()
-        raise AccountLocked(rules)
-    session.flush()
+        raise TryLater(until, now)
 
 
-def _start(session: Session, user: StaffUser, email_hash: str, now: datetime) -> str:
+def _start(session: Session, user: StaffUser, who: _Tries, now: datetime) -> str:
+    # Only this address's failures: someone else's guesses elsewhere still count.
     session.execute(
         delete(SignInFailure).where(
-            SignInFailure.email_hash == email_hash, SignInFailure.locked_until.is_(None)
+            SignInFailure.email_hash == who.email_hash,
+            SignInFailure.address_hash == who.address_hash,
         )
     )
     token = start_session(session, user, now)
     audit.record(session, user, "sign-in", ("user", user.id), at=now)
     return token
+
+
+def forget_failures(session: Session, *, key: bytes, email: str) -> None:
+    """Every failure counted for the account ``email``, from every address: its owner has
+    just proved who they are (a password set with a link)."""
+    session.execute(
+        delete(SignInFailure).where(SignInFailure.email_hash == _email_hash(key, email))
+    )
 
 
 # -- sessions ---------------------------------------------------------------------------
@@ -371,9 +432,16 @@ def sign_out(session: Session, token: str, now: datetime) -> None:
 
 
 def set_password_with_link(
-    session: Session, token: str, purpose: TokenPurpose, password: str, now: datetime
+    session: Session,
+    token: str,
+    purpose: TokenPurpose,
+    password: str,
+    now: datetime,
+    *,
+    key: bytes,
 ) -> StaffUser:
-    """Set a password with a one-time link; ends every session the user had.
+    """Set a password with a one-time link; ends every session the user had, and lifts
+    every delay on signing in to the account (``key``: the one sign-in hashes with).
 
     Raises BadPassword (the link stays usable) or LinkRefused."""
     user = link_user(session, token, purpose, now)
@@ -382,6 +450,7 @@ def set_password_with_link(
     user = use_link(session, token, purpose, now)
     _set_password(session, user, password, now)
     end_sessions(session, user.id, now)
+    forget_failures(session, key=key, email=user.email)
     action = "password.set" if purpose is TokenPurpose.INVITE else "password.reset"
     audit.record(session, user, action, ("user", user.id), at=now)
     return user

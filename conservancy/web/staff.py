@@ -92,9 +92,10 @@ def sign_in_submit() -> ResponseReturnValue:
             password=form.password.data,
             now=now,
             rules=sign_in_rules(),
+            address=request.remote_addr,
         )
     except (SignInRefused, TooManyAttempts) as exc:
-        session.commit()  # the failure counts toward the lock-out, and is in the log
+        session.commit()  # the failure counts toward the delays, and is in the log
         return _page(
             "staff/sign_in.html", form=form, next=target, refusal=str(exc)
         ), exc.http_status
@@ -147,12 +148,13 @@ def code_submit() -> ResponseReturnValue:
             code=form.code.data,
             now=clock.now(),
             rules=sign_in_rules(),
+            address=request.remote_addr,
         )
     except sign_in.CodeRefused as exc:
         session.commit()
         form.code.errors.append(str(exc))
         return _page("staff/code.html", form=form), 400
-    except SignInRefused as exc:  # locked out, or no longer a user who can sign in
+    except SignInRefused as exc:  # made to wait, or no longer a user who can sign in
         session.commit()
         web_session.pop(PENDING_KEY, None)
         return _page("staff/sign_in.html", form=SignInForm(), refusal=str(exc)), exc.http_status
@@ -255,7 +257,14 @@ def _use_link(token: str, purpose: TokenPurpose) -> ResponseReturnValue:
         return _link_page(token, purpose, form)
     session = db()
     try:
-        sign_in.set_password_with_link(session, token, purpose, form.password.data, clock.now())
+        sign_in.set_password_with_link(
+            session,
+            token,
+            purpose,
+            form.password.data,
+            clock.now(),
+            key=runtime().settings.web_secret_key().encode(),
+        )
     except BadPassword as exc:
         session.rollback()
         form.password.errors.append(str(exc))

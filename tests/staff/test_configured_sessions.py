@@ -1,6 +1,6 @@
 """The sponsor sets how long staff sessions last and when failed sign-ins lock an account
-(CONSERVANCY_STAFF_*): here a 5-minute idle time, 1-hour sessions, and a lock after 3 wrong
-tries for 2 minutes, read from the environment as at start-up."""
+(CONSERVANCY_STAFF_*): here a 5-minute idle time, 1-hour sessions, and delays from the 3rd
+wrong try on, never longer than 2 minutes, read from the environment as at start-up."""
 
 from __future__ import annotations
 
@@ -70,19 +70,37 @@ def test_a_session_ends_after_the_configured_hours_however_busy(
     assert signed_in_as(client) is None
 
 
-def test_the_configured_failures_lock_the_account_for_the_configured_time(
+def test_delays_start_after_the_configured_failures_and_never_pass_the_configured_minutes(
     rt: Runtime, app: Flask, later: Callable[[timedelta], None]
 ) -> None:
     ada = person(rt, "ada@example.org", (Role.TREASURER, "twisted"))
     client = app.test_client()
     for _ in range(2):
         assert submit_password(client, ada.email, "wrong password, again").status_code == 400
-
     third = submit_password(client, ada.email, "wrong password, again")
-
     assert third.status_code == 429
-    assert "this account cannot sign in for 2 minutes" in third.text
+    assert "wait 1 second before" in third.text
+
+    waits = []
+    for seconds in (1, 2, 4, 8, 16, 32, 64, 120, 120):
+        later(timedelta(seconds=seconds))
+        answer = submit_password(client, ada.email, "wrong password, again")
+        assert answer.status_code == 429
+        waits.append(answer.text.split("wait ", 1)[1].split(" before")[0])
+
+    assert waits == [
+        "2 seconds",
+        "4 seconds",
+        "8 seconds",
+        "16 seconds",
+        "32 seconds",
+        "64 seconds",
+        "2 minutes",  # 128 seconds, but never more than the configured 2 minutes
+        "2 minutes",
+        "2 minutes",
+    ]
+    later(timedelta(minutes=1, seconds=59))
     assert submit_password(client, ada.email, PASSWORD).status_code == 429
-    later(timedelta(minutes=2, seconds=1))
+    later(timedelta(seconds=1))
     assert submit_password(client, ada.email, PASSWORD).status_code == 303
     assert signed_in_as(client) == ada.email
