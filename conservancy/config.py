@@ -6,6 +6,9 @@ one line naming the variable; the CLI prints it and exits 2.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import os
 import secrets
 import tempfile
@@ -110,6 +113,9 @@ class Settings:
     # CONSERVANCY_PROXY_HOPS: how many reverse proxies (nginx) stand before the app and
     # may say the client's address (X-Forwarded-For) and scheme; 0: none, trust no header.
     proxy_hops: int = 0
+    # CONSERVANCY_TOTP_KEYS: the keys that seal staff TOTP secrets, newest first (see
+    # totp_key_list and conservancy.staff.totp_keys). Never echoed.
+    totp_keys: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         absolute = {
@@ -169,6 +175,7 @@ class Settings:
             stock=_stock(get),
             redis_url=_redis_url(get("REDIS_URL")),
             proxy_hops=_whole(get, "PROXY_HOPS", 0, 0, 5, "proxies"),
+            totp_keys=_totp_keys(get("TOTP_KEYS")),
         )
         if settings.secret_key is not None and len(settings.secret_key) < 16:
             raise SettingsError("CONSERVANCY_SECRET_KEY must be at least 16 characters")
@@ -203,6 +210,22 @@ class Settings:
                 "CONSERVANCY_SECRET_KEY is required (set CONSERVANCY_ENV=demo to try it out)"
             )
         return instance_key(self.instance_dir)
+
+    def totp_key_list(self) -> tuple[str, ...]:
+        """The keys that seal TOTP secrets, newest first. Production requires
+        CONSERVANCY_TOTP_KEYS; demo and test derive one from the session key (the
+        instance's own unless CONSERVANCY_SECRET_KEY is set), kept nowhere else."""
+        if self.totp_keys:
+            return self.totp_keys
+        if self.env is Environment.PRODUCTION:
+            raise SettingsError(
+                "CONSERVANCY_TOTP_KEYS is required: it seals staff two-factor secrets "
+                "(make one with 'conservancy user new-totp-key')"
+            )
+        derived = hmac.new(
+            self.web_secret_key().encode(), b"conservancy totp key", hashlib.sha256
+        ).digest()
+        return (base64.urlsafe_b64encode(derived).decode("ascii"),)
 
     def refuse_open_bind(self, host: str) -> None:
         """Outside production, serve this machine only: a demo or test instance signs its
@@ -252,6 +275,25 @@ def instance_key(folder: Path) -> str:
         finally:
             Path(tmp).unlink()
     raise SettingsError(f"{path} cannot be made")  # pragma: no cover - removed under us
+
+
+def _totp_keys(value: str | None) -> tuple[str, ...]:
+    """Fernet keys (32 bytes, URL-safe base64), comma-separated, newest first."""
+    if value is None:
+        return ()
+    keys = tuple(k.strip() for k in value.split(","))
+    for n, key in enumerate(keys, start=1):
+        try:
+            raw = base64.urlsafe_b64decode(key.encode("ascii"))
+        except (ValueError, UnicodeEncodeError):
+            raw = b""
+        if len(raw) != 32 or len(key) != 44:
+            # Never echoed: it is a key, or most of one.
+            raise SettingsError(
+                f"CONSERVANCY_TOTP_KEYS: key {n} of {len(keys)} is not a key (44 characters "
+                "of URL-safe base64; make one with 'conservancy user new-totp-key')"
+            )
+    return keys
 
 
 def _parse(kind: type[Environment], value: str, name: str) -> Environment:

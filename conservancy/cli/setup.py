@@ -96,6 +96,8 @@ def serve(host: str, port: int, workers: int, config: Path | None) -> None:
     """Run the web app (under gunicorn where installed)."""
     settings = Settings.from_env()
     settings.web_secret_key()  # refuse to start without one in production
+    settings.totp_key_list()  # and without the key of two-factor secrets (admins must enrol)
+    _check_totp_keys(settings)
     ctx = click.get_current_context()
     given = {
         name
@@ -106,6 +108,16 @@ def serve(host: str, port: int, workers: int, config: Path | None) -> None:
     for address in binds:
         settings.refuse_open_bind(address)
     serve_app(settings, host, port, workers, config=config, given=given)
+
+
+def _check_totp_keys(settings: Settings) -> None:
+    """One line, here, for keys that open no stored two-factor secret: not a worker that
+    gunicorn reports failing to boot."""
+    from conservancy.cli.common import open_runtime
+    from conservancy.staff.totp_keys import check_stored
+
+    with open_runtime(settings) as rt:
+        check_stored(rt.engine, settings)
 
 
 def _binds(config: Path) -> list[str]:

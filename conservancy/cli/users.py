@@ -59,3 +59,33 @@ def add(email: str, role: str, project: str | None, name: str | None) -> None:
     else:
         hours = int(LINK_LIFETIME[TokenPurpose.INVITE].total_seconds() // 3600)
         click.echo(f"sign-in link (works once, within {hours} hours): {link}")
+
+
+@user.command("new-totp-key")
+def new_totp_key() -> None:
+    """Print a new random key for CONSERVANCY_TOTP_KEYS (it seals two-factor secrets)."""
+    from conservancy.staff.totp_keys import new_key
+
+    click.echo(new_key())
+
+
+@user.command("rotate-totp-key")
+def rotate_totp_key() -> None:
+    """Seal every stored two-factor secret with the first key of CONSERVANCY_TOTP_KEYS.
+
+    Run it after putting a new key first ("new,old"); then the old key may go. It also
+    seals secrets stored in plain text before they were encrypted.
+    """
+    from conservancy.staff.totp_keys import TotpKeys, reseal_all
+
+    with open_runtime() as rt:
+        if not inspect(rt.engine).has_table("staff_users"):
+            raise click.ClickException("the database has no tables yet: run 'conservancy init'")
+        keys = TotpKeys.of(rt.settings)
+        with rt.sessions() as session:
+            done = reseal_all(session, keys)
+            session.commit()
+    click.echo(
+        f"sealed {done.resealed} two-factor secrets with the newest key; "
+        f"{done.sealed_already} were already"
+    )

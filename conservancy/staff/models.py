@@ -2,8 +2,9 @@
 
 Secrets are kept only in forms that cannot be used as they are: passwords as
 argon2id hashes, one-time links and session ids as sha256 hashes. The TOTP
-secret is the one exception (the server must compute codes from it); it is
-never shown again after enrolment and never reaches the audit log.
+secret, from which the server must compute codes, is encrypted with a key kept
+in the settings, not the database; it is never shown again after enrolment and
+never reaches the audit log.
 """
 
 from __future__ import annotations
@@ -53,10 +54,12 @@ class StaffUser(Base):
     # None until the user sets one with their first sign-in link.
     password_hash: Mapped[str | None] = mapped_column(String(200))
     password_changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    # Base32, RFC 6238. The pending one is shown during enrolment and becomes
-    # totp_secret once the user has typed a code made from it.
-    totp_secret: Mapped[str | None] = mapped_column(String(64))
-    totp_pending_secret: Mapped[str | None] = mapped_column(String(64))
+    # Base32 (RFC 6238), sealed with CONSERVANCY_TOTP_KEYS (conservancy.staff.totp_keys):
+    # a Fernet token, or plain base32 from before migration 0016 until sealed. The pending
+    # one is shown during enrolment and becomes totp_secret once the user has typed a code
+    # made from it.
+    totp_secret: Mapped[str | None] = mapped_column(String(255))
+    totp_pending_secret: Mapped[str | None] = mapped_column(String(255))
     # The last 30-second step a code was accepted for: no code of that step or
     # an earlier one is accepted again, so an overheard code cannot be replayed.
     totp_last_step: Mapped[int | None] = mapped_column(BigInteger)

@@ -68,6 +68,7 @@ from conservancy.staff.service import (
     use_link,
     user_state,
 )
+from conservancy.staff.totp_keys import TotpKeys
 
 # Failures older than this no longer count toward a delay.
 FAILURE_MEMORY = timedelta(hours=24)
@@ -255,22 +256,26 @@ def check_code(
     code: str,
     now: datetime,
     rules: SignInRules,
+    keys: TotpKeys,
     address: str | None = None,
 ) -> str:
     """The second step: a code from the user's authenticator. Returns the session token.
 
     Raises CodeRefused (counted like a wrong password), TryLater, or
-    SignInRefused when the user can no longer sign in at all."""
+    SignInRefused when the user can no longer sign in at all. A secret not yet sealed
+    with the newest key (or stored plain, from before) is sealed with it here."""
     user = session.get(StaffUser, user_id, with_for_update=True)
     if user is None or not user.active or user.totp_secret is None:
         raise SignInRefused()
     who = _Tries(_email_hash(key, user.email), _address_hash(key, address))
     _refuse_while_waiting(session, who, ("user", user.id), now, rules)
-    step = totp.matching_step(user.totp_secret, code, now, user.totp_last_step)
+    step = totp.matching_step(keys.open(user.totp_secret), code, now, user.totp_last_step)
     if step is None:
         _fail(session, who, ("user", user.id), "wrong code", now, rules)
         raise CodeRefused()
     user.totp_last_step = step
+    if not keys.is_current(user.totp_secret):
+        user.totp_secret = keys.reseal(user.totp_secret)
     return _start(session, user, who, now)
 
 
@@ -503,24 +508,29 @@ def request_password_reset(session: Session, *, email: str, base_url: str, now: 
 # -- two-factor enrolment -------------------------------------------------------------------
 
 
-def enrolment_secret(session: Session, user_id: int) -> str:
-    """The secret a user is enrolling with: the same one until they confirm it. Flushes."""
+def enrolment_secret(session: Session, user_id: int, keys: TotpKeys) -> str:
+    """The secret a user is enrolling with: the same one until they confirm it; stored
+    sealed. Flushes."""
     user = get_user(session, user_id, lock=True)
     if user.totp_pending_secret is None:
-        user.totp_pending_secret = totp.new_secret()
+        user.totp_pending_secret = keys.seal(totp.new_secret())
         session.flush()
-    return user.totp_pending_secret
+    return keys.open(user.totp_pending_secret)
 
 
-def confirm_enrolment(session: Session, staff: Staff, code: str, now: datetime) -> bool:
+def confirm_enrolment(
+    session: Session, staff: Staff, code: str, now: datetime, keys: TotpKeys
+) -> bool:
     """Turn two-factor sign-in on if ``code`` comes from the secret being enrolled."""
     user = get_user(session, staff.id, lock=True)
-    secret = user.totp_pending_secret
+    pending = user.totp_pending_secret
+    secret = None if pending is None else keys.open(pending)
     step = None if secret is None else totp.matching_step(secret, code, now, None)
-    if step is None:
+    if step is None or secret is None:
         return False
     before = user_state(user)
-    user.totp_secret, user.totp_pending_secret, user.totp_last_step = secret, None, step
+    user.totp_secret, user.totp_pending_secret = keys.seal(secret), None
+    user.totp_last_step = step
     session.flush()
     audit.record(
         session,

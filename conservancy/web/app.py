@@ -43,6 +43,9 @@ def build_app(settings: Settings | None, runtime: Runtime | None) -> Flask:
         WTF_CSRF_TIME_LIMIT=None,
     )
     app.extensions["conservancy"] = runtime
+    from conservancy.staff.totp_keys import check_stored
+
+    check_stored(runtime.engine, settings)  # a wrong or missing CONSERVANCY_TOTP_KEYS stops here
 
     @app.before_request
     def _request_started() -> None:

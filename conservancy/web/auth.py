@@ -50,6 +50,7 @@ from conservancy.staff.permissions import (
     is_sponsor_staff,
     must_enrol,
 )
+from conservancy.staff.totp_keys import TotpKeys
 from conservancy.web.context import db, runtime
 
 P = ParamSpec("P")
@@ -77,6 +78,11 @@ def load_signed_in() -> None:
 def sign_in_rules() -> sign_in.SignInRules:
     """The sponsor's settings for staff sessions and lock-out (CONSERVANCY_STAFF_*)."""
     return sign_in.SignInRules.of(runtime().settings)
+
+
+def totp_keys() -> TotpKeys:
+    """The keys that seal staff TOTP secrets (CONSERVANCY_TOTP_KEYS)."""
+    return TotpKeys.of(runtime().settings)
 
 
 def current_user() -> Staff | None:

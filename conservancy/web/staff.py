@@ -36,6 +36,7 @@ from conservancy.web.auth import (
     require_roles,
     safe_next,
     sign_in_rules,
+    totp_keys,
 )
 from conservancy.web.browser_sessions import end_sessions
 from conservancy.web.context import db, never_cached, runtime
@@ -148,6 +149,7 @@ def code_submit() -> ResponseReturnValue:
             code=form.code.data,
             now=clock.now(),
             rules=sign_in_rules(),
+            keys=totp_keys(),
             address=request.remote_addr,
         )
     except sign_in.CodeRefused as exc:
@@ -292,7 +294,7 @@ def two_factor(staff: Staff) -> ResponseReturnValue:
     form, status = CodeForm(), 200
     if request.method == "POST":
         if form.validate_on_submit():
-            if sign_in.confirm_enrolment(session, staff, form.code.data, clock.now()):
+            if sign_in.confirm_enrolment(session, staff, form.code.data, clock.now(), totp_keys()):
                 session.commit()
                 flash("Two-factor sign-in is on: from now on, signing in asks for a code.")
                 load_signed_in()
@@ -303,7 +305,7 @@ def two_factor(staff: Staff) -> ResponseReturnValue:
                 "this page, and type the code it shows now."
             )
         status = 400
-    secret = sign_in.enrolment_secret(session, staff.id)
+    secret = sign_in.enrolment_secret(session, staff.id, totp_keys())
     session.commit()
     sponsor = get_sponsor(session)
     uri = totp.provisioning_uri(

@@ -15,6 +15,7 @@ from conservancy.runtime import Runtime
 from conservancy.staff import audit, passwords, totp
 from conservancy.staff.models import AuditEntry, Role
 from conservancy.staff.service import add_user, get_user
+from conservancy.staff.totp_keys import TotpKeys
 from tests.portal.donor import csrf_token
 
 PASSWORD = "correct horse battery staple"
@@ -52,7 +53,7 @@ def person(
             two_factor if two_factor is not None else bool({*roles} & {Role.ADMIN, Role.BOOKKEEPER})
         )
         secret = totp.new_secret() if wanted else None
-        user.totp_secret = secret
+        user.totp_secret = None if secret is None else TotpKeys.of(rt.settings).seal(secret)
         session.commit()
         return Person(user_id, user.email, password or "", secret)
 
