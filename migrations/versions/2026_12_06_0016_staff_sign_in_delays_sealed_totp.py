@@ -22,7 +22,7 @@ on SQLite (3.35 or later) none copies a table. Downgrading forgets sealed secret
 (the code before cannot read them, and they no longer fit): those users enrol again.
 
 Revision ID: 0016
-Revises: 0013
+Revises: 0015
 Create Date: 2026-12-06
 """
 
@@ -30,7 +30,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0016"
-down_revision = "0013"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
