@@ -43,6 +43,7 @@ phases   (clean run) 200 more prepared gifts through the same app in-process (Fl
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import cProfile
 import hashlib
@@ -242,6 +243,9 @@ def app_env(work: Path, database_url: str, standin_url: str, port: int) -> dict[
         CONSERVANCY_RECEIPTS_DIR=str(work / "receipts"),
         CONSERVANCY_INSTANCE_DIR=str(work / "instance"),
         CONSERVANCY_SECRET_KEY=secrets.token_hex(16),
+        # Production seals two-factor secrets and will not start without a key (a Fernet
+        # key: 32 random bytes, URL-safe base64).
+        CONSERVANCY_TOTP_KEYS=base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
         CONSERVANCY_BASE_URL=f"http://127.0.0.1:{port}",
         CONSERVANCY_STRIPE_SECRET_KEY=SECRET_KEY,
         CONSERVANCY_STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET,
