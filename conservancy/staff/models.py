@@ -120,6 +120,19 @@ class StaffSession(Base):
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+class RecoveryCode(Base):
+    """One single-use recovery code for two-factor sign-in; only its sha256 is kept
+    (conservancy.staff.recovery). ``used_at`` is set when it signs someone in."""
+
+    __tablename__ = "staff_recovery_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 class SignInFailure(Base):
     """A wrong password or code, for the delays on signing in (conservancy.staff.sign_in).
 

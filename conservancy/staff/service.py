@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from conservancy.errors import Conflict, DomainError, NotFound
@@ -31,6 +31,7 @@ from conservancy.mail.outbox import queue
 from conservancy.projects.models import Project
 from conservancy.staff import audit
 from conservancy.staff.models import (
+    RecoveryCode,
     Role,
     StaffRole,
     StaffSession,
@@ -288,6 +289,7 @@ def reset_two_factor(session: Session, actor: Staff, user_id: int) -> StaffUser:
     before = user_state(user)
     user.totp_secret = user.totp_pending_secret = None
     user.totp_last_step = None
+    session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
     session.flush()
     audit.record(
         session,

@@ -49,7 +49,7 @@ from conservancy.config import Settings
 from conservancy.donations import abuse
 from conservancy.errors import DomainError
 from conservancy.mail.outbox import queue
-from conservancy.staff import audit, passwords, totp
+from conservancy.staff import audit, passwords, recovery, totp
 from conservancy.staff.models import (
     SignInFailure,
     StaffRole,
@@ -259,7 +259,8 @@ def check_code(
     keys: TotpKeys,
     address: str | None = None,
 ) -> str:
-    """The second step: a code from the user's authenticator. Returns the session token.
+    """The second step: a code from the user's authenticator, or one of their recovery
+    codes (conservancy.staff.recovery, used up here). Returns the session token.
 
     Raises CodeRefused (counted like a wrong password), TryLater, or
     SignInRefused when the user can no longer sign in at all. A secret not yet sealed
@@ -269,6 +270,19 @@ def check_code(
         raise SignInRefused()
     who = _Tries(_email_hash(key, user.email), _address_hash(key, address))
     _refuse_while_waiting(session, who, ("user", user.id), now, rules)
+    if recovery.looks_like_code(code):
+        if not recovery.use(session, user.id, code, now):
+            _fail(session, who, ("user", user.id), "wrong recovery code", now, rules)
+            raise CodeRefused()
+        audit.record(
+            session,
+            user,
+            "two-factor.recovery-code-used",
+            ("user", user.id),
+            after={"remaining": recovery.remaining(session, user.id)},
+            at=now,
+        )
+        return _start(session, user, who, now)
     step = totp.matching_step(keys.open(user.totp_secret), code, now, user.totp_last_step)
     if step is None:
         _fail(session, who, ("user", user.id), "wrong code", now, rules)
@@ -520,14 +534,15 @@ def enrolment_secret(session: Session, user_id: int, keys: TotpKeys) -> str:
 
 def confirm_enrolment(
     session: Session, staff: Staff, code: str, now: datetime, keys: TotpKeys
-) -> bool:
-    """Turn two-factor sign-in on if ``code`` comes from the secret being enrolled."""
+) -> list[str] | None:
+    """Turn two-factor sign-in on if ``code`` comes from the secret being enrolled;
+    returns the user's new recovery codes, to be shown once, or None."""
     user = get_user(session, staff.id, lock=True)
     pending = user.totp_pending_secret
     secret = None if pending is None else keys.open(pending)
     step = None if secret is None else totp.matching_step(secret, code, now, None)
     if step is None or secret is None:
-        return False
+        return None
     before = user_state(user)
     user.totp_secret, user.totp_pending_secret = keys.seal(secret), None
     user.totp_last_step = step
@@ -541,4 +556,13 @@ def confirm_enrolment(
         after=user_state(user),
         at=now,
     )
-    return True
+    return recovery.make_codes(session, user.id, now)
+
+
+def new_recovery_codes(session: Session, staff: Staff, now: datetime) -> list[str]:
+    """New recovery codes for a user with two-factor on; the old ones stop working.
+    Returns them, to be shown once."""
+    user = get_user(session, staff.id, lock=True)
+    codes = recovery.make_codes(session, user.id, now)
+    audit.record(session, staff, "two-factor.recovery-codes-made", ("user", user.id), at=now)
+    return codes

@@ -22,7 +22,7 @@ from markupsafe import Markup
 from conservancy import clock
 from conservancy.jobs import Job
 from conservancy.projects.service import get_sponsor
-from conservancy.staff import service, sign_in, totp
+from conservancy.staff import recovery, service, sign_in, totp
 from conservancy.staff.models import TokenPurpose
 from conservancy.staff.passwords import BadPassword
 from conservancy.staff.permissions import Staff, is_sponsor_staff, must_enrol
@@ -45,6 +45,7 @@ from conservancy.web.staff_forms import (
     CodeForm,
     EmailForm,
     NewPasswordForm,
+    SignInCodeForm,
     SignInForm,
 )
 
@@ -128,7 +129,7 @@ def code() -> ResponseReturnValue:
     if _pending() is None:
         flash("Please sign in with your e-mail address and password first.")
         return redirect(url_for("staff.sign_in"), code=303)
-    return _page("staff/code.html", form=CodeForm())
+    return _page("staff/code.html", form=SignInCodeForm())
 
 
 @bp.post("/sign-in/code")
@@ -137,7 +138,7 @@ def code_submit() -> ResponseReturnValue:
     if pending is None:
         flash("That took too long: please sign in again.")
         return redirect(url_for("staff.sign_in"), code=303)
-    form = CodeForm()
+    form = SignInCodeForm()
     if not form.validate_on_submit():
         return _page("staff/code.html", form=form), 400
     session = db()
@@ -160,8 +161,19 @@ def code_submit() -> ResponseReturnValue:
         session.commit()
         web_session.pop(PENDING_KEY, None)
         return _page("staff/sign_in.html", form=SignInForm(), refusal=str(exc)), exc.http_status
+    left = (
+        recovery.remaining(session, pending["user"])
+        if recovery.looks_like_code(form.code.data)
+        else None
+    )
     session.commit()
-    return _signed_in(token, safe_next(pending.get("next")))
+    answer = _signed_in(token, safe_next(pending.get("next")))
+    if left is not None:  # after _signed_in, which starts a fresh cookie session
+        flash(
+            f"You signed in with a recovery code; it will not work again. {left} of your "
+            "recovery codes remain: make new ones from your two-factor page if you need them."
+        )
+    return answer
 
 
 def _signed_in(token: str, target: str | None) -> ResponseReturnValue:
@@ -289,17 +301,21 @@ def two_factor(staff: Staff) -> ResponseReturnValue:
     if staff.two_factor:
         if request.method == "POST":  # on already: there is nothing to confirm
             return redirect(url_for("staff.two_factor"), code=303)
-        return _page("staff/two_factor_on.html")
+        return _page("staff/two_factor_on.html", remaining=recovery.remaining(db(), staff.id))
     session = db()
     form, status = CodeForm(), 200
     if request.method == "POST":
         if form.validate_on_submit():
-            if sign_in.confirm_enrolment(session, staff, form.code.data, clock.now(), totp_keys()):
+            codes = sign_in.confirm_enrolment(
+                session, staff, form.code.data, clock.now(), totp_keys()
+            )
+            if codes is not None:
                 session.commit()
                 flash("Two-factor sign-in is on: from now on, signing in asks for a code.")
                 load_signed_in()
-                updated = current_user()
-                return redirect(home_for(updated or staff), code=303)
+                updated = current_user() or staff
+                # Shown in this answer only, never stored in clear nor in the cookie.
+                return _page("staff/recovery_codes.html", codes=codes, next=home_for(updated))
             form.code.errors.append(
                 "That code does not match. Check that your app shows the account added from "
                 "this page, and type the code it shows now."
@@ -323,6 +339,18 @@ def two_factor(staff: Staff) -> ResponseReturnValue:
         qr=qr,
         required=must_enrol(staff),
     ), status
+
+
+@bp.post("/account/two-factor/recovery-codes")
+@require_roles()
+def recovery_codes(staff: Staff) -> ResponseReturnValue:
+    """New recovery codes, shown once in this answer; the old ones stop working."""
+    if not staff.two_factor:
+        return redirect(url_for("staff.two_factor"), code=303)
+    session = db()
+    codes = sign_in.new_recovery_codes(session, staff, clock.now())
+    session.commit()
+    return _page("staff/recovery_codes.html", codes=codes, next=home_for(staff))
 
 
 @bp.route("/account/password", methods=["GET", "POST"])

@@ -7,6 +7,7 @@ from typing import Any
 
 from wtforms import PasswordField, StringField  # type: ignore[import-untyped]
 
+from conservancy.staff import recovery
 from conservancy.staff.models import Role
 from conservancy.staff.passwords import MAX_LENGTH, MIN_LENGTH
 from conservancy.web.donate_form import valid_email
@@ -46,6 +47,24 @@ class CodeForm(PlainTextForm):
             self.code.errors.append("Please type the six-digit code your authenticator app shows.")
         elif len(digits) != 6 or not digits.isdigit():
             self.code.errors.append("The code is six digits, such as 123456.")
+        return not self.errors
+
+
+class SignInCodeForm(PlainTextForm):
+    """The second step of signing in: a six-digit code, or a recovery code."""
+
+    code = StringField("Code", filters=[_strip])
+
+    def validate(self, extra_validators: Any = None) -> bool:
+        super().validate(extra_validators)
+        typed = self.code.data or ""
+        digits = typed.replace(" ", "")
+        if not digits:
+            self.code.errors.append("Please type the six-digit code your authenticator app shows.")
+        elif not (len(digits) == 6 and digits.isdigit()) and not recovery.looks_like_code(typed):
+            self.code.errors.append(
+                "The code is six digits, such as 123456, or a recovery code such as abcd-efgh-ijkm."
+            )
         return not self.errors
 
 

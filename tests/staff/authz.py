@@ -176,6 +176,13 @@ RULES: list[Row] = [
     Row("/account/two-factor", "GET", "/account/two-factor", signed_in(200)),
     # Everyone in the matrix has two-factor sign-in on already: nothing to set up.
     Row("/account/two-factor", "POST", "/account/two-factor", signed_in(303)),
+    # Everyone in the matrix has two-factor on: new recovery codes, shown once.
+    Row(
+        "/account/two-factor/recovery-codes",
+        "POST",
+        "/account/two-factor/recovery-codes",
+        signed_in(200),
+    ),
     Row("/account/password", "GET", "/account/password", signed_in(200)),
     Row("/account/password", "POST", "/account/password", signed_in(400)),
     # -- treasurers' projects -----------------------------------------------------------------
