@@ -139,7 +139,8 @@ def signed_in_admin(base: str) -> requests.Session:
         allow_redirects=False,
         timeout=30,
     )
-    assert enrolled.status_code == 303, enrolled.text
+    assert enrolled.status_code == 200, enrolled.text  # the recovery codes, shown once
+    assert "Your recovery codes" in enrolled.text
     return admin
 
 

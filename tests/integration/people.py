@@ -54,9 +54,13 @@ def sign_in(browser: Browser, address: str, *, secret: str | None, shift_days: i
         shown = re.search(r'<code class="staff-secret">([A-Z2-7 ]+)</code>', page.text)
         assert shown, "the two-factor page shows no key to type"
         secret = shown.group(1).replace(" ", "")
-        answer = browser.submit(
-            browser.form(page, "/account/two-factor"), {"code": code_now(secret, shift_days)}
+        codes_page = browser.submit(
+            browser.form(page, "/account/two-factor"),
+            {"code": code_now(secret, shift_days)},
+            status=200,  # the recovery codes, shown once
         )
+        assert "Keep these somewhere safe" in codes_page.text
+        return secret
     assert not location(answer).endswith(("/sign-in", "/sign-in/code", "/account/two-factor"))
     return secret
 

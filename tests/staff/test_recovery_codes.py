@@ -139,3 +139,18 @@ def test_making_recovery_codes_needs_the_forms_csrf_token(rt: Runtime, client: F
 
     assert refused.status_code == 400
     assert CODE.findall(refused.text) == []
+
+
+def test_an_admins_two_factor_reset_forgets_the_recovery_codes(rt: Runtime, app: Flask) -> None:
+    admin = person(rt, "root@example.org", Role.ADMIN)
+    grace = person(rt, "grace@example.org", Role.BOOKKEEPER, two_factor=False)
+    sign_in(graces := app.test_client(), grace)
+    codes = turn_on_two_factor(graces)
+    sign_in(admins := app.test_client(), admin)
+    page = admins.get(f"/admin/users/{grace.id}")
+
+    admins.post(f"/admin/users/{grace.id}/two-factor/reset", data={"csrf_token": csrf_token(page)})
+
+    with rt.sessions() as session:
+        assert session.scalars(select(RecoveryCode)).all() == []
+    assert codes
