@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from conservancy import clock
 from conservancy.runtime import Runtime
+from conservancy.staff import recovery
 from conservancy.staff.models import RecoveryCode, Role
 from tests.portal.donor import csrf_token
 from tests.staff.people import (
@@ -154,3 +157,26 @@ def test_an_admins_two_factor_reset_forgets_the_recovery_codes(rt: Runtime, app:
     with rt.sessions() as session:
         assert session.scalars(select(RecoveryCode)).all() == []
     assert codes
+
+
+def test_two_sign_ins_that_both_read_a_code_as_unused_cannot_both_use_it(rt: Runtime) -> None:
+    if rt.settings.database_url.startswith("sqlite"):
+        pytest.skip("SQLite sessions begin IMMEDIATE: a second writer cannot even start")
+    grace = person(rt, "grace@example.org", Role.ADMIN)
+    with rt.sessions() as session:
+        code = recovery.make_codes(session, grace.id, clock.now())[0]
+        session.commit()
+    first, second = rt.sessions(), rt.sessions()
+    try:
+        assert recovery.remaining(first, grace.id) == 10
+        assert recovery.remaining(second, grace.id) == 10  # both see it unused
+
+        assert recovery.use(first, grace.id, code, clock.now())
+        first.commit()
+        assert not recovery.use(second, grace.id, code, clock.now())
+        second.commit()
+    finally:
+        first.close()
+        second.close()
+    with rt.sessions() as session:
+        assert recovery.remaining(session, grace.id) == 9
