@@ -18,22 +18,11 @@ from conservancy import clock
 from conservancy.cli.setup import DEMO_ADMIN
 from conservancy.staff import totp
 from tests.foundation.test_demo import CONSERVANCY, STARTUP_LIMIT, demo_env, free_port
+from tests.giving.test_donate_form import VALID
 
 pytestmark = pytest.mark.slow
 
-GIFT = {
-    "amount": "50.00",
-    "other_amount": "",
-    "frequency": "once",
-    "currency": "USD",
-    "name": "Ada Lovelace",
-    "email": "ada@example.org",
-    "address": "",
-    "visibility": "public",
-    "dedication": "",
-    "extra_general": "",
-    "website": "",
-}
+GIFT = {**VALID, "amount": "50.00"}  # the donation form's valid gift, of 50.00
 
 
 @contextmanager

@@ -26,6 +26,7 @@ from tests import factories
 from tests.admin.pages import send, signed_in
 from tests.giving.conftest import SECRET_KEY, WEBHOOK_SECRET
 from tests.giving.flows import control, give, standin_events, stripe_client
+from tests.giving.test_donate_form import VALID
 
 TRY_AGAIN = "Please try again in a few minutes."
 
@@ -144,19 +145,7 @@ def test_the_gateway_classes_what_the_stand_in_answers(
 # -- the donation form -------------------------------------------------------------------------
 
 FORM = "/donate/twisted"
-GIFT = {
-    "amount": "25.00",
-    "other_amount": "",
-    "frequency": "once",
-    "currency": "USD",
-    "name": "Ada Lovelace",
-    "email": "ada@example.org",
-    "address": "",
-    "visibility": "public",
-    "dedication": "",
-    "extra_general": "",
-    "website": "",
-}
+GIFT = VALID  # the donation form's own valid gift
 
 
 @pytest.fixture
