@@ -167,3 +167,33 @@ def test_a_database_error_and_its_log_name_the_problem_but_no_value(
     for secret in (SECRET_NAME, SECRET_EMAIL):
         assert secret not in told
         assert secret not in caplog.text
+
+
+@pytest.mark.postgresql
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_each_postgresql_test_starts_from_a_database_as_newly_migrated(
+    runtime: Runtime, database_url: str, empty_postgresql: str
+) -> None:
+    """The suite empties the worker's database between tests (tests/conftest.py): every table
+    with rows before is empty after, and ids start again from where a new database starts."""
+    with runtime.sessions() as session:
+        _donation(session)
+        session.commit()
+    with runtime.engine.connect() as conn:
+        tables = conn.scalars(
+            text(
+                "SELECT relname FROM pg_class WHERE relkind = 'r'"
+                " AND relnamespace = current_schema()::regnamespace"
+                " AND relname <> 'alembic_version'"
+            )
+        ).all()
+        assert sum(conn.scalar(text(f'SELECT count(*) FROM "{t}"')) for t in tables) > 0
+        conn.exec_driver_sql(empty_postgresql)
+        conn.commit()
+        assert [t for t in tables if conn.scalar(text(f'SELECT count(*) FROM "{t}"'))] == []
+        assert conn.scalar(text("SELECT version_num FROM alembic_version")) is not None
+    with runtime.sessions() as session:
+        again = Donor(ref="d9", name="Grace Hopper", email="grace@example.org")
+        session.add(again)
+        session.commit()
+        assert again.id == 1
