@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 PIP    := $(BIN)/pip --disable-pip-version-check
 CONSTRAINTS := requirements/constraints.txt
 
-.PHONY: demo test lint typecheck check bench clean system-libs constraints upgrade
+.PHONY: demo test test-fast lint typecheck check bench clean system-libs constraints upgrade
 
 # WeasyPrint (receipts) needs pango, harfbuzz and a font from the system. Installed with
 # apt-get when missing and we may; otherwise the PDF tests say why they skip.
@@ -65,9 +65,15 @@ demo: system-libs
 	CONSERVANCY_ENV=demo $(BIN)/conservancy demo
 
 # One test process per core (pytest-xdist): each has its own PostgreSQL database and
-# temp dirs, and the suite takes about half as long on two cores.
+# temp dirs, and the suite takes about half as long on two cores. With worksteal, a worker
+# that runs out takes tests queued for the other, so both end together.
 test: system-libs
-	$(BIN)/pytest -n auto
+	$(BIN)/pytest -n auto --dist worksteal
+
+# The inner loop: SQLite only, without the tests that spawn processes, drive a browser or
+# run a whole year. `make test-fast ARGS=--lf` runs what failed last; ARGS=tests/staff a folder.
+test-fast: system-libs
+	$(BIN)/pytest -n auto --dist worksteal -m "not postgresql and not slow and not browser" $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

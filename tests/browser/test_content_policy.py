@@ -11,7 +11,10 @@ from conservancy.runtime import Runtime
 from tests import factories
 from tests.giving.conftest import LiveServer
 
-pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.parametrize("database_url", ["sqlite"], indirect=True),
+]
 
 # Collects what the policy refuses on each page (run by the browser, not by the page,
 # whose own scripts the policy forbids).

@@ -17,7 +17,10 @@ from tests.giving.conftest import LiveServer
 from tests.giving.flows import settle_webhooks
 
 # The database does not change what a browser sees: once is enough.
-pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.parametrize("database_url", ["sqlite"], indirect=True),
+]
 
 
 def test_monthly_gift_through_the_pages_lands_in_the_books(
