@@ -12,16 +12,19 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
 
+import jinja2
+import jinja2.bccache
 import pytest
 from argon2 import PasswordHasher
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from werkzeug.routing import Rule
 
 from conservancy import create_app
 from conservancy.config import Environment, Settings
@@ -69,6 +72,56 @@ def production_password_hashing(
 ) -> None:
     """The site's own argon2 cost, for the tests of hashing itself."""
     monkeypatch.setattr(passwords, "_hasher", cheap_password_hashing)
+
+
+class _SharedBytecode(jinja2.BytecodeCache):
+    """Jinja's compiled templates, kept for the whole run (Jinja checks each against its
+    template's source before use)."""
+
+    def __init__(self) -> None:
+        self.stored: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        if (code := self.stored.get(bucket.key)) is not None:
+            bucket.bytecode_from_string(code)
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        self.stored[bucket.key] = bucket.bytecode_to_string()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def compiled_once_per_run() -> Iterator[None]:
+    """Most tests build an app of their own, and each app compiled every template it renders
+    and an address builder for each of its ~90 routes: half a second of CPU per test. The
+    same template source or route compiles to the same code, so it is kept for the run:
+    Jinja's templates in a bytecode cache, Werkzeug's builders by everything they are made
+    from (the rule, its parts, its defaults and converters, whether unknown arguments go to
+    the query string)."""
+    builders: dict[object, Callable[..., tuple[str, str]]] = {}
+    compile_builder = Rule._compile_builder
+
+    def cached_builder(self: Rule, append_unknown: bool = True) -> Callable[..., tuple[str, str]]:
+        converters = sorted(
+            (name, type(c), {k: v for k, v in vars(c).items() if k != "map"})
+            for name, c in self._converters.items()
+        )
+        key = (
+            self.rule,
+            tuple(self._trace),
+            repr(sorted((self.defaults or {}).items())),
+            repr(converters),
+            append_unknown,
+        )
+        if (built := builders.get(key)) is None:
+            built = builders[key] = compile_builder(self, append_unknown)
+        return built
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(
+            Flask, "jinja_options", {**Flask.jinja_options, "bytecode_cache": _SharedBytecode()}
+        )
+        patch.setattr(Rule, "_compile_builder", cached_builder)
+        yield
 
 
 @pytest.fixture(scope="session")
