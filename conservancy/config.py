@@ -227,6 +227,24 @@ class Settings:
         ).digest()
         return (base64.urlsafe_b64encode(derived).decode("ascii"),)
 
+    def require_stripe(self) -> None:
+        """Production takes gifts: it refuses to start without Stripe's secret key and the
+        webhook's signing secret, rather than answer Stripe's webhooks with errors. Demo and
+        test may start without them (the demo sets the stand-in's); their webhook then
+        answers 503 (conservancy.web.stripe_hooks)."""
+        if self.env is not Environment.PRODUCTION:
+            return
+        if not self.stripe_secret_key:
+            raise SettingsError(
+                "CONSERVANCY_STRIPE_SECRET_KEY is required in production "
+                "(Stripe's secret key, sk_live_... or sk_test_...)"
+            )
+        if not self.stripe_webhook_secret:
+            raise SettingsError(
+                "CONSERVANCY_STRIPE_WEBHOOK_SECRET is required in production (the signing "
+                "secret, whsec_..., of the webhook endpoint at <base URL>/stripe/webhook)"
+            )
+
     def refuse_open_bind(self, host: str) -> None:
         """Outside production, serve this machine only: a demo or test instance signs its
         sessions with a key of its own folder, runs the Stripe stand-in and shows demo
