@@ -11,6 +11,7 @@ not use them up.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import segno
@@ -106,7 +107,7 @@ def sign_in_submit() -> ResponseReturnValue:
     if accepted.session_token is None:
         web_session[PENDING_KEY] = {
             "user": accepted.user_id,
-            "at": int(now.timestamp()),
+            "at": now.timestamp(),
             "next": target,
         }
         return redirect(url_for("staff.code"), code=303)
@@ -117,7 +118,8 @@ def _pending() -> dict[str, Any] | None:
     pending = web_session.get(PENDING_KEY)
     if not isinstance(pending, dict) or not isinstance(pending.get("user"), int):
         return None
-    age = clock.now().timestamp() - int(pending.get("at", 0))
+    at = pending.get("at", 0)
+    age = clock.now().timestamp() - (at if isinstance(at, int | float) else 0)
     if not 0 <= age < sign_in.CODE_WAIT.total_seconds():
         web_session.pop(PENDING_KEY, None)
         return None
@@ -152,6 +154,7 @@ def code_submit() -> ResponseReturnValue:
             rules=sign_in_rules(),
             keys=totp_keys(),
             address=request.remote_addr,
+            password_accepted_at=datetime.fromtimestamp(pending["at"], UTC),
         )
     except sign_in.CodeRefused as exc:
         session.commit()
