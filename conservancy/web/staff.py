@@ -59,6 +59,19 @@ PENDING_KEY = "staff_pending"  # {"user": id, "at": unix time, "next": path or N
 bp.after_request(never_cached)
 
 
+@bp.app_template_global()
+def recovery_codes_missing() -> bool:
+    """Whether the signed-in user has two-factor on and no unused recovery code: they
+    enrolled before codes existed, or used every one. Staff pages then say so, with
+    the way to make them, until they do; nothing is refused meanwhile (a prompt that
+    locked them out would be worse than the gap it closes). Asked by the staff layout
+    only, so a page without it makes no query."""
+    staff = current_user()
+    if staff is None or not staff.two_factor or request.endpoint == "staff.two_factor":
+        return False
+    return recovery.remaining(db(), staff.id) == 0
+
+
 def home_for(staff: Staff) -> str:
     if must_enrol(staff):
         return url_for("staff.two_factor")
