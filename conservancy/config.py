@@ -50,6 +50,10 @@ STAFF_IDLE_MINUTES = (5, 30, 168 * 60)  # (least, default, most)
 STAFF_SESSION_HOURS = (1, 12, 168)  # at most a week
 STAFF_LOCKOUT_MINUTES = (1, 15, 1440)
 STAFF_LOCKOUT_FAILURES = (1, 5, 20)
+# The donor portal: a session ends after this many minutes without a request (written
+# once a minute, as staff sessions are), and in any case 12 hours after signing in
+# (conservancy.portal.service.SESSION_LIFETIME), which bounds it.
+DONOR_IDLE_MINUTES = (5, 30, 12 * 60)
 
 
 @dataclass(frozen=True)
@@ -105,6 +109,8 @@ class Settings:
     staff_session_lifetime: timedelta = timedelta(hours=STAFF_SESSION_HOURS[1])
     staff_lockout_time: timedelta = timedelta(minutes=STAFF_LOCKOUT_MINUTES[1])
     staff_lockout_failures: int = STAFF_LOCKOUT_FAILURES[1]
+    # CONSERVANCY_DONOR_IDLE_MINUTES: when a donor's portal session ends without use.
+    donor_idle_timeout: timedelta = timedelta(minutes=DONOR_IDLE_MINUTES[1])
     wire: WireInstructions | None = None
     stock: StockInstructions | None = None
     # CONSERVANCY_REDIS_URL: set, work after a commit goes to RQ (conservancy.jobs);
@@ -170,6 +176,9 @@ class Settings:
             ),
             staff_lockout_failures=_whole(
                 get, "STAFF_LOCKOUT_FAILURES", *STAFF_LOCKOUT_FAILURES, "failed tries"
+            ),
+            donor_idle_timeout=timedelta(
+                minutes=_whole(get, "DONOR_IDLE_MINUTES", *DONOR_IDLE_MINUTES, "minutes")
             ),
             wire=_wire(get),
             stock=_stock(get),
