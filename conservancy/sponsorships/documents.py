@@ -148,8 +148,11 @@ def render_pending(
                     SponsorshipInvoice.pdf_path.is_(None),
                     (SponsorshipInvoice.status == InvoiceStatus.PAID)
                     & SponsorshipInvoice.acknowledgement_pdf_path.is_(None),
-                    (SponsorshipInvoice.status == InvoiceStatus.OPEN)
-                    & SponsorshipInvoice.pdf_reissue_due,
+                    SponsorshipInvoice.pdf_reissue_due
+                    & (
+                        (SponsorshipInvoice.status == InvoiceStatus.OPEN)
+                        | (SponsorshipInvoice.reminder_step > 0)
+                    ),
                 )
             )
             .order_by(SponsorshipInvoice.id)
@@ -171,9 +174,14 @@ def render_pending(
                     )
                     invoice.pdf_path = path
                     rendered += 1
-                elif invoice.pdf_reissue_due and invoice.status is InvoiceStatus.OPEN:
+                elif invoice.pdf_reissue_due and (
+                    invoice.status is InvoiceStatus.OPEN or invoice.reminder_step > 0
+                ):
                     # Its first PDF printed the numbered pay address (before the tokens):
                     # a reissued copy beside it prints the token one, and is sent from now on.
+                    # Open invoices only, and any with a reminder (whose mail may wait for
+                    # this copy though the invoice was paid or voided since): a closed
+                    # invoice has nothing left to pay.
                     path = reissued_pdf_path(invoice)
                     today = clock.accounting_date(clock.now(), ZoneInfo(sponsor.time_zone))
                     document = invoice_document(invoice, sponsor, base_url, reissued_on=today)
