@@ -50,6 +50,10 @@ STAFF_IDLE_MINUTES = (5, 30, 168 * 60)  # (least, default, most)
 STAFF_SESSION_HOURS = (1, 12, 168)  # at most a week
 STAFF_LOCKOUT_MINUTES = (1, 15, 1440)
 STAFF_LOCKOUT_FAILURES = (1, 5, 20)
+# The donor portal: a session ends after this many minutes without a request (written
+# once a minute, as staff sessions are), and in any case 12 hours after signing in
+# (conservancy.portal.service.SESSION_LIFETIME), which bounds it.
+DONOR_IDLE_MINUTES = (5, 30, 12 * 60)
 
 
 @dataclass(frozen=True)
@@ -105,6 +109,8 @@ class Settings:
     staff_session_lifetime: timedelta = timedelta(hours=STAFF_SESSION_HOURS[1])
     staff_lockout_time: timedelta = timedelta(minutes=STAFF_LOCKOUT_MINUTES[1])
     staff_lockout_failures: int = STAFF_LOCKOUT_FAILURES[1]
+    # CONSERVANCY_DONOR_IDLE_MINUTES: when a donor's portal session ends without use.
+    donor_idle_timeout: timedelta = timedelta(minutes=DONOR_IDLE_MINUTES[1])
     wire: WireInstructions | None = None
     stock: StockInstructions | None = None
     # CONSERVANCY_REDIS_URL: set, work after a commit goes to RQ (conservancy.jobs);
@@ -171,6 +177,9 @@ class Settings:
             staff_lockout_failures=_whole(
                 get, "STAFF_LOCKOUT_FAILURES", *STAFF_LOCKOUT_FAILURES, "failed tries"
             ),
+            donor_idle_timeout=timedelta(
+                minutes=_whole(get, "DONOR_IDLE_MINUTES", *DONOR_IDLE_MINUTES, "minutes")
+            ),
             wire=_wire(get),
             stock=_stock(get),
             redis_url=_redis_url(get("REDIS_URL")),
@@ -226,6 +235,24 @@ class Settings:
             self.web_secret_key().encode(), b"conservancy totp key", hashlib.sha256
         ).digest()
         return (base64.urlsafe_b64encode(derived).decode("ascii"),)
+
+    def require_stripe(self) -> None:
+        """Production takes gifts: it refuses to start without Stripe's secret key and the
+        webhook's signing secret, rather than answer Stripe's webhooks with errors. Demo and
+        test may start without them (the demo sets the stand-in's); their webhook then
+        answers 503 (conservancy.web.stripe_hooks)."""
+        if self.env is not Environment.PRODUCTION:
+            return
+        if not self.stripe_secret_key:
+            raise SettingsError(
+                "CONSERVANCY_STRIPE_SECRET_KEY is required in production "
+                "(Stripe's secret key, sk_live_... or sk_test_...)"
+            )
+        if not self.stripe_webhook_secret:
+            raise SettingsError(
+                "CONSERVANCY_STRIPE_WEBHOOK_SECRET is required in production (the signing "
+                "secret, whsec_..., of the webhook endpoint at <base URL>/stripe/webhook)"
+            )
 
     def refuse_open_bind(self, host: str) -> None:
         """Outside production, serve this machine only: a demo or test instance signs its

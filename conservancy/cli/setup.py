@@ -97,6 +97,7 @@ def serve(host: str, port: int, workers: int, config: Path | None) -> None:
     settings = Settings.from_env()
     settings.web_secret_key()  # refuse to start without one in production
     settings.totp_key_list()  # and without the key of two-factor secrets (admins must enrol)
+    settings.require_stripe()  # and without Stripe's key and the webhook's signing secret
     _check_totp_keys(settings)
     ctx = click.get_current_context()
     given = {

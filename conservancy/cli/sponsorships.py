@@ -56,7 +56,7 @@ def remind_command(on_text: str | None) -> None:
     with open_runtime() as rt:
         on = _on(on_text, clock.today(rt.settings.timezone))
         with rt.sessions() as session:
-            reminded = remind(session, on)
+            reminded = remind(session, on, rt.settings.base_url)
             session.commit()
         rt.deliver()
     for number in reminded:

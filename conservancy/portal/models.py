@@ -46,3 +46,7 @@ class DonorSession(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # When the session was last used (written at most once a minute); it ends after
+    # CONSERVANCY_DONOR_IDLE_MINUTES without use. None: begun before migration 0019,
+    # idle since it began.
+    last_seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

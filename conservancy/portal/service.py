@@ -11,8 +11,11 @@ kinds of their own so the two limits never share a count.
 
 Sessions. Using a link starts a :class:`DonorSession`: the browser keeps a random
 id (in Flask's signed cookie), the row keeps its sha256. It lasts
-:data:`SESSION_LIFETIME` (12 hours) from signing in, and signing out ends it on
-the server, so a copy of the cookie taken before is refused from then on.
+:data:`SESSION_LIFETIME` (12 hours) from signing in and ends sooner after
+``CONSERVANCY_DONOR_IDLE_MINUTES`` (30) without a request, as a staff session does
+(its last use written at most every :data:`SEEN_EVERY`); an expired session is
+marked ended on the server when next presented. Signing out ends it there too, so
+a copy of the cookie taken before is refused from then on.
 
 Everything else takes the signed-in donor's id and finds a donation, receipt or
 statement only among that donor's: another donor's is :class:`NotFound`, the
@@ -42,6 +45,8 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session, selectinload
 
+from conservancy import clock
+from conservancy.config import DONOR_IDLE_MINUTES
 from conservancy.donations import abuse
 from conservancy.donations.models import (
     Donation,
@@ -64,6 +69,8 @@ from conservancy.receipts.models import AnnualStatement, Receipt, ReceiptKind
 LINK_LIFETIME = timedelta(minutes=30)
 # How long signing in lasts, however busy the donor is: from signing in, not from the last page.
 SESSION_LIFETIME = timedelta(hours=12)
+# A session's last_seen_at is written at most this often (conservancy.staff.sign_in's).
+SEEN_EVERY = timedelta(minutes=1)
 # Link requests per WINDOW (abuse.WINDOW): a few per address, more per client
 # address (a household or an office shares one).
 LINK_EMAIL_LIMIT = 3
@@ -211,23 +218,55 @@ def start_session(session: Session, donor_id: int, now: datetime) -> str:
             id_hash=token_hash(session_id),
             created_at=now,
             expires_at=now + SESSION_LIFETIME,
+            last_seen_at=now,
         )
     )
     session.flush()
     return session_id
 
 
-def signed_in_donor(session: Session, session_id: str, now: datetime) -> int | None:
-    """The donor whose session ``session_id`` is, unless it ended or expired."""
+@dataclass(frozen=True)
+class Visit:
+    """Who a session cookie signs in: ``donor_id``, or None; ``idle`` when the session
+    ended just now for having gone unused too long (the donor is told so)."""
+
+    donor_id: int | None
+    idle: bool = False
+
+
+def visit(session: Session, session_id: str, now: datetime, idle_timeout: timedelta) -> Visit:
+    """The donor whose session ``session_id`` is, unless it ended or expired.
+
+    Notes the request (at most every SEEN_EVERY) to keep the session alive, and
+    ends an expired or idle session for good: flushes either; the caller commits."""
     if not _TOKEN.match(session_id):
-        return None
-    return session.scalar(
-        select(DonorSession.donor_id).where(
-            DonorSession.id_hash == token_hash(session_id),
-            DonorSession.ended_at.is_(None),
-            DonorSession.expires_at > now,
+        return Visit(None)
+    row = session.scalar(
+        select(DonorSession).where(
+            DonorSession.id_hash == token_hash(session_id), DonorSession.ended_at.is_(None)
         )
     )
+    if row is None:
+        return Visit(None)
+    seen = clock.as_utc(row.last_seen_at or row.created_at)
+    if clock.as_utc(row.expires_at) <= now or now - seen >= idle_timeout:
+        row.ended_at = now
+        session.flush()
+        return Visit(None, idle=clock.as_utc(row.expires_at) > now)
+    if now - seen >= SEEN_EVERY:
+        row.last_seen_at = now
+        session.flush()
+    return Visit(row.donor_id)
+
+
+def signed_in_donor(
+    session: Session,
+    session_id: str,
+    now: datetime,
+    idle_timeout: timedelta = timedelta(minutes=DONOR_IDLE_MINUTES[1]),
+) -> int | None:
+    """The donor whose session ``session_id`` is, unless it ended, expired or idled out."""
+    return visit(session, session_id, now, idle_timeout).donor_id
 
 
 def sign_out(session: Session, session_id: str, now: datetime) -> None:

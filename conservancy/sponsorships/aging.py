@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from conservancy.mail.outbox import queue
 from conservancy.money import Currency, Money
 from conservancy.sponsorships.models import InvoiceStatus, SponsorshipInvoice
-from conservancy.sponsorships.service import invoice_pdf_path
+from conservancy.sponsorships.service import current_pdf_path, pay_url, reissued_pdf_path
 
 BUCKETS = ("current", "1-30", "31-60", "61-90", "over 90")
 
@@ -93,8 +93,24 @@ def aging(session: Session, today: date) -> AgingReport:
     )
 
 
-def remind(session: Session, today: date) -> list[str]:
-    """Queue a reminder for each open invoice that reached a new step; the numbers reminded."""
+MOVED = (
+    "\nThe address to pay by card has changed since we first sent this invoice: the one "
+    "printed on that copy no longer works. The attached copy, reissued, gives the new one.\n"
+)
+
+
+def reissued(invoice: SponsorshipInvoice) -> bool:
+    """Whether the invoice's first PDF printed the numbered pay address (see
+    SponsorshipInvoice.pdf_reissue_due): its reissued copy is due or drawn."""
+    return invoice.pdf_reissue_due or (invoice.pdf_path or "") == reissued_pdf_path(invoice)
+
+
+def remind(session: Session, today: date, base_url: str) -> list[str]:
+    """Queue a reminder for each open invoice that reached a new step; the numbers reminded.
+
+    Each gives the invoice's pay address (its token, ``base_url``) and attaches its
+    current PDF: a reissued copy for an invoice whose first PDF printed the numbered
+    address (sponsorships.documents.render_pending draws it before the mail goes)."""
     reminded: list[str] = []
     for invoice in _open(session, lock=True):
         days = (today - invoice.due_on).days
@@ -113,9 +129,12 @@ def remind(session: Session, today: date) -> list[str]:
                 f"Invoice {invoice.number} for {invoice.amount.format()}, your sponsorship of "
                 f"{invoice.project.name}, was due on {invoice.due_on.isoformat()} and is not "
                 "paid yet. If you have paid it in the last few days, thank you, and please "
-                "disregard this note. A copy of the invoice is attached.\n"
+                "disregard this note. A copy of the invoice is attached. It can be paid by "
+                f"card at\n\n{pay_url(invoice, base_url)}\n\n"
+                "or by ACH or by cheque, as the invoice says.\n"
+                + (MOVED if reissued(invoice) else "")
             ),
-            attachment=(f"{invoice.number}.pdf", invoice_pdf_path(invoice)),
+            attachment=(f"{invoice.number}.pdf", current_pdf_path(invoice)),
         )
         invoice.reminder_step = step
         reminded.append(invoice.number)

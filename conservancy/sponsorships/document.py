@@ -43,6 +43,9 @@ class InvoiceDocument:
     cheque_payable_to: str
     period_start: date
     period_end: date
+    # A copy drawn again, on this day, to print the invoice's current pay address in
+    # place of the numbered one its first PDF printed; nothing else differs.
+    reissued_on: date | None = None
 
     @property
     def title(self) -> str:
@@ -57,7 +60,7 @@ class InvoiceDocument:
         return deductible_amount(self.amount, self.benefits, self.issued_on.year)
 
     def data(self) -> dict[str, str | None]:
-        return {
+        found: dict[str, str | None] = {
             "number": self.number,
             "issued_on": self.issued_on.isoformat(),
             "due_on": self.due_on.isoformat(),
@@ -68,6 +71,9 @@ class InvoiceDocument:
             "level": self.level_name,
             "sponsor_ein": self.sponsor.ein,
         }
+        if self.reissued_on is not None:
+            found["reissued_on"] = self.reissued_on.isoformat()
+        return found
 
 
 @dataclass(frozen=True, slots=True)

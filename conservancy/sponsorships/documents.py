@@ -13,10 +13,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from conservancy import clock
 from conservancy.money import Currency, Money
 from conservancy.projects.models import Sponsor
 from conservancy.projects.service import get_sponsor
@@ -29,6 +31,7 @@ from conservancy.sponsorships.service import (
     acknowledgement_pdf_path,
     invoice_pdf_path,
     pay_url,
+    reissued_pdf_path,
 )
 
 log = logging.getLogger(__name__)
@@ -53,7 +56,7 @@ def benefits(invoice: SponsorshipInvoice) -> tuple[receipts.Benefit, ...]:
 
 
 def invoice_document(
-    invoice: SponsorshipInvoice, sponsor: Sponsor, base_url: str
+    invoice: SponsorshipInvoice, sponsor: Sponsor, base_url: str, reissued_on: date | None = None
 ) -> InvoiceDocument:
     company = invoice.corporate_sponsor
     return InvoiceDocument(
@@ -72,6 +75,7 @@ def invoice_document(
         benefits=benefits(invoice),
         pay_url=pay_url(invoice, base_url),
         cheque_payable_to=sponsor.legal_name,
+        reissued_on=reissued_on,
     )
 
 
@@ -106,7 +110,7 @@ def render_invoice(doc: InvoiceDocument) -> bytes:
         data=json.dumps(doc.data(), indent=2, sort_keys=True),
         name="invoice.json",
         description=f"Invoice {doc.number} (machine-readable)",
-        stamp=_stamp(doc.issued_on),
+        stamp=_stamp(doc.reissued_on or doc.issued_on),
     )
 
 
@@ -144,6 +148,11 @@ def render_pending(
                     SponsorshipInvoice.pdf_path.is_(None),
                     (SponsorshipInvoice.status == InvoiceStatus.PAID)
                     & SponsorshipInvoice.acknowledgement_pdf_path.is_(None),
+                    SponsorshipInvoice.pdf_reissue_due
+                    & (
+                        (SponsorshipInvoice.status == InvoiceStatus.OPEN)
+                        | (SponsorshipInvoice.reminder_step > 0)
+                    ),
                 )
             )
             .order_by(SponsorshipInvoice.id)
@@ -164,6 +173,20 @@ def render_pending(
                         folder, path, render_invoice(invoice_document(invoice, sponsor, base_url))
                     )
                     invoice.pdf_path = path
+                    rendered += 1
+                elif invoice.pdf_reissue_due and (
+                    invoice.status is InvoiceStatus.OPEN or invoice.reminder_step > 0
+                ):
+                    # Its first PDF printed the numbered pay address (before the tokens):
+                    # a reissued copy beside it prints the token one, and is sent from now on.
+                    # Open invoices only, and any with a reminder (whose mail may wait for
+                    # this copy though the invoice was paid or voided since): a closed
+                    # invoice has nothing left to pay.
+                    path = reissued_pdf_path(invoice)
+                    today = clock.accounting_date(clock.now(), ZoneInfo(sponsor.time_zone))
+                    document = invoice_document(invoice, sponsor, base_url, reissued_on=today)
+                    store(folder, path, render_invoice(document))
+                    invoice.pdf_path, invoice.pdf_reissue_due = path, False
                     rendered += 1
                 if (
                     invoice.status is InvoiceStatus.PAID

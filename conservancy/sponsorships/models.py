@@ -196,6 +196,10 @@ class SponsorshipInvoice(Base):
     # What card refunds and disputes took back so far (a won dispute gives it back).
     reversed_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     pdf_path: Mapped[str | None] = mapped_column(String(300))
+    # The PDF at pdf_path may print the pay address made of the number (drawn before the
+    # invoice had its token, migration 0015): an open invoice is drawn again, once, as a
+    # reissued copy printing the token address (sponsorships.documents.render_pending).
+    pdf_reissue_due: Mapped[bool] = mapped_column(Boolean, default=False)
     acknowledgement_pdf_path: Mapped[str | None] = mapped_column(String(300))
     # The year the sponsorship covers: from the day of issue unless staff chose the start.
     period_start: Mapped[date] = mapped_column(Date)

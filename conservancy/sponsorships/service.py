@@ -473,6 +473,20 @@ def invoice_pdf_path(invoice: SponsorshipInvoice) -> str:
     return f"sponsorships/{invoice.year}/{invoice.number}.pdf"
 
 
+def reissued_pdf_path(invoice: SponsorshipInvoice) -> str:
+    """Where the reissued copy of an invoice lives (see SponsorshipInvoice.pdf_reissue_due):
+    beside the first, which stays."""
+    return f"sponsorships/{invoice.year}/{invoice.number}-reissued.pdf"
+
+
+def current_pdf_path(invoice: SponsorshipInvoice) -> str:
+    """The invoice's PDF to send from now on: the reissued copy once one is due (drawn
+    before its mail goes: the outbox waits for the file), else the one first drawn."""
+    if invoice.pdf_reissue_due:
+        return reissued_pdf_path(invoice)
+    return invoice.pdf_path or invoice_pdf_path(invoice)
+
+
 def acknowledgement_pdf_path(invoice: SponsorshipInvoice) -> str:
     return f"sponsorships/{invoice.year}/{invoice.number}-acknowledgement.pdf"
 

@@ -146,6 +146,11 @@ class SignInRefused(DomainError):
         )
 
 
+PASSWORD_CHANGED = (
+    "The password of this account was changed after you typed it. Please sign in again."  # noqa: S105 - a message
+)
+
+
 class CodeRefused(SignInRefused):
     def __init__(self) -> None:
         super().__init__(
@@ -258,9 +263,14 @@ def check_code(
     rules: SignInRules,
     keys: TotpKeys,
     address: str | None = None,
+    password_accepted_at: datetime | None = None,
 ) -> str:
     """The second step: a code from the user's authenticator, or one of their recovery
     codes (conservancy.staff.recovery, used up here). Returns the session token.
+
+    ``password_accepted_at``: when the first step took the password. A password set
+    since (by a reset or invitation link, or changed) ends that half sign-in as it ends
+    the user's sessions: the password it took no longer stands.
 
     Raises CodeRefused (counted like a wrong password), TryLater, or
     SignInRefused when the user can no longer sign in at all. A secret not yet sealed
@@ -268,6 +278,13 @@ def check_code(
     user = session.get(StaffUser, user_id, with_for_update=True)
     if user is None or not user.active or user.totp_secret is None:
         raise SignInRefused()
+    changed = user.password_changed_at
+    if (
+        password_accepted_at is not None
+        and changed is not None
+        and clock.as_utc(changed) > password_accepted_at
+    ):
+        raise SignInRefused(PASSWORD_CHANGED)
     who = _Tries(_email_hash(key, user.email), _address_hash(key, address))
     _refuse_while_waiting(session, who, ("user", user.id), now, rules)
     if recovery.looks_like_code(code):

@@ -46,6 +46,7 @@ def build_app(settings: Settings | None, runtime: Runtime | None) -> Flask:
     from conservancy.staff.totp_keys import check_stored
 
     check_stored(runtime.engine, settings)  # a wrong or missing CONSERVANCY_TOTP_KEYS stops here
+    settings.require_stripe()  # production without Stripe's key or signing secret stops here
 
     @app.before_request
     def _request_started() -> None:

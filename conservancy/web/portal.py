@@ -17,7 +17,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Concatenate, ParamSpec
 
-from flask import Blueprint, Response, flash, redirect, render_template, request, send_file, url_for
+from flask import (
+    Blueprint,
+    Response,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
 from flask import session as web_session
 from flask.typing import ResponseReturnValue
 from wtforms import StringField  # type: ignore[import-untyped]
@@ -107,13 +117,24 @@ class Problem:
 
 
 def _signed_in_donor() -> int | None:
+    """The donor this request's session cookie signs in, if any. A session that idled
+    out is ended on the server and the donor told why they must sign in again."""
     session_id = web_session.get(SESSION_KEY)
     if not isinstance(session_id, str):
         return None
-    donor_id = service.signed_in_donor(db(), session_id, clock.now())
-    if donor_id is None:
+    session, idle_timeout = db(), runtime().settings.donor_idle_timeout
+    found = service.visit(session, session_id, clock.now(), idle_timeout)
+    session.commit()  # the time it was last used, or that it ended
+    if found.donor_id is None:
         web_session.pop(SESSION_KEY, None)  # ended or expired: forgotten
-    return donor_id
+    if found.idle:
+        g.portal_idle = True
+        minutes = int(idle_timeout.total_seconds() // 60)
+        flash(
+            f"To keep your gifts private, you were signed out after {minutes} minutes "
+            "without activity. Please ask for a new sign-in link below."
+        )
+    return found.donor_id
 
 
 def signed_in(
@@ -125,7 +146,8 @@ def signed_in(
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> ResponseReturnValue:
         donor_id = _signed_in_donor()
         if donor_id is None:
-            flash("Please sign in to see your gifts.")
+            if not g.get("portal_idle"):  # told already
+                flash("Please sign in to see your gifts.")
             return redirect(url_for("portal.index"), code=303)
         return view(donor_id, *args, **kwargs)
 

@@ -5,14 +5,21 @@ booked or numbered until they do (sponsorships.service.approve_request), and the
 says the invoice follows by e-mail once staff confirm.
 Paying by card starts a Stripe Checkout Session for the invoice, like a gift's.
 An invoice's page goes by the random token issued with it, never by its sequential
-number (sponsorships.service.find_public_invoice): an address made of a number, or
-of a wrong token, is 404 like any page that does not exist. The page still shows
-only the amount, project and status, and names no company.
+number (sponsorships.service.find_public_invoice): a wrong token is 404 like any
+page that does not exist. The page still shows only the amount, project and status,
+and names no company.
+
+An address made of a number (``/donate/<slug>/sponsor/INV-2026-0001``) is what
+invoices drawn before the tokens print. It answers one neutral page, the same for
+every number, issued or not, without looking anything up: the payment address has
+changed, use the one in our latest e-mail or write to us. So a sponsor holding an
+old PDF learns what to do, and counting numbers tells nobody anything.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 
 from flask import Blueprint, redirect, render_template, request
 from flask.typing import ResponseReturnValue
@@ -95,10 +102,23 @@ def submit(slug: str) -> ResponseReturnValue:
     )
 
 
+# What an invoice number looks like (sponsorships.numbering), in any letter case.
+_NUMBERED = re.compile(r"^INV-\d{4}-\d{4,}$", re.IGNORECASE)
+
+
 @bp.get("/donate/<slug>/sponsor/<token>")
 def invoice(slug: str, token: str) -> ResponseReturnValue:
     session = db()
     project = find_active_project(session, slug)
+    if _NUMBERED.match(token):
+        return render_template(
+            "sponsorships/payment_moved.html",
+            sponsor=get_sponsor(session),
+            project=project,
+            brand=brand(project),
+            contact=runtime().settings.sender_address,
+            paid=request.args.get("paid") == "1",
+        )
     found = find_public_invoice(session, project, token)
     return _invoice_page(project, found, paid=request.args.get("paid") == "1")
 

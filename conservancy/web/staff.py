@@ -11,6 +11,7 @@ not use them up.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import segno
@@ -56,6 +57,19 @@ PENDING_KEY = "staff_pending"  # {"user": id, "at": unix time, "next": path or N
 
 
 bp.after_request(never_cached)
+
+
+@bp.app_template_global()
+def recovery_codes_missing() -> bool:
+    """Whether the signed-in user has two-factor on and no unused recovery code: they
+    enrolled before codes existed, or used every one. Staff pages then say so, with
+    the way to make them, until they do; nothing is refused meanwhile (a prompt that
+    locked them out would be worse than the gap it closes). Asked by the staff layout
+    only, so a page without it makes no query."""
+    staff = current_user()
+    if staff is None or not staff.two_factor or request.endpoint == "staff.two_factor":
+        return False
+    return recovery.remaining(db(), staff.id) == 0
 
 
 def home_for(staff: Staff) -> str:
@@ -106,7 +120,7 @@ def sign_in_submit() -> ResponseReturnValue:
     if accepted.session_token is None:
         web_session[PENDING_KEY] = {
             "user": accepted.user_id,
-            "at": int(now.timestamp()),
+            "at": now.timestamp(),
             "next": target,
         }
         return redirect(url_for("staff.code"), code=303)
@@ -117,7 +131,8 @@ def _pending() -> dict[str, Any] | None:
     pending = web_session.get(PENDING_KEY)
     if not isinstance(pending, dict) or not isinstance(pending.get("user"), int):
         return None
-    age = clock.now().timestamp() - int(pending.get("at", 0))
+    at = pending.get("at", 0)
+    age = clock.now().timestamp() - (at if isinstance(at, int | float) else 0)
     if not 0 <= age < sign_in.CODE_WAIT.total_seconds():
         web_session.pop(PENDING_KEY, None)
         return None
@@ -152,6 +167,7 @@ def code_submit() -> ResponseReturnValue:
             rules=sign_in_rules(),
             keys=totp_keys(),
             address=request.remote_addr,
+            password_accepted_at=datetime.fromtimestamp(pending["at"], UTC),
         )
     except sign_in.CodeRefused as exc:
         session.commit()

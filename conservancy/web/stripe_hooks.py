@@ -1,11 +1,18 @@
-"""Stripe's webhook: verified on the raw body, answered 4xx when it cannot be accepted."""
+"""Stripe's webhook: verified on the raw body, answered 4xx when it cannot be accepted.
+
+An instance without Stripe's keys (a demo or test set-up started without them;
+production refuses to start so, see Settings.require_stripe) cannot verify anything:
+it answers 503 with one plain line and writes nothing, never a 500 page.
+"""
 
 from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, request
+from flask import Blueprint, Response, request
+from flask.typing import ResponseReturnValue
 
+from conservancy.config import SettingsError
 from conservancy.jobs import Job
 from conservancy.payments.events import handle_webhook
 from conservancy.payments.gateway import BadSignature, GatewayError
@@ -13,15 +20,24 @@ from conservancy.web.context import runtime
 
 bp = Blueprint("stripe", __name__)
 log = logging.getLogger(__name__)
+NOT_CONFIGURED = (
+    "Stripe webhooks are not set up on this server (no Stripe key or signing secret); "
+    "nothing was recorded.\n"
+)
 
 
 @bp.post("/stripe/webhook")
-def webhook() -> tuple[dict[str, str], int]:
+def webhook() -> ResponseReturnValue:
     rt = runtime()
+    try:
+        gateway = rt.gateway
+    except SettingsError as exc:
+        log.error("a Stripe webhook arrived, but it cannot be checked: %s", exc)
+        return Response(NOT_CONFIGURED, 503, mimetype="text/plain")
     try:
         outcome = handle_webhook(
             rt.sessions,
-            rt.gateway,
+            gateway,
             request.get_data(cache=False),
             request.headers.get("Stripe-Signature"),
             rt.settings.timezone,

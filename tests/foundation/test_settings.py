@@ -154,6 +154,9 @@ def test_values_are_read_from_the_environment() -> None:
         ("CONSERVANCY_REDIS_URL", "redis://localhost:port/0"),
         ("CONSERVANCY_PROXY_HOPS", "6"),
         ("CONSERVANCY_PROXY_HOPS", "one"),
+        ("CONSERVANCY_DONOR_IDLE_MINUTES", "4"),
+        ("CONSERVANCY_DONOR_IDLE_MINUTES", "721"),  # longer than the 12-hour donor session
+        ("CONSERVANCY_DONOR_IDLE_MINUTES", "half an hour"),
     ],
 )
 def test_a_malformed_variable_is_named_in_one_line(variable: str, value: str) -> None:
@@ -185,6 +188,12 @@ def test_staff_sessions_and_lock_out_are_read_from_the_environment() -> None:
     assert settings.staff_session_lifetime == timedelta(hours=8)
     assert settings.staff_lockout_time == timedelta(hours=1)
     assert settings.staff_lockout_failures == 3
+
+
+def test_a_donor_session_idles_out_after_thirty_minutes_unless_configured() -> None:
+    assert Settings.from_env({}).donor_idle_timeout == timedelta(minutes=30)
+    configured = Settings.from_env({"CONSERVANCY_DONOR_IDLE_MINUTES": "10"})
+    assert configured.donor_idle_timeout == timedelta(minutes=10)
 
 
 def test_an_idle_time_longer_than_the_session_names_both_variables() -> None:

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from conservancy import clock
 from conservancy.mail.models import MailMessage
 from conservancy.portal import service
-from conservancy.portal.models import PortalToken
+from conservancy.portal.models import DonorSession, PortalToken
 from conservancy.runtime import Runtime
 from tests.factories import settled_gift, with_project
 from tests.portal.donor import (
@@ -189,12 +189,57 @@ def test_signing_in_lasts_twelve_hours(
 ) -> None:
     sign_in(client, rt, ADA)
 
-    later(timedelta(hours=11))
-    assert "Signed in as" in client.get("/portal").text
-    later(timedelta(hours=13))
+    for _ in range(47):  # a page every quarter of an hour: 11 h 45 min
+        later(timedelta(minutes=15))
+        assert "Signed in as" in client.get("/portal").text
+    later(timedelta(minutes=15))
     page = client.get("/portal")
     assert "Signed in as" not in page.text
     assert "E-mail me a sign-in link" in page.text
+
+
+IDLE = "you were signed out after 30 minutes without activity"
+
+
+def test_a_donor_session_ends_after_thirty_idle_minutes_and_says_why(
+    rt: Runtime, app: Flask, client: FlaskClient, later: Callable[[timedelta], None]
+) -> None:
+    sign_in(client, rt, ADA)
+    saved = client.get_cookie(app.config["SESSION_COOKIE_NAME"])
+    assert saved is not None
+
+    later(timedelta(minutes=29))
+    assert "Signed in as" in client.get("/portal").text
+    later(timedelta(minutes=29))
+    assert "Signed in as" in client.get("/portal").text  # each page keeps it alive
+
+    later(timedelta(minutes=30))
+    page = client.get("/portal")
+
+    assert "Signed in as" not in page.text
+    assert IDLE in page.text
+    assert "E-mail me a sign-in link" in page.text
+    with rt.sessions() as session:
+        [ended] = session.scalars(select(DonorSession.ended_at)).all()
+    assert ended is not None  # revoked on the server, not only forgotten by this browser
+    replayed = _replayed(app, saved.value)  # a copy of the cookie taken before
+    assert "Signed in as" not in replayed.get("/portal").text
+    assert IDLE not in replayed.get("/portal").text  # ended already: nothing idled now
+
+
+def test_an_idle_donor_asking_for_a_page_is_sent_to_sign_in_with_the_reason(
+    rt: Runtime, client: FlaskClient, later: Callable[[timedelta], None]
+) -> None:
+    sign_in(client, rt, ADA)
+    later(timedelta(minutes=45))
+
+    answer = client.get("/portal/statements/2026.pdf")
+
+    assert answer.status_code == 303
+    assert answer.headers["Location"] == "/portal"
+    page = client.get("/portal")
+    assert IDLE in page.text
+    assert "Please sign in to see your gifts." not in page.text  # one reason, the right one
 
 
 def test_signing_out_ends_the_session(rt: Runtime, client: FlaskClient) -> None:
@@ -240,7 +285,10 @@ def test_a_saved_cookie_stops_signing_in_twelve_hours_after_signing_in(
     saved = client.get_cookie(app.config["SESSION_COOKIE_NAME"])
     assert saved is not None
 
-    later(service.SESSION_LIFETIME - timedelta(minutes=1))
+    for _ in range(47):  # kept busy, as it must be not to idle out: 11 h 45 min
+        later(timedelta(minutes=15))
+        assert "Signed in as" in _replayed(app, saved.value).get("/portal").text
+    later(timedelta(minutes=14))
     assert "Signed in as" in _replayed(app, saved.value).get("/portal").text
     later(timedelta(minutes=2))  # the clock moves on from there
     assert "Signed in as" not in _replayed(app, saved.value).get("/portal").text

@@ -155,7 +155,7 @@ def test_overdue_invoice_gets_one_reminder_per_step(giving_runtime: Runtime) -> 
 
     def run(on: date) -> list[str]:
         with rt.sessions() as session:
-            reminded = remind(session, on)
+            reminded = remind(session, on, rt.settings.base_url)
             session.commit()
             return reminded
 

@@ -92,7 +92,7 @@ def test_voided_invoice_leaves_the_books_the_aging_report_and_the_reminders(
         assert "Signed up twice" in str(audited.after)
         later = voided.due_on + timedelta(days=45)
         assert aging(session, later).lines == []
-        assert remind(session, later) == []
+        assert remind(session, later, rt.settings.base_url) == []
     # Its number is never reused, so its PDF stays.
     assert client.get(f"{page}/invoice.pdf").status_code == 200
     assert signed_up(rt, voided.level_id, company="Other Co") != number

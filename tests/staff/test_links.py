@@ -25,9 +25,11 @@ from tests.portal.donor import csrf_token, mails_to
 from tests.staff.people import (
     PASSWORD,
     audit_actions,
+    current_code,
     person,
     sign_in,
     signed_in_as,
+    submit_code,
     submit_password,
     without_token,
 )
@@ -120,6 +122,42 @@ def test_a_reset_link_sets_a_new_password_once_and_ends_other_sessions(
     assert "expired or was already used" in again.text
     assert app.test_client().get(link).status_code == 400
     assert "password.reset" in audit_actions(rt)
+
+
+def test_a_password_set_by_link_ends_a_sign_in_still_waiting_for_its_code(
+    rt: Runtime, app: Flask
+) -> None:
+    """Someone who typed the old password and waits at the code page must not get in
+    once the owner has set a new one, with a reset link as with an invitation link."""
+    grace = person(rt, "grace@example.org", Role.ADMIN)
+    assert grace.secret is not None
+    halfway = app.test_client()
+    typed = submit_password(halfway, grace.email, PASSWORD)
+    assert typed.headers["Location"].endswith("/sign-in/code")
+
+    owner = app.test_client()
+    ask_for_reset(owner, grace.email)
+    [link] = reset_links(rt, grace.email)
+    assert set_password(owner, link, NEW).status_code == 303
+
+    answer = submit_code(halfway, current_code(grace.secret))
+
+    assert answer.status_code == 400
+    assert "changed after you typed it" in answer.text
+    assert signed_in_as(halfway) is None
+    # The owner signs in with the new password and a code of the next step.
+    sign_in(owner, replace(grace, password=NEW), steps_ahead=1)
+    assert signed_in_as(owner) == grace.email
+
+    again = app.test_client()
+    submit_password(again, grace.email, NEW)
+    assert (
+        set_password(app.test_client(), invitation(rt, grace.id), "a third passphrase").status_code
+        == 303
+    )
+    assert submit_code(again, current_code(grace.secret, steps_ahead=2)).status_code == 400
+    assert signed_in_as(again) is None
+    assert signed_in_as(owner) is None  # and the sessions it began end too
 
 
 def test_asking_for_a_reset_answers_the_same_for_anyone_and_mails_only_users(

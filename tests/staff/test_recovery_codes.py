@@ -180,3 +180,46 @@ def test_two_sign_ins_that_both_read_a_code_as_unused_cannot_both_use_it(rt: Run
         second.close()
     with rt.sessions() as session:
         assert recovery.remaining(session, grace.id) == 9
+
+
+NO_CODES = "You have no recovery codes."
+
+
+def test_a_user_enrolled_before_recovery_codes_is_prompted_on_staff_pages_until_they_make_them(
+    rt: Runtime, client: FlaskClient
+) -> None:
+    """Two-factor on, no codes (as everyone who enrolled before migration 0017): signing in
+    works as before, and every staff page says so, linking to the page that makes them."""
+    grace = person(rt, "grace@example.org", Role.ADMIN)  # enrolled, no codes
+    answer = sign_in(client, grace)
+
+    home = client.get(answer.headers["Location"])
+    assert home.status_code == 200  # nothing is refused meanwhile
+    assert NO_CODES in home.text
+    assert 'href="/account/two-factor">Make your recovery codes now</a>' in home.text
+    assert NO_CODES in client.get("/admin/users").text
+    two_factor = client.get("/account/two-factor")
+    assert NO_CODES not in two_factor.text  # the page that makes them says it its own way
+    assert "You have 0 unused recovery codes" in two_factor.text
+
+    made = client.post(
+        "/account/two-factor/recovery-codes", data={"csrf_token": csrf_token(two_factor)}
+    )
+    assert made.status_code == 200
+    assert len(CODE.findall(made.text)) == 10
+
+    assert NO_CODES not in client.get("/admin/").text
+    assert NO_CODES not in client.get("/admin/users").text
+
+
+def test_users_with_codes_or_without_two_factor_see_no_prompt(rt: Runtime, app: Flask) -> None:
+    ada = person(rt, "ada@example.org", (Role.TREASURER, "twisted"), two_factor=False)
+    treasurer = app.test_client()
+    sign_in(treasurer, ada)
+    assert NO_CODES not in treasurer.get("/treasurer/").text
+
+    grace = person(rt, "grace@example.org", Role.ADMIN, two_factor=False)
+    admin = app.test_client()
+    sign_in(admin, grace)
+    turn_on_two_factor(admin)
+    assert NO_CODES not in admin.get("/admin/").text
