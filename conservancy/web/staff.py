@@ -161,6 +161,8 @@ def _code_page(
     if user.security_keys and rp.usable:
         options = security_keys.sign_in_options(session, user, rp, clock.now())
         session.commit()
+    if user.totp_secret is None:  # a key and recovery codes only
+        form.code.label.text = "Recovery code"
     body = _page(
         "staff/code.html",
         form=form,
