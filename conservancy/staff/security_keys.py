@@ -34,6 +34,7 @@ from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from webauthn import (
     generate_authentication_options,
@@ -146,20 +147,28 @@ def check_name(name: str) -> str | None:
 def _keep_challenge(
     session: Session, user_id: int, purpose: str, challenge: bytes, now: datetime
 ) -> None:
-    session.execute(
-        delete(SecurityKeyChallenge).where(
-            SecurityKeyChallenge.user_id == user_id, SecurityKeyChallenge.purpose == purpose
-        )
-    )
-    session.add(
-        SecurityKeyChallenge(
-            user_id=user_id,
-            purpose=purpose,
-            challenge=bytes_to_base64url(challenge),
-            expires_at=now + CHALLENGE_LIFETIME,
-        )
-    )
-    session.flush()
+    """Keep ``challenge`` as the user's one for ``purpose``, replacing the last. Of two
+    pages shown at once, one keeps its challenge; the other's key is then refused as
+    too late, rather than the page failing. Flushes."""
+    try:
+        with session.begin_nested():
+            session.execute(
+                delete(SecurityKeyChallenge).where(
+                    SecurityKeyChallenge.user_id == user_id,
+                    SecurityKeyChallenge.purpose == purpose,
+                )
+            )
+            session.add(
+                SecurityKeyChallenge(
+                    user_id=user_id,
+                    purpose=purpose,
+                    challenge=bytes_to_base64url(challenge),
+                    expires_at=now + CHALLENGE_LIFETIME,
+                )
+            )
+            session.flush()
+    except IntegrityError:
+        pass
 
 
 def _use_challenge(

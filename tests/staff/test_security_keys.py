@@ -8,7 +8,9 @@ real key does; py_webauthn checks their answers as it would a browser's."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import replace
+from datetime import timedelta
 
 import pytest
 from flask import Flask
@@ -161,7 +163,7 @@ def test_finding_10_passkey_or_app_code_for_a_user_with_both(
 
 
 def test_finding_10_passkey_registration_refuses_another_origin_and_a_replayed_challenge(
-    rt: Runtime, client: FlaskClient
+    rt: Runtime, client: FlaskClient, later: Callable[[timedelta], None]
 ) -> None:
     ada = person(rt, "ada@example.org", (Role.TREASURER, "twisted"), two_factor=False)
     sign_in(client, ada)
@@ -178,6 +180,17 @@ def test_finding_10_passkey_registration_refuses_another_origin_and_a_replayed_c
     again = client.post("/account/two-factor/security-keys", data=data)
     assert again.status_code == 400
     assert "took too long, or the page was used already" in again.text
+
+    # A challenge lasts five minutes.
+    page = client.get("/account/two-factor")
+    late = SoftKey().register(page_options(page.text, "register"))
+    later(timedelta(minutes=6))
+    too_late = client.post(
+        "/account/two-factor/security-keys",
+        data={"name": "late key", "credential": late, "csrf_token": csrf_token(page)},
+    )
+    assert too_late.status_code == 400
+    assert "took too long" in too_late.text
 
     nameless = add_key(client, SoftKey(), name="  ")
     assert nameless.status_code == 400
