@@ -1,4 +1,5 @@
-"""Staff sign-in: password, then a code where set up; one-time links; the user's own account.
+"""Staff sign-in: password, then a code or a security key where set up; one-time links; the
+user's own account (two-factor sign-in, security keys, password).
 
 What a failed sign-in says, and how long it takes, is the same for an unknown
 address and a wrong password (see conservancy.staff.sign_in). Between the
