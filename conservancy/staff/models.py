@@ -21,6 +21,7 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Index,
+    LargeBinary,
     String,
     UniqueConstraint,
 )
@@ -70,6 +71,15 @@ class StaffUser(Base):
     roles: Mapped[list[StaffRole]] = relationship(
         back_populates="user", cascade="all, delete-orphan", order_by="StaffRole.id"
     )
+    security_keys: Mapped[list[SecurityKey]] = relationship(
+        back_populates="user", order_by="SecurityKey.id"
+    )
+
+    @property
+    def has_second_factor(self) -> bool:
+        """Whether signing in takes more than the password: an authenticator app's
+        code, a security key, or both."""
+        return self.totp_secret is not None or bool(self.security_keys)
 
 
 class StaffRole(Base):
@@ -131,6 +141,43 @@ class RecoveryCode(Base):
     code_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class SecurityKey(Base):
+    """A security key or passkey (WebAuthn) a user signs in with, as a second factor
+    (conservancy.staff.security_keys). Only its public key is kept: nothing here signs."""
+
+    __tablename__ = "staff_security_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id"), index=True)
+    # The authenticator's id for it, base64url without padding (at most 1023 bytes raw).
+    credential_id: Mapped[str] = mapped_column(String(1400), unique=True)
+    public_key: Mapped[bytes] = mapped_column(LargeBinary)  # COSE, as the key sent it
+    # The key's signature counter: each use must raise it, unless the key keeps none (0).
+    sign_count: Mapped[int] = mapped_column(BigInteger)
+    transports: Mapped[list[str]] = mapped_column(JSON)  # "usb", "nfc", "internal"...
+    name: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    user: Mapped[StaffUser] = relationship(back_populates="security_keys")
+
+
+class SecurityKeyChallenge(Base):
+    """The random challenge a security key must sign: one per user and purpose at a time,
+    short-lived, and deleted by the answer that uses it, so it can be used once."""
+
+    __tablename__ = "staff_security_key_challenges"
+    __table_args__ = (
+        UniqueConstraint("user_id", "purpose", name="uq_staff_security_key_challenges_user"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id"))
+    purpose: Mapped[str] = mapped_column(String(16))  # "register" or "sign-in"
+    challenge: Mapped[str] = mapped_column(String(100))  # base64url
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class SignInFailure(Base):

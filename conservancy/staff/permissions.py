@@ -56,7 +56,7 @@ class Staff:
     name: str
     roles: frozenset[Role]
     treasurer_of: frozenset[int]  # project ids
-    two_factor: bool
+    two_factor: bool  # an authenticator app, a security key, or both
 
     @classmethod
     def of(cls, user: StaffUser) -> Staff:
@@ -66,7 +66,7 @@ class Staff:
             name=user.name,
             roles=frozenset(r.role for r in user.roles),
             treasurer_of=frozenset(r.project_id for r in user.roles if r.project_id is not None),
-            two_factor=user.totp_secret is not None,
+            two_factor=user.has_second_factor,
         )
 
 

@@ -3,7 +3,7 @@
 Every change is recorded in the audit log (:mod:`conservancy.staff.audit`)
 in the caller's transaction, with the user's state before and after as
 :func:`user_state` describes it: e-mail, name, active, roles, whether
-two-factor sign-in is on. Never a password, a link or a secret.
+two-factor sign-in is on, how many security keys. Never a password, a link or a secret.
 
 One-time links. A link carries a random token (``secrets.token_urlsafe(32)``);
 only its sha256 is stored (as the donor portal's links). Using it is one
@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session, selectinload
 from conservancy.errors import Conflict, DomainError, NotFound
 from conservancy.mail.outbox import queue
 from conservancy.projects.models import Project
-from conservancy.staff import audit
+from conservancy.staff import audit, security_keys
 from conservancy.staff.models import (
     RecoveryCode,
     Role,
@@ -106,7 +106,10 @@ def list_users(session: Session) -> list[StaffUser]:
     return list(
         session.scalars(
             select(StaffUser)
-            .options(selectinload(StaffUser.roles).selectinload(StaffRole.project))
+            .options(
+                selectinload(StaffUser.roles).selectinload(StaffRole.project),
+                selectinload(StaffUser.security_keys),
+            )
             .order_by(StaffUser.active.desc(), StaffUser.email)
         )
     )
@@ -137,7 +140,8 @@ def user_state(user: StaffUser) -> dict[str, Any]:
             f"{r.role.value}:{r.project.slug}" if r.project is not None else r.role.value
             for r in user.roles
         ),
-        "two_factor": user.totp_secret is not None,
+        "two_factor": user.has_second_factor,
+        "security_keys": len(user.security_keys),
     }
 
 
@@ -282,15 +286,18 @@ def set_active(
 
 
 def reset_two_factor(session: Session, actor: Staff, user_id: int) -> StaffUser:
-    """Forget a user's authenticator (a lost phone): they enrol again at their next sign-in."""
+    """Forget a user's authenticator, security keys and recovery codes (a lost phone or
+    key): they set up two-factor sign-in again at their next sign-in."""
     user = get_user(session, user_id, lock=True)
-    if user.totp_secret is None and user.totp_pending_secret is None:
+    if not user.has_second_factor and user.totp_pending_secret is None:
         return user
     before = user_state(user)
     user.totp_secret = user.totp_pending_secret = None
     user.totp_last_step = None
     session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
+    security_keys.forget(session, user.id)
     session.flush()
+    session.expire(user, ["security_keys"])
     audit.record(
         session,
         actor,

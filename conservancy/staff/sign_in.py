@@ -1,7 +1,8 @@
 """Signing staff in and keeping them signed in: passwords, codes, throttling, sessions.
 
-Sign-in is a password, then, for a user with an authenticator, a six-digit
-code (:mod:`conservancy.staff.totp`). Every refusal says the same thing,
+Sign-in is a password, then, for a user with a second factor, a six-digit
+code (:mod:`conservancy.staff.totp`), a security key's signature
+(:mod:`conservancy.staff.security_keys`) or a recovery code. Every refusal says the same thing,
 whether the address is a user's or not, and takes as long: a password is
 always checked against a hash, a dummy one when there is no user
 (:func:`conservancy.staff.passwords.verify`).
@@ -49,7 +50,7 @@ from conservancy.config import Settings
 from conservancy.donations import abuse
 from conservancy.errors import DomainError
 from conservancy.mail.outbox import queue
-from conservancy.staff import audit, passwords, recovery, totp
+from conservancy.staff import audit, passwords, recovery, security_keys, totp
 from conservancy.staff.models import (
     SignInFailure,
     StaffRole,
@@ -248,7 +249,7 @@ def check_password(
     assert user.password_hash is not None
     if passwords.needs_rehash(user.password_hash):
         user.password_hash = passwords.hash_password(password)
-    if user.totp_secret is not None:
+    if user.has_second_factor:
         return PasswordAccepted(user.id, None)
     return PasswordAccepted(user.id, _start(session, user, who, now))
 
@@ -276,7 +277,7 @@ def check_code(
     SignInRefused when the user can no longer sign in at all. A secret not yet sealed
     with the newest key (or stored plain, from before) is sealed with it here."""
     user = session.get(StaffUser, user_id, with_for_update=True)
-    if user is None or not user.active or user.totp_secret is None:
+    if user is None or not user.active or not user.has_second_factor:
         raise SignInRefused()
     changed = user.password_changed_at
     if (
@@ -300,14 +301,56 @@ def check_code(
             at=now,
         )
         return _start(session, user, who, now)
-    step = totp.matching_step(keys.open(user.totp_secret), code, now, user.totp_last_step)
-    if step is None:
+    secret = None if user.totp_secret is None else keys.open(user.totp_secret)
+    step = None if secret is None else totp.matching_step(secret, code, now, user.totp_last_step)
+    if step is None or user.totp_secret is None:
         _fail(session, who, ("user", user.id), "wrong code", now, rules)
         raise CodeRefused()
     user.totp_last_step = step
     if not keys.is_current(user.totp_secret):
         user.totp_secret = keys.reseal(user.totp_secret)
     return _start(session, user, who, now)
+
+
+def check_security_key(
+    session: Session,
+    *,
+    key: bytes,
+    user_id: int,
+    credential: str,
+    rp: security_keys.RelyingParty,
+    now: datetime,
+    rules: SignInRules,
+    address: str | None = None,
+) -> str:
+    """The second step with a security key: ``credential`` is its answer (JSON) to the
+    challenge of the code page. Returns the session token.
+
+    Raises KeyRefused (counted like a wrong code; a cloned key is also in the audit log),
+    TryLater, or SignInRefused when the user can no longer sign in at all."""
+    user = session.get(StaffUser, user_id, with_for_update=True)
+    if user is None or not user.active or not user.has_second_factor:
+        raise SignInRefused()
+    who = _Tries(_email_hash(key, user.email), _address_hash(key, address))
+    _refuse_while_waiting(session, who, ("user", user.id), now, rules)
+    try:
+        used = security_keys.verify_sign_in(session, user, rp, credential, now)
+    except security_keys.KeyCloned:
+        _fail(session, who, ("user", user.id), "cloned security key", now, rules)
+        raise
+    except security_keys.KeyRefused:
+        _fail(session, who, ("user", user.id), "security key refused", now, rules)
+        raise
+    token = _start(session, user, who, now)
+    audit.record(
+        session,
+        user,
+        "two-factor.security-key-used",
+        ("user", user.id),
+        after={"key": used.id, "name": used.name},
+        at=now,
+    )
+    return token
 
 
 @dataclass(frozen=True)
@@ -438,7 +481,10 @@ def signed_in(session: Session, token: str, now: datetime, rules: SignInRules) -
     user = session.get(
         StaffUser,
         row.user_id,
-        options=[selectinload(StaffUser.roles).selectinload(StaffRole.project)],
+        options=[
+            selectinload(StaffUser.roles).selectinload(StaffRole.project),
+            selectinload(StaffUser.security_keys),
+        ],
     )
     began, seen = clock.as_utc(row.created_at), clock.as_utc(row.last_seen_at)
     if (
@@ -552,8 +598,10 @@ def enrolment_secret(session: Session, user_id: int, keys: TotpKeys) -> str:
 def confirm_enrolment(
     session: Session, staff: Staff, code: str, now: datetime, keys: TotpKeys
 ) -> list[str] | None:
-    """Turn two-factor sign-in on if ``code`` comes from the secret being enrolled;
-    returns the user's new recovery codes, to be shown once, or None."""
+    """Turn on sign-in with an authenticator app if ``code`` comes from the secret being
+    enrolled; returns None if it does not. When this is the user's first second factor,
+    returns their new recovery codes, to be shown once; else none (a user with a
+    security key has theirs already)."""
     user = get_user(session, staff.id, lock=True)
     pending = user.totp_pending_secret
     secret = None if pending is None else keys.open(pending)
@@ -561,6 +609,7 @@ def confirm_enrolment(
     if step is None or secret is None:
         return None
     before = user_state(user)
+    first = not user.has_second_factor
     user.totp_secret, user.totp_pending_secret = keys.seal(secret), None
     user.totp_last_step = step
     session.flush()
@@ -573,11 +622,11 @@ def confirm_enrolment(
         after=user_state(user),
         at=now,
     )
-    return recovery.make_codes(session, user.id, now)
+    return recovery.make_codes(session, user.id, now) if first else []
 
 
 def new_recovery_codes(session: Session, staff: Staff, now: datetime) -> list[str]:
-    """New recovery codes for a user with two-factor on; the old ones stop working.
+    """New recovery codes for a user with a second factor; the old ones stop working.
     Returns them, to be shown once."""
     user = get_user(session, staff.id, lock=True)
     codes = recovery.make_codes(session, user.id, now)

@@ -1,4 +1,5 @@
-"""Staff sign-in: password, then a code where set up; one-time links; the user's own account.
+"""Staff sign-in: password, then a code or a security key where set up; one-time links; the
+user's own account (two-factor sign-in, security keys, password).
 
 What a failed sign-in says, and how long it takes, is the same for an unknown
 address and a wrong password (see conservancy.staff.sign_in). Between the
@@ -15,7 +16,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 import segno
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask import session as web_session
 from flask.typing import ResponseReturnValue
 from markupsafe import Markup
@@ -23,7 +33,7 @@ from markupsafe import Markup
 from conservancy import clock
 from conservancy.jobs import Job
 from conservancy.projects.service import get_sponsor
-from conservancy.staff import recovery, service, sign_in, totp
+from conservancy.staff import passwords, recovery, security_keys, service, sign_in, totp
 from conservancy.staff.models import TokenPurpose
 from conservancy.staff.passwords import BadPassword
 from conservancy.staff.permissions import Staff, is_sponsor_staff, must_enrol
@@ -41,11 +51,15 @@ from conservancy.web.auth import (
 )
 from conservancy.web.browser_sessions import end_sessions
 from conservancy.web.context import db, never_cached, runtime
+from conservancy.web.headers import allow_own_scripts
 from conservancy.web.staff_forms import (
     ChangePasswordForm,
     CodeForm,
     EmailForm,
     NewPasswordForm,
+    NewSecurityKeyForm,
+    RemoveSecurityKeyForm,
+    SecurityKeyForm,
     SignInCodeForm,
     SignInForm,
 )
@@ -141,10 +155,76 @@ def _pending() -> dict[str, Any] | None:
 
 @bp.get("/sign-in/code")
 def code() -> ResponseReturnValue:
-    if _pending() is None:
+    pending = _pending()
+    if pending is None:
         flash("Please sign in with your e-mail address and password first.")
         return redirect(url_for("staff.sign_in"), code=303)
-    return _page("staff/code.html", form=SignInCodeForm())
+    return _code_page(pending, SignInCodeForm())
+
+
+def _code_page(
+    pending: dict[str, Any],
+    form: SignInCodeForm,
+    status: int = 200,
+    key_error: str | None = None,
+) -> ResponseReturnValue:
+    """The second step: a code, and a security key's button for a user with keys (a new
+    challenge for it each time the page is shown)."""
+    session = db()
+    user = service.get_user(session, pending["user"])
+    rp = _relying_party()
+    options = None
+    if user.security_keys and rp.usable:
+        options = security_keys.sign_in_options(session, user, rp, clock.now())
+        session.commit()
+    if user.totp_secret is None:  # a key and recovery codes only
+        form.code.label.text = "Recovery code"
+    body = _page(
+        "staff/code.html",
+        form=form,
+        totp=user.totp_secret is not None,
+        key_options=options,
+        key_error=key_error,
+    )
+    return allow_own_scripts(make_response(body, status))
+
+
+@bp.post("/sign-in/security-key")
+def security_key_submit() -> ResponseReturnValue:
+    pending = _pending()
+    if pending is None:
+        flash("That took too long: please sign in again.")
+        return redirect(url_for("staff.sign_in"), code=303)
+    form = SecurityKeyForm()
+    if not form.validate_on_submit():
+        return _code_page(pending, SignInCodeForm(formdata=None), 400, form.credential.errors[0])
+    session = db()
+    try:
+        token = sign_in.check_security_key(
+            session,
+            key=runtime().settings.web_secret_key().encode(),
+            user_id=pending["user"],
+            credential=form.credential.data,
+            rp=_relying_party(),
+            now=clock.now(),
+            rules=sign_in_rules(),
+            address=request.remote_addr,
+        )
+    except security_keys.KeyRefused as exc:
+        session.commit()  # the failure counts toward the delays, and is in the log
+        return _code_page(pending, SignInCodeForm(formdata=None), 400, str(exc))
+    except SignInRefused as exc:  # made to wait, or no longer a user who can sign in
+        session.commit()
+        web_session.pop(PENDING_KEY, None)
+        return _page("staff/sign_in.html", form=SignInForm(), refusal=str(exc)), exc.http_status
+    session.commit()
+    return _signed_in(token, safe_next(pending.get("next")))
+
+
+def _relying_party() -> security_keys.RelyingParty:
+    sponsor = get_sponsor(db())
+    name = sponsor.legal_name if sponsor else "conservancy"
+    return security_keys.RelyingParty.of(runtime().settings, name)
 
 
 @bp.post("/sign-in/code")
@@ -155,7 +235,7 @@ def code_submit() -> ResponseReturnValue:
         return redirect(url_for("staff.sign_in"), code=303)
     form = SignInCodeForm()
     if not form.validate_on_submit():
-        return _page("staff/code.html", form=form), 400
+        return _code_page(pending, form, 400)
     session = db()
     try:
         token = sign_in.check_code(
@@ -172,7 +252,7 @@ def code_submit() -> ResponseReturnValue:
     except sign_in.CodeRefused as exc:
         session.commit()
         form.code.errors.append(str(exc))
-        return _page("staff/code.html", form=form), 400
+        return _code_page(pending, form, 400)
     except SignInRefused as exc:  # made to wait, or no longer a user who can sign in
         session.commit()
         web_session.pop(PENDING_KEY, None)
@@ -314,47 +394,129 @@ def _use_link(token: str, purpose: TokenPurpose) -> ResponseReturnValue:
 @bp.route("/account/two-factor", methods=["GET", "POST"])
 @require_roles(enrolled=False)
 def two_factor(staff: Staff) -> ResponseReturnValue:
-    if staff.two_factor:
+    """Two-factor sign-in: the authenticator app (set up here while it is off), the
+    security keys, the recovery codes."""
+    session = db()
+    user = service.get_user(session, staff.id)
+    if user.totp_secret is not None:
         if request.method == "POST":  # on already: there is nothing to confirm
             return redirect(url_for("staff.two_factor"), code=303)
-        return _page("staff/two_factor_on.html", remaining=recovery.remaining(db(), staff.id))
-    session = db()
-    form, status = CodeForm(), 200
-    if request.method == "POST":
-        if form.validate_on_submit():
-            codes = sign_in.confirm_enrolment(
-                session, staff, form.code.data, clock.now(), totp_keys()
-            )
-            if codes is not None:
-                session.commit()
-                flash("Two-factor sign-in is on: from now on, signing in asks for a code.")
-                load_signed_in()
-                updated = current_user() or staff
-                # Shown in this answer only, never stored in clear nor in the cookie.
-                return _page("staff/recovery_codes.html", codes=codes, next=home_for(updated))
-            form.code.errors.append(
-                "That code does not match. Check that your app shows the account added from "
-                "this page, and type the code it shows now."
-            )
-        status = 400
-    secret = sign_in.enrolment_secret(session, staff.id, totp_keys())
+        return _two_factor_page(staff)
+    form = CodeForm()
+    if request.method == "GET":
+        return _two_factor_page(staff, code_form=form)
+    if form.validate_on_submit():
+        codes = sign_in.confirm_enrolment(session, staff, form.code.data, clock.now(), totp_keys())
+        if codes is not None:
+            session.commit()
+            load_signed_in()
+            updated = current_user() or staff
+            if not codes:  # they had a security key, and their recovery codes, already
+                flash("Your authenticator app is set up: signing in can use its codes too.")
+                return redirect(url_for("staff.two_factor"), code=303)
+            flash("Two-factor sign-in is on: from now on, signing in asks for a code.")
+            # Shown in this answer only, never stored in clear nor in the cookie.
+            return _page("staff/recovery_codes.html", codes=codes, next=home_for(updated))
+        form.code.errors.append(
+            "That code does not match. Check that your app shows the account added from "
+            "this page, and type the code it shows now."
+        )
+    return _two_factor_page(staff, code_form=form, status=400)
+
+
+def _two_factor_page(
+    staff: Staff,
+    *,
+    code_form: CodeForm | None = None,
+    key_form: NewSecurityKeyForm | None = None,
+    remove_form: tuple[int, RemoveSecurityKeyForm] | None = None,
+    status: int = 200,
+) -> ResponseReturnValue:
+    """The two-factor page; ``code_form`` when the authenticator app is not set up."""
+    session, now = db(), clock.now()
+    user = service.get_user(session, staff.id)
+    rp = _relying_party()
+    key_options = security_keys.registration_options(session, user, rp, now) if rp.usable else None
+    context: dict[str, Any] = {}
+    if code_form is not None:
+        secret = sign_in.enrolment_secret(session, staff.id, totp_keys())
+        uri = totp.provisioning_uri(secret, account=staff.email, issuer=rp.name)
+        svg = segno.make(uri, error="m").svg_inline(
+            scale=4, dark="#1d2433", title="QR code for your authenticator app"
+        )
+        context.update(
+            form=code_form,
+            secret=" ".join(secret[i : i + 4] for i in range(0, len(secret), 4)),
+            uri=uri,
+            qr=Markup(svg),  # noqa: S704 - drawn here from our own URI, escaped by segno
+        )
     session.commit()
-    sponsor = get_sponsor(session)
-    uri = totp.provisioning_uri(
-        secret, account=staff.email, issuer=sponsor.legal_name if sponsor else "conservancy"
-    )
-    svg = segno.make(uri, error="m").svg_inline(
-        scale=4, dark="#1d2433", title="QR code for your authenticator app"
-    )
-    qr = Markup(svg)  # noqa: S704 - drawn here from our own URI, escaped by segno
-    return _page(
-        "staff/two_factor.html",
-        form=form,
-        secret=" ".join(secret[i : i + 4] for i in range(0, len(secret), 4)),
-        uri=uri,
-        qr=qr,
+    body = _page(
+        "staff/two_factor.html" if code_form is not None else "staff/two_factor_on.html",
         required=must_enrol(staff),
-    ), status
+        keys=security_keys.keys_of(session, staff.id),
+        key_options=key_options,
+        key_form=key_form or NewSecurityKeyForm(formdata=None),
+        remove_form=remove_form,
+        remaining=recovery.remaining(session, staff.id),
+        **context,
+    )
+    return allow_own_scripts(make_response(body, status))
+
+
+@bp.post("/account/two-factor/security-keys")
+@require_roles(enrolled=False)
+def add_security_key(staff: Staff) -> ResponseReturnValue:
+    """Register a security key, from its answer to the two-factor page's challenge."""
+    form = NewSecurityKeyForm()
+    session, now = db(), clock.now()
+    code_form = None if service.get_user(session, staff.id).totp_secret else CodeForm(formdata=None)
+    if not form.validate_on_submit():
+        return _two_factor_page(staff, code_form=code_form, key_form=form, status=400)
+    first = not staff.two_factor
+    try:
+        key = security_keys.register(
+            session,
+            staff,
+            _relying_party(),
+            name=form.name.data,
+            credential=form.credential.data,
+            now=now,
+        )
+    except security_keys.KeyRefused as exc:
+        session.rollback()
+        form.credential.errors.append(str(exc))
+        return _two_factor_page(staff, code_form=code_form, key_form=form, status=400)
+    codes = recovery.make_codes(session, staff.id, now) if first else None
+    session.commit()
+    load_signed_in()
+    updated = current_user() or staff
+    if codes is not None:
+        flash(f"Your security key “{key.name}” is added: from now on, signing in asks for it.")
+        # Shown in this answer only, never stored in clear nor in the cookie.
+        return _page("staff/recovery_codes.html", codes=codes, next=home_for(updated))
+    flash(f"Your security key “{key.name}” is added.")
+    return redirect(url_for("staff.two_factor"), code=303)
+
+
+@bp.post("/account/two-factor/security-keys/<int:key_id>/remove")
+@require_roles(enrolled=False)
+def remove_security_key(staff: Staff, key_id: int) -> ResponseReturnValue:
+    """Remove one of the user's keys; it takes their password, as a change of password does."""
+    form = RemoveSecurityKeyForm()
+    session = db()
+    user = service.get_user(session, staff.id)
+    if not any(key.id == key_id for key in user.security_keys):
+        abort(404)
+    code_form = None if user.totp_secret else CodeForm(formdata=None)
+    if form.validate_on_submit() and not passwords.verify(user.password_hash, form.password.data):
+        form.password.errors.append("That is not your password.")
+    if form.errors:
+        return _two_factor_page(staff, code_form=code_form, remove_form=(key_id, form), status=400)
+    key = security_keys.remove(session, staff, key_id, clock.now())
+    session.commit()
+    flash(f"Your security key “{key.name}” is removed; it no longer signs you in.")
+    return redirect(url_for("staff.two_factor"), code=303)
 
 
 @bp.post("/account/two-factor/recovery-codes")

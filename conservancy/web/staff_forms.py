@@ -7,7 +7,7 @@ from typing import Any
 
 from wtforms import PasswordField, StringField  # type: ignore[import-untyped]
 
-from conservancy.staff import recovery
+from conservancy.staff import recovery, security_keys
 from conservancy.staff.models import Role
 from conservancy.staff.passwords import MAX_LENGTH, MIN_LENGTH
 from conservancy.web.donate_form import valid_email
@@ -65,6 +65,42 @@ class SignInCodeForm(PlainTextForm):
             self.code.errors.append(
                 "The code is six digits, such as 123456, or a recovery code such as abcd-efgh-ijkm."
             )
+        return not self.errors
+
+
+class SecurityKeyForm(PlainTextForm):
+    """A security key's answer, put in ``credential`` by static/security-keys.js."""
+
+    credential = StringField("Security key")
+
+    def validate(self, extra_validators: Any = None) -> bool:
+        super().validate(extra_validators)
+        if not self.credential.data:
+            self.credential.errors.append(
+                "Your browser sent no answer from a security key. Security keys need "
+                "JavaScript; try again, or use another way."
+            )
+        return not self.errors
+
+
+class NewSecurityKeyForm(SecurityKeyForm):
+    name = StringField("Name of the key", filters=[_strip])
+
+    def validate(self, extra_validators: Any = None) -> bool:
+        super().validate(extra_validators)
+        problem = security_keys.check_name(self.name.data or "")
+        if problem is not None:
+            self.name.errors.append(problem)
+        return not self.errors
+
+
+class RemoveSecurityKeyForm(PlainTextForm):
+    password = PasswordField("Your password")
+
+    def validate(self, extra_validators: Any = None) -> bool:
+        super().validate(extra_validators)
+        if not self.password.data:
+            self.password.errors.append("Please give your password to remove a key.")
         return not self.errors
 
 

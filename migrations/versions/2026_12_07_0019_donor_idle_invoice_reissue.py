@@ -1,8 +1,7 @@
 """Donor sessions end after a while without use; invoices printing the old pay address
 are drawn again with the new one.
 
-Issue 16, leftovers. Revision 0019 follows 0017 here; 0018 is another branch's, and the
-two are chained one after the other when they meet.
+Issue 16, leftovers. Revision 0019 follows 0018 (security keys).
 
 Reviewed by hand. donor_sessions.last_seen_at: when the session was last used (written
 at most once a minute), from which it ends after CONSERVANCY_DONOR_IDLE_MINUTES. It is
@@ -19,7 +18,7 @@ the word "reissued", which does no harm. New invoices are drawn with the token a
 and never marked. Downgrading drops both columns.
 
 Revision ID: 0019
-Revises: 0017
+Revises: 0018
 Create Date: 2026-12-07
 """
 
@@ -27,7 +26,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0019"
-down_revision = "0017"
+down_revision = "0018"
 branch_labels = None
 depends_on = None
 

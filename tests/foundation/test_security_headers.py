@@ -68,3 +68,23 @@ def test_a_view_keeps_the_stricter_policy_it_sets_itself(rt: Runtime, client: Fl
 def test_nginx_sends_hsts_for_subdomains_too() -> None:
     conf = (DEPLOY / "nginx.conf").read_text()
     assert 'Strict-Transport-Security "max-age=31536000; includeSubDomains" always' in conf
+
+
+def test_finding_10_passkey_pages_alone_run_our_own_script_and_nothing_else(
+    rt: Runtime, client: FlaskClient
+) -> None:
+    """The two-factor page and the code page run static/security-keys.js: scripts from our
+    own address only, never inline, and still never framed. Other staff pages run none."""
+    grace = person(rt, "grace@example.org", Role.ADMIN)
+    sign_in(client, grace)
+
+    keys = client.get("/account/two-factor")
+    other = client.get("/account/password")
+
+    policy = directives(keys.headers["Content-Security-Policy"])
+    assert policy["script-src"] == "'self'"
+    assert policy["frame-ancestors"] == "'none'"
+    assert '<script src="/static/security-keys.js" defer></script>' in keys.text
+    assert "<script>" not in keys.text
+    assert directives(other.headers["Content-Security-Policy"])["script-src"] == "'none'"
+    assert client.get("/static/security-keys.js").status_code == 200

@@ -165,6 +165,8 @@ RULES: list[Row] = [
     Row("/sign-in", "POST", "/sign-in", everyone(400)),
     Row("/sign-in/code", "GET", "/sign-in/code", everyone(SIGN_IN)),
     Row("/sign-in/code", "POST", "/sign-in/code", everyone(SIGN_IN)),
+    # No password waits for its second factor: back to the sign-in form.
+    Row("/sign-in/security-key", "POST", "/sign-in/security-key", everyone(SIGN_IN)),
     Row("/sign-in/link/<token>", "GET", "/sign-in/link/{token}", everyone(400)),
     Row("/sign-in/link/<token>", "POST", "/sign-in/link/{token}", everyone(400)),
     Row("/password-reset", "GET", "/password-reset", everyone(200)),
@@ -182,6 +184,20 @@ RULES: list[Row] = [
         "POST",
         "/account/two-factor/recovery-codes",
         signed_in(200),
+    ),
+    # Security keys (issue 16, finding 10): with no data, the form's errors (400); a key
+    # that is not the user's own is not found, whoever asks.
+    Row(
+        "/account/two-factor/security-keys",
+        "POST",
+        "/account/two-factor/security-keys",
+        signed_in(400),
+    ),
+    Row(
+        "/account/two-factor/security-keys/<int:key_id>/remove",
+        "POST",
+        "/account/two-factor/security-keys/999999/remove",
+        signed_in(404),
     ),
     Row("/account/password", "GET", "/account/password", signed_in(200)),
     Row("/account/password", "POST", "/account/password", signed_in(400)),

@@ -86,6 +86,7 @@ def test_an_admin_adds_a_treasurer_and_is_shown_the_link_once(
         "active": True,
         "roles": ["treasurer:twisted"],
         "two_factor": False,
+        "security_keys": 0,
     }
     # The new user chooses a password with it.
     ada = app.test_client()
