@@ -147,8 +147,8 @@ def year_end(year: int, out: str) -> None:
     from conservancy.reports.year_end import year_end as build
 
     check_year(year)
-    folder = out_folder(out)
-    with open_runtime() as rt:
+    with open_runtime() as rt:  # a bad setting stops here, before --out is made
+        folder = out_folder(out)
         if not inspect(rt.engine).has_table("projects") or not rt.ledger.exists():
             raise click.ClickException("no sponsor or books yet: run 'conservancy init' first")
         with rt.sessions() as session:

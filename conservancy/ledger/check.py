@@ -150,8 +150,8 @@ def check_books(files: LedgerFiles, posted_refs: Iterable[str] = ()) -> CheckRes
 
 def _check_form_990(entry: data.Open, where: str) -> list[Problem]:
     """An income account's Part VIII line: given on its open, or a default by its name."""
-    if not entry.account.startswith("Income:"):
-        return []
+    if not entry.account.startswith("Income:") or fund_of(entry.account) is None:
+        return []  # an income account of no fund is a problem of its own (below)
     meta = entry.meta or {}
     line = meta.get(accounts.FORM_990_LINE)
     problems = []

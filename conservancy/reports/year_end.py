@@ -4,14 +4,17 @@ One calendar year, all in US dollars, read from the books' transaction index
 (``ledger.index``) and never from a load of the ledger, so the same package is
 a command (``conservancy report year-end``) and a download for staff:
 
-* **contributions** by fund and income type: what every ``Income:<Fund>:*``
-  account received, refunds and lost disputes taken off. The sponsorship fee a
-  project pays the sponsor (``Income:General:Sponsorship-Fees``) moves money
-  between funds and is nobody's contribution; it appears in the roll-forward.
-  Beside each amount, the part of it that paid for benefits given back to
-  corporate sponsors (their fair market value): income, but no contribution.
+* **contributions** by fund and income type: what every income account on Form
+  990 Part VIII line 1 (``reports.form990``) received, refunds and lost disputes
+  taken off. The sponsorship fee a project pays the sponsor
+  (``Income:General:Sponsorship-Fees``) moves money between funds and is nobody's
+  contribution; it appears in the roll-forward. Beside each amount, the part of it
+  that paid for benefits given back to donors and corporate sponsors (their fair
+  market value): income, but no contribution.
+* **Form 990 Part VIII**: every income account's revenue by line (``reports.form990``).
 * **Schedule B**: contributors whose contributions in the year total
-  5,000.00 or more, summed across projects, gift kinds and ways of paying
+  5,000.00 or more (the general rule; the special rule's line can be higher,
+  ``form990.schedule_b_threshold``), summed across projects, gift kinds and ways of paying
   (offline gifts included), refunds taken off. The books know a contributor
   by the ``entity`` each of their entries carries; the database gives the
   name and address behind it: a donor's, or a corporate sponsor's company
@@ -133,7 +136,7 @@ class RollForward:
     fund: str
     project: str
     opening: Money
-    contributions: Money
+    contributions: Money  # every income of the fund: gifts, and interest or sales too
     sponsorship_fees: Money  # paid (a project: negative) or received (General: positive)
     processing_fees: Money  # card and dispute fees, negative
     other_expenses: Money  # negative
