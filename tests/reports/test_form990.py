@@ -52,6 +52,7 @@ from sqlalchemy import select
 from conservancy.config import ScheduleBRule, Settings
 from conservancy.donations.models import OfflineMethod
 from conservancy.donations.offline import OfflineGiftRequest, record_offline_gift
+from conservancy.ledger.snapshot import load_saved
 from conservancy.projects.models import Project
 from conservancy.reports import year_end as ye
 from conservancy.runtime import Runtime
@@ -359,3 +360,29 @@ def test_a_line_that_is_no_part_viii_line_is_named(year: Runtime, settings: Sett
     assert 'Income:Twisted:Royalties: form-990-line "5b" is not a Part VIII line (1a, 1b,' in (
         problem
     )
+
+
+def test_a_refund_of_a_gift_with_a_benefit_takes_the_contribution_part_first(
+    runtime: Runtime,
+) -> None:
+    rt = factories.with_project(runtime)
+    cy = card_gift(rt, "Cy Pass", "1000.00", at(3, 1), benefit=("Conference pass", "400.00"))
+    factories.refund(rt, cy, "700.00", "re_cy")  # 300.00 stands: less than the pass
+
+    found = package(rt)
+
+    lines = {v.line: str(v.amount.amount) for v in found.part_viii.lines}
+    assert (lines["1f"], lines["11a"], lines["12"]) == ("0.00", "300.00", "300.00")
+    assert str(found.part_viii.between_funds.amount) == "30.00"  # 10% of what stands
+    assert found.differences == []
+
+
+def test_the_saved_snapshot_keeps_each_accounts_line(year: Runtime) -> None:
+    """A new worker or command starts from the saved snapshot: the lines come with it."""
+    year.books.wait()
+    saved = load_saved(year.ledger)
+
+    assert saved is not None
+    assert saved.form_990["Income:Twisted:Training"] == {"form-990-line": "2a"}
+    assert saved.form_990["Income:Twisted:Donations"] == {"form-990-line": "1f"}
+    assert "Income:General:Interest" not in saved.form_990  # its default applies
