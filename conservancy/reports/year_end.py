@@ -79,7 +79,7 @@ from pathlib import Path
 from typing import TextIO
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from conservancy.config import ScheduleBRule
 from conservancy.donations.models import Donation, Donor, Gift, OfflineGift, OfflineMethod
@@ -401,6 +401,9 @@ def _gift_benefits(session: Session, first: date, last: date) -> dict[str, _Gift
     """By gift ref: the gifts settled in the year whose donors got something back. The
     thank-you goes with a donation's first payment only (``receipts.issue.benefits_of``)."""
     found: dict[str, _GiftBenefit] = {}
+    # The first payment of each donation (an alias: not the outer query's gift).
+    earlier = aliased(Gift)
+    first_payments = select(func.min(earlier.id)).group_by(earlier.donation_id)
     rows = session.execute(
         select(Gift, Donation)
         .join(Donation, Donation.id == Gift.donation_id)
@@ -410,13 +413,11 @@ def _gift_benefits(session: Session, first: date, last: date) -> dict[str, _Gift
             Gift.currency == USD.value,
             Donation.benefit_value_minor.is_not(None),
             Donation.benefit_description.is_not(None),
+            Gift.id.in_(first_payments),
         )
     )
     for gift, donation in rows:
-        first_gift = session.scalar(
-            select(func.min(Gift.id)).where(Gift.donation_id == donation.id)
-        )
-        if first_gift != gift.id or donation.benefit_value is None:
+        if donation.benefit_value is None:
             continue
         paid = _usd(gift.project_minor + gift.general_minor)
         benefits = (Benefit(str(donation.benefit_description), donation.benefit_value),)
