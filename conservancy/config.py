@@ -18,6 +18,7 @@ from datetime import timedelta
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -36,6 +37,18 @@ class Environment(StrEnum):
     PRODUCTION = "production"
     DEMO = "demo"
     TEST = "test"
+
+
+_Choice = TypeVar("_Choice", bound=StrEnum)
+
+
+class ScheduleBRule(StrEnum):
+    """CONSERVANCY_SCHEDULE_B_RULE: the Schedule B rule the sponsor files under. ``general``:
+    contributors of 5,000.00 or more; ``special``, for a section 509(a)(1) /
+    170(b)(1)(A)(vi) organisation: of the greater of 5,000.00 and 2% of Part VIII line 1h."""
+
+    GENERAL = "general"
+    SPECIAL = "special"
 
 
 # The SQLite file conservancy.db in the instance folder: with the default folder, this URL.
@@ -122,6 +135,7 @@ class Settings:
     # CONSERVANCY_TOTP_KEYS: the keys that seal staff TOTP secrets, newest first (see
     # totp_key_list and conservancy.staff.totp_keys). Never echoed.
     totp_keys: tuple[str, ...] = ()
+    schedule_b_rule: ScheduleBRule = ScheduleBRule.GENERAL
 
     def __post_init__(self) -> None:
         absolute = {
@@ -185,6 +199,9 @@ class Settings:
             redis_url=_redis_url(get("REDIS_URL")),
             proxy_hops=_whole(get, "PROXY_HOPS", 0, 0, 5, "proxies"),
             totp_keys=_totp_keys(get("TOTP_KEYS")),
+            schedule_b_rule=_parse(
+                ScheduleBRule, get("SCHEDULE_B_RULE") or "general", "CONSERVANCY_SCHEDULE_B_RULE"
+            ),
         )
         if settings.secret_key is not None and len(settings.secret_key) < 16:
             raise SettingsError("CONSERVANCY_SECRET_KEY must be at least 16 characters")
@@ -323,7 +340,7 @@ def _totp_keys(value: str | None) -> tuple[str, ...]:
     return keys
 
 
-def _parse(kind: type[Environment], value: str, name: str) -> Environment:
+def _parse(kind: type[_Choice], value: str, name: str) -> _Choice:
     try:
         return kind(value.lower())
     except ValueError:

@@ -130,8 +130,9 @@ def report() -> None:
 @click.option("--year", required=True, type=int, metavar="YYYY", help="The calendar year.")
 @click.option("--out", required=True, metavar="DIR", help="The folder to write (made if absent).")
 def year_end(year: int, out: str) -> None:
-    """The year-end package: contributions, Schedule B, roll-forwards, acknowledgements,
-    refunds and disputes, and their tie-out to the books, as CSVs and one PDF.
+    """The year-end package: contributions, Form 990 Part VIII, Schedule B (under
+    CONSERVANCY_SCHEDULE_B_RULE), roll-forwards, acknowledgements, refunds and disputes,
+    and their tie-out to the books, as CSVs and one PDF.
 
     Exits 1 when a total does not tie to the books (the files are written all the same,
     with the differences in tie-out.csv and the PDF). A year that has not ended yet gives
@@ -146,15 +147,17 @@ def year_end(year: int, out: str) -> None:
     from conservancy.reports.year_end import year_end as build
 
     check_year(year)
-    folder = out_folder(out)
-    with open_runtime() as rt:
+    with open_runtime() as rt:  # a bad setting stops here, before --out is made
+        folder = out_folder(out)
         if not inspect(rt.engine).has_table("projects") or not rt.ledger.exists():
             raise click.ClickException("no sponsor or books yet: run 'conservancy init' first")
         with rt.sessions() as session:
             letterhead = letterhead_of(session)
             books = covering(rt.books, date(year, 1, 1))  # the full history, for a closed year
             books.ready()  # builds the snapshot and index when absent or stale
-            package = build(session, books.index, books.current(), year)
+            package = build(
+                session, books.index, books.current(), year, rule=rt.settings.schedule_b_rule
+            )
         prepared_on = clock.today(rt.settings.timezone)
     try:
         write_package(package, letterhead, folder, prepared_on=prepared_on)
@@ -170,6 +173,7 @@ def year_end(year: int, out: str) -> None:
     click.echo(
         f"wrote the {'DRAFT ' if draft else ''}{year} package to {folder}: "
         f"contributions {package.contributions_total.format()}, "
+        f"total revenue {package.part_viii.total_revenue.format()}, "
         f"{len(package.schedule_b)} on Schedule B, {len(package.acknowledgements)} gifts "
         f"of 250.00 or more, {len(package.reversals)} refunds and disputes"
     )

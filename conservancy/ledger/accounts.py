@@ -123,3 +123,89 @@ def kind_of(account: str) -> str:
     if parts[:2] == ["Equity", "Net-Assets"]:
         return "Net-Assets"
     return account
+
+
+# --- Form 990 Part VIII: which line each income account's revenue belongs on -----------
+#
+# The ``open`` of every ``Income:*`` account carries ``form-990-line`` (SPEC section 11):
+# the Part VIII line of its revenue. The accounts the app opens get it when they are
+# opened; books written before it, and accounts staff open by these same names, fall back
+# to DEFAULT_LINES by the account's last part; any other income account must say, and
+# ``ledger check`` names one that does not. ``form-990-exchange-line`` (optional) names the
+# line of the fair market value of what donors and corporate sponsors got back for
+# payments to the account, when they got more than token items (reports.form990).
+
+FORM_990_LINE = "form-990-line"
+FORM_990_EXCHANGE_LINE = "form-990-exchange-line"
+# Not revenue of the sponsor at all: money moving between its own funds (the sponsorship
+# fee a project pays the sponsor's General fund), which Part VIII leaves out.
+BETWEEN_FUNDS = "between-funds"
+
+PART_VIII_LINES: dict[str, str] = {
+    "1a": "Federated campaigns",
+    "1b": "Membership dues",
+    "1c": "Fundraising events (contributions)",
+    "1d": "Related organizations",
+    "1e": "Government grants (contributions)",
+    "1f": "All other contributions, gifts, grants and similar amounts",
+    "2a": "Program service revenue (a)",
+    "2b": "Program service revenue (b)",
+    "2c": "Program service revenue (c)",
+    "2d": "Program service revenue (d)",
+    "2e": "Program service revenue (e)",
+    "2f": "All other program service revenue",
+    "3": "Investment income (interest, dividends and similar amounts)",
+    "4": "Income from investment of tax-exempt bond proceeds",
+    "5": "Royalties",
+    "6a": "Gross rents",
+    "7a": "Gross amount from sales of assets other than inventory",
+    "8a": "Gross income from fundraising events",
+    "9a": "Gross income from gaming activities",
+    "10a": "Gross sales of inventory",
+    "11a": "Other revenue (a)",
+    "11b": "Other revenue (b)",
+    "11c": "Other revenue (c)",
+    "11d": "All other revenue",
+}
+CONTRIBUTION_LINES = frozenset({"1a", "1b", "1c", "1d", "1e", "1f"})
+ACCOUNT_LINES_IN_ORDER = (*PART_VIII_LINES, BETWEEN_FUNDS)
+ACCOUNT_LINES = frozenset(ACCOUNT_LINES_IN_ORDER)
+# Where the value of benefits given back goes when the account does not say: from a
+# fundraising event's gifts to the event's gross income; from any other gift or
+# sponsorship to other revenue (a thank-you item is no program service of the sponsor).
+EVENT_EXCHANGE_LINE = "8a"
+OTHER_EXCHANGE_LINE = "11a"
+
+# By the account's last part (``Income:<Fund>:<kind>``): the app's own accounts, and a
+# few names staff use for what is plainly one line.
+DEFAULT_LINES: dict[str, str] = {
+    "Donations": "1f",
+    # A qualified sponsorship payment (IRC 513(i)) is a contribution; what the sponsor got
+    # beyond acknowledgement is split off to the exchange line (reports.form990).
+    "Sponsorships": "1f",
+    "Government-Grants": "1e",
+    "Interest": "3",
+    "Dividends": "3",
+}
+
+
+def default_form_990_line(account: str) -> str | None:
+    """The Part VIII line an income account takes when its ``open`` names none."""
+    if account == SPONSORSHIP_FEE_INCOME:
+        return BETWEEN_FUNDS
+    if not account.startswith("Income:") or fund_of(account) is None:
+        return None
+    return DEFAULT_LINES.get(account.split(":")[-1])
+
+
+def open_metadata(account: str) -> tuple[tuple[str, str], ...]:
+    """What the app writes on the ``open`` of an account it opens."""
+    line = default_form_990_line(account)
+    return () if line is None else ((FORM_990_LINE, line),)
+
+
+def exchange_line(contribution_line: str, given: str | None = None) -> str:
+    """The line of the benefits' value split off a payment booked on ``contribution_line``."""
+    if given is not None:
+        return given
+    return EVENT_EXCHANGE_LINE if contribution_line == "1c" else OTHER_EXCHANGE_LINE

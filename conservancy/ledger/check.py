@@ -11,7 +11,10 @@ Our invariants:
   included: fund figures (pages, statements, the transaction index) are kept
   in cents, and their sums must be the books' sums;
 * every entry the database says was posted is in the books;
-* no close of a year was cut short (``ledger.years``).
+* no close of a year was cut short (``ledger.years``);
+* every income account says on which Form 990 Part VIII line its revenue belongs:
+  ``form-990-line`` on its ``open``, or a default by its name
+  (``accounts.default_form_990_line``), so the year-end package can class it.
 
 It checks the day-to-day books (``main.beancount``) or, given the history's
 ``LedgerFiles``, the full history (``history.beancount``). The application's
@@ -28,6 +31,7 @@ from typing import Any
 
 from beancount.core import data
 
+from conservancy.ledger import accounts
 from conservancy.ledger.accounts import fund_of
 from conservancy.ledger.files import LedgerFiles
 from conservancy.ledger.snapshot import load_books, posting_weight
@@ -96,6 +100,8 @@ def check_books(files: LedgerFiles, posted_refs: Iterable[str] = ()) -> CheckRes
                 problems.append(Problem(where, f'ref "{ref}" is also used at {seen[ref]}'))
             else:
                 seen[ref] = where
+        if isinstance(entry, data.Open):
+            problems.extend(_check_form_990(entry, where))
         if not isinstance(entry, data.Transaction):
             continue
         transactions += 1
@@ -140,6 +146,41 @@ def check_books(files: LedgerFiles, posted_refs: Iterable[str] = ()) -> CheckRes
         for ref in missing
     )
     return CheckResult(problems, transactions, len(seen))
+
+
+def _check_form_990(entry: data.Open, where: str) -> list[Problem]:
+    """An income account's Part VIII line: given on its open, or a default by its name."""
+    if not entry.account.startswith("Income:") or fund_of(entry.account) is None:
+        return []  # an income account of no fund is a problem of its own (below)
+    meta = entry.meta or {}
+    line = meta.get(accounts.FORM_990_LINE)
+    problems = []
+    if line is None and accounts.default_form_990_line(entry.account) is None:
+        problems.append(
+            Problem(
+                where,
+                f"{entry.account} has no {accounts.FORM_990_LINE} on its open and no default "
+                f'applies: add the Form 990 Part VIII line of its revenue (such as "2a")',
+            )
+        )
+    elif line is not None and str(line) not in accounts.ACCOUNT_LINES:
+        problems.append(
+            Problem(
+                where,
+                f'{entry.account}: {accounts.FORM_990_LINE} "{_one_line(str(line))}" is not a '
+                f"Part VIII line ({', '.join(accounts.ACCOUNT_LINES_IN_ORDER)})",
+            )
+        )
+    exchange = meta.get(accounts.FORM_990_EXCHANGE_LINE)
+    if exchange is not None and str(exchange) not in accounts.PART_VIII_LINES:
+        problems.append(
+            Problem(
+                where,
+                f'{entry.account}: {accounts.FORM_990_EXCHANGE_LINE} "{_one_line(str(exchange))}" '
+                "is not a Part VIII line",
+            )
+        )
+    return problems
 
 
 def _whole_cents(number: Decimal) -> bool:

@@ -118,17 +118,22 @@ class Open:
     ref: str
     date: date
     account: str
+    # The account's metadata beside the ref: an income account's ``form-990-line``.
+    meta: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         check_ref(self.ref)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        found: dict[str, Any] = {
             "kind": "open",
             "ref": self.ref,
             "date": self.date.isoformat(),
             "account": self.account,
         }
+        if self.meta:
+            found["meta"] = dict(self.meta)
+        return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,7 +170,12 @@ def entry_from_json(data: dict[str, Any]) -> Entry:
     from decimal import Decimal
 
     if data["kind"] == "open":
-        return Open(ref=data["ref"], date=date.fromisoformat(data["date"]), account=data["account"])
+        return Open(
+            ref=data["ref"],
+            date=date.fromisoformat(data["date"]),
+            account=data["account"],
+            meta=tuple((str(k), str(v)) for k, v in data.get("meta", {}).items()),
+        )
     if data["kind"] == "balance":
         number, currency = data["amount"]
         return Balance(

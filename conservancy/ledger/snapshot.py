@@ -44,7 +44,7 @@ from beancount import loader
 from beancount.core import data
 
 from conservancy.ledger import index
-from conservancy.ledger.accounts import fund_of
+from conservancy.ledger.accounts import FORM_990_EXCHANGE_LINE, FORM_990_LINE, fund_of
 from conservancy.ledger.files import LedgerFiles
 from conservancy.ledger.tails import (
     START,
@@ -61,7 +61,8 @@ from conservancy.money import Currency, Money, round_minor
 # 2: monthly totals, and the transaction index built with the snapshot.
 # 3: the index keeps the gift a refund or dispute reverses (the year-end package).
 # 4: the index keeps what posts to Assets:Stripe (stripe reconcile).
-CACHE_VERSION = 4
+# 5: each account's Form 990 metadata from its open (the year-end package).
+CACHE_VERSION = 5
 assert index.INDEX_VERSION == 3, "bump CACHE_VERSION with the index's version"
 
 # The loader's pickle cache would write *.picklecache files beside the books.
@@ -135,6 +136,11 @@ class Snapshot:
     errors: int = 0
     monthly: Monthly = field(default_factory=dict)
     index: str | None = None  # the token of the transaction index built with it
+    # Each account's Form 990 metadata, as its ``open`` gives it (``form-990-line`` and
+    # ``form-990-exchange-line``; accounts.FORM_990_LINE). Read by a full build only: an
+    # open the app appends later carries its account's default line, which the year-end
+    # package takes for an account missing here (reports.form990).
+    form_990: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     def account_balance(self, account: str, currency: str = "USD") -> Decimal:
         return self.balances.get(account, {}).get(currency, Decimal(0))
@@ -302,8 +308,17 @@ def build(files: LedgerFiles) -> Snapshot:
     month_keys: dict[tuple[int, int], str] = {}
     transactions = 0
     builder = index.IndexBuilder(files, options.get("include", []))
+    form_990: dict[str, dict[str, str]] = {}
     try:
         for entry in entries:
+            if isinstance(entry, data.Open):
+                found = {
+                    key: str(entry.meta[key])
+                    for key in (FORM_990_LINE, FORM_990_EXCHANGE_LINE)
+                    if entry.meta and key in entry.meta
+                }
+                if found:
+                    form_990[entry.account] = found
             if not isinstance(entry, data.Transaction) or is_closing(entry.meta):
                 continue  # closing entries change no fund: figures show the year as it was
             filename = entry.meta.get("filename", "")
@@ -338,6 +353,7 @@ def build(files: LedgerFiles) -> Snapshot:
         errors=len(errors),
         monthly=months.monthly,
         index=token,
+        form_990=form_990,
     )
     return catch_up(files, snapshot)
 
@@ -440,6 +456,7 @@ def save(files: LedgerFiles, snapshot: Snapshot) -> None:
         "transactions": snapshot.transactions,
         "errors": snapshot.errors,
         "index": snapshot.index,
+        "form_990": {account: dict(meta) for account, meta in snapshot.form_990.items()},
     }
     target = files.cache_dir / "snapshot.json"
     tmp = target.with_suffix(f".{os.getpid()}-{threading.get_ident()}.tmp")
@@ -490,6 +507,10 @@ def load_saved(files: LedgerFiles, *, fitting: bool = True) -> Snapshot | None:
                 for account, by_month in payload["monthly"].items()
             },
             index=token,
+            form_990={
+                str(account): {str(k): str(v) for k, v in meta.items()}
+                for account, meta in payload["form_990"].items()
+            },
         )
     except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError):
         return None  # a cache we did not write, or an older shape: rebuild instead

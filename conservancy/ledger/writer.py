@@ -15,7 +15,8 @@ from conservancy.ledger.entries import Balance, Entry, Open, Posting
 
 def to_directive(entry: Entry) -> data.Directive:
     if isinstance(entry, Open):
-        return data.Open({"ref": entry.ref}, entry.date, entry.account, [], None)
+        opened: dict[str, object] = {"ref": entry.ref, **dict(entry.meta)}
+        return data.Open(opened, entry.date, entry.account, [], None)
     if isinstance(entry, Balance):
         units = amount.Amount(entry.amount.amount, entry.amount.currency.value)
         return data.Balance({"ref": entry.ref}, entry.date, entry.account, units, None, None)

@@ -31,7 +31,15 @@ class BadProject(DomainError):
 def open_accounts(session: Session, names: list[str], opened_on: date) -> int:
     """Record an Open for each account not yet opened. Returns how many were new."""
     return sum(
-        record_if_absent(session, Open(ref=f"open:{name}", date=opened_on, account=name))
+        record_if_absent(
+            session,
+            Open(
+                ref=f"open:{name}",
+                date=opened_on,
+                account=name,
+                meta=accounts.open_metadata(name),
+            ),
+        )
         for name in names
     )
 

@@ -4,14 +4,17 @@ One calendar year, all in US dollars, read from the books' transaction index
 (``ledger.index``) and never from a load of the ledger, so the same package is
 a command (``conservancy report year-end``) and a download for staff:
 
-* **contributions** by fund and income type: what every ``Income:<Fund>:*``
-  account received, refunds and lost disputes taken off. The sponsorship fee a
-  project pays the sponsor (``Income:General:Sponsorship-Fees``) moves money
-  between funds and is nobody's contribution; it appears in the roll-forward.
-  Beside each amount, the part of it that paid for benefits given back to
-  corporate sponsors (their fair market value): income, but no contribution.
+* **contributions** by fund and income type: what every income account on Form
+  990 Part VIII line 1 (``reports.form990``) received, refunds and lost disputes
+  taken off. The sponsorship fee a project pays the sponsor
+  (``Income:General:Sponsorship-Fees``) moves money between funds and is nobody's
+  contribution; it appears in the roll-forward. Beside each amount, the part of it
+  that paid for benefits given back to donors and corporate sponsors (their fair
+  market value): income, but no contribution.
+* **Form 990 Part VIII**: every income account's revenue by line (``reports.form990``).
 * **Schedule B**: contributors whose contributions in the year total
-  5,000.00 or more, summed across projects, gift kinds and ways of paying
+  5,000.00 or more (the general rule; the special rule's line can be higher,
+  ``form990.schedule_b_threshold``), summed across projects, gift kinds and ways of paying
   (offline gifts included), refunds taken off. The books know a contributor
   by the ``entity`` each of their entries carries; the database gives the
   name and address behind it: a donor's, or a corporate sponsor's company
@@ -76,9 +79,10 @@ from pathlib import Path
 from typing import TextIO
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
-from conservancy.donations.models import Donor, Gift
+from conservancy.config import ScheduleBRule
+from conservancy.donations.models import Donation, Donor, Gift, OfflineGift, OfflineMethod
 from conservancy.errors import DomainError
 from conservancy.ledger import accounts
 from conservancy.ledger.index import PeriodEntry, TransactionIndex
@@ -87,6 +91,8 @@ from conservancy.money import Currency, Money
 from conservancy.projects.models import Project
 from conservancy.receipts.document import Benefit, Sponsor, deductible_amount
 from conservancy.receipts.models import Receipt, ReceiptKind
+from conservancy.reports import form990
+from conservancy.reports.form990 import PartVIII
 from conservancy.reports.output import write_whole
 from conservancy.reports.statement import SPONSORSHIP_FEES, spreadsheet_text
 from conservancy.sponsorships import books as sponsorship_books
@@ -98,6 +104,10 @@ ACKNOWLEDGEMENT_LINE = Money.from_minor(25_000, USD)  # 250.00: one gift
 PROCESSING_KINDS = frozenset({"Payment-Processing", "Dispute-Fees"})
 SPONSORSHIPS = "Sponsorships"  # Income:<Fund>:Sponsorships, a sponsorship invoice's income
 FIRST_YEAR, LAST_YEAR = 1900, 9998
+REVENUE_TIE = (
+    "Part VIII total revenue (line 12), plus income between the sponsor's own funds, "
+    "against every income account of the books"
+)
 # Later than any entry the books hold: the end of the read for what moved after a year.
 LATER_THAN_ANY = date(3000, 12, 31)
 
@@ -126,7 +136,7 @@ class RollForward:
     fund: str
     project: str
     opening: Money
-    contributions: Money
+    contributions: Money  # every income of the fund: gifts, and interest or sales too
     sponsorship_fees: Money  # paid (a project: negative) or received (General: positive)
     processing_fees: Money  # card and dispute fees, negative
     other_expenses: Money  # negative
@@ -151,6 +161,18 @@ class Contributor:
     address: str
     gifts: int
     total: Money  # contributions in the year, refunds and disputes taken off
+
+
+@dataclass(frozen=True, slots=True)
+class NoncashGift:
+    """A gift of property (Schedule B Part II): stock, at the amount its sale realised."""
+
+    entity: str
+    name: str
+    description: str
+    day: date
+    value: Money
+    ref: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,6 +228,25 @@ class YearEnd:
     reversals: tuple[Reversal, ...]
     tie_out: tuple[TieLine, ...]
     contributors: int  # everyone with a contribution in the year, under the line or not
+    part_viii: PartVIII
+    schedule_b_rule: ScheduleBRule
+    schedule_b_threshold: Money
+    noncash: tuple[NoncashGift, ...]  # every gift of property in the year (line 1g)
+
+    @property
+    def schedule_b_noncash(self) -> tuple[NoncashGift, ...]:
+        """Schedule B Part II: the noncash gifts of the contributors Part I lists."""
+        listed = {c.entity for c in self.schedule_b}
+        return tuple(g for g in self.noncash if g.entity in listed)
+
+    @property
+    def revenue_tie(self) -> TieLine:
+        """Part VIII against the books' income: the line the Part VIII page shows."""
+        return next(line for line in self.tie_out if line.what == REVENUE_TIE)
+
+    @property
+    def schedule_b_rule_wording(self) -> str:
+        return form990.rule_wording(self.schedule_b_rule, self.schedule_b_threshold)
 
     @property
     def first_day(self) -> date:
@@ -221,7 +262,7 @@ class YearEnd:
 
     @property
     def benefits_total(self) -> Money:
-        """Of the contributions, what paid for benefits given back to corporate sponsors."""
+        """Of the contributions, what paid for benefits given back to donors and sponsors."""
         return _usd(sum(c.benefits.minor for c in self.contributions))
 
     @property
@@ -248,7 +289,9 @@ def check_year(year: int) -> int:
 
 
 def is_contribution(account: str) -> bool:
-    return account.startswith("Income:") and account != accounts.SPONSORSHIP_FEE_INCOME
+    """Income on Part VIII line 1 by the account's name alone (``form990.is_contribution``
+    also reads the metadata on its open)."""
+    return form990.is_contribution(account, {})
 
 
 # --- gathering ---------------------------------------------------------------------
@@ -346,11 +389,84 @@ def _sponsorships(session: Session, first: date, last: date) -> _Sponsorships:
     return found
 
 
+@dataclass(frozen=True, slots=True)
+class _GiftBenefit:
+    """A USD gift of the year that came with a thank-you item worth more than a token."""
+
+    fund: str  # the project's: the item is the project's thank-you
+    exchange: int  # the item's fair market value the receipt takes off, in cents
+
+
+def _gift_benefits(session: Session, first: date, last: date) -> dict[str, _GiftBenefit]:
+    """By gift ref: the gifts settled in the year whose donors got something back. The
+    thank-you goes with a donation's first payment only (``receipts.issue.benefits_of``)."""
+    found: dict[str, _GiftBenefit] = {}
+    # The first payment of each donation (an alias: not the outer query's gift).
+    earlier = aliased(Gift)
+    first_payments = select(func.min(earlier.id)).group_by(earlier.donation_id)
+    rows = session.execute(
+        select(Gift, Donation)
+        .join(Donation, Donation.id == Gift.donation_id)
+        .where(
+            Gift.settled_on >= first,
+            Gift.settled_on <= last,
+            Gift.currency == USD.value,
+            Donation.benefit_value_minor.is_not(None),
+            Donation.benefit_description.is_not(None),
+            Gift.id.in_(first_payments),
+        )
+    )
+    for gift, donation in rows:
+        if donation.benefit_value is None:
+            continue
+        paid = _usd(gift.project_minor + gift.general_minor)
+        benefits = (Benefit(str(donation.benefit_description), donation.benefit_value),)
+        exchange = (paid - deductible_amount(paid, benefits, gift.settled_on.year)).minor
+        if exchange > 0:
+            found[gift.ref] = _GiftBenefit(gift.fund, exchange)
+    return found
+
+
+def _noncash(session: Session, first: date, last: date) -> list[tuple[str, NoncashGift]]:
+    """Gifts of stock settled in the year, with their donor's ref (Schedule B Part II)."""
+    rows = session.execute(
+        select(Gift, OfflineGift, Donor.ref, Donor.name)
+        .join(OfflineGift, OfflineGift.gift_id == Gift.id)
+        .join(Donation, Donation.id == Gift.donation_id)
+        .join(Donor, Donor.id == Donation.donor_id)
+        .where(
+            OfflineGift.method == OfflineMethod.STOCK,
+            Gift.settled_on >= first,
+            Gift.settled_on <= last,
+            Gift.currency == USD.value,
+        )
+        .order_by(Gift.settled_on, Gift.id)
+    )
+    return [
+        (
+            entity,
+            NoncashGift(
+                entity=entity,
+                name=name,
+                description=offline.reference,
+                day=gift.settled_on,
+                value=_usd(gift.project_minor + gift.general_minor),
+                ref=gift.ref,
+            ),
+        )
+        for gift, offline, entity, name in rows
+    ]
+
+
 @dataclass
 class _Tally:
     """What one pass over the year's contribution entries adds up."""
 
     sponsorships: _Sponsorships
+    gift_benefits: dict[str, _GiftBenefit] = field(default_factory=dict)
+    # What each gift with a benefit brought in the year, refunds taken off, and its donor.
+    gift_standing: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    gift_entity: dict[str, str] = field(default_factory=dict)
     by_entity: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     gifts_of: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     without_entity: int = 0
@@ -360,7 +476,8 @@ class _Tally:
     large: list[PeriodEntry] = field(default_factory=list)
     reversals: list[PeriodEntry] = field(default_factory=list)
     other_currency: int = 0
-    # The fair market value of benefits given back to sponsors, by fund: income, no gift.
+    # The fair market value of benefits given back to donors and corporate sponsors, by
+    # income account: income, but no contribution (Part VIII puts it on its own line).
     exchange: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
     def add(self, entry: PeriodEntry) -> None:
@@ -384,6 +501,11 @@ class _Tally:
             self.without_entity += received
             return
         self.by_entity[entry.entity] += received
+        benefited = entry.gift if entry.gift is not None else entry.ref
+        if benefited in self.gift_benefits:
+            self.gift_standing[benefited] += received
+            if entry.gift is None:
+                self.gift_entity[benefited] = entry.entity
         if entry.gift is None and received > 0:
             self.gift_entries += 1
             self.gifts_of[entry.entity] += 1
@@ -404,19 +526,42 @@ class _Tally:
             deductible, exchange = self.sponsorships.split(invoice)
             if deductible or exchange:
                 self.by_entity[invoice.entity] += deductible
-                self.exchange[invoice.fund] += exchange
+                self.exchange[accounts.sponsorships(invoice.fund)] += exchange
+        # A gift with a thank-you worth more than a token: the item's value is no
+        # contribution. Money that goes back takes the deductible part first, as for an
+        # invoice; a gift of an earlier year refunded in this one takes its refund off the
+        # contribution alone.
+        for ref, entity in self.gift_entity.items():
+            benefit = self.gift_benefits[ref]
+            exchange = min(max(self.gift_standing[ref], 0), benefit.exchange)
+            if exchange:
+                self.by_entity[entity] -= exchange
+                self.exchange[accounts.donations(benefit.fund)] += exchange
 
 
 def is_sponsorship_income(account: str) -> bool:
     return account.startswith("Income:") and accounts.kind_of(account) == SPONSORSHIPS
 
 
-def year_end(session: Session, index: TransactionIndex, snapshot: Snapshot, year: int) -> YearEnd:
-    """The package for ``year``. ``snapshot`` is the books' current one (``Books.current``)."""
+def year_end(
+    session: Session,
+    index: TransactionIndex,
+    snapshot: Snapshot,
+    year: int,
+    *,
+    rule: ScheduleBRule = ScheduleBRule.GENERAL,
+) -> YearEnd:
+    """The package for ``year``. ``snapshot`` is the books' current one (``Books.current``);
+    ``rule``: the Schedule B rule the sponsor files under (``Settings.schedule_b_rule``)."""
     check_year(year)
     first, last = date(year, 1, 1), date(year, 12, 31)
     names = _fund_names(session)
-    tally = _Tally(_sponsorships(session, first, last))
+    form_990 = snapshot.form_990
+
+    def is_contribution(account: str) -> bool:
+        return form990.is_contribution(account, form_990)
+
+    tally = _Tally(_sponsorships(session, first, last), _gift_benefits(session, first, last))
     with index.read() as view:
         totals = view.account_totals(first, last)
         funds = sorted(set(view.funds()) | {f for f in names if f != accounts.GENERAL})
@@ -438,13 +583,21 @@ def year_end(session: Session, index: TransactionIndex, snapshot: Snapshot, year
             names.get(fund, fund),
             accounts.kind_of(account),
             _usd(-minor),
-            _usd(tally.exchange.get(fund, 0) if is_sponsorship_income(account) else 0),
+            _usd(tally.exchange.get(account, 0)),
         )
         for account, minor in sorted(usd_totals.items())
         if is_contribution(account)
         and (fund := accounts.fund_of(account)) is not None
-        and (minor or (is_sponsorship_income(account) and tally.exchange.get(fund, 0)))
+        and (minor or tally.exchange.get(account, 0))
     )
+    noncash = _noncash(session, first, last)
+    part_viii = form990.part_viii(
+        {a: -minor for a, minor in usd_totals.items() if a.startswith("Income:")},
+        tally.exchange,
+        sum(gift.value.minor for _entity, gift in noncash),
+        form_990,
+    )
+    threshold = form990.schedule_b_threshold(rule, part_viii.contributions)
     roll_forward = tuple(
         _roll_forward(fund, names.get(fund, fund), usd_totals, opening[fund], closing[fund])
         for fund in funds
@@ -460,7 +613,7 @@ def year_end(session: Session, index: TransactionIndex, snapshot: Snapshot, year
                     _usd(minor),
                 )
                 for entity, minor in tally.by_entity.items()
-                if minor >= SCHEDULE_B_LINE.minor
+                if minor >= threshold.minor
             ),
             key=lambda c: (-c.total.minor, c.name, c.entity),
         )
@@ -496,7 +649,9 @@ def year_end(session: Session, index: TransactionIndex, snapshot: Snapshot, year
         )
         for e in tally.reversals
     )
-    tie_out = _tie_out(session, snapshot, year, funds, names, contributions, roll_forward, tally)
+    tie_out = _tie_out(
+        session, snapshot, year, funds, names, contributions, roll_forward, tally, part_viii
+    )
     return YearEnd(
         year=year,
         contributions=contributions,
@@ -506,6 +661,10 @@ def year_end(session: Session, index: TransactionIndex, snapshot: Snapshot, year
         reversals=reversals,
         tie_out=tie_out,
         contributors=sum(1 for minor in tally.by_entity.values() if minor > 0),
+        part_viii=part_viii,
+        schedule_b_rule=rule,
+        schedule_b_threshold=threshold,
+        noncash=tuple(gift for _entity, gift in noncash),
     )
 
 
@@ -615,14 +774,21 @@ def _tie_out(
     contributions: Sequence[Contribution],
     roll_forward: Sequence[RollForward],
     tally: _Tally,
+    part_viii: PartVIII,
 ) -> tuple[TieLine, ...]:
     lines = []
     by_fund: dict[str, int] = defaultdict(int)
     for c in contributions:
         by_fund[c.fund] += c.amount.minor
+    all_income = 0
     for fund in funds:
         figures = snapshot.fund_year(fund, year, USD)
-        books = sum(m.minor for account, m in figures.income.items() if is_contribution(account))
+        all_income += sum(m.minor for m in figures.income.values())
+        books = sum(
+            m.minor
+            for account, m in figures.income.items()
+            if form990.is_contribution(account, snapshot.form_990)
+        )
         lines.append(
             TieLine.money(
                 f"Contributions to {names.get(fund, fund)}", _usd(by_fund[fund]), _usd(books)
@@ -631,9 +797,30 @@ def _tie_out(
     everyone = sum(tally.by_entity.values()) + sum(tally.exchange.values()) + tally.without_entity
     lines.append(
         TieLine.money(
-            "Every contributor's total, plus benefits given to sponsors and entries naming "
-            "none, against all contributions",
+            "Every contributor's total, plus benefits given to donors and sponsors and entries "
+            "naming none, against all contributions",
             _usd(everyone),
+            _usd(sum(by_fund.values())),
+        )
+    )
+    lines.append(
+        TieLine.count(
+            "Income accounts with no Form 990 line (form-990-line on their open)",
+            len(part_viii.unclassed),
+            0,
+        )
+    )
+    lines.append(
+        TieLine.money(
+            REVENUE_TIE,
+            part_viii.total_revenue + part_viii.between_funds,
+            _usd(all_income),
+        )
+    )
+    lines.append(
+        TieLine.money(
+            "Part VIII line 1h, plus benefits given back, against all contributions",
+            part_viii.contributions + _usd(sum(tally.exchange.values())),
             _usd(sum(by_fund.values())),
         )
     )
@@ -701,7 +888,9 @@ def _tie_out(
 
 CSV_FILES = (
     "contributions.csv",
+    "part-viii.csv",
     "schedule-b.csv",
+    "schedule-b-noncash.csv",
     "roll-forward.csv",
     "acknowledgements.csv",
     "refunds-disputes.csv",
@@ -771,11 +960,55 @@ def csv_rows(package: YearEnd) -> Iterator[tuple[str, list[str], list[list[str]]
         ],
     )
     yield (
-        "schedule-b.csv",
-        ["name", "address", "total", "currency", "gifts", "donor_ref"],
+        "part-viii.csv",
+        ["line", "description", "amount", "currency", "accounts"],
         [
-            [s(c.name), s(c.address), _amount(c.total), USD.value, str(c.gifts), c.entity]
+            [v.line, v.label, _amount(v.amount), USD.value, s("; ".join(v.accounts))]
+            for v in package.part_viii.lines
+        ]
+        + [
+            [
+                "",
+                "Not revenue: sponsorship fees between the sponsor's own funds",
+                _amount(package.part_viii.between_funds),
+                USD.value,
+                accounts.SPONSORSHIP_FEE_INCOME,
+            ]
+        ],
+    )
+    rule = package.schedule_b_rule.value
+    threshold = _amount(package.schedule_b_threshold)
+    yield (
+        "schedule-b.csv",
+        ["name", "address", "total", "currency", "gifts", "donor_ref", "rule", "threshold"],
+        [
+            [
+                s(c.name),
+                s(c.address),
+                _amount(c.total),
+                USD.value,
+                str(c.gifts),
+                c.entity,
+                rule,
+                threshold,
+            ]
             for c in package.schedule_b
+        ],
+    )
+    yield (
+        "schedule-b-noncash.csv",
+        ["name", "donor_ref", "description", "date", "value", "currency", "ref"],
+        [
+            [
+                s(g.name),
+                g.entity,
+                s(g.description),
+                g.day.isoformat(),
+                _amount(g.value),
+                USD.value,
+                s(g.ref),
+            ]
+            for g in package.schedule_b_noncash
         ],
     )
     yield (
