@@ -58,7 +58,9 @@ def year_end(staff: Staff) -> ResponseReturnValue:
     if year is None:
         return _page(year=text, error=error), 400
     try:
-        package = ye.year_end(db(), rt.books.index, rt.books.current(), year)
+        package = ye.year_end(
+            db(), rt.books.index, rt.books.current(), year, rule=rt.settings.schedule_b_rule
+        )
     except BooksLoading:
         return _page(year=text, loading=True), 503, {"Retry-After": "30"}
     return _page(year=text, package=package, today=today, draft=ye.unfinished(year, today))
@@ -74,7 +76,9 @@ def download(staff: Staff, year: int) -> ResponseReturnValue:
     rt = runtime()
     session = db()
     try:
-        package = ye.year_end(session, rt.books.index, rt.books.current(), year)
+        package = ye.year_end(
+            session, rt.books.index, rt.books.current(), year, rule=rt.settings.schedule_b_rule
+        )
     except BooksLoading:
         return _page(year=str(year), loading=True), 503, {"Retry-After": "30"}
     prepared_on = clock.today(rt.settings.timezone)

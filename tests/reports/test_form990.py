@@ -43,10 +43,13 @@ from __future__ import annotations
 import csv
 import io
 import subprocess
+import zipfile
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
+from flask import Flask
 from sqlalchemy import select
 
 from conservancy.config import ScheduleBRule, Settings
@@ -61,6 +64,7 @@ from conservancy.sponsorships.service import issue_invoice
 from conservancy.staff import audit
 from conservancy.submissions import new_key
 from tests import factories
+from tests.admin.pages import signed_in
 from tests.conftest import settings_env
 from tests.ledger.processes import CONSERVANCY, REPO
 from tests.ledger.test_check import add_staff_file, line_of, run_check
@@ -231,6 +235,28 @@ def test_schedule_b_special_rule_takes_two_percent_of_line_1h(year: Runtime) -> 
         ("Acme Widgets, Inc.", "9500.00"),
     ]
     assert found.schedule_b_noncash == ()  # Eve is not listed, so neither are her shares
+
+
+@requires_weasyprint
+def test_the_staff_pages_zip_follows_the_configured_rule(
+    year: Runtime, app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(
+        year, "settings", replace(year.settings, schedule_b_rule=ScheduleBRule.SPECIAL)
+    )
+    answer = signed_in(app, year, "auditor").get("/admin/reports/year-end/2026.zip")
+
+    assert answer.status_code == 200
+    archive = zipfile.ZipFile(io.BytesIO(answer.data))
+    (name,) = [n for n in archive.namelist() if n.endswith("/schedule-b.csv")]
+    text = archive.read(name).decode()
+    rows = list(
+        csv.DictReader(io.StringIO(text.split("\n", 1)[1] if text.startswith("# DRAFT") else text))
+    )
+    assert [(r["name"], r["rule"], r["threshold"]) for r in rows] == [
+        ("The Big Foundation", "special", "8630.00"),
+        ("Acme Widgets, Inc.", "special", "8630.00"),
+    ]
 
 
 def test_special_rule_is_never_below_five_thousand(runtime: Runtime) -> None:
