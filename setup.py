@@ -2,7 +2,7 @@
 
 ``templates/``, ``static/`` and ``migrations/`` stay where they are and ship in the wheel as
 ``conservancy.templates``, ``conservancy.static`` and ``conservancy.migrations``;
-conservancy/resources.py finds them through importlib.resources, installed or editable.
+conservancy/infra/resources.py finds them through importlib.resources, installed or editable.
 Everything else about the distribution is in setup.cfg.
 """
 

@@ -62,8 +62,8 @@ def seed(url: str, donors: int, gifts: int) -> dict[str, int]:
     """The sponsor, projects, donors, donations, gifts and receipts, inserted in bulk."""
     from sqlalchemy import insert
 
-    from conservancy.db import make_engine, make_sessions, migrate
     from conservancy.donations.models import Donation, Donor, Gift
+    from conservancy.infra.db import make_engine, make_sessions, migrate
     from conservancy.projects.models import Project
     from conservancy.projects.service import add_project, set_up_sponsor
     from conservancy.receipts.models import Receipt
@@ -247,7 +247,7 @@ def weasyprint_only(html: str, data: str, stamp: datetime) -> int:
 
 def same_html(url: str, donor_ids: list[int]) -> list[tuple[str, str, datetime]]:
     """The HTML (and attachment) of every statement, as ``issue_statements`` draws them."""
-    from conservancy.db import make_engine, make_sessions
+    from conservancy.infra.db import make_engine, make_sessions
     from conservancy.receipts.annual import CHUNK, build_statements, sponsor_of, statement_html
 
     engine = make_engine(url)
@@ -310,7 +310,7 @@ def run_ours(url: str, folder: Path, jobs: int) -> dict[str, Any]:
     from sqlalchemy import delete
 
     from conservancy.cli.receipts import ProgressBar
-    from conservancy.db import make_engine, make_sessions
+    from conservancy.infra.db import make_engine, make_sessions
     from conservancy.mail.models import MailMessage
     from conservancy.receipts.annual import issue_statements
     from conservancy.receipts.models import AnnualStatement

@@ -96,8 +96,8 @@ def phase_seed(url: str, db_gifts: int, seed: int = 3, index: bool = False) -> d
     """Sponsor, projects, donors, donations and gifts in bulk; a treasurer of the biggest."""
     from sqlalchemy import insert, text, update
 
-    from conservancy.db import make_engine, make_sessions, migrate
     from conservancy.donations.models import Donation, Donor, Gift
+    from conservancy.infra.db import make_engine, make_sessions, migrate
     from conservancy.ledger.models import LedgerOutbox
     from conservancy.projects.service import add_project, set_up_sponsor
     from conservancy.staff import audit, passwords
@@ -326,15 +326,15 @@ def phase_serve(
     out["peak_rss_by_step_mib"] = hwm
     from sqlalchemy import select
 
-    from conservancy.config import Environment, Settings
     from conservancy.donations.models import Donation, Frequency, Visibility
     from conservancy.donations.service import DonationRequest, record_donation
     from conservancy.donations.settlement import settle
+    from conservancy.infra.config import Environment, Settings
     from conservancy.money import Currency, Money
     from conservancy.payments.gateway import BalanceTransaction, Charge
+    from conservancy.projects.fund import donors
     from conservancy.projects.models import Project
     from conservancy.runtime import Runtime
-    from conservancy.treasurer import donors
     from conservancy.web.app import build_app
 
     out["rss_after_imports_mib"] = rss_mib()

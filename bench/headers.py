@@ -96,8 +96,8 @@ def database(url: str | None) -> Iterator[str]:
 
 def site(url: str, work: Path) -> Any:
     """A migrated database with the sponsor, one project and a treasurer of it; the runtime."""
-    from conservancy.config import Environment, Settings
-    from conservancy.db import migrate
+    from conservancy.infra.config import Environment, Settings
+    from conservancy.infra.db import migrate
     from conservancy.projects.service import add_project, set_up_sponsor
     from conservancy.runtime import Runtime
     from conservancy.staff import audit, passwords

@@ -264,7 +264,7 @@ def cli(env: dict[str, str], *args: str, check: bool = True) -> subprocess.Compl
 
 
 def settings_of(env: dict[str, str]) -> Any:
-    from conservancy.config import Settings
+    from conservancy.infra.config import Settings
 
     return Settings.from_env(env)
 
@@ -341,9 +341,9 @@ def prepare(env: dict[str, str], standin_url: str, count: int, seed: int) -> Pre
     """Donations recorded, checkouts created and paid on the stand-in; their events."""
     from sqlalchemy import select
 
-    from conservancy import clock
     from conservancy.donations.models import Frequency
     from conservancy.donations.service import DonationRequest, begin_checkout, record_donation
+    from conservancy.kernel import clock
     from conservancy.money import Currency, Money
     from conservancy.projects.models import Project
     from conservancy.runtime import Runtime
@@ -792,7 +792,7 @@ def profile_phases(env: dict[str, str], payloads: list[str]) -> dict[str, Any]:
     from sqlalchemy.orm import Session
 
     from conservancy import create_app
-    from conservancy.courier import Courier
+    from conservancy.background.courier import Courier
     from conservancy.donations import settlement
     from conservancy.payments.stripe_gateway import StripeGateway
     from conservancy.receipts import issue

@@ -666,7 +666,7 @@ def phase_check(root: Path) -> dict[str, Any]:
 
 
 def phase_serve(root: Path, lookups: int, appends: int, rebuild_probe: bool) -> dict[str, Any]:
-    from conservancy.db import make_engine, make_sessions, migrate
+    from conservancy.infra.db import make_engine, make_sessions, migrate
     from conservancy.ledger import snapshot
     from conservancy.ledger.books import Books
     from conservancy.ledger.files import LedgerFiles

@@ -208,8 +208,8 @@ def _timed_loads(root: Path, *, history: bool) -> dict[str, Any]:
 
 
 def phase_close(root: Path, years: list[int]) -> dict[str, Any]:
-    from conservancy import clock
-    from conservancy.db import make_engine, make_sessions, migrate
+    from conservancy.infra.db import make_engine, make_sessions, migrate
+    from conservancy.kernel import clock
     from conservancy.ledger.close import close_year
     from conservancy.ledger.files import LedgerFiles
 
@@ -318,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.years:
         years = [int(y) for y in args.years.split(",")]
     else:
-        from conservancy import clock
+        from conservancy.kernel import clock
 
         this = clock.today(clock_zone()).year
         years = list(range(this - 5, this + 1))

@@ -120,8 +120,8 @@ def _donor_name(n: int) -> str:
 def phase_seed(root: Path, url: str) -> dict[str, Any]:
     from sqlalchemy import insert, update
 
-    from conservancy.db import make_engine, make_sessions, migrate
     from conservancy.donations.models import Donation, Donor, Gift
+    from conservancy.infra.db import make_engine, make_sessions, migrate
     from conservancy.ledger.books import Books
     from conservancy.ledger.files import LedgerFiles
     from conservancy.ledger.models import LedgerOutbox
@@ -408,7 +408,7 @@ def phase_parts(root: Path, url: str, work: Path, year: int) -> dict[str, Any]:
     out: dict[str, Any] = {"loadavg_before": os.getloadavg(), "rss_at_start_mib": rss_mib()}
     t = time.perf_counter()
     from conservancy.cli.reports import letterhead_of
-    from conservancy.config import Settings
+    from conservancy.infra.config import Settings
     from conservancy.ledger.books import covering
     from conservancy.reports.year_end import csv_rows, pdf_bytes, write_csv
     from conservancy.reports.year_end import year_end as build

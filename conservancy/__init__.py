@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from flask import Flask
 
-    from conservancy.config import Settings
+    from conservancy.infra.config import Settings
     from conservancy.runtime import Runtime
 
 

@@ -1,7 +1,6 @@
 """Every mapped class, imported once so that Base.metadata knows the whole schema
 (Alembic's ``check`` and autogenerate compare against it)."""
 
-from conservancy.db import Base
 from conservancy.donations.models import (
     Dispute,
     Donation,
@@ -13,6 +12,8 @@ from conservancy.donations.models import (
     Refund,
 )
 from conservancy.expenses.models import Expense
+from conservancy.infra.db import Base
+from conservancy.kernel.submissions import FormSubmission
 from conservancy.ledger.models import LedgerCheck, LedgerOutbox
 from conservancy.mail.models import MailMessage
 from conservancy.payments.models import CheckoutAttempt, StripeEvent
@@ -36,7 +37,6 @@ from conservancy.staff.models import (
     StaffToken,
     StaffUser,
 )
-from conservancy.submissions import FormSubmission
 
 __all__ = [
     "AnnualStatement",

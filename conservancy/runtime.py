@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from conservancy.config import Settings, SettingsError
-from conservancy.courier import Courier, Traffic
-from conservancy.db import make_engine, make_sessions
-from conservancy.jobs import Jobs, jobs_for
+from conservancy.background.courier import Courier, Traffic
+from conservancy.background.jobs import Jobs, jobs_for
+from conservancy.infra.config import Settings, SettingsError
+from conservancy.infra.db import make_engine, make_sessions
 from conservancy.ledger.books import Books
 from conservancy.ledger.files import LedgerFiles
 from conservancy.ledger.outbox import PostResult, post_pending

@@ -1,1 +1,1 @@
-"""Alembic's migrations; in the wheel, conservancy.migrations (conservancy/resources.py)."""
+"""Alembic's migrations; in the wheel, conservancy.migrations (conservancy/infra/resources.py)."""

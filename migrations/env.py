@@ -1,13 +1,13 @@
 """Alembic environment. The URL comes from the config conservancy builds
-(``conservancy.db.alembic_config``) or, for the alembic command itself, from
+(``conservancy.infra.db.alembic_config``) or, for the alembic command itself, from
 ``CONSERVANCY_DATABASE_URL``."""
 
 from __future__ import annotations
 
 from alembic import context
 
-from conservancy.config import Settings
-from conservancy.db import make_engine
+from conservancy.infra.config import Settings
+from conservancy.infra.db import make_engine
 from conservancy.models import Base
 
 config = context.config

@@ -1,1 +1,1 @@
-"""Style sheets and images; in the wheel, conservancy.static (conservancy/resources.py)."""
+"""Style sheets and images; in the wheel, conservancy.static (conservancy/infra/resources.py)."""

@@ -1,1 +1,1 @@
-"""The Jinja templates; in the wheel, conservancy.templates (conservancy/resources.py)."""
+"""The Jinja templates; in the wheel, conservancy.templates (conservancy/infra/resources.py)."""

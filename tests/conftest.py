@@ -27,8 +27,8 @@ from sqlalchemy.engine import make_url
 from werkzeug.routing import Rule
 
 from conservancy import create_app
-from conservancy.config import Environment, Settings
-from conservancy.db import migrate
+from conservancy.infra.config import Environment, Settings
+from conservancy.infra.db import migrate
 from conservancy.projects.service import set_up_sponsor
 from conservancy.runtime import Runtime
 from conservancy.staff import passwords

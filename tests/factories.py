@@ -134,9 +134,9 @@ def settled_gift(
 
 def refund(rt: Runtime, gift_id: int, amount: str, refund_id: str) -> None:
     """A refund of ``amount`` on the gift, booked as Stripe's refund event books it."""
-    from conservancy import clock
     from conservancy.donations.models import Gift
     from conservancy.donations.settlement import apply_refund
+    from conservancy.kernel import clock
     from conservancy.payments.gateway import RefundInfo
 
     with rt.sessions() as session:
@@ -173,8 +173,8 @@ def cheque(
     """A cheque as staff enter it at /admin/gifts/offline (booked and receipted); its gift id."""
     from conservancy.donations.models import OfflineMethod
     from conservancy.donations.offline import OfflineGiftRequest, record_offline_gift
+    from conservancy.kernel.submissions import new_key
     from conservancy.staff import audit
-    from conservancy.submissions import new_key
 
     with rt.sessions() as session:
         target = session.scalars(select(Project).where(Project.slug == slug)).one()

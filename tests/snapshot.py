@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from conservancy.db import Base
+from conservancy.infra.db import Base
 from conservancy.runtime import Runtime
 
 

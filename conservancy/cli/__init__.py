@@ -12,8 +12,8 @@ from typing import Any
 import click
 from sqlalchemy.exc import OperationalError
 
-from conservancy.config import SettingsError
-from conservancy.errors import DomainError
+from conservancy.infra.config import SettingsError
+from conservancy.kernel.errors import DomainError
 from conservancy.payments.gateway import GatewayError
 
 # A group run without a command raises this (click >= 8.2) to show its help: let it.

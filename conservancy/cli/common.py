@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from conservancy.config import Settings
+from conservancy.infra.config import Settings
 from conservancy.runtime import Runtime
 
 

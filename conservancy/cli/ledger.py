@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 from sqlalchemy import inspect
 
-from conservancy import clock
 from conservancy.cli.common import open_runtime
+from conservancy.kernel import clock
 from conservancy.ledger import years
 from conservancy.ledger.check import check_books
 from conservancy.ledger.health import record_check

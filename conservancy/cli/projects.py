@@ -3,8 +3,8 @@ from __future__ import annotations
 import click
 from sqlalchemy import inspect
 
-from conservancy import clock
 from conservancy.cli.common import open_runtime
+from conservancy.kernel import clock
 from conservancy.money import MoneyError, percent_to_basis_points
 from conservancy.projects.service import add_project, get_sponsor
 

@@ -8,7 +8,7 @@ from typing import TextIO
 
 import click
 
-from conservancy.config import Settings
+from conservancy.infra.config import Settings
 from conservancy.runtime import Delivery, Runtime
 
 
@@ -89,8 +89,8 @@ def annual(year: int, jobs: int | None, background: bool) -> None:
     Donors who already have theirs are skipped, so an interrupted run is finished
     by running it again. The statements are mailed once they are all recorded.
     """
-    from conservancy import clock
     from conservancy.cli.common import open_runtime
+    from conservancy.kernel import clock
     from conservancy.receipts.annual import check_year, issue_statements
 
     settings = Settings.from_env()
@@ -139,9 +139,9 @@ def _queue_annual(settings: Settings, year: int) -> None:
     batches over a process pool on the worker's host (all its cores), and like this
     command it skips donors who have theirs, so a job retried or queued twice finishes
     what is left and issues nothing twice."""
+    from conservancy.background.jobs import Job
     from conservancy.cli.common import open_runtime
-    from conservancy.config import SettingsError
-    from conservancy.jobs import Job
+    from conservancy.infra.config import SettingsError
 
     if not settings.redis_url:
         raise SettingsError("CONSERVANCY_REDIS_URL is required for --background")

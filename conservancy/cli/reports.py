@@ -66,8 +66,8 @@ def statement(slug: str, first: str, last: str, fmt: str, out: str, jobs: int) -
     """
     from sqlalchemy import inspect, select
 
-    from conservancy import clock
     from conservancy.cli.common import open_runtime
+    from conservancy.kernel import clock
     from conservancy.ledger.books import covering
     from conservancy.projects.models import Project
     from conservancy.reports.statement import check_period, project_statement
@@ -140,8 +140,8 @@ def year_end(year: int, out: str) -> None:
     """
     from sqlalchemy import inspect
 
-    from conservancy import clock
     from conservancy.cli.common import open_runtime
+    from conservancy.kernel import clock
     from conservancy.ledger.books import covering
     from conservancy.reports.year_end import check_year, unfinished, write_package
     from conservancy.reports.year_end import year_end as build

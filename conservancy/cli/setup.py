@@ -12,11 +12,11 @@ import click
 from click.core import ParameterSource
 from sqlalchemy.orm import Session
 
-from conservancy import clock
 from conservancy.cli.common import open_runtime
-from conservancy.config import Environment, Settings
-from conservancy.db import migrate
-from conservancy.errors import Conflict
+from conservancy.infra.config import Environment, Settings
+from conservancy.infra.db import migrate
+from conservancy.kernel import clock
+from conservancy.kernel.errors import Conflict
 from conservancy.money import Currency, Money
 from conservancy.projects.models import Campaign, Project
 from conservancy.projects.service import add_project, get_sponsor, set_up_sponsor

@@ -8,8 +8,8 @@ from datetime import date
 import click
 from sqlalchemy.exc import IntegrityError
 
-from conservancy import clock
 from conservancy.cli.common import open_runtime
+from conservancy.kernel import clock
 from conservancy.money import Money
 from conservancy.sponsorships.aging import BUCKETS, aging, remind
 from conservancy.sponsorships.renewals import Renewal, due_for_renewal, renew_invoice

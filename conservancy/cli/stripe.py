@@ -80,8 +80,8 @@ def stand_in(
 )
 def sync(since: datetime | None) -> None:
     """Fetch events from Stripe and process any not yet processed (recovery from lost webhooks)."""
-    from conservancy import clock
     from conservancy.cli.common import open_runtime
+    from conservancy.kernel import clock
     from conservancy.payments.events import sync as sync_events
 
     start = since.replace(tzinfo=UTC) if since is not None else clock.now() - timedelta(days=30)
@@ -128,8 +128,8 @@ def reconcile(first: datetime | None, last: datetime | None, write: bool) -> Non
     reach Assets:Bank:Checking; and the balances must agree at the end. Prints
     one line per problem and exits 1 if there is any.
     """
-    from conservancy import clock
     from conservancy.cli.common import open_runtime
+    from conservancy.kernel import clock
     from conservancy.ledger.books import covering
     from conservancy.payments import reconcile as reconciling
     from conservancy.staff.audit import COMMAND_LINE

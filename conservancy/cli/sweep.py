@@ -1,4 +1,4 @@
-"""``conservancy sweep``: do the work a lost job left waiting (conservancy.sweep)."""
+"""``conservancy sweep``: do the work a lost job left waiting (conservancy.background.sweep)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ def sweep() -> None:
     Run it every few minutes where no 'conservancy worker' runs (which sweeps by itself):
     deploy/conservancy-sweep.timer. Safe to run any time, any number of times.
     """
+    from conservancy.background.sweep import sweep as sweep_lost_work
     from conservancy.cli.common import open_runtime
-    from conservancy.sweep import sweep as sweep_lost_work
 
     with open_runtime() as rt:
         if not rt.ledger.exists():

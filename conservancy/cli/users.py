@@ -3,8 +3,8 @@ from __future__ import annotations
 import click
 from sqlalchemy import inspect
 
-from conservancy import clock
 from conservancy.cli.common import open_runtime
+from conservancy.kernel import clock
 from conservancy.staff import audit
 from conservancy.staff.models import Role, TokenPurpose
 from conservancy.staff.service import LINK_LIFETIME, add_user, issue_link

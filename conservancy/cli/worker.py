@@ -1,4 +1,4 @@
-"""``conservancy worker``: run the background jobs queued in Redis (conservancy.jobs)."""
+"""``conservancy worker``: run the background jobs queued in Redis (conservancy.background.jobs)."""
 
 from __future__ import annotations
 
@@ -25,8 +25,8 @@ def worker(burst: bool, sweep_every: int) -> None:
     At its start, and every few minutes while it runs, it also does what a lost job
     left waiting (as 'conservancy sweep' does).
     """
+    from conservancy.background.jobs import work
     from conservancy.cli.common import open_runtime
-    from conservancy.jobs import work
 
     with open_runtime() as rt:
         work(rt, burst=burst, sweep_every=timedelta(minutes=sweep_every))

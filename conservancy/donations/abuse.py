@@ -30,7 +30,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.orm import Session
 
-from conservancy.errors import DomainError
+from conservancy.kernel.errors import DomainError
 from conservancy.payments.models import CheckoutAttempt
 
 WINDOW = timedelta(minutes=10)

@@ -40,8 +40,8 @@ from conservancy.donations.offline import (
     offline_of,
     record_offline_gift,
 )
+from conservancy.kernel.submissions import claim
 from conservancy.money import Currency, Money
-from conservancy.submissions import claim
 
 # Matching-gift programmes match one to one, some two or three to one. A match above
 # three times what stands of the gift (all its matches together) is a typing mistake

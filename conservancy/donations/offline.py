@@ -23,7 +23,7 @@ payee) is the fund, a Donor of its own whose ref is derived from its name
 Donation's donor is the recommending donor, who gets an acknowledgement that is
 not a tax receipt, and whose annual statement leaves the grant out.
 
-Each entry form carries a key (conservancy.submissions): a form sent twice
+Each entry form carries a key (conservancy.kernel.submissions): a form sent twice
 records one gift, or one refund.
 """
 
@@ -38,7 +38,6 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from conservancy import clock
 from conservancy.donations.bookkeeping import GiftBooking
 from conservancy.donations.donors import donor_by_email, name_gift
 from conservancy.donations.models import (
@@ -55,7 +54,9 @@ from conservancy.donations.models import (
 )
 from conservancy.donations.service import NoThankYou, current_campaign, thank_you_offer
 from conservancy.donations.settlement import booking, move_status
-from conservancy.errors import DomainError
+from conservancy.kernel import clock
+from conservancy.kernel.errors import DomainError
+from conservancy.kernel.submissions import FormSubmission, claim
 from conservancy.ledger import accounts
 from conservancy.ledger.outbox import record
 from conservancy.money import Currency, Money
@@ -64,7 +65,6 @@ from conservancy.projects.service import opened_on
 from conservancy.receipts import issue as receipts
 from conservancy.staff import audit
 from conservancy.staff.permissions import Staff
-from conservancy.submissions import FormSubmission, claim
 
 # Larger sums are no typing mistake a form should take; the books could hold them.
 MAXIMUM = Money.from_minor(1_000_000_000, Currency.USD)

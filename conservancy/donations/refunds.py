@@ -2,7 +2,7 @@
 
 A card refund goes through :func:`conservancy.donations.service.refund_gift`
 (Stripe, then the books and the receipts); here it is also claimed once per
-form (conservancy.submissions) before Stripe is asked, so a form sent twice
+form (conservancy.kernel.submissions) before Stripe is asked, so a form sent twice
 refunds once, and written to the audit log. Offline gifts are refunded from
 the bank: see conservancy.donations.offline.
 """
@@ -17,13 +17,13 @@ from sqlalchemy.orm import Session
 
 from conservancy.donations.models import Donation, Donor, Gift, Refund
 from conservancy.donations.service import refund_gift
-from conservancy.errors import DomainError
+from conservancy.kernel.errors import DomainError
+from conservancy.kernel.submissions import claim
 from conservancy.money import Money
 from conservancy.payments.gateway import Gateway
 from conservancy.receipts.models import Receipt
 from conservancy.staff import audit
 from conservancy.staff.permissions import Staff
-from conservancy.submissions import claim
 
 SEARCH_LIMIT = 50
 REASON_LIMIT = 500

@@ -21,7 +21,7 @@ from conservancy.donations.models import (
     Refund,
     Visibility,
 )
-from conservancy.errors import DomainError, NotFound
+from conservancy.kernel.errors import DomainError, NotFound
 from conservancy.money import Currency, Money
 from conservancy.payments.gateway import Checkout, CheckoutRequest, Gateway, LineItem
 from conservancy.projects.models import Campaign, Project

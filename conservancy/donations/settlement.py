@@ -14,7 +14,6 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from conservancy import clock
 from conservancy.donations.bookkeeping import GiftBooking, Part, split
 from conservancy.donations.donors import name_gift
 from conservancy.donations.models import (
@@ -26,6 +25,7 @@ from conservancy.donations.models import (
     Refund,
     Visibility,
 )
+from conservancy.kernel import clock
 from conservancy.ledger import accounts
 from conservancy.ledger.outbox import is_recorded, record
 from conservancy.money import Currency, Money

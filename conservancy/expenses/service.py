@@ -25,9 +25,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from conservancy import clock, uploads
-from conservancy.errors import DomainError
 from conservancy.expenses.models import Expense
+from conservancy.kernel import clock, uploads
+from conservancy.kernel.errors import DomainError
+from conservancy.kernel.submissions import claim
 from conservancy.ledger import accounts
 from conservancy.ledger.books import Books, BooksLoading
 from conservancy.ledger.entries import Posting, Transaction, loads
@@ -39,7 +40,6 @@ from conservancy.projects.service import open_accounts, opened_on
 from conservancy.receipts.issue import store
 from conservancy.staff import audit
 from conservancy.staff.permissions import Staff
-from conservancy.submissions import claim
 
 INVOICE_LIMIT = 10 * 1024 * 1024
 INVOICE_KINDS = (uploads.PDF, uploads.PNG, uploads.JPEG)

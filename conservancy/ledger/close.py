@@ -84,7 +84,7 @@ from beancount.parser import parser
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from conservancy.errors import DomainError
+from conservancy.kernel.errors import DomainError
 from conservancy.ledger import accounts, years
 from conservancy.ledger import snapshot as snap
 from conservancy.ledger.entries import Open, Posting, Transaction

@@ -41,7 +41,7 @@ from beancount import loader
 from beancount.core import amount, data
 from beancount.parser import printer
 
-from conservancy.errors import DomainError
+from conservancy.kernel.errors import DomainError
 from conservancy.ledger import accounts
 from conservancy.ledger.entries import clean_text
 from conservancy.ledger.index import IndexedTransaction

@@ -6,8 +6,8 @@ from typing import Any
 from sqlalchemy import JSON, Date, DateTime, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from conservancy import clock
-from conservancy.db import Base
+from conservancy.infra.db import Base
+from conservancy.kernel import clock
 from conservancy.ledger import entries
 
 

@@ -46,7 +46,7 @@ from pathlib import Path
 from sqlalchemy import Engine, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from conservancy import clock
+from conservancy.kernel import clock
 from conservancy.ledger import years
 from conservancy.ledger.entries import Entry, Open, Transaction, dumps
 from conservancy.ledger.files import APP_FILE_HEADER, LedgerFiles, fsync_dir

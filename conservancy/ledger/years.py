@@ -56,7 +56,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from conservancy.errors import DomainError
+from conservancy.kernel.errors import DomainError
 from conservancy.ledger.files import APP_DIR, LedgerFiles, fsync_dir
 
 CLOSING = "closing"  # the metadata key of closing entries

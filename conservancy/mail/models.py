@@ -17,8 +17,8 @@ from enum import StrEnum
 from sqlalchemy import DateTime, Enum, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from conservancy import clock
-from conservancy.db import Base
+from conservancy.infra.db import Base
+from conservancy.kernel import clock
 
 
 class MailStatus(StrEnum):

@@ -36,7 +36,7 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from conservancy import clock
+from conservancy.kernel import clock
 from conservancy.mail.models import MailMessage, MailStatus
 from conservancy.mail.transport import PermanentFailure, TemporaryFailure, Transport
 from conservancy.receipts.models import AnnualStatement, Receipt

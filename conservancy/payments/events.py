@@ -22,10 +22,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from conservancy import clock
 from conservancy.donations import settlement
 from conservancy.donations.bookkeeping import payout as payout_entry
 from conservancy.donations.models import Donation, DonationStatus, DonationStatusChange
+from conservancy.kernel import clock
 from conservancy.ledger.models import LedgerOutbox
 from conservancy.ledger.outbox import is_recorded, record
 from conservancy.payments.gateway import BadSignature, DisputeInfo, Event, Gateway, RefundInfo

@@ -14,7 +14,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
-from conservancy.errors import DomainError
+from conservancy.kernel.errors import DomainError
 from conservancy.money import Money
 
 

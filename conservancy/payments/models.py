@@ -5,8 +5,8 @@ from datetime import datetime
 from sqlalchemy import DateTime, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from conservancy import clock
-from conservancy.db import Base
+from conservancy.infra.db import Base
+from conservancy.kernel import clock
 
 
 class StripeEvent(Base):

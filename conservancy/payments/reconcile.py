@@ -45,8 +45,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
-from conservancy import clock
-from conservancy.errors import DomainError
+from conservancy.kernel import clock
+from conservancy.kernel.errors import DomainError
 from conservancy.ledger import accounts
 from conservancy.ledger.entries import Balance
 from conservancy.ledger.index import StripeEntry, TransactionIndex

@@ -20,7 +20,7 @@ from typing import Any, cast
 import requests
 import stripe
 
-from conservancy import clock
+from conservancy.kernel import clock
 from conservancy.money import Currency, Money, MoneyError
 from conservancy.payments.gateway import (
     BadSignature,
@@ -42,7 +42,7 @@ Obj = dict[str, Any]
 # How far a webhook's signed time may be from ours, either way: Stripe's own default.
 # Stripe's library checks only the past (a replay of an old delivery); a time in the
 # future is as suspect (a signature made ahead to be replayed later, or a clock gone
-# wrong), so both are checked here, against our one clock (conservancy.clock).
+# wrong), so both are checked here, against our one clock (conservancy.kernel.clock).
 SIGNATURE_TOLERANCE = 300
 
 

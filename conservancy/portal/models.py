@@ -12,9 +12,9 @@ from datetime import datetime
 from sqlalchemy import DateTime, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from conservancy import clock
-from conservancy.db import Base
 from conservancy.donations.models import Donor
+from conservancy.infra.db import Base
+from conservancy.kernel import clock
 
 
 class PortalToken(Base):

@@ -45,8 +45,6 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session, selectinload
 
-from conservancy import clock
-from conservancy.config import DONOR_IDLE_MINUTES
 from conservancy.donations import abuse
 from conservancy.donations.models import (
     Donation,
@@ -58,7 +56,9 @@ from conservancy.donations.models import (
 )
 from conservancy.donations.service import INTERVALS, MINIMUM
 from conservancy.donations.settlement import move_status
-from conservancy.errors import DomainError, NotFound
+from conservancy.infra.config import DONOR_IDLE_MINUTES
+from conservancy.kernel import clock
+from conservancy.kernel.errors import DomainError, NotFound
 from conservancy.mail.outbox import queue
 from conservancy.money import Money
 from conservancy.payments.gateway import Gateway, LineItem

@@ -17,8 +17,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from conservancy import clock
-from conservancy.db import Base
+from conservancy.infra.db import Base
+from conservancy.kernel import clock
 from conservancy.money import Currency, Money
 
 

@@ -9,7 +9,7 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from conservancy.errors import Conflict, DomainError
+from conservancy.kernel.errors import Conflict, DomainError
 from conservancy.ledger import accounts
 from conservancy.ledger.entries import Open, Transaction
 from conservancy.ledger.models import LedgerOutbox

@@ -28,9 +28,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from conservancy import uploads
 from conservancy.donations.service import MINIMUM
-from conservancy.errors import DomainError
+from conservancy.kernel import uploads
+from conservancy.kernel.errors import DomainError
 from conservancy.money import Currency, Money
 from conservancy.projects.models import Campaign, Project
 from conservancy.receipts.issue import store

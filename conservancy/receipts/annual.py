@@ -44,9 +44,9 @@ from sqlalchemy import Exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
-from conservancy import clock
 from conservancy.donations.models import Donation, Donor, Gift, OfflineGift, OfflineMethod
-from conservancy.errors import DomainError
+from conservancy.kernel import clock
+from conservancy.kernel.errors import DomainError
 from conservancy.mail.outbox import queue
 from conservancy.money import Currency, Money
 from conservancy.projects.models import Project
@@ -57,7 +57,7 @@ from conservancy.receipts.models import AnnualStatement, Receipt, ReceiptKind
 
 log = logging.getLogger(__name__)
 
-TEMPLATE = "receipts/statement.html"
+TEMPLATE = "documents/receipts/statement.html"
 FIRST_YEAR = 1900
 # Donors whose content is built at once (their ids fit any database's IN list).
 CHUNK = 200

@@ -35,8 +35,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, object_session, sessionmaker
 
-from conservancy import clock
 from conservancy.donations.models import Donation, Gift, OfflineGift, OfflineMethod, Visibility
+from conservancy.kernel import clock
 from conservancy.mail.outbox import queue
 from conservancy.money import Currency, Money
 from conservancy.projects.models import Sponsor

@@ -24,8 +24,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from conservancy.db import Base, YearCounter
 from conservancy.donations.models import Donor, Gift
+from conservancy.infra.db import Base, YearCounter
 from conservancy.money import Currency, Money
 
 

@@ -1,11 +1,11 @@
 """Receipt numbers, without gaps, per calendar year: ``2026-000001``, ``2026-000002``, ...
-(the scheme, and why it has no gaps: conservancy.numbering)."""
+(the scheme, and why it has no gaps: conservancy.kernel.numbering)."""
 
 from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from conservancy.numbering import next_sequence
+from conservancy.kernel.numbering import next_sequence
 from conservancy.receipts.models import ReceiptCounter
 
 

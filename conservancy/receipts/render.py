@@ -23,10 +23,10 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from weasyprint import HTML, Attachment  # type: ignore[import-untyped]
 from weasyprint.urls import URLFetcher  # type: ignore[import-untyped]
 
-from conservancy import resources
+from conservancy.infra import resources
 from conservancy.receipts.document import ReceiptDocument, long_date
 
-TEMPLATE = "receipts/receipt.html"
+TEMPLATE = "documents/receipts/receipt.html"
 
 
 class DataURLFetcher(URLFetcher):  # type: ignore[misc]

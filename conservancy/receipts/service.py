@@ -11,9 +11,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
-from conservancy import clock
 from conservancy.donations.models import Gift
-from conservancy.errors import DomainError
+from conservancy.kernel import clock
+from conservancy.kernel.errors import DomainError
 from conservancy.money import Currency, Money
 from conservancy.receipts.models import Receipt, ReceiptKind
 from conservancy.receipts.numbering import next_number

@@ -32,7 +32,7 @@ from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from conservancy.config import ScheduleBRule
+from conservancy.infra.config import ScheduleBRule
 from conservancy.ledger import accounts
 from conservancy.money import Currency, Money
 

@@ -54,8 +54,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from conservancy import clock
 from conservancy.donations.models import Donation, Donor, Gift, Visibility
+from conservancy.kernel import clock
 from conservancy.ledger import accounts
 from conservancy.ledger.fund_books import FundBooks, check_fund_books, fund_books_text
 from conservancy.ledger.index import IndexedTransaction, TransactionIndex
@@ -75,7 +75,7 @@ DONORS_FILE = "donors.csv"
 RECURRING_FILE = "recurring.csv"
 INVOICES_FILE = "invoices.csv"
 SUMMARY_FILE = "summary.pdf"
-SUMMARY_TEMPLATE = "reports/project_export.html"
+SUMMARY_TEMPLATE = "documents/reports/project_export.html"
 
 DONOR_COLUMNS = ("donor", "shown", "gifts", "total", "currency", "first_gift_on", "last_gift_on")
 RECURRING_COLUMNS = (

@@ -28,7 +28,7 @@ from datetime import date
 from functools import partial
 from typing import BinaryIO, TextIO
 
-from conservancy.errors import DomainError
+from conservancy.kernel.errors import DomainError
 from conservancy.ledger.index import TransactionIndex
 from conservancy.money import Currency, Money
 from conservancy.projects.models import Project
@@ -279,8 +279,8 @@ def write_csv(statement: Statement, out: TextIO) -> None:
 # same height, so each page holds exactly ROWS_PER_PAGE of them and each part
 # knows its page numbers before it is drawn.
 
-SUMMARY_TEMPLATE = "reports/statement.html"
-REGISTER_TEMPLATE = "reports/statement_register.html"
+SUMMARY_TEMPLATE = "documents/reports/statement.html"
+REGISTER_TEMPLATE = "documents/reports/statement_register.html"
 ROWS_PER_PAGE = 51
 # A part of the register is one WeasyPrint document: at most this many pages
 # (a 99-page register drawn whole peaked at 137 MiB; it is the memory of much

@@ -81,9 +81,9 @@ from typing import TextIO
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
 
-from conservancy.config import ScheduleBRule
 from conservancy.donations.models import Donation, Donor, Gift, OfflineGift, OfflineMethod
-from conservancy.errors import DomainError
+from conservancy.infra.config import ScheduleBRule
+from conservancy.kernel.errors import DomainError
 from conservancy.ledger import accounts
 from conservancy.ledger.index import PeriodEntry, TransactionIndex
 from conservancy.ledger.snapshot import Snapshot
@@ -1118,7 +1118,7 @@ def pdf_bytes(package: YearEnd, sponsor: Sponsor, *, prepared_on: date) -> bytes
 
     return draw_pdf(
         render_template(
-            "reports/year_end.html",
+            "documents/reports/year_end.html",
             p=package,
             sponsor=sponsor,
             prepared_on=prepared_on,

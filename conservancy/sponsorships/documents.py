@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from conservancy import clock
+from conservancy.kernel import clock
 from conservancy.money import Currency, Money
 from conservancy.projects.models import Sponsor
 from conservancy.projects.service import get_sponsor
@@ -106,7 +106,7 @@ def _stamp(day: date) -> datetime:
 
 def render_invoice(doc: InvoiceDocument) -> bytes:
     return render_pdf(
-        render_template("sponsorships/invoice.html", doc=doc),
+        render_template("documents/sponsorships/invoice.html", doc=doc),
         data=json.dumps(doc.data(), indent=2, sort_keys=True),
         name="invoice.json",
         description=f"Invoice {doc.number} (machine-readable)",
@@ -116,7 +116,7 @@ def render_invoice(doc: InvoiceDocument) -> bytes:
 
 def render_acknowledgement(doc: AcknowledgementDocument) -> bytes:
     return render_pdf(
-        render_template("sponsorships/acknowledgement.html", doc=doc),
+        render_template("documents/sponsorships/acknowledgement.html", doc=doc),
         data=json.dumps(doc.data(), indent=2, sort_keys=True),
         name="acknowledgement.json",
         description=f"Acknowledgement of {doc.number} (machine-readable)",

@@ -27,8 +27,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from conservancy import clock
-from conservancy.db import Base, YearCounter, str_enum
+from conservancy.infra.db import Base, YearCounter, str_enum
+from conservancy.kernel import clock
 from conservancy.money import Currency, Money
 from conservancy.projects.models import Project
 

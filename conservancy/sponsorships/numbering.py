@@ -1,11 +1,11 @@
 """Invoice numbers without gaps, per calendar year: ``INV-2026-0001``, ``INV-2026-0002``, ...
-(the same scheme as receipts: conservancy.numbering)."""
+(the same scheme as receipts: conservancy.kernel.numbering)."""
 
 from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from conservancy.numbering import next_sequence
+from conservancy.kernel.numbering import next_sequence
 from conservancy.sponsorships.models import InvoiceCounter
 
 

@@ -20,7 +20,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from conservancy import clock
+from conservancy.kernel import clock
+from conservancy.kernel.submissions import claim
 from conservancy.ledger.outbox import is_recorded, record
 from conservancy.mail.outbox import queue
 from conservancy.money import Currency, Money
@@ -33,7 +34,6 @@ from conservancy.sponsorships.service import SponsorshipRefused, mark_paid
 from conservancy.staff import audit
 from conservancy.staff.models import AuditEntry
 from conservancy.staff.permissions import Staff
-from conservancy.submissions import claim
 
 log = logging.getLogger(__name__)
 METADATA_KEY = "sponsorship_invoice_id"
@@ -240,7 +240,7 @@ def refund_invoice(
     by the refunds staff asked for before it (as committed) and the amount: a request
     retried after a failed commit repeats the same refund at Stripe instead of making
     another, and a request after a refund that failed makes a new one.
-    The form's ``key`` is claimed first (conservancy.submissions), so a form sent twice
+    The form's ``key`` is claimed first (conservancy.kernel.submissions), so a form sent twice
     refunds once. Raises SponsorshipRefused (nothing written, nothing asked of Stripe),
     submissions.AlreadySubmitted or BadFormKey, or the gateway's error (the caller
     rolls back).

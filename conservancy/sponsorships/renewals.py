@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, and_, select
 from sqlalchemy.orm import Session, aliased
 
-from conservancy import clock
+from conservancy.kernel import clock
 from conservancy.money import Money
 from conservancy.projects.models import Project
 from conservancy.sponsorships.models import InvoiceStatus, SponsorshipInvoice, SponsorshipLevel

@@ -28,8 +28,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from conservancy import clock
-from conservancy.errors import DomainError, NotFound
+from conservancy.kernel import clock
+from conservancy.kernel.errors import DomainError, NotFound
+from conservancy.kernel.submissions import claim
 from conservancy.ledger.outbox import record
 from conservancy.mail.outbox import queue
 from conservancy.money import Money
@@ -50,7 +51,6 @@ from conservancy.sponsorships.models import (
 from conservancy.sponsorships.numbering import next_number
 from conservancy.staff import audit
 from conservancy.staff.permissions import Staff
-from conservancy.submissions import claim
 
 # Who moved a status, in the history, when no staff member did.
 SIGN_UP_FORM = "sponsor sign-up form"

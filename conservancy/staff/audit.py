@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from conservancy import clock
+from conservancy.kernel import clock
 from conservancy.staff.models import AuditEntry, StaffUser
 from conservancy.staff.permissions import Staff
 

@@ -7,7 +7,7 @@ import functools
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from conservancy.errors import DomainError
+from conservancy.kernel.errors import DomainError
 
 MIN_LENGTH = 12
 MAX_LENGTH = 1000  # hashing a megabyte on every try would be a cheap way to load the server

@@ -58,8 +58,8 @@ from webauthn.helpers.structs import (
     UserVerificationRequirement,
 )
 
-from conservancy.config import Settings
-from conservancy.errors import DomainError, NotFound
+from conservancy.infra.config import Settings
+from conservancy.kernel.errors import DomainError, NotFound
 from conservancy.staff import audit, recovery
 from conservancy.staff.models import SecurityKey, SecurityKeyChallenge, StaffUser
 from conservancy.staff.permissions import Staff

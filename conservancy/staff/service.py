@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, selectinload
 
-from conservancy.errors import Conflict, DomainError, NotFound
+from conservancy.kernel.errors import Conflict, DomainError, NotFound
 from conservancy.mail.outbox import queue
 from conservancy.projects.models import Project
 from conservancy.staff import audit, security_keys

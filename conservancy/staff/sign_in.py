@@ -9,7 +9,7 @@ always checked against a hash, a dummy one when there is no user
 
 How long sessions last, and after how many failures tries are delayed and for
 at most how long, are the sponsor's settings (``CONSERVANCY_STAFF_*``,
-conservancy.config), handed to each function here as :class:`SignInRules`.
+conservancy.infra.config), handed to each function here as :class:`SignInRules`.
 
 Throttling. Each wrong password or code is a :class:`SignInFailure` row under
 keyed hashes of the e-mail address typed and of the client's address. Failures
@@ -45,10 +45,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, selectinload
 
-from conservancy import clock
-from conservancy.config import Settings
 from conservancy.donations import abuse
-from conservancy.errors import DomainError
+from conservancy.infra.config import Settings
+from conservancy.kernel import clock
+from conservancy.kernel.errors import DomainError
 from conservancy.mail.outbox import queue
 from conservancy.staff import audit, passwords, recovery, security_keys, totp
 from conservancy.staff.models import (

@@ -35,7 +35,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from conservancy.config import Settings, SettingsError
+from conservancy.infra.config import Settings, SettingsError
 from conservancy.staff.models import StaffUser
 
 log = logging.getLogger(__name__)

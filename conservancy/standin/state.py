@@ -30,7 +30,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from conservancy import clock
+from conservancy.kernel import clock
 from conservancy.standin import objects
 from conservancy.standin.errors import ParameterError, StripeError, not_found
 from conservancy.standin.exchange import DEMO_RATES

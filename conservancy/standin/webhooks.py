@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from conservancy import clock
+from conservancy.kernel import clock
 from conservancy.standin.objects import Obj
 
 ATTEMPTS = 8

@@ -7,9 +7,9 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.datastructures import ImmutableMultiDict
 from werkzeug.exceptions import HTTPException
 
-from conservancy import resources
-from conservancy.config import Environment, Settings
-from conservancy.errors import DomainError
+from conservancy.infra import resources
+from conservancy.infra.config import Environment, Settings
+from conservancy.kernel.errors import DomainError
 from conservancy.payments.gateway import GatewayError
 from conservancy.runtime import Runtime
 from conservancy.web import plain_text
@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 class _Site(Flask):
     def send_static_file(self, filename: str) -> Response:
-        # static/ is the package conservancy.static (conservancy.resources): its __init__.py
+        # static/ is the package conservancy.static (conservancy.infra.resources): its __init__.py
         # and __pycache__ are Python's, not the site's.
         if filename.startswith("__"):
             abort(404)
@@ -87,47 +87,49 @@ def build_app(settings: Settings | None, runtime: Runtime | None) -> Flask:
 
     headers.install(app)
 
-    from conservancy.web import public
+    from conservancy.web.public import pages as public
 
     app.register_blueprint(public.bp)
-    from conservancy.web import donate
+    from conservancy.web.public import donate
 
     app.register_blueprint(donate.bp)
-    from conservancy.web import sponsor
+    from conservancy.web.public import sponsor
 
     app.register_blueprint(sponsor.bp)
-    from conservancy.web import portal
+    from conservancy.web.portal import views as portal
 
     app.register_blueprint(portal.bp)
-    from conservancy.web import staff, staff_admin
+    from conservancy.web.staff import admin as staff_admin
+    from conservancy.web.staff import views as staff
 
     app.register_blueprint(staff.bp)
     app.register_blueprint(staff_admin.bp)
-    from conservancy.web import admin_money, files
+    from conservancy.web.staff import files
+    from conservancy.web.staff import money as admin_money
 
     app.register_blueprint(admin_money.bp)
-    from conservancy.web import admin_sponsorships
+    from conservancy.web.staff import sponsorships as admin_sponsorships
 
     app.register_blueprint(admin_sponsorships.bp)
-    from conservancy.web import admin_reports
+    from conservancy.web.staff import reports as admin_reports
 
     app.register_blueprint(admin_reports.bp)
     app.register_blueprint(files.bp)
-    from conservancy.web import reconcile
+    from conservancy.web.staff import reconcile
 
     app.register_blueprint(reconcile.bp)
-    from conservancy.web import treasurer
+    from conservancy.web.treasurer import views as treasurer
 
     app.register_blueprint(treasurer.bp)
-    from conservancy.web import api
+    from conservancy.web.api import views as api
 
     app.register_blueprint(api.bp)
-    from conservancy.web import stripe_hooks
+    from conservancy.web.stripe import webhook as stripe_hooks
 
     app.register_blueprint(stripe_hooks.bp)
     csrf.exempt(stripe_hooks.bp)  # Stripe signs its requests instead
     if settings.env is Environment.DEMO:
-        from conservancy.web import demo
+        from conservancy.web.public import demo
 
         app.register_blueprint(demo.bp)
     _register_errors(app)

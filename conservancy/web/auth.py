@@ -37,7 +37,7 @@ from flask import session as web_session
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
-from conservancy import clock
+from conservancy.kernel import clock
 from conservancy.projects.models import Project
 from conservancy.staff import sign_in
 from conservancy.staff.models import Role

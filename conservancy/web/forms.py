@@ -52,7 +52,7 @@ class RefusingForm(PlainTextForm):
 
 
 def sent_before(session: Session, location: str) -> Response:
-    """A once-only form sent again (conservancy.submissions): nothing is done twice, and
+    """A once-only form sent again (conservancy.kernel.submissions): nothing is done twice, and
     the page it leads to says so."""
     session.rollback()
     flash("This form was sent before and acted on once; nothing was done again.")

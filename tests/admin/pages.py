@@ -12,7 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from conservancy import clock
+from conservancy.kernel import clock
 from conservancy.money import Money
 from conservancy.payments.gateway import RefundInfo
 from conservancy.runtime import Runtime

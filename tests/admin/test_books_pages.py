@@ -14,8 +14,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from conservancy.config import Settings
 from conservancy.expenses.models import Expense
+from conservancy.infra.config import Settings
 from conservancy.ledger.entries import Posting, Transaction
 from conservancy.ledger.outbox import record
 from conservancy.runtime import Runtime

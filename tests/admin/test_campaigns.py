@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from werkzeug.test import TestResponse
 
-from conservancy import clock
+from conservancy.kernel import clock
 from conservancy.projects.models import Campaign
 from conservancy.runtime import Runtime
 from conservancy.staff.models import AuditEntry

@@ -11,14 +11,14 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
-from conservancy import clock
 from conservancy.expenses.models import Expense
 from conservancy.expenses.service import ExpenseRefused, ExpenseRequest, record_expense
+from conservancy.kernel import clock
+from conservancy.kernel.submissions import AlreadySubmitted, new_key
 from conservancy.ledger.models import LedgerOutbox
 from conservancy.projects.models import Project
 from conservancy.runtime import Runtime
 from conservancy.staff.models import AuditEntry
-from conservancy.submissions import AlreadySubmitted, new_key
 from tests.admin.books import assert_books_clean, entry_count, fund_balance, postings
 from tests.admin.files import SVG, image, pdf
 from tests.factories import settled_gift, usd

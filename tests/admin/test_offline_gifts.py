@@ -11,7 +11,6 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from conservancy import clock
 from conservancy.donations.models import (
     Donation,
     DonationStatus,
@@ -27,13 +26,14 @@ from conservancy.donations.offline import (
     refund_offline_gift,
 )
 from conservancy.donations.service import RefundTooLarge, refund_gift
+from conservancy.kernel import clock
+from conservancy.kernel.submissions import AlreadySubmitted, new_key
 from conservancy.mail.models import MailMessage
 from conservancy.projects.models import Project
 from conservancy.receipts.annual import issue_statements
 from conservancy.receipts.models import AnnualStatement, Receipt, ReceiptKind
 from conservancy.runtime import Runtime
 from conservancy.staff.models import AuditEntry
-from conservancy.submissions import AlreadySubmitted, new_key
 from tests.admin.books import assert_books_clean, entry_count, fund_balance, postings
 from tests.factories import settled_gift, usd
 from tests.receipts.pdfs import requires_weasyprint

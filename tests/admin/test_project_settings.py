@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from conservancy.config import Settings
 from conservancy.donations.models import Gift
+from conservancy.infra.config import Settings
 from conservancy.projects.models import Project
 from conservancy.projects.settings import (
     ProjectSettings,

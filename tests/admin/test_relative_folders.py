@@ -17,13 +17,13 @@ from flask import Flask
 from pypdf import PdfReader
 from sqlalchemy import select
 
-from conservancy.config import Settings
 from conservancy.expenses.service import ExpenseRequest, record_expense
+from conservancy.infra.config import Settings
+from conservancy.kernel.submissions import new_key
 from conservancy.projects.models import Project
 from conservancy.projects.settings import change_logo
 from conservancy.receipts.models import Receipt
 from conservancy.runtime import Runtime
-from conservancy.submissions import new_key
 from tests.admin.files import image, pdf
 from tests.admin.pages import send, signed_in
 from tests.admin.test_gift_pages import CHEQUE, OFFLINE

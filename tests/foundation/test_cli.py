@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from conservancy.config import Settings
+from conservancy.infra.config import Settings
 from conservancy.projects.models import Project, Sponsor
 from conservancy.runtime import Runtime
 from tests import factories

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from conservancy.config import Settings, SettingsError
+from conservancy.infra.config import Settings, SettingsError
 
 CONSERVANCY = Path(sys.executable).parent / "conservancy"
-SHOW_NOW = "from conservancy import clock; print(clock.now().isoformat())"
+SHOW_NOW = "from conservancy.kernel import clock; print(clock.now().isoformat())"
 
 
 def now_in_a_process(**variables: str) -> datetime:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from conservancy import create_app
 from conservancy.cli.setup import DEMO_ADMIN, DEMO_TREASURER, demo_sign_ins, seed_demo
-from conservancy.config import Settings
+from conservancy.infra.config import Settings
 from tests.staff.people import current_code, submit_code, submit_password
 from tests.staff.test_two_factor import enrol
 

@@ -7,7 +7,7 @@ from dataclasses import replace
 from flask.testing import FlaskClient
 
 from conservancy import create_app
-from conservancy.config import Environment
+from conservancy.infra.config import Environment
 from conservancy.runtime import Runtime
 from tests.factories import settled_gift, with_project
 from tests.receipts.pdfs import requires_weasyprint

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from conservancy import clock
 from conservancy.cli.setup import DEMO_ADMIN
+from conservancy.kernel import clock
 from conservancy.staff import totp
 from tests.foundation.test_demo import CONSERVANCY, STARTUP_LIMIT, demo_env, free_port
 from tests.giving.test_donate_form import VALID

@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 from conservancy import create_app
 from conservancy.cli.common import open_runtime
 from conservancy.cli.setup import seed_demo
-from conservancy.config import Settings
+from conservancy.infra.config import Settings
 from conservancy.sponsorships.models import SponsorshipLevel
 
 

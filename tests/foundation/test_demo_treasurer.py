@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from conservancy import create_app
 from conservancy.cli.setup import DEMO_TREASURER, seed_demo
-from conservancy.config import Settings
+from conservancy.infra.config import Settings
 from tests.staff.people import submit_password
 
 

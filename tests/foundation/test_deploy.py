@@ -10,8 +10,8 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from conservancy import clock
-from conservancy.config import Settings
+from conservancy.infra.config import Settings
+from conservancy.kernel import clock
 from conservancy.runtime import Runtime
 from conservancy.web.access_log import ACCESS_LOG_FORMAT, RedactingLogger, redact
 from conservancy.web.app import build_app

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conservancy.config import Environment, Settings, SettingsError, instance_key
+from conservancy.infra.config import Environment, Settings, SettingsError, instance_key
 
 CONSERVANCY = Path(sys.executable).parent / "conservancy"
 
@@ -36,7 +36,7 @@ def test_each_demo_instance_has_its_own_random_key_kept_in_its_folder(tmp_path: 
 
 def test_the_key_is_made_once_when_processes_race_for_it(tmp_path: Path) -> None:
     code = (
-        "import sys; from pathlib import Path; from conservancy.config import instance_key; "
+        "import sys; from pathlib import Path; from conservancy.infra.config import instance_key; "
         "print(instance_key(Path(sys.argv[1])))"
     )
     runs = [

@@ -99,7 +99,7 @@ def test_every_text_field_of_every_form_refuses_control_characters(
 
 
 def test_a_refused_value_comes_back_as_it_may_be_sent_again(bare_app: Flask) -> None:
-    from conservancy.web.donate_form import DonateForm
+    from conservancy.web.public.donate_form import DonateForm
 
     with bare_app.test_request_context():
         form = sent(DonateForm, "\t\x00")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conservancy.config import Environment, Settings, SettingsError
+from conservancy.infra.config import Environment, Settings, SettingsError
 from conservancy.money import Currency, Money
 from tests.conftest import settings_env
 

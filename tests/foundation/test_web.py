@@ -11,8 +11,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from conservancy import create_app
-from conservancy.config import Settings
 from conservancy.donations.models import Donor
+from conservancy.infra.config import Settings
 from conservancy.runtime import Runtime
 from conservancy.web.context import db
 from tests import factories

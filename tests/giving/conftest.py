@@ -12,7 +12,7 @@ from flask import Flask
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from conservancy import create_app
-from conservancy.config import Settings
+from conservancy.infra.config import Settings
 from conservancy.payments.stripe_gateway import StripeGateway
 from conservancy.runtime import Runtime
 from conservancy.standin import StandIn

@@ -22,10 +22,10 @@ from beancount import loader
 from beancount.core import data
 from sqlalchemy import select
 
-from conservancy import clock
-from conservancy.config import Settings
 from conservancy.donations.models import Donation, Frequency, Visibility
 from conservancy.donations.service import DonationRequest, begin_checkout, record_donation
+from conservancy.infra.config import Settings
+from conservancy.kernel import clock
 from conservancy.ledger.models import LedgerOutbox
 from conservancy.money import Currency, Money
 from conservancy.payments.gateway import Event

@@ -21,9 +21,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from conservancy import clock
 from conservancy.donations.models import Donation, Gift
 from conservancy.donations.service import refund_gift
+from conservancy.kernel import clock
 from conservancy.ledger import accounts
 from conservancy.money import Currency, Money
 from conservancy.receipts.models import Receipt, ReceiptKind

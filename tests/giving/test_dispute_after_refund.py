@@ -26,8 +26,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from conservancy import clock
 from conservancy.donations.models import DonationStatus, Gift
+from conservancy.kernel import clock
 from conservancy.ledger.check import check_books
 from conservancy.payments import events
 from conservancy.payments import reconcile as reconciling

@@ -15,9 +15,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from werkzeug.test import TestResponse
 
-from conservancy import clock
 from conservancy.donations import abuse
 from conservancy.donations.models import Donation, DonationStatus, DonationStatusChange, Donor
+from conservancy.kernel import clock
 from conservancy.ledger.models import LedgerOutbox
 from conservancy.payments.models import CheckoutAttempt
 from conservancy.projects.models import Campaign, Project

@@ -12,8 +12,8 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from conservancy import clock
 from conservancy.donations.models import Donation, DonationStatus, Donor, Frequency, Gift
+from conservancy.kernel import clock
 from conservancy.mail.models import MailMessage
 from conservancy.projects.giving import receiving
 from conservancy.projects.models import Project, Sponsor

@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from conservancy.config import Settings, SettingsError
+from conservancy.infra.config import Settings, SettingsError
 from conservancy.money import Currency, Money
 from conservancy.payments.stripe_gateway import StripeGateway
 from conservancy.runtime import Runtime

@@ -20,10 +20,10 @@ from click.testing import CliRunner, Result
 from flask import Flask
 from sqlalchemy import select
 
-from conservancy import clock
 from conservancy.cli.stripe import stripe as stripe_commands
 from conservancy.donations.models import Gift
 from conservancy.donations.service import refund_gift
+from conservancy.kernel import clock
 from conservancy.ledger import accounts
 from conservancy.money import Money
 from conservancy.payments import events

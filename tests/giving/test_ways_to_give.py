@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 from flask.testing import FlaskClient
 
-from conservancy.config import Settings, SettingsError, StockInstructions, WireInstructions
+from conservancy.infra.config import Settings, SettingsError, StockInstructions, WireInstructions
 from conservancy.runtime import Runtime
 from tests import factories
 

@@ -20,8 +20,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from conservancy import clock
 from conservancy.donations.models import DonationStatus, Gift
+from conservancy.kernel import clock
 from conservancy.ledger.models import LedgerOutbox
 from conservancy.payments.models import StripeEvent
 from conservancy.payments.stripe_gateway import SIGNATURE_TOLERANCE
@@ -153,7 +153,7 @@ def test_signature_is_checked_as_stripe_signs_it(rt: Runtime, client: FlaskClien
 def test_a_signature_is_as_old_as_the_apps_clock_says_not_the_machines(
     rt: Runtime, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The app's "now" is conservancy.clock's (a test site's is moved a year back, and so is
+    """The app's "now" is conservancy.kernel.clock's (a test site's is moved a year back, and so is
     its Stripe stand-in's): a signature is fresh or stale by that clock."""
     then = datetime.now(UTC) - timedelta(days=400)
     monkeypatch.setattr(clock, "now", lambda: then)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from conservancy import create_app
-from conservancy.config import Environment, Settings, SettingsError
+from conservancy.infra.config import Environment, Settings, SettingsError
 from conservancy.runtime import Runtime
 from conservancy.staff.totp_keys import new_key
 from tests.conftest import settings_env

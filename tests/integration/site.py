@@ -37,7 +37,7 @@ class Site:
     """The checkout-like folder ``root`` and the processes that serve it.
 
     ``database_url`` is None for the default (`sqlite:///instance/conservancy.db`, relative
-    to the folder); ``shift_days`` moves every process's clock (conservancy.clock).
+    to the folder); ``shift_days`` moves every process's clock (conservancy.kernel.clock).
     """
 
     root: Path

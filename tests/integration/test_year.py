@@ -5,7 +5,7 @@ the app offers, and whether they agree.
 The site is a folder standing for the checkout, the working directory of every command and
 of the server, with the default relative folders (`ledgers`, `receipts`, `instance`); the
 `conservancy` console script; a real `conservancy stripe stand-in` and `conservancy serve`.
-The year booked is last year: the site's clock (conservancy.clock's test shift, which the
+The year booked is last year: the site's clock (conservancy.kernel.clock's test shift, which the
 stand-in shares) stands on 1 December of it while the money moves; then the stand-in (on the
 state it kept) and the server start again on the real clock, in the year after, to close the
 year and report on it.

@@ -13,7 +13,7 @@ import time
 import pytest
 from sqlalchemy import select
 
-from conservancy.courier import Traffic
+from conservancy.background.courier import Traffic
 from conservancy.receipts.models import Receipt
 from conservancy.runtime import Runtime
 from tests.factories import settled_gift, with_project

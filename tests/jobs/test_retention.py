@@ -11,16 +11,18 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from conservancy import clock
+from conservancy.background.retention import Removed, remove_stale
+from conservancy.background.sweep import sweep
 from conservancy.donations.abuse import TooManyAttempts, admit_attempt
 from conservancy.donations.models import Donor
+from conservancy.kernel import clock
+from conservancy.kernel.submissions import AlreadySubmitted, FormSubmission, claim, new_key
 from conservancy.ledger.models import LedgerOutbox
 from conservancy.ledger.outbox import record
 from conservancy.mail.models import MailMessage
 from conservancy.payments.models import CheckoutAttempt
 from conservancy.portal import service as portal
 from conservancy.portal.models import DonorSession, PortalToken
-from conservancy.retention import Removed, remove_stale
 from conservancy.runtime import Runtime
 from conservancy.staff.models import (
     AuditEntry,
@@ -31,8 +33,6 @@ from conservancy.staff.models import (
     TokenPurpose,
 )
 from conservancy.staff.service import token_hash, use_link
-from conservancy.submissions import AlreadySubmitted, FormSubmission, claim, new_key
-from conservancy.sweep import sweep
 from tests import factories
 
 LONG_AGO = timedelta(days=40)  # past the month links and sessions are kept

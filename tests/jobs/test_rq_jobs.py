@@ -22,9 +22,9 @@ from email.message import EmailMessage
 import pytest
 from sqlalchemy import select
 
-from conservancy import clock
-from conservancy.config import Settings
-from conservancy.jobs import InProcessJobs, Job, QueuedJobs, connect, make_queue, work
+from conservancy.background.jobs import InProcessJobs, Job, QueuedJobs, connect, make_queue, work
+from conservancy.infra.config import Settings
+from conservancy.kernel import clock
 from conservancy.ledger.outbox import pending_count, record
 from conservancy.receipts.models import AnnualStatement, Receipt
 from conservancy.runtime import Runtime
@@ -197,7 +197,7 @@ def test_an_unreachable_redis_keeps_the_commit_and_logs_no_password(
     # Port 1: nothing listens there, so the connection is refused at once.
     runtime.settings = replace(runtime.settings, redis_url="redis://:hunter2@127.0.0.1:1/0")
     runtime._jobs = None
-    with caplog.at_level(logging.ERROR, logger="conservancy.jobs"):
+    with caplog.at_level(logging.ERROR, logger="conservancy.background.jobs"):
         assert runtime.jobs.enqueue(Job.DELIVER) is False
     assert "could not queue deliver" in caplog.text
     assert "hunter2" not in caplog.text

@@ -8,16 +8,16 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
-from conservancy import clock
-from conservancy.config import Settings
-from conservancy.jobs import Sweeper
+from conservancy.background.jobs import Sweeper
+from conservancy.background.sweep import sweep
+from conservancy.infra.config import Settings
+from conservancy.kernel import clock
 from conservancy.ledger.check import check_books
 from conservancy.ledger.models import LedgerOutbox
 from conservancy.ledger.outbox import pending_count, posted_refs, record
 from conservancy.mail.models import MailMessage, MailStatus
 from conservancy.mail.outbox import queue
 from conservancy.runtime import Runtime
-from conservancy.sweep import sweep
 from tests import factories
 from tests.ledger.processes import ref_counts, run_cli
 

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from conservancy.cli import cli
 from conservancy.cli.ledger import ledger
-from conservancy.config import Settings
+from conservancy.infra.config import Settings
 from conservancy.ledger import outbox
 from conservancy.ledger.files import LedgerFiles
 from conservancy.runtime import Runtime

@@ -17,7 +17,7 @@ import os
 import signal
 import sys
 
-from conservancy.config import Settings
+from conservancy.infra.config import Settings
 from conservancy.ledger import close, outbox
 from conservancy.runtime import Runtime
 from tests.ledger.closing import TODAY

@@ -26,7 +26,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from conservancy.config import Settings
+from conservancy.infra.config import Settings
 from conservancy.ledger import outbox
 from conservancy.runtime import Runtime
 from tests import factories

@@ -13,7 +13,7 @@ import time
 from datetime import date
 from pathlib import Path
 
-from conservancy.config import Settings
+from conservancy.infra.config import Settings
 from conservancy.ledger.files import LedgerFiles
 from conservancy.ledger.index import TransactionIndex
 from tests.ledger.processes import TIMEOUT, wait_at_barrier

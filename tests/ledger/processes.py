@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from conservancy.config import Settings
+from conservancy.infra.config import Settings
 from conservancy.ledger.files import LedgerFiles
 from tests.conftest import settings_env
 

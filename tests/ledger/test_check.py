@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conservancy.config import Settings
+from conservancy.infra.config import Settings
 from conservancy.ledger.check import check_books
 from conservancy.ledger.entries import Posting, Transaction
 from conservancy.ledger.outbox import record

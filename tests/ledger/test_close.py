@@ -19,10 +19,10 @@ from click.testing import CliRunner, Result
 from flask import Flask
 from sqlalchemy import select
 
-from conservancy import clock
 from conservancy.cli import cli
 from conservancy.cli import ledger as ledger_commands
-from conservancy.config import Settings
+from conservancy.infra.config import Settings
+from conservancy.kernel import clock
 from conservancy.ledger import accounts, years
 from conservancy.ledger import snapshot as snap
 from conservancy.ledger.books import Books, covering

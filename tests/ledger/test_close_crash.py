@@ -15,8 +15,8 @@ from decimal import Decimal
 
 import pytest
 
-from conservancy import clock
-from conservancy.config import Settings
+from conservancy.infra.config import Settings
+from conservancy.kernel import clock
 from conservancy.ledger import snapshot as snap
 from conservancy.ledger import years
 from conservancy.ledger.close import SWITCHING

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conservancy.config import Settings
+from conservancy.infra.config import Settings
 from conservancy.ledger import accounts
 from conservancy.ledger.outbox import pending_count
 from conservancy.runtime import Runtime

@@ -19,7 +19,7 @@ from beancount import loader
 from beancount.core import data, getters
 from hypothesis import strategies as st
 
-from conservancy.config import Settings
+from conservancy.infra.config import Settings
 from conservancy.ledger.check import check_books
 from conservancy.ledger.entries import MAX_TEXT, Transaction, clean_text
 from conservancy.ledger.outbox import posted_refs, record

@@ -15,7 +15,7 @@ from datetime import date
 
 import pytest
 
-from conservancy.config import Settings
+from conservancy.infra.config import Settings
 from conservancy.ledger.check import check_books
 from conservancy.ledger.outbox import PostResult, pending_count, record
 from conservancy.ledger.writer import render

@@ -13,7 +13,7 @@ from decimal import Decimal
 
 import pytest
 
-from conservancy.config import Settings
+from conservancy.infra.config import Settings
 from conservancy.ledger import outbox
 from conservancy.ledger import snapshot as snap
 from conservancy.ledger.books import Books, BooksLoading

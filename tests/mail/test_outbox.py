@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
-from conservancy import clock
+from conservancy.kernel import clock
 from conservancy.mail.models import MailMessage, MailStatus
 from conservancy.mail.outbox import MAX_ATTEMPTS, Sender, queue, send_pending, stuck
 from conservancy.mail.transport import EmlDirectory, Smtp, TemporaryFailure

@@ -12,7 +12,6 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from conservancy import clock
 from conservancy.donations.models import (
     Donation,
     DonationStatusChange,
@@ -22,6 +21,7 @@ from conservancy.donations.models import (
     Visibility,
 )
 from conservancy.donations.service import DonationRequest, record_donation
+from conservancy.kernel import clock
 from conservancy.projects.models import Project
 from conservancy.receipts.models import AnnualStatement, Receipt, ReceiptKind
 from conservancy.runtime import Runtime

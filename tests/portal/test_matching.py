@@ -10,13 +10,13 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from conservancy import clock
 from conservancy.donations.matching import MatchRequest, record_matching_gift
 from conservancy.donations.models import Gift, OfflineMethod
+from conservancy.kernel import clock
+from conservancy.kernel.submissions import new_key
 from conservancy.projects.models import Sponsor
 from conservancy.receipts.models import Receipt
 from conservancy.runtime import Runtime
-from conservancy.submissions import new_key
 from tests.factories import settled_gift, usd, with_project
 from tests.portal.donor import sign_in
 from tests.receipts.pdfs import pdf_text, requires_weasyprint

@@ -12,7 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from conservancy import clock
+from conservancy.kernel import clock
 from conservancy.mail.models import MailMessage
 from conservancy.portal import service
 from conservancy.portal.models import DonorSession, PortalToken

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select, update
 
-from conservancy import clock
-from conservancy.config import Settings
+from conservancy.infra.config import Settings
+from conservancy.kernel import clock
 from conservancy.mail.models import MailMessage, MailStatus
 from conservancy.receipts.models import AnnualStatement
 from conservancy.runtime import Runtime
@@ -53,7 +53,7 @@ def test_a_year_that_is_not_a_number_is_one_line(settings: Settings) -> None:
 
 @sqlite_only
 def test_no_sponsor_is_one_line(settings: Settings) -> None:
-    from conservancy.db import migrate
+    from conservancy.infra.db import migrate
 
     migrate(settings.database_url)
     year = str(last_year(settings))

@@ -14,8 +14,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
-from conservancy.db import make_engine, make_sessions
 from conservancy.donations.models import Donation, DonationStatus, Donor, Gift
+from conservancy.infra.db import make_engine, make_sessions
 from conservancy.money import Money
 from conservancy.receipts.models import Receipt, ReceiptCounter, ReceiptKind
 from conservancy.receipts.service import BadReceipt, record_receipt

@@ -14,7 +14,7 @@ import pytest
 from pypdf import PdfReader
 
 from conservancy.cli import reports as cli_reports
-from conservancy.config import Settings
+from conservancy.infra.config import Settings
 from conservancy.projects.models import Project
 from conservancy.receipts.document import Sponsor
 from conservancy.reports import statement as st

@@ -52,9 +52,10 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from conservancy.config import ScheduleBRule, Settings
 from conservancy.donations.models import OfflineMethod
 from conservancy.donations.offline import OfflineGiftRequest, record_offline_gift
+from conservancy.infra.config import ScheduleBRule, Settings
+from conservancy.kernel.submissions import new_key
 from conservancy.ledger.snapshot import load_saved
 from conservancy.projects.models import Project
 from conservancy.reports import year_end as ye
@@ -62,7 +63,6 @@ from conservancy.runtime import Runtime
 from conservancy.sponsorships.models import CorporateSponsor, SponsorshipLevel
 from conservancy.sponsorships.service import issue_invoice
 from conservancy.staff import audit
-from conservancy.submissions import new_key
 from tests import factories
 from tests.admin.pages import signed_in
 from tests.conftest import settings_env

@@ -26,8 +26,6 @@ from beancount import loader
 from beancount.core import data
 from sqlalchemy import select
 
-from conservancy import clock
-from conservancy.config import Settings
 from conservancy.donations.models import (
     DonationStatus,
     Frequency,
@@ -35,6 +33,9 @@ from conservancy.donations.models import (
     Visibility,
 )
 from conservancy.expenses.service import ExpenseRequest, record_expense
+from conservancy.infra.config import Settings
+from conservancy.kernel import clock
+from conservancy.kernel.submissions import new_key
 from conservancy.portal.service import set_visibility
 from conservancy.projects.models import Project
 from conservancy.receipts.document import Sponsor, long_date
@@ -42,7 +43,6 @@ from conservancy.reports import project_export as px
 from conservancy.runtime import Runtime
 from conservancy.sponsorships.models import PaidBy
 from conservancy.sponsorships.service import find_invoice, record_bank_payment
-from conservancy.submissions import new_key
 from tests import factories
 from tests.admin.files import pdf
 from tests.ledger.processes import run_cli

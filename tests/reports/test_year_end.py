@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 from beancount import loader
 
-from conservancy.config import Settings
 from conservancy.donations.models import Visibility
+from conservancy.infra.config import Settings
 from conservancy.receipts.document import Sponsor
 from conservancy.reports import year_end as ye
 from conservancy.runtime import Runtime

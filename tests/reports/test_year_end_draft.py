@@ -22,10 +22,10 @@ from click.testing import CliRunner, Result
 from flask import Flask
 from pypdf import PdfReader
 
-from conservancy import clock
 from conservancy.cli import cli
 from conservancy.cli.reports import report
-from conservancy.config import Settings
+from conservancy.infra.config import Settings
+from conservancy.kernel import clock
 from conservancy.reports import year_end as ye
 from conservancy.runtime import Runtime
 from tests.admin.pages import signed_in

@@ -10,7 +10,7 @@ from datetime import date
 import pytest
 from flask import Flask
 
-from conservancy import clock
+from conservancy.kernel import clock
 from conservancy.reports import year_end as ye
 from conservancy.runtime import Runtime
 from tests import factories

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from conservancy.kernel.submissions import new_key
 from conservancy.projects.models import Project
 from conservancy.runtime import Runtime
 from conservancy.sponsorships.models import SponsorshipInvoice
@@ -15,7 +16,6 @@ from conservancy.sponsorships.service import (
     request_sponsorship,
 )
 from conservancy.standin import StandIn
-from conservancy.submissions import new_key
 from tests import factories
 from tests.giving.flows import GOOD_CARD, post
 

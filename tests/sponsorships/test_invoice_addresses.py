@@ -12,7 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from conservancy.db import alembic_config
+from conservancy.infra.db import alembic_config
 from conservancy.mail.models import MailMessage
 from conservancy.runtime import Runtime
 from conservancy.sponsorships.aging import remind

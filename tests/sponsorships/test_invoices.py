@@ -38,7 +38,7 @@ RECEIVABLE = "Assets:Receivable:Sponsorships"
 
 
 def _today(rt: Runtime) -> date:
-    from conservancy import clock
+    from conservancy.kernel import clock
 
     return clock.today(rt.settings.timezone)
 

@@ -12,7 +12,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
-from conservancy import clock
+from conservancy.kernel import clock
 from conservancy.ledger.check import check_books
 from conservancy.ledger.models import LedgerOutbox
 from conservancy.mail.models import MailMessage

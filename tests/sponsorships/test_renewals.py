@@ -11,7 +11,7 @@ from threading import Barrier
 from flask import Flask
 from sqlalchemy import func, select
 
-from conservancy import clock
+from conservancy.kernel import clock
 from conservancy.ledger.check import check_books
 from conservancy.mail.models import MailMessage
 from conservancy.runtime import Runtime

@@ -13,7 +13,8 @@ from threading import Barrier
 from flask import Flask
 from sqlalchemy import func, select
 
-from conservancy import clock
+from conservancy.kernel import clock
+from conservancy.kernel.submissions import new_key
 from conservancy.ledger.check import check_books
 from conservancy.ledger.models import LedgerOutbox
 from conservancy.mail.models import MailMessage
@@ -26,7 +27,6 @@ from conservancy.sponsorships.models import (
 )
 from conservancy.sponsorships.service import SponsorshipRefused, approve_request, year_from
 from conservancy.staff.models import AuditEntry
-from conservancy.submissions import new_key
 from tests.admin.pages import error_by, hidden, send, signed_in
 from tests.sponsorships.sponsors import gold_level, invoice, requested
 

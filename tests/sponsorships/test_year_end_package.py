@@ -18,7 +18,7 @@ from pathlib import Path
 from flask import Flask
 from sqlalchemy import select
 
-from conservancy.config import Settings
+from conservancy.infra.config import Settings
 from conservancy.money import Money
 from conservancy.payments.gateway import BalanceTransaction, Charge, DisputeInfo, RefundInfo
 from conservancy.reports import year_end as ye

@@ -160,7 +160,7 @@ def other_project_page(ok: Expected = 200) -> dict[Who, Expected]:
 
 
 RULES: list[Row] = [
-    # -- sign-in and links (conservancy/web/staff.py) ------------------------------------
+    # -- sign-in and links (conservancy/web/staff/views.py) ------------------------------------
     Row("/sign-in", "GET", "/sign-in", public(200, signed_in=303)),
     Row("/sign-in", "POST", "/sign-in", everyone(400)),
     Row("/sign-in/code", "GET", "/sign-in/code", everyone(SIGN_IN)),
@@ -203,7 +203,7 @@ RULES: list[Row] = [
     Row("/account/password", "POST", "/account/password", signed_in(400)),
     # -- treasurers' projects -----------------------------------------------------------------
     Row("/treasurer/", "GET", "/treasurer/", signed_in(200)),
-    # -- the sponsor's pages (conservancy/web/staff_admin.py) -----------------------------------
+    # -- the sponsor's pages (conservancy/web/staff/admin.py) -----------------------------------
     Row("/admin/", "GET", "/admin/", staff_only(200)),
     Row("/admin/users", "GET", "/admin/users", reads(Area.USERS)),
     Row("/admin/users", "POST", "/admin/users", changes(Area.USERS, ok=400)),
@@ -242,7 +242,7 @@ RULES: list[Row] = [
     ),
     Row("/admin/audit", "GET", "/admin/audit", reads(Area.AUDIT)),
 ]
-# -- the sponsor's money pages (conservancy/web/admin_money.py, conservancy/web/files.py) -------
+# -- the sponsor's money pages (conservancy/web/staff/money.py, conservancy/web/staff/files.py) ----
 # The matrix's world has no gift or expense: those addresses name one that does not exist,
 # so a user who is let in gets 404 (no such gift) and one who is not gets what the rules say
 # before anything is looked up. tests/admin/ asks them of real gifts and expenses.
@@ -330,7 +330,7 @@ RULES += [
         changes(Area.PROJECTS, ok=404),
     ),
     Row("/admin/ledger", "GET", "/admin/ledger", reads(Area.BOOKS)),
-    # The year-end package (conservancy.web.admin_reports).
+    # The year-end package (conservancy.web.staff.reports).
     Row("/admin/reports/year-end", "GET", "/admin/reports/year-end", reads(Area.REPORTS)),
     Row(
         "/admin/reports/year-end/<int:year>.zip",
@@ -366,7 +366,7 @@ def _twisted_campaign(rt: Runtime) -> Mapping[str, object]:
 
 SETUPS.append(_twisted_campaign)
 
-# -- reconciliation with Stripe (conservancy/web/reconcile.py) --------------------------------
+# -- reconciliation with Stripe (conservancy/web/staff/reconcile.py) -------------------------------
 # Without a period the page is only its form, and a POST without one comes back with the
 # form's errors (400) before Stripe is asked: authorization passed.
 RULES += [
@@ -374,7 +374,7 @@ RULES += [
     Row("/admin/reconcile", "POST", "/admin/reconcile", changes(Area.BOOKS, ok=400)),
 ]
 
-# -- treasurer pages (conservancy/web/treasurer.py) ----------------------------------------
+# -- treasurer pages (conservancy/web/treasurer/views.py) ----------------------------------------
 RULES += [
     Row(route, "GET", path.format(slug=slug), rule)
     for route, path, ok in [
@@ -460,7 +460,7 @@ RULES += [
     ),
 ]
 
-# -- public pages (conservancy/web/public.py, donate.py, sponsor.py, api.py, files.py) -------
+# -- public pages (conservancy/web/public/pages.py, donate.py, sponsor.py, api.py, files.py) -------
 # Anyone may ask; a form sent empty comes back with its errors (400): nothing to refuse.
 # A sponsorship invoice's public address goes by a token: one never issued is not found.
 RULES += [
@@ -503,7 +503,7 @@ RULES += [
     Row("/stripe/webhook", "POST", "/stripe/webhook", everyone(400)),
 ]
 
-# -- the donor portal (conservancy/web/portal.py) ---------------------------------------------
+# -- the donor portal (conservancy/web/portal/views.py) --------------------------------------------
 # The donor (DONOR) has a one-time gift with its receipt, a monthly gift still running at
 # Stripe, and a statement for 2026; the other donor (OTHER_DONOR) a gift with its receipt and
 # a statement for 2025 only. The donor's own things answer; the other's are not found (404)

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from conservancy import clock
+from conservancy.kernel import clock
 from conservancy.runtime import Runtime
 from tests.factories import with_project
 

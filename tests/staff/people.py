@@ -10,7 +10,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from werkzeug.test import TestResponse
 
-from conservancy import clock
+from conservancy.kernel import clock
 from conservancy.runtime import Runtime
 from conservancy.staff import audit, passwords, totp
 from conservancy.staff.models import AuditEntry, Role

@@ -15,8 +15,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from conservancy.config import Settings
 from conservancy.donations.models import Donation
+from conservancy.infra.config import Settings
 from conservancy.runtime import Runtime
 from conservancy.staff.models import AuditEntry, Role, StaffRole, StaffUser
 from tests.portal.donor import csrf_token

@@ -10,7 +10,7 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from conservancy.config import Settings
+from conservancy.infra.config import Settings
 from conservancy.runtime import Runtime
 from conservancy.staff.models import AuditEntry, StaffUser
 from conservancy.staff.service import list_users, role_label

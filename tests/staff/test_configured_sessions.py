@@ -12,7 +12,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from conservancy.config import Settings
+from conservancy.infra.config import Settings
 from conservancy.runtime import Runtime
 from conservancy.staff.models import Role
 from tests.staff.people import PASSWORD, person, sign_in, signed_in_as, submit_password

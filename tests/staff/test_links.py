@@ -15,7 +15,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from werkzeug.test import TestResponse
 
-from conservancy import clock
+from conservancy.kernel import clock
 from conservancy.mail.models import MailMessage
 from conservancy.runtime import Runtime
 from conservancy.staff import audit

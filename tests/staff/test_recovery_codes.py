@@ -10,7 +10,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from conservancy import clock
+from conservancy.kernel import clock
 from conservancy.runtime import Runtime
 from conservancy.staff import recovery
 from conservancy.staff.models import RecoveryCode, Role

@@ -18,7 +18,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from werkzeug.test import TestResponse
 
-from conservancy.config import Settings
+from conservancy.infra.config import Settings
 from conservancy.runtime import Runtime
 from conservancy.staff.models import (
     AuditEntry,

@@ -15,7 +15,7 @@ from flask import Flask
 from sqlalchemy import text
 
 from conservancy import create_app
-from conservancy.config import Environment, Settings, SettingsError
+from conservancy.infra.config import Environment, Settings, SettingsError
 from conservancy.runtime import Runtime
 from conservancy.staff import totp
 from conservancy.staff.models import Role

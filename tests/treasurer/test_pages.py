@@ -11,8 +11,8 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from conservancy import clock
 from conservancy.donations.models import Frequency, Visibility
+from conservancy.kernel import clock
 from conservancy.projects.models import Campaign, Project
 from conservancy.runtime import Runtime
 from conservancy.staff.models import Role

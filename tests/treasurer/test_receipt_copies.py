@@ -11,8 +11,8 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from conservancy import clock
 from conservancy.donations.models import Visibility
+from conservancy.kernel import clock
 from conservancy.receipts.models import Receipt
 from conservancy.runtime import Runtime
 from conservancy.staff.models import Role

@@ -1,0 +1,1 @@
+"""The donor portal: signed-in donors' gifts, receipts and schedules."""

@@ -1,0 +1,1 @@
+"""Stripe's webhook: signed events in, a job queued."""

@@ -1,0 +1,1 @@
+"""Treasurers' pages: a project's fund, donors and transactions."""
