@@ -9,27 +9,14 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from conservancy.background.courier import Courier, Traffic
-from conservancy.background.jobs import Jobs, jobs_for
+from conservancy.background.host import Delivery
+from conservancy.background.jobs import Job, Jobs, jobs_for, perform, worker_runtime
 from conservancy.infra.config import Settings, SettingsError
 from conservancy.infra.db import make_engine, make_sessions
 from conservancy.ledger.books import Books
 from conservancy.ledger.files import LedgerFiles
 from conservancy.ledger.outbox import PostResult, post_pending
 from conservancy.payments.gateway import Gateway
-
-
-@dataclass(frozen=True)
-class Delivery:
-    rendered: int
-    render_failed: int
-    sent: int
-    retry_later: int
-    send_failed: int
-
-    @property
-    def busy(self) -> bool:
-        """True when a pass did something: there may be more."""
-        return bool(self.rendered or self.sent)
 
 
 @dataclass
@@ -76,7 +63,7 @@ class Runtime:
     def jobs(self) -> Jobs:
         """Where work after a commit goes: RQ with CONSERVANCY_REDIS_URL, this process without."""
         if self._jobs is None:
-            self._jobs = jobs_for(self)
+            self._jobs = jobs_for(self, run)
         return self._jobs
 
     def post_ledger(self) -> PostResult:
@@ -124,3 +111,18 @@ class Runtime:
     def close(self) -> None:
         self.courier.wait_idle(timeout=30)
         self.engine.dispose()
+
+
+def run(kind: str, params: dict[str, int]) -> str:
+    """What RQ calls: one job of ``kind``. Answers a line for the job's log.
+
+    RQ stores this function's dotted path with each job (``conservancy.runtime.run``;
+    ``conservancy.jobs.run`` for jobs queued before issue 17, a shim). In a worker that
+    ``conservancy worker`` did not start, the first job builds the runtime from the
+    environment.
+    """
+    return perform(worker_runtime(_from_env), Job(kind), params)
+
+
+def _from_env() -> Runtime:
+    return Runtime.from_settings(Settings.from_env())

@@ -21,6 +21,11 @@ sweep``, ``ledger sync`` or ``receipts deliver`` does it.
 
 Without Redis, ``enqueue`` does what the web process always did: posts at once and
 kicks the courier thread (``conservancy.background.courier``).
+
+Jobs run on a :class:`~conservancy.background.host.Host`, the runtime as they see it:
+this module never imports ``conservancy.runtime``, which imports it. What RQ calls,
+``conservancy.runtime.run``, lives there, since it is what builds a runtime in a
+worker that has none.
 """
 
 from __future__ import annotations
@@ -28,15 +33,18 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Callable
 from datetime import timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
+from conservancy.background.host import Host
+from conservancy.background.sweep import sweep as sweep_lost_work
+from conservancy.infra.config import SettingsError
+
 if TYPE_CHECKING:
     from redis import Redis
     from rq import Queue
-
-    from conservancy.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -67,10 +75,14 @@ class Jobs(Protocol):
         """
 
 
+# What RQ calls for a job: ``entry(kind, params)`` (``conservancy.runtime.run``).
+Entry = Callable[[str, dict[str, int]], str]
+
+
 class InProcessJobs:
     """No Redis: post in the caller, deliver on the courier thread, statements in the caller."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Host) -> None:
         self.runtime = runtime
 
     def enqueue(self, kind: Job, **params: int) -> bool:
@@ -86,8 +98,9 @@ class InProcessJobs:
 class QueuedJobs:
     """Jobs on an RQ queue in Redis, for ``conservancy worker`` to run."""
 
-    def __init__(self, redis_url: str) -> None:
+    def __init__(self, redis_url: str, entry: Entry) -> None:
         self.redis_url = redis_url
+        self.entry = entry
         self._queue: Queue | None = None
 
     @property
@@ -101,7 +114,7 @@ class QueuedJobs:
 
         try:
             self.queue.enqueue(
-                run,
+                self.entry,
                 kind.value,
                 params,
                 job_timeout=int(TIMEOUTS[kind.value].total_seconds()),
@@ -131,30 +144,28 @@ def make_queue(connection: Redis) -> Queue:
     return Queue(QUEUE, connection=connection)
 
 
-def jobs_for(runtime: Runtime) -> Jobs:
+def jobs_for(runtime: Host, entry: Entry) -> Jobs:
     url = runtime.settings.redis_url
-    return QueuedJobs(url) if url else InProcessJobs(runtime)
+    return QueuedJobs(url, entry) if url else InProcessJobs(runtime)
 
 
 # -- in the worker ---------------------------------------------------------------------------
 
-_worker_runtime: Runtime | None = None
+_worker_runtime: Host | None = None
 _worker_pid: int | None = None
 
 
-def use_runtime(runtime: Runtime) -> None:
+def use_runtime(runtime: Host) -> None:
     """The runtime this process's jobs run on (``conservancy worker``, tests)."""
     global _worker_runtime, _worker_pid
     _worker_runtime, _worker_pid = runtime, os.getpid()
 
 
-def _runtime() -> Runtime:
+def worker_runtime(make: Callable[[], Host]) -> Host:
+    """The runtime this process's jobs run on; ``make`` builds one if none was set."""
     global _worker_runtime, _worker_pid
     if _worker_runtime is None:
-        from conservancy.infra.config import Settings
-        from conservancy.runtime import Runtime
-
-        use_runtime(Runtime.from_settings(Settings.from_env()))
+        use_runtime(make())
     assert _worker_runtime is not None
     if _worker_pid != os.getpid():
         # A forked work horse: the parent's pooled connections are not ours to use.
@@ -163,12 +174,7 @@ def _runtime() -> Runtime:
     return _worker_runtime
 
 
-def run(kind: str, params: dict[str, int]) -> str:
-    """What RQ calls: one job of ``kind``. Answers a line for the job's log."""
-    return perform(_runtime(), Job(kind), params)
-
-
-def perform(runtime: Runtime, kind: Job, params: dict[str, Any]) -> str:
+def perform(runtime: Host, kind: Job, params: dict[str, Any]) -> str:
     if kind is Job.POST_LEDGER:
         posted = runtime.post_ledger()
         return f"posted {posted.posted} entries"
@@ -189,7 +195,7 @@ def perform(runtime: Runtime, kind: Job, params: dict[str, Any]) -> str:
     return f"issued {result.issued} statements for {year}; {_deliver_until_idle(runtime)}"
 
 
-def _deliver_until_idle(runtime: Runtime) -> str:
+def _deliver_until_idle(runtime: Host) -> str:
     rendered = sent = 0
     while (done := runtime.deliver(pause=lambda: _post_waiting(runtime))).busy:
         rendered += done.rendered
@@ -197,7 +203,7 @@ def _deliver_until_idle(runtime: Runtime) -> str:
     return f"drew {rendered} documents, sent {sent} messages"
 
 
-def _post_waiting(runtime: Runtime) -> None:
+def _post_waiting(runtime: Host) -> None:
     """Before each document a job draws: post what commits left waiting meanwhile.
 
     A burst's receipts keep a worker drawing for minutes, and the post-ledger jobs its
@@ -214,7 +220,7 @@ def _post_waiting(runtime: Runtime) -> None:
 
 
 def work(
-    runtime: Runtime,
+    runtime: Host,
     *,
     burst: bool = False,
     sweep: bool = True,
@@ -232,12 +238,8 @@ def work(
     """
     from rq import SimpleWorker
 
-    from conservancy.background.sweep import sweep as sweep_lost_work
-
     url = runtime.settings.redis_url
     if not url:
-        from conservancy.infra.config import SettingsError
-
         raise SettingsError("CONSERVANCY_REDIS_URL is required to run a worker")
     use_runtime(runtime)
     if sweep:
@@ -268,7 +270,7 @@ class Sweeper:
     do no harm either; a sweep that finds nothing lost costs three small queries.
     """
 
-    def __init__(self, runtime: Runtime, every: timedelta) -> None:
+    def __init__(self, runtime: Host, every: timedelta) -> None:
         self.runtime = runtime
         self.every = every
         self._stop = threading.Event()
@@ -284,11 +286,9 @@ class Sweeper:
             self._thread.join(timeout)
 
     def _run(self) -> None:
-        from conservancy.background.sweep import sweep
-
         while not self._stop.wait(self.every.total_seconds()):
             try:
-                result = sweep(self.runtime)
+                result = sweep_lost_work(self.runtime)
             except Exception as exc:
                 # The type only: a database error's text may quote donors' rows.
                 log.error("the sweep failed (%s); the next one tries again", type(exc).__name__)

@@ -36,6 +36,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
+from conservancy.background.host import Delivery, Host
 from conservancy.background.retention import Removed, remove_stale
 from conservancy.kernel import clock
 from conservancy.ledger.models import LedgerOutbox
@@ -43,7 +44,6 @@ from conservancy.ledger.outbox import PostResult
 from conservancy.mail.models import MailMessage, MailStatus
 from conservancy.mail.outbox import stuck
 from conservancy.receipts.models import Receipt
-from conservancy.runtime import Delivery, Runtime
 
 # Work waiting longer than this was lost: a job does it within seconds of the commit.
 LOST_AFTER = timedelta(minutes=1)
@@ -77,7 +77,7 @@ class SweepResult:
 
 
 def sweep(
-    runtime: Runtime, *, lost_after: timedelta = LOST_AFTER, now: datetime | None = None
+    runtime: Host, *, lost_after: timedelta = LOST_AFTER, now: datetime | None = None
 ) -> SweepResult:
     """Post and deliver what has waited longer than ``lost_after``, and remove stale rows.
     Safe to run any time, anywhere, any number of times, alongside jobs and other sweeps."""
@@ -108,7 +108,7 @@ def sweep(
     return SweepResult(posted, delivered, stuck_now, removed)
 
 
-def deliver_all(runtime: Runtime) -> Delivery:
+def deliver_all(runtime: Host) -> Delivery:
     """Passes of ``Runtime.deliver`` until one does nothing (each pass takes a few hundred)."""
     rendered = sent = send_failed = 0
     while True:

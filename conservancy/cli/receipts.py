@@ -8,8 +8,9 @@ from typing import TextIO
 
 import click
 
+from conservancy.background.host import Delivery
 from conservancy.infra.config import Settings
-from conservancy.runtime import Delivery, Runtime
+from conservancy.runtime import Runtime
 
 
 @click.group()
