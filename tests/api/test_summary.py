@@ -13,7 +13,7 @@ from conservancy.donations.models import Donation, DonationStatus, Frequency, Gi
 from conservancy.kernel import clock
 from conservancy.projects.models import Campaign, Project
 from conservancy.runtime import Runtime
-from conservancy.web.api.views import embed_snippet
+from conservancy.web.branding import embed_snippet
 from tests.factories import refund, settled_gift, with_project
 
 NOW = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)

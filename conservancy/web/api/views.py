@@ -8,7 +8,7 @@ progress. Nothing in it names a donor who did not allow it.
 
 ``GET /api/v1/projects/<slug>/button.svg`` is a donate button showing the
 weekly figure, for a project's README or site: an image inside a link, so it
-needs no script (see :func:`embed_snippet`).
+needs no script (see :func:`conservancy.web.branding.embed_snippet`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, render_template, url_for
 from flask.typing import ResponseReturnValue
-from markupsafe import escape
 
 from conservancy.donations.service import campaign_raised, current_campaign
 from conservancy.kernel import clock
@@ -27,8 +26,8 @@ from conservancy.ledger.books import BooksLoading
 from conservancy.money import Currency, Money
 from conservancy.projects.giving import receiving
 from conservancy.projects.models import Project
+from conservancy.web.branding import brand
 from conservancy.web.context import db, runtime
-from conservancy.web.public.donate import brand
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -129,11 +128,3 @@ def button(slug: str) -> ResponseReturnValue:
     )
     response = Response(svg, mimetype="image/svg+xml")
     return _public(response, BUTTON_MAX_AGE)
-
-
-def embed_snippet(project: Project, base_url: str) -> str:
-    """The HTML a project pastes into its own site: the button, linking to its donation page."""
-    donate = f"{base_url}/donate/{project.slug}"
-    image = f"{base_url}/api/v1/projects/{project.slug}/button.svg"
-    name = escape(project.name)
-    return f'<a href="{donate}"><img src="{image}" alt="Donate to {name}" height="28"></a>'

@@ -9,9 +9,8 @@ is sent there. Nothing reaches the books until Stripe says the money came in.
 from __future__ import annotations
 
 import logging
-import re
 
-from flask import Blueprint, redirect, render_template, request, url_for
+from flask import Blueprint, redirect, render_template, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy.orm import Session
 
@@ -29,14 +28,13 @@ from conservancy.kernel import clock
 from conservancy.payments.gateway import GatewayError
 from conservancy.projects.models import Project
 from conservancy.projects.service import get_sponsor
+from conservancy.web.branding import brand
 from conservancy.web.context import db, runtime
 from conservancy.web.public.donate_form import DonateForm
 from conservancy.web.public.pages import ways_to_give_page
 
 bp = Blueprint("donate", __name__)
 log = logging.getLogger(__name__)
-
-_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 
 
 @bp.get("/donate/<slug>")
@@ -155,19 +153,3 @@ def _page(project: Project, form: DonateForm) -> str:
         raised=campaign_raised(session, campaign) if campaign else None,
         days_left=(campaign.ends_on - today).days if campaign else None,
     )
-
-
-def brand(project: Project) -> dict[str, str | None]:
-    """The project's colours (only well-formed ones reach the style attribute) and logo."""
-    return {
-        "primary": project.primary_colour if _COLOUR.match(project.primary_colour) else None,
-        "accent": project.accent_colour if _COLOUR.match(project.accent_colour) else None,
-        "logo": _logo_url(project.logo_path) if project.logo_path else None,
-    }
-
-
-def _logo_url(path: str) -> str:
-    """An uploaded logo (``logos/<name>``, see projects.settings) or a file under static/."""
-    if path.startswith("logos/"):
-        return url_for("files.logo", name=path.removeprefix("logos/"))
-    return url_for("static", filename=path)

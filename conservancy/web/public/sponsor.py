@@ -38,8 +38,8 @@ from conservancy.sponsorships.service import (
     levels_of,
     request_sponsorship,
 )
+from conservancy.web.branding import brand
 from conservancy.web.context import db, runtime
-from conservancy.web.public.donate import brand
 from conservancy.web.public.sponsor_forms import SponsorForm
 
 bp = Blueprint("sponsor", __name__)

@@ -34,10 +34,9 @@ from conservancy.receipts.models import Receipt
 from conservancy.receipts.render import render_receipt
 from conservancy.reports import statement as statements
 from conservancy.staff.permissions import Staff
-from conservancy.web.api.views import embed_snippet
 from conservancy.web.auth import current_user, treasurer_page
+from conservancy.web.branding import brand, embed_snippet
 from conservancy.web.context import db, never_cached, runtime
-from conservancy.web.public.donate import brand
 
 bp = Blueprint("treasurer", __name__, url_prefix="/treasurer/<slug>")
 bp.after_request(never_cached)  # donors' names must not stay in a browser's cache
