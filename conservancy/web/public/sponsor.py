@@ -112,7 +112,7 @@ def invoice(slug: str, token: str) -> ResponseReturnValue:
     project = find_active_project(session, slug)
     if _NUMBERED.match(token):
         return render_template(
-            "sponsorships/payment_moved.html",
+            "public/sponsor/payment_moved.html",
             sponsor=get_sponsor(session),
             project=project,
             brand=brand(project),
