@@ -60,6 +60,7 @@ EDGES: dict[str, tuple[str, ...]] = {
     "weasyprint": ("conservancy.receipts.render",),
     "rq": ("conservancy.background.jobs",),
     "redis": ("conservancy.background.jobs",),
+    "webauthn": ("conservancy.staff.security_keys",),
 }
 # HTTP belongs to the web (and to the stand-in, a web server of its own), the commands and
 # create_app (conservancy/__init__.py).
