@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import subprocess
 import zipfile
 from dataclasses import replace
@@ -235,6 +236,31 @@ def test_schedule_b_special_rule_takes_two_percent_of_line_1h(year: Runtime) -> 
         ("Acme Widgets, Inc.", "9500.00"),
     ]
     assert found.schedule_b_noncash == ()  # Eve is not listed, so neither are her shares
+
+
+def test_the_staff_page_shows_part_viii_and_the_rule(year: Runtime, app: Flask) -> None:
+    page = signed_in(app, year, "auditor").get("/admin/reports/year-end?year=2026")
+
+    assert page.status_code == 200
+    assert "Form 990, Part VIII: revenue by line" in page.text
+    rows = re.findall(
+        r"<tr><td>(?:<strong>)?([0-9a-z]+)(?:</strong>)?</td><td>[^<]*</td>"
+        r"<td class=\"num\">(?:<strong>)?([^<]+)",
+        page.text,
+    )
+    assert rows == [
+        ("1f", "$431,500.00"),
+        ("1g", "$8,000.00"),
+        ("1h", "$431,500.00"),
+        ("2a", "$750.00"),
+        ("3", "$12.34"),
+        ("11a", "$900.00"),
+        ("12", "$433,162.34"),
+    ]
+    assert "Not revenue: $43,240.00 of sponsorship fees" in page.text
+    assert (
+        "4 contributors, $423,500.00 (general rule: contributors of $5,000.00 or more)" in page.text
+    )
 
 
 @requires_weasyprint
