@@ -67,6 +67,9 @@ STAFF_LOCKOUT_FAILURES = (1, 5, 20)
 # once a minute, as staff sessions are), and in any case 12 hours after signing in
 # (conservancy.portal.service.SESSION_LIFETIME), which bounds it.
 DONOR_IDLE_MINUTES = (5, 30, 12 * 60)
+# Staff and donor sessions alike: a session's last use is written at most this often, not on
+# every request (so an idle time is kept to within this much).
+SESSION_SEEN_EVERY = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)

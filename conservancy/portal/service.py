@@ -56,7 +56,7 @@ from conservancy.donations.models import (
 )
 from conservancy.donations.service import INTERVALS, MINIMUM
 from conservancy.donations.settlement import move_status
-from conservancy.infra.config import DONOR_IDLE_MINUTES
+from conservancy.infra.config import DONOR_IDLE_MINUTES, SESSION_SEEN_EVERY
 from conservancy.kernel import clock
 from conservancy.kernel.errors import DomainError, NotFound
 from conservancy.mail.outbox import queue
@@ -69,8 +69,7 @@ from conservancy.receipts.models import AnnualStatement, Receipt, ReceiptKind
 LINK_LIFETIME = timedelta(minutes=30)
 # How long signing in lasts, however busy the donor is: from signing in, not from the last page.
 SESSION_LIFETIME = timedelta(hours=12)
-# A session's last_seen_at is written at most this often (conservancy.staff.sign_in's).
-SEEN_EVERY = timedelta(minutes=1)
+SEEN_EVERY = SESSION_SEEN_EVERY  # how often a session's last_seen_at is written
 # Link requests per WINDOW (abuse.WINDOW): a few per address, more per client
 # address (a household or an office shares one).
 LINK_EMAIL_LIMIT = 3

@@ -46,7 +46,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from conservancy.donations import abuse
-from conservancy.infra.config import Settings
+from conservancy.infra.config import SESSION_SEEN_EVERY, Settings
 from conservancy.kernel import clock
 from conservancy.kernel.errors import DomainError
 from conservancy.mail.outbox import queue
@@ -78,8 +78,7 @@ FAILURE_MEMORY = timedelta(hours=24)
 ACCOUNT_FACTOR = 10
 # How long a password stays accepted while its code is awaited.
 CODE_WAIT = timedelta(minutes=5)
-# A session's last_seen_at is written at most this often: not on every request.
-SEEN_EVERY = timedelta(minutes=1)
+SEEN_EVERY = SESSION_SEEN_EVERY  # how often a session's last_seen_at is written
 
 SIGN_IN_LIMITS = abuse.Limits(
     kind="staff-sign-in",
