@@ -54,30 +54,40 @@ def cli() -> None:
     """Donations and bookkeeping for a fiscal sponsor and its member projects."""
 
 
-def main() -> None:
-    from conservancy.cli import ledger, projects, receipts, setup
+def commands() -> click.Group:
+    """The ``conservancy`` group with every command added (each module imported here, on
+    first use, rather than when the package is)."""
+    from conservancy.cli import (
+        ledger,
+        projects,
+        receipts,
+        setup,
+        sponsorships,
+        sweep,
+        users,
+        worker,
+    )
     from conservancy.cli import stripe as stripe_commands
     from conservancy.cli.reports import report, statement
 
-    cli.add_command(setup.init)
-    cli.add_command(setup.serve)
-    cli.add_command(setup.demo)
-    cli.add_command(projects.project)
-    cli.add_command(ledger.ledger)
-    cli.add_command(stripe_commands.stripe)
-    cli.add_command(receipts.receipts)
-    cli.add_command(statement)
-    cli.add_command(report)
-    from conservancy.cli import users
+    for command in (
+        setup.init,
+        setup.serve,
+        setup.demo,
+        projects.project,
+        ledger.ledger,
+        stripe_commands.stripe,
+        receipts.receipts,
+        statement,
+        report,
+        users.user,
+        sponsorships.sponsorships,
+        worker.worker,
+        sweep.sweep,
+    ):
+        cli.add_command(command)
+    return cli
 
-    cli.add_command(users.user)
-    from conservancy.cli import sponsorships
 
-    cli.add_command(sponsorships.sponsorships)
-    from conservancy.cli import worker
-
-    cli.add_command(worker.worker)
-    from conservancy.cli import sweep
-
-    cli.add_command(sweep.sweep)
-    sys.exit(cli.main(prog_name="conservancy", standalone_mode=True))
+def main() -> None:
+    sys.exit(commands().main(prog_name="conservancy", standalone_mode=True))

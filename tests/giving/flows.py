@@ -33,6 +33,7 @@ from conservancy.payments.stripe_gateway import StripeGateway
 from conservancy.projects.models import Project
 from conservancy.runtime import Runtime
 from conservancy.standin import StandIn
+from tests.cli import invoke
 from tests.conftest import settings_env
 from tests.giving.conftest import SECRET_KEY, WEBHOOK_SECRET
 
@@ -296,15 +297,7 @@ def stripe_env(settings: Settings, standin: StandIn) -> dict[str, str]:
 
 
 def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    """The real console script, as a user runs it."""
-    done = subprocess.run(
-        [str(CONSERVANCY), *args],
-        env=env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    """The ``conservancy`` command with ``env``'s settings, in this process (tests/cli.py)."""
+    done = invoke(env, *args)
     assert "Traceback" not in done.stderr, done.stderr
     return done

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from conservancy.infra.config import Settings
 from conservancy.ledger.files import LedgerFiles
+from tests.cli import invoke
 from tests.conftest import settings_env
 
 REPO = Path(__file__).resolve().parents[2]
@@ -24,16 +25,9 @@ TIMEOUT = 120.0
 
 
 def run_cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    """The real console script, with the test's settings in its environment."""
-    return subprocess.run(
-        [str(CONSERVANCY), *args],
-        env=settings_env(settings),
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        check=False,
-    )
+    """The ``conservancy`` command with the test's settings, in this process (tests/cli.py):
+    what a command does after a crash or beside a race is the same wherever it runs."""
+    return invoke(settings_env(settings), *args)
 
 
 def _helper_argv(module: str, args: Sequence[str]) -> list[str]:

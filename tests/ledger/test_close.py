@@ -3,7 +3,7 @@
 The books are ``tests.ledger.closing``'s. Balances are read with Beancount's
 own loader from main.beancount (the day-to-day books) and history.beancount
 (the full history); the commands run as an operator runs them, in process
-with the sponsor's clock set to 1 March 2027 (``ledger check`` in a subprocess).
+with the sponsor's clock set to 1 March 2027.
 """
 
 from __future__ import annotations

@@ -14,7 +14,8 @@ from conservancy.infra.config import Settings
 from conservancy.runtime import Runtime
 from conservancy.staff.models import AuditEntry, StaffUser
 from conservancy.staff.service import list_users, role_label
-from tests.foundation.test_cli import assert_one_line_failure, fresh, run, sqlite_only
+from tests.foundation.test_cli import assert_one_line_failure, fresh, sqlite_only
+from tests.ledger.processes import run_cli as run
 from tests.portal.donor import csrf_token
 from tests.staff.people import signed_in_as, submit_password
 
