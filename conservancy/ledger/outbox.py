@@ -256,6 +256,19 @@ def is_recorded(session: Session, ref: str) -> bool:
     return session.scalar(select(LedgerOutbox.id).where(LedgerOutbox.ref == ref)) is not None
 
 
+def record_absent(session: Session, entries: Sequence[Entry]) -> int:
+    """Record, in their order, those of ``entries`` whose ref is not yet in the outbox (and
+    each ref once): one query and one flush, however many. Returns how many were new."""
+    wanted: dict[str, Entry] = {}
+    for entry in entries:
+        wanted.setdefault(entry.ref, entry)
+    present = set(session.scalars(select(LedgerOutbox.ref).where(LedgerOutbox.ref.in_(wanted))))
+    new = [entry for ref, entry in wanted.items() if ref not in present]
+    session.add_all(LedgerOutbox(ref=e.ref, entry_on=e.date, body=dumps(e)) for e in new)
+    session.flush()
+    return len(new)
+
+
 def record_if_absent(session: Session, entry: Entry) -> bool:
     """Record an entry unless one with its ref already is (opening accounts twice)."""
     if is_recorded(session, entry.ref):

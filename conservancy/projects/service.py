@@ -13,7 +13,7 @@ from conservancy.kernel.errors import Conflict, DomainError
 from conservancy.ledger import accounts
 from conservancy.ledger.entries import Open, Transaction
 from conservancy.ledger.models import LedgerOutbox
-from conservancy.ledger.outbox import record_if_absent
+from conservancy.ledger.outbox import record_absent
 from conservancy.projects.models import Project, Sponsor
 
 EIN = re.compile(r"^\d{2}-\d{7}$")
@@ -30,17 +30,14 @@ class BadProject(DomainError):
 
 def open_accounts(session: Session, names: list[str], opened_on: date) -> int:
     """Record an Open for each account not yet opened. Returns how many were new."""
-    return sum(
-        record_if_absent(
-            session,
+    return record_absent(
+        session,
+        [
             Open(
-                ref=f"open:{name}",
-                date=opened_on,
-                account=name,
-                meta=accounts.open_metadata(name),
-            ),
-        )
-        for name in names
+                ref=f"open:{name}", date=opened_on, account=name, meta=accounts.open_metadata(name)
+            )
+            for name in names
+        ],
     )
 
 

@@ -19,6 +19,7 @@ from conservancy.infra.config import Settings
 from conservancy.ledger.check import check_books
 from conservancy.ledger.outbox import PostResult, pending_count, record
 from conservancy.ledger.writer import render
+from conservancy.projects.service import open_accounts
 from conservancy.runtime import Runtime
 from tests import factories
 from tests.ledger.processes import app_file_bytes, ref_counts, run_cli, run_helper
@@ -148,3 +149,23 @@ def test_sync_cuts_off_a_torn_append_and_writes_the_entries_whole(
     assert "posted 2 entries" in synced.stdout
     assert year.read_bytes().startswith(whole)
     assert_each_gift_once_and_books_clean(twisted, settings)
+
+
+def test_accounts_opened_twice_in_one_go_or_again_are_written_once_in_the_order_asked(
+    runtime: Runtime,
+) -> None:
+    names = ["Income:Acme:Donations", "Expenses:Acme:Travel", "Income:Acme:Donations"]
+    with runtime.sessions() as session:
+        assert open_accounts(session, names, date(2026, 1, 2)) == 2
+        assert open_accounts(session, [*names, "Expenses:Acme:Printing"], date(2026, 1, 3)) == 1
+        session.commit()
+    runtime.post_ledger()
+
+    accounts = runtime.ledger.accounts.read_text()
+    opens = [
+        line.split()[-1]
+        for line in accounts.splitlines()
+        if " open Expenses:Acme" in line or " open Income:Acme" in line
+    ]
+    assert opens == ["Income:Acme:Donations", "Expenses:Acme:Travel", "Expenses:Acme:Printing"]
+    assert "2026-01-03 open Expenses:Acme:Printing" in accounts
