@@ -72,7 +72,7 @@ from __future__ import annotations
 
 import csv
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -84,14 +84,14 @@ from sqlalchemy.orm import Session, aliased
 from conservancy.donations.models import Donation, Donor, Gift, OfflineGift, OfflineMethod
 from conservancy.infra.config import ScheduleBRule
 from conservancy.kernel.errors import DomainError
-from conservancy.ledger import accounts
-from conservancy.ledger.index import PeriodEntry, TransactionIndex
+from conservancy.ledger import accounts, years
+from conservancy.ledger.index import IndexView, PeriodEntry, TransactionIndex
 from conservancy.ledger.snapshot import Snapshot
 from conservancy.money import Currency, Money
 from conservancy.projects.models import Project
 from conservancy.receipts.document import Benefit, Sponsor, deductible_amount
 from conservancy.receipts.models import Receipt, ReceiptKind
-from conservancy.reports import form990
+from conservancy.reports import form990, schedule_a
 from conservancy.reports.form990 import PartVIII
 from conservancy.reports.output import write_whole
 from conservancy.reports.statement import SPONSORSHIP_FEES, spreadsheet_text
@@ -104,9 +104,14 @@ ACKNOWLEDGEMENT_LINE = Money.from_minor(25_000, USD)  # 250.00: one gift
 PROCESSING_KINDS = frozenset({"Payment-Processing", "Dispute-Fees"})
 SPONSORSHIPS = "Sponsorships"  # Income:<Fund>:Sponsorships, a sponsorship invoice's income
 FIRST_YEAR, LAST_YEAR = 1900, 9998
+SUPPORT_YEARS = schedule_a.YEARS  # Schedule A Part II: the year and the four before it
 REVENUE_TIE = (
     "Part VIII total revenue (line 12), plus income between the sponsor's own funds, "
     "against every income account of the books"
+)
+SUPPORT_TIE = (
+    "Schedule A Part II line 1 for {year} (each contributor's total, and entries naming "
+    "none) against Part VIII line 1h"
 )
 # Later than any entry the books hold: the end of the read for what moved after a year.
 LATER_THAN_ANY = date(3000, 12, 31)
@@ -232,6 +237,7 @@ class YearEnd:
     schedule_b_rule: ScheduleBRule
     schedule_b_threshold: Money
     noncash: tuple[NoncashGift, ...]  # every gift of property in the year (line 1g)
+    schedule_a: schedule_a.ScheduleA  # Part II, the public support test
 
     @property
     def schedule_b_noncash(self) -> tuple[NoncashGift, ...]:
@@ -543,6 +549,92 @@ def is_sponsorship_income(account: str) -> bool:
     return account.startswith("Income:") and accounts.kind_of(account) == SPONSORSHIPS
 
 
+@dataclass(frozen=True)
+class _Year:
+    """One calendar year as the package reads it from the index."""
+
+    year: int
+    tally: _Tally  # its contributions, by contributor
+    totals: dict[str, int]  # every fund account's USD postings summed, as booked
+    part_viii: PartVIII
+    noncash: list[tuple[str, NoncashGift]]
+    # Contributions on line 1e (government grants), by contributor: a governmental unit's
+    # support is not capped at 2% on Schedule A.
+    government: dict[str, int]
+
+
+def _read_year(
+    session: Session, view: IndexView, year: int, form_990: Mapping[str, Mapping[str, str]]
+) -> _Year:
+    first, last = date(year, 1, 1), date(year, 12, 31)
+
+    def is_contribution(account: str) -> bool:
+        return form990.is_contribution(account, form_990)
+
+    def is_government(account: str) -> bool:
+        return is_contribution(account) and form990.line_of(account, form_990) == "1e"
+
+    tally = _Tally(_sponsorships(session, first, last), _gift_benefits(session, first, last))
+    totals = view.account_totals(first, last)
+    for entry in view.entries_posting_to(is_contribution, first, last):
+        tally.add(entry)
+    if tally.sponsorships.by_ref and last < LATER_THAN_ANY:
+        later = last + timedelta(days=1)
+        for entry in view.entries_posting_to(is_sponsorship_income, later, LATER_THAN_ANY):
+            tally.add_later(entry)
+    government: dict[str, int] = defaultdict(int)
+    for entry in view.entries_posting_to(is_government, first, last):
+        if entry.entity is not None:
+            government[entry.entity] -= sum(
+                m for (_fund, cur), m in entry.amounts.items() if cur == USD.value
+            )
+    tally.settle()
+    usd_totals = {account: minor for (account, cur), minor in totals.items() if cur == USD.value}
+    tally.other_currency += sum(1 for _account, cur in totals if cur != USD.value)
+    noncash = _noncash(session, first, last)
+    part_viii = form990.part_viii(
+        {a: -minor for a, minor in usd_totals.items() if a.startswith("Income:")},
+        tally.exchange,
+        sum(gift.value.minor for _entity, gift in noncash),
+        form_990,
+    )
+    return _Year(year, tally, usd_totals, part_viii, noncash, dict(government))
+
+
+def _held_from(index: TransactionIndex) -> int | None:
+    """The first year the index's books hold in full: None for the full history, or for
+    day-to-day books of which no year is closed."""
+    if index.files.history:
+        return None
+    opened = years.first_open_day(index.files)
+    return None if opened is None else opened.year
+
+
+def _schedule_a(session: Session, year: int, read: Mapping[int, _Year]) -> schedule_a.ScheduleA:
+    """Schedule A Part II from the five years ending with ``year`` (those ``read`` holds)."""
+    support = []
+    by_entity: dict[str, int] = defaultdict(int)
+    without_entity = 0
+    for y in range(year - SUPPORT_YEARS + 1, year + 1):
+        found = read.get(y)
+        if found is None:
+            support.append(schedule_a.SupportYear.unread(y))
+            continue
+        for entity, minor in found.tally.by_entity.items():
+            by_entity[entity] += minor - found.government.get(entity, 0)
+        without_entity += found.tally.without_entity
+        support.append(
+            schedule_a.SupportYear.of(
+                y,
+                contributions=sum(found.tally.by_entity.values()) + found.tally.without_entity,
+                part_viii=found.part_viii,
+            )
+        )
+    table = schedule_a.schedule_a(tuple(support), by_entity, without_entity)
+    names = _donors(session, {c.entity for c in table.capped})
+    return table.named(lambda entity: names.get(entity, _unknown(entity))[0])
+
+
 def year_end(
     session: Session,
     index: TransactionIndex,
@@ -561,21 +653,18 @@ def year_end(
     def is_contribution(account: str) -> bool:
         return form990.is_contribution(account, form_990)
 
-    tally = _Tally(_sponsorships(session, first, last), _gift_benefits(session, first, last))
     with index.read() as view:
-        totals = view.account_totals(first, last)
         funds = sorted(set(view.funds()) | {f for f in names if f != accounts.GENERAL})
         opening = {fund: view.balance_before(fund, first) for fund in funds}
         closing = {fund: view.balance_before(fund, last + timedelta(days=1)) for fund in funds}
-        for entry in view.entries_posting_to(is_contribution, first, last):
-            tally.add(entry)
-        if tally.sponsorships.by_ref and last < LATER_THAN_ANY:
-            later = last + timedelta(days=1)
-            for entry in view.entries_posting_to(is_sponsorship_income, later, LATER_THAN_ANY):
-                tally.add_later(entry)
-    tally.settle()
-    usd_totals = {account: minor for (account, cur), minor in totals.items() if cur == USD.value}
-    tally.other_currency += sum(1 for _account, cur in totals if cur != USD.value)
+        this = _read_year(session, view, year, form_990)
+        held_from = _held_from(index)
+        earlier = {
+            y: _read_year(session, view, y, form_990)
+            for y in range(year - SUPPORT_YEARS + 1, year)
+            if held_from is None or y >= held_from
+        }
+    tally, usd_totals, part_viii, noncash = this.tally, this.totals, this.part_viii, this.noncash
 
     contributions = tuple(
         Contribution(
@@ -590,13 +679,7 @@ def year_end(
         and (fund := accounts.fund_of(account)) is not None
         and (minor or tally.exchange.get(account, 0))
     )
-    noncash = _noncash(session, first, last)
-    part_viii = form990.part_viii(
-        {a: -minor for a, minor in usd_totals.items() if a.startswith("Income:")},
-        tally.exchange,
-        sum(gift.value.minor for _entity, gift in noncash),
-        form_990,
-    )
+    support = _schedule_a(session, year, {**earlier, year: this})
     threshold = form990.schedule_b_threshold(rule, part_viii.contributions)
     roll_forward = tuple(
         _roll_forward(fund, names.get(fund, fund), usd_totals, opening[fund], closing[fund])
@@ -649,8 +732,15 @@ def year_end(
         )
         for e in tally.reversals
     )
-    tie_out = _tie_out(
-        session, snapshot, year, funds, names, contributions, roll_forward, tally, part_viii
+    tie_out = (
+        *_tie_out(
+            session, snapshot, year, funds, names, contributions, roll_forward, tally, part_viii
+        ),
+        TieLine.money(
+            SUPPORT_TIE.format(year=year),
+            support.years[-1].contributions_money,
+            part_viii.contributions,
+        ),
     )
     return YearEnd(
         year=year,
@@ -665,6 +755,7 @@ def year_end(
         schedule_b_rule=rule,
         schedule_b_threshold=threshold,
         noncash=tuple(gift for _entity, gift in noncash),
+        schedule_a=support,
     )
 
 
@@ -891,6 +982,8 @@ CSV_FILES = (
     "part-viii.csv",
     "schedule-b.csv",
     "schedule-b-noncash.csv",
+    "schedule-a-part-ii.csv",
+    "schedule-a-contributors.csv",
     "roll-forward.csv",
     "acknowledgements.csv",
     "refunds-disputes.csv",
@@ -929,6 +1022,10 @@ def pdf_name(year: int) -> str:
 
 def _amount(money: Money) -> str:
     return str(money.amount)
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "no"
 
 
 def csv_rows(package: YearEnd) -> Iterator[tuple[str, list[str], list[list[str]]]]:
@@ -1011,6 +1108,21 @@ def csv_rows(package: YearEnd) -> Iterator[tuple[str, list[str], list[list[str]]
             for g in package.schedule_b_noncash
         ],
     )
+    yield "schedule-a-part-ii.csv", *_schedule_a_rows(package.schedule_a)
+    support = package.schedule_a
+    unnamed = support.unnamed
+    yield (
+        "schedule-a-contributors.csv",
+        ["name", "donor_ref", "five_year_total", "limit", "excess", "currency"],
+        [
+            [s(c.name), c.entity, *map(_amount, (c.total, support.cap, c.excess)), USD.value]
+            for c in support.capped
+        ]
+        + [
+            ["(entries naming no contributor: not capped)", "", _amount(unnamed), "", "", "USD"]
+            for _ in range(1 if unnamed.minor else 0)
+        ],
+    )
     yield (
         "roll-forward.csv",
         [
@@ -1089,6 +1201,47 @@ def csv_rows(package: YearEnd) -> Iterator[tuple[str, list[str], list[list[str]]
             for t in package.tie_out
         ],
     )
+
+
+def _schedule_a_rows(
+    support: schedule_a.ScheduleA,
+) -> tuple[list[str], list[list[str]]]:
+    """Schedule A Part II as the form lays it out: a column per year, then the total; the
+    percentage and the tests below, in the total's column."""
+    columns = [str(y.year) for y in support.years]
+    blank = [""] * len(columns)
+    rows = [
+        [
+            line,
+            label,
+            *([_amount(m) for m in by_year] if by_year is not None else blank),
+            _amount(total),
+            USD.value,
+        ]
+        for line, label, by_year, total in support.rows()
+    ]
+    rows += [
+        [
+            "14",
+            "Public support percentage (line 6 / line 11, (f))",
+            *blank,
+            f"{support.percentage}%",
+            "",
+        ],
+        ["16a", "33 1/3% support test met", *blank, _yes(support.meets_one_third), ""],
+        [
+            "17a",
+            "Below 33 1/3% but 10% or more: the 10%-facts-and-circumstances test may apply",
+            *blank,
+            _yes(support.ten_percent and not support.meets_one_third),
+            "",
+        ],
+    ]
+    rows += [
+        ["", f"NOT READ: {y} is closed; the command reads the full history", *blank, "", ""]
+        for y in support.unread
+    ]
+    return ["line", "description", *columns, "total", "currency"], rows
 
 
 def write_csv(rows: Sequence[Sequence[str]], header: Sequence[str], out: TextIO) -> None:
