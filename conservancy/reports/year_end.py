@@ -89,7 +89,7 @@ from conservancy.ledger.index import IndexView, PeriodEntry, TransactionIndex
 from conservancy.ledger.snapshot import Snapshot
 from conservancy.money import Currency, Money
 from conservancy.projects.models import Project
-from conservancy.receipts.document import Benefit, Sponsor, deductible_amount
+from conservancy.receipts.document import Benefit, Sponsor, exchange_value
 from conservancy.receipts.models import Receipt, ReceiptKind
 from conservancy.reports import form990, schedule_a
 from conservancy.reports.form990 import PartVIII
@@ -384,7 +384,7 @@ def _sponsorships(session: Session, first: date, last: date) -> _Sponsorships:
             voided_on=row.voided_on,
             paid=row.status is InvoiceStatus.PAID,
             standing=(0 if row.status is InvoiceStatus.VOID else amount.minor) - taken,
-            exchange=(amount - deductible_amount(amount, benefits, tax_year)).minor,
+            exchange=exchange_value(amount, benefits, tax_year).minor,
         )
         found.by_number[row.number] = invoice
         found.by_ref[row.ref] = found.by_ref[sponsorship_books.void_ref(row)] = invoice
@@ -427,7 +427,7 @@ def _gift_benefits(session: Session, first: date, last: date) -> dict[str, _Gift
             continue
         paid = _usd(gift.project_minor + gift.general_minor)
         benefits = (Benefit(str(donation.benefit_description), donation.benefit_value),)
-        exchange = (paid - deductible_amount(paid, benefits, gift.settled_on.year)).minor
+        exchange = exchange_value(paid, benefits, gift.settled_on.year).minor
         if exchange > 0:
             found[gift.ref] = _GiftBenefit(gift.fund, exchange)
     return found
