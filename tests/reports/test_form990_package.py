@@ -1,0 +1,313 @@
+"""Issue 18, items 3 to 6: a year-end package a Form 990 preparer can file from.
+
+Five years of books, 2022 to 2026, built through the app's own services as staff and
+donors build them, plus the bookkeeper's own entries in a file of theirs. 2022 and 2023
+are closed before the package of 2026 is made, so Schedule A reads them from the full
+history. Every figure below is worked out by hand; the tests assert them.
+
+2026, the year of the return (all to Twisted unless said; card fees 0.00 except Ada's):
+
+======================================  ========== =====================================
+what                                    amount     Part VIII
+======================================  ========== =====================================
+Ada's card gift (card fee 180.00)         6,000.00 1f
+Cy's card gift, a conference pass back    5,300.00 1f 4,900.00; 11a 400.00 (not a token)
+  worth 400.00
+Dee's card gift, a sticker worth 5.00       100.00 1f: a token by the low-cost article
+                                                   test (100.00 >= 70.00, 5.00 <= 14.00)
+Fay's card gift, a mug worth 15.00        1,000.00 1f: a token by the 2% test (15.00 <=
+                                                   2% of 1,000.00 = 20.00 <= 140.00),
+                                                   though it costs more than 14.00
+Gus's card gift, a sticker worth 5.00        50.00 1f 45.00; 11a 5.00: neither test (50.00
+                                                   < 70.00; 5.00 > 2% of 50.00 = 1.00)
+Eve's 100 shares of ACME Corp, sold       8,000.00 1f, and 1g (noncash)
+  for 8,000.00 (entered as stock)
+the Big Foundation's cheque             300,000.00 1f
+Acme's Gold sponsorship invoice, a       10,000.00 1f 9,500.00; 11a 500.00
+  conference pass worth 500.00 back
+bank interest (staff, General)               12.34 3
+a training course sold (staff)              750.00 2a
+10% sponsorship fees on Twisted's        33,045.00 between the sponsor's funds: 10% of
+  income                                           6,000 + 5,300 + 100 + 1,000 + 50 +
+                                                   8,000 + 300,000 + 10,000 = 330,450
+======================================  ========== =====================================
+
+Line 1f (and 1h) = 6,000 + 4,900 + 100 + 1,000 + 45 + 8,000 + 300,000 + 9,500
+= 329,545.00; 1g 8,000.00; 2a 750.00; 3 12.34; 11a 400 + 5 + 500 = 905.00; line 12 =
+329,545 + 750 + 12.34 + 905 = 331,212.34.
+
+Schedule B, general rule (5,000.00 or more): the Big Foundation 300,000.00, Acme 9,500.00,
+Eve 8,000.00, Ada 6,000.00 (Cy's 5,300.00 holds 4,900.00 of gift). Special rule: the
+greater of 5,000.00 and 2% of 329,545.00 = 6,590.90: the Big Foundation, Acme, Eve.
+
+The four years before (line 1 of Schedule A Part II; card fees 0.00):
+
+====  ======================================================================  =========
+year  contributions, and other support                                        line 1
+====  ======================================================================  =========
+2022  the Big Foundation 60,000.00 (cheque); Ada 1,000.00 (card)              61,000.00
+2023  the Big Foundation 60,000.00; Bob 2,000.00                              62,000.00
+2024  Ada 1,000.00; the City of Springfield's grant 30,000.00 (staff entry,   31,000.00
+      Income:Twisted:Government-Grants, line 1e); interest 100.00 (line 8)
+2025  the Big Foundation 60,000.00; Cat 500.00; interest 100.00 (line 8)     60,500.00
+====  ======================================================================  =========
+
+Schedule A Part II:
+line 1 (= 4 = 7), column (f): 61,000 + 62,000 + 31,000 + 60,500 + 329,545 = 544,045.00
+line 8: 100 + 100 + 12.34 = 212.34; line 10 (2026's benefits' value, line 11a): 905.00
+line 11: 544,045 + 212.34 + 905 = 545,162.34; 2% of it: 10,903.2468, so 10,903.25
+five-year totals above it: the Big Foundation 60,000 x 3 + 300,000 = 480,000.00, of which
+469,096.75 is above 2%. The City's 30,000.00 is a governmental unit's: not capped. Ada
+1,000 + 1,000 + 6,000 = 8,000.00 and Acme 9,500.00 stay under.
+line 5: 469,096.75; line 6: 544,045 - 469,096.75 = 74,948.25
+line 14: 74,948.25 / 545,162.34 = 13.7479...% -> 13.75%: below 33 1/3%, above 10%, so
+the 10%-facts-and-circumstances test may apply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select
+
+from conservancy.donations.models import OfflineMethod
+from conservancy.donations.offline import OfflineGiftRequest, record_offline_gift
+from conservancy.infra.config import ScheduleBRule, Settings
+from conservancy.kernel import clock
+from conservancy.kernel.submissions import new_key
+from conservancy.ledger.books import covering
+from conservancy.ledger.close import close_year
+from conservancy.projects.models import Project
+from conservancy.projects.service import add_project, set_up_sponsor
+from conservancy.reports import year_end as ye
+from conservancy.runtime import Runtime
+from conservancy.staff import audit
+from tests import factories
+from tests.ledger.test_check import add_staff_file
+from tests.reports.test_form990 import sponsorship
+
+OPEN_ON = date(2022, 1, 1)
+TODAY = date(2027, 1, 15)  # 2026 has ended: the package is final, the years may close
+
+STAFF_ENTRIES = (
+    "; The bookkeeper's own entries.\n\n"
+    "2022-01-01 open Income:General:Interest\n\n"
+    "2022-01-01 open Income:Twisted:Government-Grants\n\n"
+    "2022-01-01 open Income:Twisted:Training\n"
+    '  form-990-line: "2a"\n\n'
+    '2024-03-01 * "City of Springfield" "Grant for the Twisted school programme"\n'
+    '  entity: "gov-springfield"\n'
+    "  Assets:Bank:Checking                 30000.00 USD\n"
+    "  Income:Twisted:Government-Grants    -30000.00 USD\n\n"
+    '2024-06-30 * "First Bank" "Interest on the checking account"\n'
+    "  Assets:Bank:Checking              100.00 USD\n"
+    "  Income:General:Interest          -100.00 USD\n\n"
+    '2025-06-30 * "First Bank" "Interest on the checking account"\n'
+    "  Assets:Bank:Checking              100.00 USD\n"
+    "  Income:General:Interest          -100.00 USD\n\n"
+    '2026-06-30 * "First Bank" "Interest on the checking account"\n'
+    "  Assets:Bank:Checking               12.34 USD\n"
+    "  Income:General:Interest           -12.34 USD\n\n"
+    '2026-08-15 * "Example University" "Twisted training course, two days"\n'
+    "  Assets:Bank:Checking          750.00 USD\n"
+    "  Income:Twisted:Training      -750.00 USD\n\n"
+)
+
+
+def at(year: int, month: int, day: int) -> datetime:
+    return datetime(year, month, day, 15, 0, tzinfo=UTC)
+
+
+def card(rt: Runtime, who: str, amount: str, on: datetime, fee: str = "0.00", **kw: object) -> None:
+    factories.settled_gift(
+        rt,
+        email=f"{who.split()[0].lower()}@example.org",
+        name=who,
+        amount=amount,
+        fee=fee,
+        address=f"{who}'s house\nSpringfield",
+        at=on,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def offline(rt: Runtime, method: OfflineMethod, who: str, amount: str, on: date, ref: str) -> None:
+    """A cheque or a gift of stock as staff enter it at /admin/gifts/offline."""
+    with rt.sessions() as session:
+        twisted = session.scalars(select(Project).where(Project.slug == "twisted")).one()
+        record_offline_gift(
+            session,
+            audit.COMMAND_LINE,
+            twisted,
+            OfflineGiftRequest(
+                amount=factories.usd(amount),
+                received_on=on,
+                method=method,
+                reference=ref,
+                name=who,
+                email=f"{who.split()[-1].lower()}@example.org",
+                address=f"{who}'s office\nSpringfield",
+            ),
+            key=new_key(),
+            tz=rt.settings.timezone,
+        )
+        session.commit()
+    rt.post_ledger()
+
+
+@pytest.fixture
+def five_years(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime]:
+    monkeypatch.setattr(clock, "today", lambda tz: TODAY)
+    rt = Runtime.from_settings(settings)
+    with rt.sessions() as session:
+        set_up_sponsor(
+            session,
+            legal_name="Test Sponsor, Inc.",
+            ein="12-3456789",
+            address="1 Main Street\nBrooklyn, NY 11201",
+            time_zone="America/New_York",
+            books_open_on=OPEN_ON,
+        )
+        rt.ledger.create_skeleton("Test Sponsor, Inc.")
+        add_project(session, slug="twisted", name="Twisted", opened_on=OPEN_ON)
+        session.commit()
+    rt.post_ledger()
+    cheque = OfflineMethod.CHEQUE
+    # 2022 and 2023: the app's entries only, so that the years can be closed.
+    offline(rt, cheque, "The Big Foundation", "60000.00", date(2022, 6, 1), "2201")
+    card(rt, "Ada Lovelace", "1000.00", at(2022, 3, 1))
+    offline(rt, cheque, "The Big Foundation", "60000.00", date(2023, 6, 1), "2301")
+    card(rt, "Bob Babbage", "2000.00", at(2023, 3, 1))
+    card(rt, "Ada Lovelace", "1000.00", at(2024, 3, 1))
+    offline(rt, cheque, "The Big Foundation", "60000.00", date(2025, 6, 1), "2501")
+    card(rt, "Cat Small", "500.00", at(2025, 3, 1))
+    # 2026, the year of the return.
+    card(rt, "Ada Lovelace", "6000.00", at(2026, 2, 1), fee="180.00")
+    card(rt, "Cy Pass", "5300.00", at(2026, 3, 1), benefit=("Conference pass", "400.00"))
+    card(rt, "Dee Sticker", "100.00", at(2026, 3, 2), benefit=("Project sticker", "5.00"))
+    card(rt, "Fay Mug", "1000.00", at(2026, 3, 3), benefit=("Project mug", "15.00"))
+    card(rt, "Gus Small", "50.00", at(2026, 3, 4), benefit=("Project sticker", "5.00"))
+    offline(rt, OfflineMethod.STOCK, "Eve Shares", "8000.00", date(2026, 5, 4), "100 ACME")
+    offline(rt, cheque, "The Big Foundation", "300000.00", date(2026, 5, 5), "2601")
+    sponsorship(rt)  # Acme's Gold invoice, 2026-04-01
+    add_staff_file(rt, STAFF_ENTRIES)
+    rt.books.load()
+    yield rt
+    rt.books.wait()
+    rt.close()
+
+
+@pytest.fixture
+def closed(five_years: Runtime) -> Runtime:
+    """2022 and 2023 closed: the day-to-day books start in 2024."""
+    for year in (2022, 2023):
+        close_year(five_years.sessions, five_years.ledger, year, today=TODAY)
+    five_years.books.load()
+    return five_years
+
+
+def package(rt: Runtime, rule: ScheduleBRule = ScheduleBRule.GENERAL) -> ye.YearEnd:
+    """The package as the command makes it: from the full history when a year is closed."""
+    books = covering(rt.books, date(2022, 1, 1))
+    books.ready()
+    with rt.sessions() as session:
+        return ye.year_end(session, books.index, books.current(), 2026, rule=rule)
+
+
+def money(found: object) -> str:
+    return str(getattr(found, "amount", found))
+
+
+# --- Part VIII and Schedule B ------------------------------------------------------------
+
+
+def test_part_viii_has_each_line_worked_out_by_hand(closed: Runtime) -> None:
+    found = package(closed)
+
+    assert {v.line: money(v.amount) for v in found.part_viii.lines} == {
+        "1f": "329545.00",  # 6,000 + 4,900 + 100 + 1,000 + 45 + 8,000 + 300,000 + 9,500
+        "1g": "8000.00",  # Eve's shares
+        "1h": "329545.00",
+        "2a": "750.00",  # the training course
+        "3": "12.34",  # interest
+        "11a": "905.00",  # Cy's pass 400 + Gus's sticker 5 + Acme's pass 500
+        "12": "331212.34",  # 329,545 + 750 + 12.34 + 905
+    }
+    assert money(found.part_viii.between_funds) == "33045.00"  # 10% of 330,450
+    assert found.differences == []
+
+
+def test_schedule_b_under_each_rule(closed: Runtime) -> None:
+    general = package(closed, ScheduleBRule.GENERAL)
+    special = package(closed, ScheduleBRule.SPECIAL)
+
+    assert [(c.name, money(c.total)) for c in general.schedule_b] == [
+        ("The Big Foundation", "300000.00"),
+        ("Acme Widgets, Inc.", "9500.00"),
+        ("Eve Shares", "8000.00"),
+        ("Ada Lovelace", "6000.00"),
+    ]
+    assert money(special.schedule_b_threshold) == "6590.90"  # 2% of 329,545.00
+    assert [c.name for c in special.schedule_b] == [
+        "The Big Foundation",
+        "Acme Widgets, Inc.",
+        "Eve Shares",
+    ]
+
+
+# --- Schedule A Part II ------------------------------------------------------------------
+
+
+def test_schedule_a_reads_five_years_closed_ones_included(closed: Runtime) -> None:
+    support = package(closed).schedule_a
+    rows = {line: (by_year, total) for line, _label, by_year, total in support.rows()}
+
+    assert [y.year for y in support.years] == [2022, 2023, 2024, 2025, 2026]
+    assert support.complete
+    line_1, total_1 = rows["1"]
+    assert line_1 is not None
+    assert [money(m) for m in line_1] == [
+        "61000.00",
+        "62000.00",
+        "31000.00",
+        "60500.00",
+        "329545.00",
+    ]
+    assert money(total_1) == "544045.00"
+    assert money(rows["8"][1]) == "212.34"
+    assert money(rows["10"][1]) == "905.00"
+    assert money(rows["11"][1]) == "545162.34"
+    assert money(rows["12"][1]) == "750.00"  # program service revenue: no support
+    assert money(support.cap) == "10903.25"  # 2% of 545,162.34, to the cent
+    assert [(c.name, money(c.total), money(c.excess)) for c in support.capped] == [
+        ("The Big Foundation", "480000.00", "469096.75")
+    ]  # the City's 30,000.00 is a governmental unit's: not capped
+    assert money(support.line_5) == "469096.75"
+    assert money(support.line_6) == "74948.25"
+    assert support.percentage == Decimal("13.75")
+    assert not support.meets_one_third
+    assert support.ten_percent
+    assert "10%-facts-and-circumstances" in support.verdict
+
+
+def test_schedule_a_line_1_of_the_year_ties_to_part_viii(closed: Runtime) -> None:
+    found = package(closed)
+
+    (tie,) = [t for t in found.tie_out if t.what.startswith("Schedule A Part II line 1")]
+    assert (tie.package, tie.books, tie.ok) == ("$329,545.00", "$329,545.00", True)
+
+
+def test_day_to_day_books_say_which_closed_years_schedule_a_could_not_read(
+    closed: Runtime,
+) -> None:
+    with closed.sessions() as session:
+        found = ye.year_end(session, closed.books.index, closed.books.current(), 2026)
+
+    assert found.schedule_a.unread == (2022, 2023)
+    assert not found.schedule_a.complete
+    # The years it holds are read all the same, and the year of the return still ties.
+    assert money(found.schedule_a.years[-1].contributions_money) == "329545.00"
+    assert found.differences == []
