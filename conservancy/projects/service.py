@@ -28,8 +28,11 @@ class BadProject(DomainError):
     pass
 
 
-def open_accounts(session: Session, names: list[str], opened_on: date) -> int:
-    """Record an Open for each account not yet opened. Returns how many were new."""
+def open_accounts(
+    session: Session, names: list[str], opened_on: date, *, function: str | None = None
+) -> int:
+    """Record an Open for each account not yet opened. Returns how many were new.
+    ``function``: an expense account's Part IX column, where its default does not do."""
     return sum(
         record_if_absent(
             session,
@@ -37,7 +40,7 @@ def open_accounts(session: Session, names: list[str], opened_on: date) -> int:
                 ref=f"open:{name}",
                 date=opened_on,
                 account=name,
-                meta=accounts.open_metadata(name),
+                meta=accounts.open_metadata(name, function),
             ),
         )
         for name in names

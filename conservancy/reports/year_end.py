@@ -92,8 +92,10 @@ from conservancy.projects.models import Project
 from conservancy.receipts.document import Benefit, Sponsor, exchange_value
 from conservancy.receipts.models import Receipt, ReceiptKind
 from conservancy.reports import form990, schedule_a
+from conservancy.reports import part_ix as ix
 from conservancy.reports.form990 import PartVIII
 from conservancy.reports.output import write_whole
+from conservancy.reports.part_ix import PartIX
 from conservancy.reports.statement import SPONSORSHIP_FEES, spreadsheet_text
 from conservancy.sponsorships import books as sponsorship_books
 from conservancy.sponsorships.models import CorporateSponsor, InvoiceStatus, SponsorshipInvoice
@@ -108,6 +110,10 @@ SUPPORT_YEARS = schedule_a.YEARS  # Schedule A Part II: the year and the four be
 REVENUE_TIE = (
     "Part VIII total revenue (line 12), plus income between the sponsor's own funds, "
     "against every income account of the books"
+)
+PART_IX_TIE = (
+    "Part IX line 25, plus sponsorship fees between the sponsor's own funds, against every "
+    "expense account of the books"
 )
 SUPPORT_TIE = (
     "Schedule A Part II line 1 for {year} (each contributor's total, and entries naming "
@@ -238,6 +244,8 @@ class YearEnd:
     schedule_b_threshold: Money
     noncash: tuple[NoncashGift, ...]  # every gift of property in the year (line 1g)
     schedule_a: schedule_a.ScheduleA  # Part II, the public support test
+    part_ix: PartIX  # functional expenses
+    fund_names: dict[str, str]  # each fund's project, by fund
 
     @property
     def schedule_b_noncash(self) -> tuple[NoncashGift, ...]:
@@ -249,6 +257,11 @@ class YearEnd:
     def revenue_tie(self) -> TieLine:
         """Part VIII against the books' income: the line the Part VIII page shows."""
         return next(line for line in self.tie_out if line.what == REVENUE_TIE)
+
+    @property
+    def part_ix_tie(self) -> TieLine:
+        """Part IX against the books' expenses: the line the Part IX page shows."""
+        return next(line for line in self.tie_out if line.what == PART_IX_TIE)
 
     @property
     def schedule_b_rule_wording(self) -> str:
@@ -561,6 +574,7 @@ class _Year:
     # Contributions on line 1e (government grants), by contributor: a governmental unit's
     # support is not capped at 2% on Schedule A.
     government: dict[str, int]
+    part_ix: PartIX
 
 
 def _read_year(
@@ -598,7 +612,17 @@ def _read_year(
         sum(gift.value.minor for _entity, gift in noncash),
         form_990,
     )
-    return _Year(year, tally, usd_totals, part_viii, noncash, dict(government))
+    functions = {
+        (account, function): minor
+        for (account, cur, function), minor in view.function_totals(first, last).items()
+        if cur == USD.value
+    }
+    part_ix = ix.part_ix(
+        {a: minor for a, minor in usd_totals.items() if a.startswith("Expenses:")},
+        functions,
+        form_990,
+    )
+    return _Year(year, tally, usd_totals, part_viii, noncash, dict(government), part_ix)
 
 
 def _held_from(index: TransactionIndex) -> int | None:
@@ -741,6 +765,7 @@ def year_end(
             support.years[-1].contributions_money,
             part_viii.contributions,
         ),
+        *_part_ix_ties(snapshot, year, funds, this.part_ix),
     )
     return YearEnd(
         year=year,
@@ -756,6 +781,8 @@ def year_end(
         schedule_b_threshold=threshold,
         noncash=tuple(gift for _entity, gift in noncash),
         schedule_a=support,
+        part_ix=this.part_ix,
+        fund_names=names,
     )
 
 
@@ -975,6 +1002,32 @@ def _tie_out(
     return tuple(lines)
 
 
+def _part_ix_ties(
+    snapshot: Snapshot, year: int, funds: Sequence[str], part: PartIX
+) -> tuple[TieLine, ...]:
+    """Part IX against the books: every expense account's year, read from the snapshot's
+    monthly figures (built apart from the index Part IX reads)."""
+    books = sum(snapshot.fund_year(fund, year, USD).expenses_total.minor for fund in funds)
+    columns = part.total
+    return (
+        TieLine.count(
+            "Expense accounts with no Part IX function (function on their open)",
+            len(part.unclassed),
+            0,
+        ),
+        TieLine.money(
+            PART_IX_TIE,
+            _usd(columns.total) + part.between_funds,
+            _usd(books),
+        ),
+        TieLine.money(
+            "Part IX line 25 by project against line 25 by line",
+            _usd(sum(part.of_fund(fund).total for fund in part.funds())),
+            _usd(columns.total),
+        ),
+    )
+
+
 # --- the files ---------------------------------------------------------------------
 
 CSV_FILES = (
@@ -984,6 +1037,8 @@ CSV_FILES = (
     "schedule-b-noncash.csv",
     "schedule-a-part-ii.csv",
     "schedule-a-contributors.csv",
+    "part-ix.csv",
+    "part-ix-by-project.csv",
     "roll-forward.csv",
     "acknowledgements.csv",
     "refunds-disputes.csv",
@@ -1122,6 +1177,82 @@ def csv_rows(package: YearEnd) -> Iterator[tuple[str, list[str], list[list[str]]
             ["(entries naming no contributor: not capped)", "", _amount(unnamed), "", "", "USD"]
             for _ in range(1 if unnamed.minor else 0)
         ],
+    )
+    part = package.part_ix
+    yield (
+        "part-ix.csv",
+        [
+            "line",
+            "description",
+            "total",
+            "program",
+            "management",
+            "fundraising",
+            "currency",
+            "accounts",
+        ],
+        [
+            [
+                row.line,
+                row.label,
+                *map(_amount, row.columns.money()),
+                USD.value,
+                s("; ".join(row.accounts)),
+            ]
+            for row in part.lines
+        ]
+        + [
+            [
+                "",
+                "Not an expense: sponsorship fees between the sponsor's own funds",
+                _amount(part.between_funds),
+                "",
+                "",
+                "",
+                USD.value,
+                "Expenses:<Fund>:Sponsorship-Fees",
+            ]
+        ],
+    )
+    names = package.fund_names
+    by_project = []
+    for fund in part.funds():
+        for row in part.accounts:
+            if row.fund == fund:
+                by_project.append(
+                    [
+                        fund,
+                        s(names.get(fund, fund)),
+                        row.account,
+                        row.line,
+                        *map(_amount, row.columns.money()),
+                        USD.value,
+                    ]
+                )
+        by_project.append(
+            [
+                fund,
+                s(names.get(fund, fund)),
+                "Total",
+                "",
+                *map(_amount, part.of_fund(fund).money()),
+                USD.value,
+            ]
+        )
+    yield (
+        "part-ix-by-project.csv",
+        [
+            "fund",
+            "project",
+            "account",
+            "line",
+            "total",
+            "program",
+            "management",
+            "fundraising",
+            "currency",
+        ],
+        by_project,
     )
     yield (
         "roll-forward.csv",

@@ -60,7 +60,7 @@ TRICKY_NAME = 'Bob "Tables" \\ O\'Brien\nJr.'
 TRICKY_PAYEE = 'Bob "Tables" \\ O\'Brien Jr.'  # as the books hold it: one line
 STAFF_ENTRIES = (
     "; The bookkeeper's own entries.\n\n"
-    "2026-01-01 open Expenses:Twisted:Contractors\n\n"
+    '2026-01-01 open Expenses:Twisted:Contractors\n  function: "program"\n\n'
     '2026-02-20 * "ACME Corp" "Sponsorship, invoice 7"\n'
     '  ref: "invoice-7"\n'
     "  Assets:Bank:Checking          250.00 USD\n"

@@ -33,7 +33,7 @@ from tests.reports.test_statement import include_staff_file
 SPONSOR = Sponsor("Test Sponsor, Inc.", "12-3456789", "1 Main Street\nBrooklyn, NY 11201")
 STAFF_ENTRIES = (
     "; The bookkeeper's own entries.\n\n"
-    "2026-01-01 open Expenses:Twisted:Contractors\n\n"
+    '2026-01-01 open Expenses:Twisted:Contractors\n  function: "program"\n\n'
     '2026-02-20 * "ACME Corp" "Sponsorship, invoice 7"\n'
     '  ref: "invoice-7"\n'
     "  Assets:Bank:Checking          700.00 USD\n"
