@@ -40,6 +40,28 @@ Schedule B, general rule (5,000.00 or more): the Big Foundation 300,000.00, Acme
 Eve 8,000.00, Ada 6,000.00 (Cy's 5,300.00 holds 4,900.00 of gift). Special rule: the
 greater of 5,000.00 and 2% of 329,545.00 = 6,590.90: the Big Foundation, Acme, Eve.
 
+Expenses, by Part IX line and column (the staff's entries; Ada's card fee by the app):
+
+=============================================  ======== ========= ========== ===========
+what                                           line     program   management fundraising
+=============================================  ======== ========= ========== ===========
+Twisted's train to a sprint (Travel: program)  17        1,200.00
+Twisted's flight to meet the Big Foundation    17                                300.00
+  (the entry says function "fundraising")
+the sponsor's audit (General:Audit)            11c                  3,000.00
+appeal letters (General:Donor-Mailings,        12                                800.00
+  fundraising, form-990-line "12")
+Ada's card fee (Twisted:Payment-Processing,    24a                               180.00
+  fundraising by default)
+line 25                                                  1,200.00   3,000.00   1,280.00
+=============================================  ======== ========= ========== ===========
+
+Line 25 (A) = 1,200 + 3,000 + 1,280 = 5,480.00; by project, General 3,800.00 (3,000
+management, 800 fundraising), Twisted 1,680.00 (1,200 program, 480 fundraising). Twisted's
+33,045.00 of sponsorship fees are between the sponsor's funds: line 25 plus them,
+38,525.00, is every expense account of the books. In 2025: travel 500.00 (program) and
+the audit 2,500.00 (management), line 25 3,000.00.
+
 The four years before (line 1 of Schedule A Part II; card fees 0.00):
 
 ====  ======================================================================  =========
@@ -86,7 +108,8 @@ from conservancy.reports import year_end as ye
 from conservancy.runtime import Runtime
 from conservancy.staff import audit
 from tests import factories
-from tests.ledger.test_check import add_staff_file
+from tests.ledger.processes import run_cli
+from tests.ledger.test_check import add_staff_file, line_of, run_check
 from tests.reports.test_form990 import sponsorship
 
 OPEN_ON = date(2022, 1, 1)
@@ -98,6 +121,32 @@ STAFF_ENTRIES = (
     "2022-01-01 open Income:Twisted:Government-Grants\n\n"
     "2022-01-01 open Income:Twisted:Training\n"
     '  form-990-line: "2a"\n\n'
+    "2022-01-01 open Expenses:Twisted:Travel\n"
+    '  function: "program"\n\n'
+    "2022-01-01 open Expenses:General:Audit\n"
+    '  function: "management"\n\n'
+    "2022-01-01 open Expenses:General:Donor-Mailings\n"
+    '  function: "fundraising"\n'
+    '  form-990-line: "12"\n\n'
+    '2025-04-10 * "Rail Co" "Train to the Twisted sprint"\n'
+    "  Expenses:Twisted:Travel           500.00 USD\n"
+    "  Assets:Bank:Checking             -500.00 USD\n\n"
+    '2025-11-30 * "Audit LLP" "Audit of 2024"\n'
+    "  Expenses:General:Audit           2500.00 USD\n"
+    "  Assets:Bank:Checking            -2500.00 USD\n\n"
+    '2026-04-10 * "Rail Co" "Train to the Twisted sprint"\n'
+    "  Expenses:Twisted:Travel          1200.00 USD\n"
+    "  Assets:Bank:Checking            -1200.00 USD\n\n"
+    '2026-05-10 * "Air Co" "Flight to meet the Big Foundation"\n'
+    '  function: "fundraising"\n'
+    "  Expenses:Twisted:Travel           300.00 USD\n"
+    "  Assets:Bank:Checking             -300.00 USD\n\n"
+    '2026-10-01 * "Print Co" "Year-end appeal letters"\n'
+    "  Expenses:General:Donor-Mailings   800.00 USD\n"
+    "  Assets:Bank:Checking             -800.00 USD\n\n"
+    '2026-11-30 * "Audit LLP" "Audit of 2025"\n'
+    "  Expenses:General:Audit           3000.00 USD\n"
+    "  Assets:Bank:Checking            -3000.00 USD\n\n"
     '2024-03-01 * "City of Springfield" "Grant for the Twisted school programme"\n'
     '  entity: "gov-springfield"\n'
     "  Assets:Bank:Checking                 30000.00 USD\n"
@@ -311,3 +360,87 @@ def test_day_to_day_books_say_which_closed_years_schedule_a_could_not_read(
     # The years it holds are read all the same, and the year of the return still ties.
     assert money(found.schedule_a.years[-1].contributions_money) == "329545.00"
     assert found.differences == []
+
+
+# --- Part IX -----------------------------------------------------------------------------
+
+
+def columns(found: object) -> tuple[str, str, str, str]:
+    return tuple(money(m) for m in found.money())  # type: ignore[attr-defined,return-value]
+
+
+def test_part_ix_has_each_line_and_column_worked_out_by_hand(closed: Runtime) -> None:
+    part = package(closed).part_ix
+
+    assert {row.line: columns(row.columns) for row in part.lines} == {
+        #        (A) total   (B) program (C) management (D) fundraising
+        "11c": ("3000.00", "0.00", "3000.00", "0.00"),  # the audit
+        "12": ("800.00", "0.00", "0.00", "800.00"),  # appeal letters
+        "17": ("1500.00", "1200.00", "0.00", "300.00"),  # the sprint; the donor visit
+        "24a": ("180.00", "0.00", "0.00", "180.00"),  # Ada's card fee
+        "25": ("5480.00", "1200.00", "3000.00", "1280.00"),
+    }
+    assert money(part.between_funds) == "33045.00"  # Twisted's sponsorship fees
+    assert part.unclassed == ()
+
+
+def test_part_ix_by_project_and_its_ties_to_the_books(closed: Runtime) -> None:
+    found = package(closed)
+    part = found.part_ix
+
+    assert {fund: columns(part.of_fund(fund)) for fund in part.funds()} == {
+        "General": ("3800.00", "0.00", "3000.00", "800.00"),
+        "Twisted": ("1680.00", "1200.00", "0.00", "480.00"),
+    }
+    tie = found.part_ix_tie
+    assert (tie.package, tie.books, tie.ok) == ("$38,525.00", "$38,525.00", True)
+    assert found.differences == []
+
+
+def test_an_expense_account_without_a_function_is_named_by_the_check_and_the_package(
+    runtime: Runtime, settings: Settings
+) -> None:
+    rt = factories.with_project(runtime)
+    staff = add_staff_file(
+        rt,
+        "2026-01-01 open Expenses:Twisted:Swag\n\n"
+        '2026-09-09 * "Stickers for a meetup"\n'
+        "  Expenses:Twisted:Swag            80.00 USD\n"
+        "  Assets:Bank:Checking            -80.00 USD\n\n",
+        name="swag.beancount",
+    )
+    rt.books.load()
+
+    checked = run_check(settings)
+    with rt.sessions() as session:
+        found = ye.year_end(session, rt.books.index, rt.books.current(), 2026)
+
+    assert checked.returncode == 1
+    assert checked.lines == [
+        f"swag.beancount:{line_of(staff, 'open Expenses:Twisted:Swag')}: "
+        "Expenses:Twisted:Swag has no function on its open and no default applies: add its "
+        "Form 990 Part IX column (program, management, fundraising)"
+    ]
+    assert found.part_ix.unclassed == ("Expenses:Twisted:Swag",)
+    assert found.part_ix_tie.difference == "-$80.00"
+
+
+def test_the_apps_own_expense_accounts_carry_their_function(runtime: Runtime) -> None:
+    factories.with_project(runtime)
+    opened = runtime.ledger.accounts.read_text("utf-8")
+
+    for account, function in [
+        ("Expenses:Twisted:Payment-Processing", "fundraising"),
+        ("Expenses:Twisted:Dispute-Fees", "fundraising"),
+        ("Expenses:Twisted:Sponsorship-Fees", "between-funds"),
+        ("Expenses:General:Payment-Processing", "fundraising"),
+    ]:
+        assert f'open {account}\n  ref: "open:{account}"\n  function: "{function}"\n' in opened
+
+
+def test_the_five_years_pass_the_ledger_check_day_to_day_and_in_full(
+    closed: Runtime, settings: Settings
+) -> None:
+    for args in (("ledger", "check"), ("ledger", "check", "--history")):
+        checked = run_cli(settings, *args)
+        assert checked.returncode == 0, checked.stdout + checked.stderr
