@@ -39,7 +39,8 @@ year counts that figure at its end less that figure at its start. The
 standing at the start of a year is 0 for an invoice issued in the year; for an
 older one it is what the database says stands now, less what the books moved
 on it since the year began (a closed year's history is not needed for it).
-* each fund's **roll-forward**: opening balance, contributions, sponsorship
+* each fund's **roll-forward**: opening balance, contributions (its income on Part
+  VIII line 1), other income (interest, program service revenue), sponsorship
   fees, card and dispute fees, other expenses, transfers through
   ``Equity:Net-Assets:<Fund>``, closing balance.
 * the **written acknowledgements**: every single gift of 250.00 or more, with
@@ -147,7 +148,10 @@ class RollForward:
     fund: str
     project: str
     opening: Money
-    contributions: Money  # every income of the fund: gifts, and interest or sales too
+    # Income on Part VIII line 1 (the fund's contributions.csv rows, benefits' value
+    # included), and the rest of its income: interest, program service revenue, sales.
+    contributions: Money
+    other_income: Money
     sponsorship_fees: Money  # paid (a project: negative) or received (General: positive)
     processing_fees: Money  # card and dispute fees, negative
     other_expenses: Money  # negative
@@ -158,6 +162,7 @@ class RollForward:
     def movements(self) -> Money:
         return (
             self.contributions
+            + self.other_income
             + self.sponsorship_fees
             + self.processing_fees
             + self.other_expenses
@@ -246,6 +251,9 @@ class YearEnd:
     schedule_a: schedule_a.ScheduleA  # Part II, the public support test
     part_ix: PartIX  # functional expenses
     fund_names: dict[str, str]  # each fund's project, by fund
+    # The year before, for comparison; None when these books do not hold it (closed).
+    prior_part_viii: PartVIII | None = None
+    prior_part_ix: PartIX | None = None
 
     @property
     def schedule_b_noncash(self) -> tuple[NoncashGift, ...]:
@@ -257,6 +265,41 @@ class YearEnd:
     def revenue_tie(self) -> TieLine:
         """Part VIII against the books' income: the line the Part VIII page shows."""
         return next(line for line in self.tie_out if line.what == REVENUE_TIE)
+
+    @property
+    def prior_year(self) -> int:
+        return self.year - 1
+
+    def part_viii_compared(self) -> list[tuple[form990.PartVIIILine, Money | None]]:
+        """Each line of Part VIII, with the prior year's amount (None: not read). A line
+        only the prior year has is shown with nothing this year."""
+        prior = self.prior_part_viii
+        had = {v.line for v in prior.lines} if prior is not None else set()
+        shown = {v.line: v for v in self.part_viii.lines}
+        return [
+            (
+                shown.get(line)
+                or form990.PartVIIILine(line, form990.LABELS[line], _usd(0), (), memo=False),
+                prior.amount(line) if prior is not None else None,
+            )
+            for line in form990.LINE_ORDER
+            if line in shown or line in had
+        ]
+
+    def part_ix_compared(self) -> list[tuple[ix.LineRow, Money | None]]:
+        """Each line of Part IX with the prior year's column (A) (None: not read)."""
+        prior = self.prior_part_ix
+        had = {row.line for row in prior.lines} if prior is not None else set()
+        shown = {row.line: row for row in self.part_ix.lines}
+        order = [*accounts.PART_IX_LINES, ix.TOTAL]
+        return [
+            (
+                shown.get(line) or ix.LineRow(line, accounts.PART_IX_LINES[line], ix.Columns(), ()),
+                _usd(prior.line(line).total) if prior is not None else None,
+            )
+            for line in order
+            if line in shown or line in had
+        ]
 
     @property
     def part_ix_tie(self) -> TieLine:
@@ -704,9 +747,12 @@ def year_end(
         and (minor or tally.exchange.get(account, 0))
     )
     support = _schedule_a(session, year, {**earlier, year: this})
+    prior = earlier.get(year - 1)
     threshold = form990.schedule_b_threshold(rule, part_viii.contributions)
     roll_forward = tuple(
-        _roll_forward(fund, names.get(fund, fund), usd_totals, opening[fund], closing[fund])
+        _roll_forward(
+            fund, names.get(fund, fund), usd_totals, opening[fund], closing[fund], form_990
+        )
         for fund in funds
     )
     donors = _donors(session, {*tally.by_entity, *(e.entity for e in tally.large if e.entity)})
@@ -783,6 +829,8 @@ def year_end(
         schedule_a=support,
         part_ix=this.part_ix,
         fund_names=names,
+        prior_part_viii=prior.part_viii if prior is not None else None,
+        prior_part_ix=prior.part_ix if prior is not None else None,
     )
 
 
@@ -851,9 +899,14 @@ def _first_receipts(session: Session, refs: Sequence[str]) -> dict[str, str]:
 
 
 def _roll_forward(
-    fund: str, project: str, totals: dict[str, int], opening: Money, closing: Money
+    fund: str,
+    project: str,
+    totals: dict[str, int],
+    opening: Money,
+    closing: Money,
+    form_990: Mapping[str, Mapping[str, str]],
 ) -> RollForward:
-    contributions = fees = processing = other = transfers = 0
+    contributions = other_income = fees = processing = other = transfers = 0
     for account, minor in totals.items():
         if accounts.fund_of(account) != fund:
             continue
@@ -862,8 +915,10 @@ def _roll_forward(
             account.startswith("Expenses:") and kind == SPONSORSHIP_FEES
         ):
             fees -= minor
-        elif account.startswith("Income:"):
+        elif form990.is_contribution(account, form_990):
             contributions -= minor
+        elif account.startswith("Income:"):
+            other_income -= minor
         elif account.startswith("Expenses:") and kind in PROCESSING_KINDS:
             processing -= minor
         elif account.startswith("Expenses:"):
@@ -875,6 +930,7 @@ def _roll_forward(
         project=project,
         opening=opening,
         contributions=_usd(contributions),
+        other_income=_usd(other_income),
         sponsorship_fees=_usd(fees),
         processing_fees=_usd(processing),
         other_expenses=_usd(other),
@@ -1066,6 +1122,15 @@ def draft_notice(year: int, today: date) -> str | None:
     )
 
 
+BASIS = "accrual"
+# Above the header of every CSV, as the PDF says "Basis: accrual". No comma, so a
+# spreadsheet shows it whole in its first cell; "#" so a program can skip it.
+BASIS_NOTICE = (
+    f"# Basis: {BASIS} (sponsorship invoices count when issued and gifts when they settle; "
+    "as the books are kept)"
+)
+
+
 def package_name(year: int, today: date) -> str:
     """The package's folder and zip name: ``year-end-2026``, or ``year-end-2026-DRAFT``."""
     return f"year-end-{year}" + ("-DRAFT" if unfinished(year, today) else "")
@@ -1077,6 +1142,11 @@ def pdf_name(year: int) -> str:
 
 def _amount(money: Money) -> str:
     return str(money.amount)
+
+
+def _prior(money: Money | None) -> str:
+    """The prior year's figure; a closed year these books do not hold says so."""
+    return "not read" if money is None else _amount(money)
 
 
 def _yes(flag: bool) -> str:
@@ -1111,18 +1181,27 @@ def csv_rows(package: YearEnd) -> Iterator[tuple[str, list[str], list[list[str]]
             ]
         ],
     )
+    prior_viii = package.prior_part_viii
     yield (
         "part-viii.csv",
-        ["line", "description", "amount", "currency", "accounts"],
+        ["line", "description", "amount", "prior_year", "currency", "accounts"],
         [
-            [v.line, v.label, _amount(v.amount), USD.value, s("; ".join(v.accounts))]
-            for v in package.part_viii.lines
+            [
+                v.line,
+                v.label,
+                _amount(v.amount),
+                _prior(before),
+                USD.value,
+                s("; ".join(v.accounts)),
+            ]
+            for v, before in package.part_viii_compared()
         ]
         + [
             [
                 "",
                 "Not revenue: sponsorship fees between the sponsor's own funds",
                 _amount(package.part_viii.between_funds),
+                _prior(prior_viii.between_funds if prior_viii is not None else None),
                 USD.value,
                 accounts.SPONSORSHIP_FEE_INCOME,
             ]
@@ -1178,7 +1257,7 @@ def csv_rows(package: YearEnd) -> Iterator[tuple[str, list[str], list[list[str]]
             for _ in range(1 if unnamed.minor else 0)
         ],
     )
-    part = package.part_ix
+    part, prior_ix = package.part_ix, package.prior_part_ix
     yield (
         "part-ix.csv",
         [
@@ -1188,6 +1267,7 @@ def csv_rows(package: YearEnd) -> Iterator[tuple[str, list[str], list[list[str]]
             "program",
             "management",
             "fundraising",
+            "prior_year_total",
             "currency",
             "accounts",
         ],
@@ -1196,10 +1276,11 @@ def csv_rows(package: YearEnd) -> Iterator[tuple[str, list[str], list[list[str]]
                 row.line,
                 row.label,
                 *map(_amount, row.columns.money()),
+                _prior(before),
                 USD.value,
                 s("; ".join(row.accounts)),
             ]
-            for row in part.lines
+            for row, before in package.part_ix_compared()
         ]
         + [
             [
@@ -1209,6 +1290,7 @@ def csv_rows(package: YearEnd) -> Iterator[tuple[str, list[str], list[list[str]]
                 "",
                 "",
                 "",
+                _prior(prior_ix.between_funds if prior_ix is not None else None),
                 USD.value,
                 "Expenses:<Fund>:Sponsorship-Fees",
             ]
@@ -1261,6 +1343,7 @@ def csv_rows(package: YearEnd) -> Iterator[tuple[str, list[str], list[list[str]]
             "project",
             "opening",
             "contributions",
+            "other_income",
             "sponsorship_fees",
             "processing_fees",
             "other_expenses",
@@ -1277,6 +1360,7 @@ def csv_rows(package: YearEnd) -> Iterator[tuple[str, list[str], list[list[str]]
                     for m in (
                         r.opening,
                         r.contributions,
+                        r.other_income,
                         r.sponsorship_fees,
                         r.processing_fees,
                         r.other_expenses,
@@ -1382,8 +1466,8 @@ def write_csv(rows: Sequence[Sequence[str]], header: Sequence[str], out: TextIO)
 
 
 def csv_files(package: YearEnd, *, prepared_on: date) -> Iterator[tuple[str, bytes]]:
-    """Each CSV file of the package, named, as UTF-8. A draft's files begin with the
-    draft notice, one line above the header."""
+    """Each CSV file of the package, named, as UTF-8. Each begins with the basis of the
+    figures, one line above the header, and a draft's with the draft notice above that."""
     import io
 
     notice = draft_notice(package.year, prepared_on)
@@ -1391,6 +1475,7 @@ def csv_files(package: YearEnd, *, prepared_on: date) -> Iterator[tuple[str, byt
         text = io.StringIO(newline="")
         if notice is not None:
             text.write(notice + "\r\n")  # the csv module's own line ending
+        text.write(BASIS_NOTICE + "\r\n")
         write_csv(rows, header, text)
         yield name, text.getvalue().encode("utf-8")
 

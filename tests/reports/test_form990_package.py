@@ -88,13 +88,19 @@ the 10%-facts-and-circumstances test may apply.
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import select
 
+from conservancy.cli import cli
+from conservancy.cli.reports import report
 from conservancy.donations.models import OfflineMethod
 from conservancy.donations.offline import OfflineGiftRequest, record_offline_gift
 from conservancy.infra.config import ScheduleBRule, Settings
@@ -108,9 +114,13 @@ from conservancy.reports import year_end as ye
 from conservancy.runtime import Runtime
 from conservancy.staff import audit
 from tests import factories
+from tests.conftest import settings_env
 from tests.ledger.processes import run_cli
 from tests.ledger.test_check import add_staff_file, line_of, run_check
+from tests.receipts.pdfs import pdf_text, requires_weasyprint
 from tests.reports.test_form990 import sponsorship
+
+cli.add_command(report)  # as the console script's main() does
 
 OPEN_ON = date(2022, 1, 1)
 TODAY = date(2027, 1, 15)  # 2026 has ended: the package is final, the years may close
@@ -444,3 +454,132 @@ def test_the_five_years_pass_the_ledger_check_day_to_day_and_in_full(
     for args in (("ledger", "check"), ("ledger", "check", "--history")):
         checked = run_cli(settings, *args)
         assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+# --- the files: basis, the prior year, the roll-forward ------------------------------------
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    """A package's CSV as a program reads it: the lines above the header start with #."""
+    text = path.read_text("utf-8")
+    while text.startswith("#"):
+        text = text.split("\n", 1)[1]
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+@pytest.fixture
+def written(closed: Runtime, settings: Settings, tmp_path: Path) -> Path:
+    """The command's package of 2026, read from the full history (2022 and 2023 closed)."""
+    out = tmp_path / "pkg"
+    done = CliRunner(env=settings_env(settings)).invoke(
+        cli, ["report", "year-end", "--year", "2026", "--out", str(out)], catch_exceptions=False
+    )
+    assert done.exit_code == 0, done.output
+    assert done.output.splitlines()[-1] == "every total ties to the books to the cent"
+    return out
+
+
+@requires_weasyprint
+def test_each_csv_states_the_basis_and_the_year_is_no_draft(written: Path) -> None:
+    for name in ye.CSV_FILES:
+        first = (written / name).read_bytes().decode("utf-8").split("\r\n", 1)[0]
+        assert first == ye.BASIS_NOTICE, name  # 2026 has ended: no draft notice above it
+        assert first.startswith("# Basis: accrual ("), name
+
+
+@requires_weasyprint
+def test_part_viii_and_part_ix_compare_each_line_with_the_year_before(written: Path) -> None:
+    viii = {r["line"]: (r["amount"], r["prior_year"]) for r in read_csv(written / "part-viii.csv")}
+    ix = {
+        r["line"]: (
+            r["total"],
+            r["program"],
+            r["management"],
+            r["fundraising"],
+            r["prior_year_total"],
+        )
+        for r in read_csv(written / "part-ix.csv")
+    }
+
+    # 2025: the Big Foundation 60,000 + Cat 500 = 60,500.00; interest 100.00; the fees
+    # between funds 10% of 60,500 = 6,050.00.
+    assert viii == {
+        "1f": ("329545.00", "60500.00"),
+        "1g": ("8000.00", "0.00"),
+        "1h": ("329545.00", "60500.00"),
+        "2a": ("750.00", "0.00"),
+        "3": ("12.34", "100.00"),
+        "11a": ("905.00", "0.00"),
+        "12": ("331212.34", "60600.00"),
+        "": ("33045.00", "6050.00"),
+    }
+    # 2025: the audit 2,500.00, travel 500.00.
+    assert ix == {
+        "11c": ("3000.00", "0.00", "3000.00", "0.00", "2500.00"),
+        "12": ("800.00", "0.00", "0.00", "800.00", "0.00"),
+        "17": ("1500.00", "1200.00", "0.00", "300.00", "500.00"),
+        "24a": ("180.00", "0.00", "0.00", "180.00", "0.00"),
+        "25": ("5480.00", "1200.00", "3000.00", "1280.00", "3000.00"),
+        "": ("33045.00", "", "", "", "6050.00"),
+    }
+    by_project = {
+        (r["fund"], r["account"]): r["total"] for r in read_csv(written / "part-ix-by-project.csv")
+    }
+    assert by_project[("Twisted", "Total")] == "1680.00"
+    assert by_project[("General", "Total")] == "3800.00"
+
+
+@requires_weasyprint
+def test_schedule_a_files_give_the_lines_and_the_contributors_above_two_percent(
+    written: Path,
+) -> None:
+    lines = {r["line"]: r for r in read_csv(written / "schedule-a-part-ii.csv")}
+    capped = read_csv(written / "schedule-a-contributors.csv")
+
+    assert [lines["1"][str(y)] for y in range(2022, 2027)] == [
+        "61000.00",
+        "62000.00",
+        "31000.00",
+        "60500.00",
+        "329545.00",
+    ]
+    assert (lines["5"]["total"], lines["6"]["total"], lines["11"]["total"]) == (
+        "469096.75",
+        "74948.25",
+        "545162.34",
+    )
+    assert lines["14"]["total"] == "13.75%"
+    assert (lines["16a"]["total"], lines["17a"]["total"]) == ("no", "yes")
+    assert [(c["name"], c["five_year_total"], c["limit"], c["excess"]) for c in capped] == [
+        ("The Big Foundation", "480000.00", "10903.25", "469096.75")
+    ]
+
+
+@requires_weasyprint
+def test_the_roll_forward_parts_contributions_from_other_income(written: Path) -> None:
+    rows = {r["fund"]: r for r in read_csv(written / "roll-forward.csv")}
+
+    # Twisted: 330,450.00 on line 1 accounts (benefits' value included, as
+    # contributions.csv has it), 750.00 for the course; General: interest 12.34.
+    assert (rows["Twisted"]["contributions"], rows["Twisted"]["other_income"]) == (
+        "330450.00",
+        "750.00",
+    )
+    assert (rows["General"]["contributions"], rows["General"]["other_income"]) == (
+        "0.00",
+        "12.34",
+    )
+    contributions = read_csv(written / "contributions.csv")
+    assert [r["amount"] for r in contributions if r["project"] == "Total"] == ["330450.00"]
+
+
+@requires_weasyprint
+def test_the_pdf_has_schedule_a_and_part_ix_pages_with_the_prior_year(written: Path) -> None:
+    text = " ".join(pdf_text((written / "year-end-2026.pdf").read_bytes()).split())
+
+    assert "Schedule A, Part II: public support, 2022 to 2026" in text
+    assert "13.75%: below 33⅓% but at least 10%" in text
+    assert "Form 990, Part IX: statement of functional expenses, 2026" in text
+    assert "$5,480.00 $1,200.00 $3,000.00 $1,280.00 $3,000.00" in text  # line 25, and 2025
+    assert "Basis accrual" in text
+    assert "DRAFT" not in text

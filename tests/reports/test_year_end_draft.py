@@ -1,4 +1,5 @@
 """Issue 15, finding 6: the package of a year that has not ended is a draft, and says so.
+(Issue 18, item 6: every file, Schedule A's and Part IX's too; each states its basis.)
 
 ``ledger close`` and ``receipts annual`` refuse a year not yet over in the sponsor's time
 zone; the year-end package is still made (staff look at the year as it goes), but marked
@@ -41,6 +42,8 @@ AFTER_2026 = date(2027, 1, 1)
 FILES = (*ye.CSV_FILES, "year-end-2026.pdf")
 # These books hold no gift of property: Schedule B Part II has its header only.
 MAY_BE_EMPTY = {"schedule-b-noncash.csv"}
+# The files of issue 18, items 3 and 4: marked like every other file.
+assert {"schedule-a-part-ii.csv", "schedule-a-contributors.csv", "part-ix.csv"} <= set(ye.CSV_FILES)
 
 
 def _today(monkeypatch: pytest.MonkeyPatch, day: date) -> None:
@@ -64,11 +67,12 @@ def _files(out: Path) -> dict[str, bytes]:
 def _assert_draft_everywhere(files: dict[str, bytes]) -> None:
     assert sorted(files) == sorted(FILES)
     for name in ye.CSV_FILES:
-        notice, rest = files[name].decode("utf-8").split("\r\n", 1)
+        notice, basis, rest = files[name].decode("utf-8").split("\r\n", 2)
         assert notice == (
             "# DRAFT: 2026 has not ended (prepared 2026-12-06); every figure here may still change"
         ), name
         assert next(csv.reader([notice])) == [notice]  # one cell in a spreadsheet
+        assert basis == ye.BASIS_NOTICE, name  # the basis, as the PDF states it
         below = csv.DictReader(io.StringIO(rest))
         assert below.fieldnames, name  # the header below it
         assert list(below) or name in MAY_BE_EMPTY, name  # and its rows
@@ -83,6 +87,10 @@ def _assert_no_draft(files: dict[str, bytes]) -> None:
     for name in ye.CSV_FILES:
         text = files[name].decode("utf-8")
         assert "DRAFT" not in text, name
+        basis, text = text.split("\r\n", 1)
+        assert basis == "# Basis: " + basis.removeprefix("# Basis: ")  # the first line
+        assert basis.startswith("# Basis: accrual ("), name
+        assert next(csv.reader([basis])) == [basis]  # one cell in a spreadsheet
         found = csv.DictReader(io.StringIO(text))
         assert found.fieldnames, name
         assert list(found) or name in MAY_BE_EMPTY, name

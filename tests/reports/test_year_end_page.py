@@ -73,7 +73,9 @@ def test_the_zip_holds_the_package(
     assert sorted(archive.namelist()) == sorted(
         f"year-end-2026/{name}" for name in (*ye.CSV_FILES, "year-end-2026.pdf")
     )
-    rows = csv.DictReader(io.StringIO(archive.read("year-end-2026/schedule-b.csv").decode()))
+    basis, text = archive.read("year-end-2026/schedule-b.csv").decode().split("\r\n", 1)
+    assert basis.startswith("# Basis: accrual")
+    rows = csv.DictReader(io.StringIO(text))
     assert {r["name"] for r in rows} == {"Ada Exact", "Cy Split", "Eve Cheque", "Fay Hidden"}
     assert "Every total ties" in pdf_text(archive.read("year-end-2026/year-end-2026.pdf"))
 
