@@ -180,6 +180,11 @@ class ScheduleA:
 
     @property
     def verdict(self) -> str:
+        if not self.complete:
+            return (
+                f"incomplete: {', '.join(map(str, self.unread))} not read (closed years "
+                "these books do not hold), so no verdict; the command reads them"
+            )
         if self.meets_one_third:
             return "meets the 33⅓% support test (line 16a)"
         if self.ten_percent:

@@ -1425,6 +1425,10 @@ def _schedule_a_rows(
     percentage and the tests below, in the total's column."""
     columns = [str(y.year) for y in support.years]
     blank = [""] * len(columns)
+
+    def verdict(flag: bool) -> str:
+        return _yes(flag) if support.complete else "incomplete"
+
     rows = [
         [
             line,
@@ -1440,15 +1444,15 @@ def _schedule_a_rows(
             "14",
             "Public support percentage (line 6 / line 11, (f))",
             *blank,
-            f"{support.percentage}%",
+            f"{support.percentage}%" if support.complete else "incomplete",
             "",
         ],
-        ["16a", "33 1/3% support test met", *blank, _yes(support.meets_one_third), ""],
+        ["16a", "33 1/3% support test met", *blank, verdict(support.meets_one_third), ""],
         [
             "17a",
             "Below 33 1/3% but 10% or more: the 10%-facts-and-circumstances test may apply",
             *blank,
-            _yes(support.ten_percent and not support.meets_one_third),
+            verdict(support.ten_percent and not support.meets_one_third),
             "",
         ],
     ]

@@ -97,6 +97,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from flask import Flask
 from sqlalchemy import select
 
 from conservancy.cli import cli
@@ -114,6 +115,7 @@ from conservancy.reports import year_end as ye
 from conservancy.runtime import Runtime
 from conservancy.staff import audit
 from tests import factories
+from tests.admin.pages import signed_in
 from tests.conftest import settings_env
 from tests.ledger.processes import run_cli
 from tests.ledger.test_check import add_staff_file, line_of, run_check
@@ -367,6 +369,7 @@ def test_day_to_day_books_say_which_closed_years_schedule_a_could_not_read(
 
     assert found.schedule_a.unread == (2022, 2023)
     assert not found.schedule_a.complete
+    assert found.schedule_a.verdict.startswith("incomplete: 2022, 2023 not read")
     # The years it holds are read all the same, and the year of the return still ties.
     assert money(found.schedule_a.years[-1].contributions_money) == "329545.00"
     assert found.differences == []
@@ -583,3 +586,14 @@ def test_the_pdf_has_schedule_a_and_part_ix_pages_with_the_prior_year(written: P
     assert "$5,480.00 $1,200.00 $3,000.00 $1,280.00 $3,000.00" in text  # line 25, and 2025
     assert "Basis accrual" in text
     assert "DRAFT" not in text
+
+
+def test_the_staff_page_shows_schedule_a_and_part_ix(closed: Runtime, app: Flask) -> None:
+    page = signed_in(app, closed, "auditor").get("/admin/reports/year-end?year=2026")
+
+    assert page.status_code == 200
+    text = " ".join(page.text.split())
+    assert "$5,480.00: program $1,200.00, management $3,000.00, fundraising $1,280.00" in text
+    # Pages never load the full history: the closed years are named, not read.
+    assert "13.75%" not in text
+    assert "<strong>Incomplete:</strong> 2022, 2023 are closed and not read here" in text
