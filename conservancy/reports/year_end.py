@@ -12,6 +12,13 @@ a command (``conservancy report year-end``) and a download for staff:
   that paid for benefits given back to donors and corporate sponsors (their fair
   market value): income, but no contribution.
 * **Form 990 Part VIII**: every income account's revenue by line (``reports.form990``).
+* **Schedule A Part II**: the public support test over the year and the four before it
+  (``reports.schedule_a``), each read as this year is; a closed year the books given do
+  not hold is "not read" (the command passes the full history's books).
+* **Form 990 Part IX**: every expense by line and column, and by project
+  (``reports.part_ix``).
+* Part VIII and Part IX beside the prior year's, and every CSV headed by the basis of
+  the figures (accrual).
 * **Schedule B**: contributors whose contributions in the year total
   5,000.00 or more (the general rule; the special rule's line can be higher,
   ``form990.schedule_b_threshold``), summed across projects, gift kinds and ways of paying
