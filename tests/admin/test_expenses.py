@@ -271,3 +271,20 @@ def test_a_column_that_is_none_of_the_three_is_refused(funded: Runtime) -> None:
     with pytest.raises(ExpenseRefused, match="program, management, fundraising"):
         pay(funded, request(function="travel"))
     assert expenses(funded) == 0
+
+
+def test_part_ix_takes_a_new_categorys_column_and_a_payments_own_without_a_rebuild(
+    funded: Runtime,
+) -> None:
+    """The snapshot's catch-up reads the open the app appends, the index the entry's own
+    column: the package needs no full load of the books to class them."""
+    from conservancy.reports import year_end as ye
+
+    pay(funded, request(category="Donor-Events", function="fundraising", amount=usd("5.00")))
+    pay(funded, request(category="Donor-Events", function="management", amount=usd("2.00")))
+
+    with funded.sessions() as session:
+        part = ye.year_end(session, funded.books.index, funded.books.current(), 2026).part_ix
+    (row,) = [r for r in part.accounts if r.account == "Expenses:Twisted:Donor-Events"]
+    assert (row.columns.fundraising, row.columns.management, row.columns.program) == (500, 200, 0)
+    assert part.unclassed == ()

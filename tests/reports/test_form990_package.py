@@ -597,3 +597,36 @@ def test_the_staff_page_shows_schedule_a_and_part_ix(closed: Runtime, app: Flask
     # Pages never load the full history: the closed years are named, not read.
     assert "13.75%" not in text
     assert "<strong>Incomplete:</strong> 2022, 2023 are closed and not read here" in text
+
+
+def test_a_postings_own_function_wins_and_one_that_is_no_column_is_named(
+    runtime: Runtime, settings: Settings
+) -> None:
+    rt = factories.with_project(runtime)
+    staff = add_staff_file(
+        rt,
+        "2026-01-01 open Expenses:Twisted:Travel\n"
+        '  function: "program"\n\n'
+        '2026-03-03 * "Rail Co" "Train to the board meeting"\n'
+        "  Expenses:Twisted:Travel          100.00 USD\n"
+        '    function: "management"\n'
+        "  Assets:Bank:Checking            -100.00 USD\n\n"
+        '2026-03-04 * "Rail Co" "Train to a sprint"\n'
+        '  function: "travel"\n'
+        "  Expenses:Twisted:Travel           50.00 USD\n"
+        "  Assets:Bank:Checking             -50.00 USD\n\n",
+        name="travel.beancount",
+    )
+    rt.books.load()
+
+    checked = run_check(settings)
+    with rt.sessions() as session:
+        found = ye.year_end(session, rt.books.index, rt.books.current(), 2026)
+
+    assert checked.lines == [
+        f"travel.beancount:{line_of(staff, 'Train to a sprint')}: "
+        'function "travel" is not one of program, management, fundraising'
+    ]
+    # 100.00 by its posting's own column; the 50.00 whose entry names no column stays
+    # with the account's, program service.
+    assert columns(found.part_ix.line("17")) == ("150.00", "50.00", "100.00", "0.00")
