@@ -132,7 +132,8 @@ def report() -> None:
 def year_end(year: int, out: str) -> None:
     """The year-end package: contributions, Form 990 Part VIII, Schedule B (under
     CONSERVANCY_SCHEDULE_B_RULE), roll-forwards, acknowledgements, refunds and disputes,
-    and their tie-out to the books, as CSVs and one PDF.
+    and their tie-out to the books, as CSVs and one PDF, with a README.txt naming the
+    sponsor, the year, the basis (accrual) and each file.
 
     Exits 1 when a total does not tie to the books (the files are written all the same,
     with the differences in tie-out.csv and the PDF). A year that has not ended yet gives

@@ -17,8 +17,10 @@ a command (``conservancy report year-end``) and a download for staff:
   not hold is "not read" (the command passes the full history's books).
 * **Form 990 Part IX**: every expense by line and column, and by project
   (``reports.part_ix``).
-* Part VIII and Part IX beside the prior year's, and every CSV headed by the basis of
-  the figures (accrual).
+* Part VIII and Part IX beside the prior year's. The basis of the figures (accrual) is
+  stated on the PDF and in the package's ``README.txt``, which also names the sponsor, the
+  year, whether it is a draft, the day prepared and what each file is; every CSV begins
+  with its header row (a draft's with one ``# DRAFT`` line above it).
 * **Schedule B**: contributors whose contributions in the year total
   5,000.00 or more (the general rule; the special rule's line can be higher,
   ``form990.schedule_b_threshold``), summed across projects, gift kinds and ways of paying
@@ -1130,12 +1132,37 @@ def draft_notice(year: int, today: date) -> str | None:
 
 
 BASIS = "accrual"
-# Above the header of every CSV, as the PDF says "Basis: accrual". No comma, so a
-# spreadsheet shows it whole in its first cell; "#" so a program can skip it.
-BASIS_NOTICE = (
-    f"# Basis: {BASIS} (sponsorship invoices count when issued and gifts when they settle; "
+# The basis of every figure, as the PDF says "Basis: accrual"; README.txt states it. No CSV
+# carries it: a final package's CSVs begin with their header (SPEC section 8).
+BASIS_STATEMENT = (
+    f"Basis: {BASIS} (sponsorship invoices count when issued and gifts when they settle; "
     "as the books are kept)"
 )
+README_NAME = "README.txt"
+# What each CSV is, for README.txt: one line each, in CSV_FILES' order.
+CSV_DESCRIPTIONS = {
+    "contributions.csv": "contributions by project and income type (Form 990 Part VIII line 1), "
+    "refunds and lost disputes taken off, with the value of benefits given back",
+    "part-viii.csv": "Form 990 Part VIII: revenue by line, with the prior year",
+    "schedule-b.csv": "Schedule B: contributors whose contributions in the year reach the "
+    "threshold, with name, address and total",
+    "schedule-b-noncash.csv": "Schedule B Part II: noncash gifts (gifts of stock)",
+    "schedule-a-part-ii.csv": "Schedule A Part II: the public support test over the year and "
+    "the four before it",
+    "schedule-a-contributors.csv": "Schedule A: each contributor whose five-year total is above "
+    "2% of total support, and the excess",
+    "part-ix.csv": "Form 990 Part IX: functional expenses by line and column, with the prior "
+    "year's total",
+    "part-ix-by-project.csv": "Form 990 Part IX by project: each fund's expense accounts by column",
+    "roll-forward.csv": "each fund's roll-forward: opening balance, contributions, other income, "
+    "fees, expenses, transfers, closing balance",
+    "acknowledgements.csv": "every single gift of 250.00 or more, with the receipt that "
+    "acknowledged it",
+    "refunds-disputes.csv": "every refund and dispute booked in the year",
+    "tie-out.csv": "each total against the same figure reached another way, with the "
+    "difference (0.00 when it ties)",
+}
+assert tuple(CSV_DESCRIPTIONS) == CSV_FILES
 
 
 def package_name(year: int, today: date) -> str:
@@ -1477,8 +1504,8 @@ def write_csv(rows: Sequence[Sequence[str]], header: Sequence[str], out: TextIO)
 
 
 def csv_files(package: YearEnd, *, prepared_on: date) -> Iterator[tuple[str, bytes]]:
-    """Each CSV file of the package, named, as UTF-8. Each begins with the basis of the
-    figures, one line above the header, and a draft's with the draft notice above that."""
+    """Each CSV file of the package, named, as UTF-8. A final package's files begin with
+    their header; a draft's with the draft notice, one line above the header."""
     import io
 
     notice = draft_notice(package.year, prepared_on)
@@ -1486,7 +1513,6 @@ def csv_files(package: YearEnd, *, prepared_on: date) -> Iterator[tuple[str, byt
         text = io.StringIO(newline="")
         if notice is not None:
             text.write(notice + "\r\n")  # the csv module's own line ending
-        text.write(BASIS_NOTICE + "\r\n")
         write_csv(rows, header, text)
         yield name, text.getvalue().encode("utf-8")
 
@@ -1507,14 +1533,59 @@ def pdf_bytes(package: YearEnd, sponsor: Sponsor, *, prepared_on: date) -> bytes
     )
 
 
+def file_names(year: int) -> tuple[str, ...]:
+    """Every file of the package, in the order README.txt lists them."""
+    return (README_NAME, *CSV_FILES, pdf_name(year))
+
+
+def readme_text(package: YearEnd, sponsor: Sponsor, *, prepared_on: date) -> str:
+    """README.txt: who, which year, on what basis, whether a draft, when prepared, and one
+    line per file saying what it is. Nothing in it but the package and ``prepared_on``."""
+    year = package.year
+    notice = draft_notice(year, prepared_on)
+    described = {
+        README_NAME: "this file",
+        **CSV_DESCRIPTIONS,
+        pdf_name(year): "the summary of every section, Schedule B and the tie-out, in one PDF",
+    }
+    names = file_names(year)
+    width = max(map(len, names))
+    lines = [
+        f"Year-end package, {year}" + (" (DRAFT)" if notice else ""),
+        "",
+        f"Sponsor: {sponsor.legal_name} (EIN {sponsor.ein})",
+        f"Year: {year} ({package.first_day.isoformat()} to {package.last_day.isoformat()}), "
+        "amounts in USD",
+        BASIS_STATEMENT,
+        "Status: " + (notice.removeprefix("# ") if notice else f"final ({year} has ended)"),
+        f"Prepared: {prepared_on.isoformat()}",
+        "",
+        "Each CSV begins with its header row"
+        + (' (in this draft, below one line starting "# DRAFT")' if notice else "")
+        + "; UTF-8, comma-separated.",
+        "",
+        "Files:",
+        *(f"  {name.ljust(width)}  {described[name]}" for name in names),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def package_files(
+    package: YearEnd, sponsor: Sponsor, *, prepared_on: date
+) -> Iterator[tuple[str, bytes]]:
+    """Every file of the package, named as ``file_names`` names them, in that order: what
+    the command writes and the staff page's zip holds."""
+    yield README_NAME, readme_text(package, sponsor, prepared_on=prepared_on).encode("utf-8")
+    yield from csv_files(package, prepared_on=prepared_on)
+    yield pdf_name(package.year), pdf_bytes(package, sponsor, prepared_on=prepared_on)
+
+
 def write_package(
     package: YearEnd, sponsor: Sponsor, folder: Path, *, prepared_on: date
 ) -> list[Path]:
-    """The CSVs and the PDF into ``folder``, each written whole under a temporary name first."""
-    written = [
+    """README.txt, the CSVs and the PDF into ``folder``, each written whole under a
+    temporary name first."""
+    return [
         write_whole(folder / name, body)
-        for name, body in csv_files(package, prepared_on=prepared_on)
+        for name, body in package_files(package, sponsor, prepared_on=prepared_on)
     ]
-    pdf = pdf_bytes(package, sponsor, prepared_on=prepared_on)
-    written.append(write_whole(folder / pdf_name(package.year), pdf))
-    return written

@@ -44,8 +44,6 @@ def attached(pdf: bytes, name: str) -> dict[str, Any]:
 def csv_rows(text: str | bytes) -> list[dict[str, str]]:
     if isinstance(text, bytes):
         text = text.decode("utf-8")
-    while text.startswith("#"):  # a year-end package's draft notice and basis
-        text = text.split("\n", 1)[1]
     return list(csv.DictReader(io.StringIO(text, newline="")))
 
 

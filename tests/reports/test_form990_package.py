@@ -463,11 +463,14 @@ def test_the_five_years_pass_the_ledger_check_day_to_day_and_in_full(
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
-    """A package's CSV as a program reads it: the lines above the header start with #."""
-    text = path.read_text("utf-8")
-    while text.startswith("#"):
-        text = text.split("\n", 1)[1]
-    return list(csv.DictReader(io.StringIO(text)))
+    """A final package's CSV as a program reads it: the first line is the header."""
+    return list(csv.DictReader(io.StringIO(path.read_text("utf-8"))))
+
+
+def readme_files(readme: str) -> list[str]:
+    """The files README.txt lists, one a line below "Files:", each name first."""
+    lines = readme.splitlines()
+    return [line.split()[0] for line in lines[lines.index("Files:") + 1 :] if line.strip()]
 
 
 @pytest.fixture
@@ -483,11 +486,33 @@ def written(closed: Runtime, settings: Settings, tmp_path: Path) -> Path:
 
 
 @requires_weasyprint
-def test_each_csv_states_the_basis_and_the_year_is_no_draft(written: Path) -> None:
+def test_each_csv_begins_with_its_header_and_the_readme_states_the_basis(
+    closed: Runtime, written: Path
+) -> None:
+    """A final package, as a program written for final packages reads it: every CSV's
+    first line is its header, nothing above it; the basis is stated in README.txt, which
+    names every file the package holds, and only those."""
+    written_files = sorted(path.name for path in written.iterdir())
+    assert written_files == sorted(["README.txt", *ye.CSV_FILES, "year-end-2026.pdf"])
+    headers = {name: header for name, header, _ in ye.csv_rows(package(closed))}
     for name in ye.CSV_FILES:
         first = (written / name).read_bytes().decode("utf-8").split("\r\n", 1)[0]
-        assert first == ye.BASIS_NOTICE, name  # 2026 has ended: no draft notice above it
-        assert first.startswith("# Basis: accrual ("), name
+        assert not first.startswith("#"), name
+        assert next(csv.reader([first])) == headers[name], name  # the header itself
+
+    readme = (written / "README.txt").read_text("utf-8")
+    lines = readme.splitlines()
+    assert lines[0] == "Year-end package, 2026"
+    assert "Sponsor: Test Sponsor, Inc. (EIN 12-3456789)" in lines
+    assert "Year: 2026 (2026-01-01 to 2026-12-31), amounts in USD" in lines
+    assert (
+        "Basis: accrual (sponsorship invoices count when issued and gifts when they settle; "
+        "as the books are kept)"
+    ) in lines
+    assert "Status: final (2026 has ended)" in lines
+    assert "Prepared: 2027-01-15" in lines
+    assert "DRAFT" not in readme
+    assert sorted(readme_files(readme)) == written_files
 
 
 @requires_weasyprint

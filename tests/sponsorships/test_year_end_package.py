@@ -53,7 +53,7 @@ BILLING = "1 Desert Road\nPhoenix, AZ 85001"  # every sign-up of tests.sponsorsh
 def read_csv(path: Path) -> list[dict[str, str]]:
     """A package's CSV as a program reads it: a draft's first line is a notice to skip."""
     lines = path.read_text("utf-8").splitlines(keepends=True)
-    while lines and lines[0].startswith("#"):  # a draft's notice, the basis
+    if lines and lines[0].startswith("# DRAFT"):
         lines = lines[1:]
     return list(csv.DictReader(io.StringIO("".join(lines))))
 
