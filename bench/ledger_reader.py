@@ -377,7 +377,7 @@ def staff_text() -> str:
     """A bookkeeper's own file: opening balances, bank fees, a cheque, a transfer."""
     lines = [
         "; Entered by hand by the bookkeeper.\n\n",
-        f"{OPENED_ON} open Expenses:General:Bank-Fees\n",
+        f'{OPENED_ON} open Expenses:General:Bank-Fees\n  function: "management"\n',
         f"{OPENED_ON} open Assets:Bank:Savings\n\n",
         f'{OPENED_ON} * "Opening balances"\n',
         "  Assets:Bank:Checking         250000.00 USD\n",

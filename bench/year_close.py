@@ -104,7 +104,9 @@ def generate(root: Path, n: int, years: list[int], seed: int = 1) -> dict[str, A
         main_file_text(TITLE) + "".join(f'include "{name}"\n' for name in includes), "utf-8"
     )
     (root / STAFF_FILE).write_text(
-        f"{first} open Expenses:General:Bank-Fees\n\n" + _bank_fees(years[-1]), "utf-8"
+        f'{first} open Expenses:General:Bank-Fees\n  function: "management"\n\n'
+        + _bank_fees(years[-1]),
+        "utf-8",
     )
     for year in years[:-1]:
         opening = (

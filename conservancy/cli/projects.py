@@ -101,6 +101,7 @@ def export(slug: str, out: str, first: str | None) -> None:
                 first_day=first_day,
                 today=today,
                 tz=tz,
+                form_990=books.current().form_990,
             )
     try:
         write_export(result, letterhead, folder, prepared_on=today)

@@ -132,7 +132,8 @@ def report() -> None:
 def year_end(year: int, out: str) -> None:
     """The year-end package: contributions, Form 990 Part VIII, Schedule B (under
     CONSERVANCY_SCHEDULE_B_RULE), roll-forwards, acknowledgements, refunds and disputes,
-    and their tie-out to the books, as CSVs and one PDF.
+    and their tie-out to the books, as CSVs and one PDF, with a README.txt naming the
+    sponsor, the year, the basis (accrual) and each file.
 
     Exits 1 when a total does not tie to the books (the files are written all the same,
     with the differences in tie-out.csv and the PDF). A year that has not ended yet gives
@@ -143,7 +144,12 @@ def year_end(year: int, out: str) -> None:
     from conservancy.cli.common import open_runtime
     from conservancy.kernel import clock
     from conservancy.ledger.books import covering
-    from conservancy.reports.year_end import check_year, unfinished, write_package
+    from conservancy.reports.year_end import (
+        SUPPORT_YEARS,
+        check_year,
+        unfinished,
+        write_package,
+    )
     from conservancy.reports.year_end import year_end as build
 
     check_year(year)
@@ -153,7 +159,8 @@ def year_end(year: int, out: str) -> None:
             raise click.ClickException("no sponsor or books yet: run 'conservancy init' first")
         with rt.sessions() as session:
             letterhead = letterhead_of(session)
-            books = covering(rt.books, date(year, 1, 1))  # the full history, for a closed year
+            # The full history when a closed year is among the five Schedule A reads.
+            books = covering(rt.books, date(year - SUPPORT_YEARS + 1, 1, 1))
             books.ready()  # builds the snapshot and index when absent or stale
             package = build(
                 session, books.index, books.current(), year, rule=rt.settings.schedule_b_rule

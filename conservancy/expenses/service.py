@@ -2,7 +2,11 @@
 
 An expense is booked ``Expenses:<Fund>:<Category>`` / ``Assets:Bank:Checking``
 with ref ``expense-<id>``; a category the fund has not used before gets its
-account opened (on the day the fund's accounts were). A fund cannot spend what
+account opened (on the day the fund's accounts were), with its Form 990 Part IX
+column (``function`` on the open, SPEC section 11): the one staff choose, else
+program service, since a project's spending is the sponsor's program. Choosing a
+column for an expense of a category already open puts it on that entry alone
+(``function`` metadata), which Part IX takes over the account's. A fund cannot spend what
 it does not have: the amount is checked against the fund's balance in the books'
 snapshot plus whatever the outbox holds for the fund and has not yet posted,
 with the project's row locked so that two expenses of one fund take turns.
@@ -67,6 +71,7 @@ class ExpenseRequest:
     paid_on: date
     description: str
     invoice: bytes
+    function: str | None = None  # program, management or fundraising; None: the category's
 
 
 def check_category(text: str) -> str:
@@ -152,6 +157,10 @@ def record_expense(
             "an expense cannot be dated before that.",
             "paid_on",
         )
+    if request.function is not None and request.function not in accounts.FUNCTIONS:
+        raise ExpenseRefused(
+            f"Choose one of {', '.join(accounts.FUNCTIONS)} (Form 990 Part IX).", "function"
+        )
     kind = check_invoice(request.invoice)
     available = _available(session, books, project.fund, currency)
     if amount > available:
@@ -178,7 +187,12 @@ def record_expense(
     )
     session.add(expense)
     session.flush()
-    open_accounts(session, [expense.account], fund_opened)
+    opened = open_accounts(
+        session, [expense.account], fund_opened, function=request.function or accounts.PROGRAM
+    )
+    meta = {"invoice": relative}
+    if request.function is not None and not opened:
+        meta[accounts.FUNCTION] = request.function  # this expense's own column
     record(
         session,
         Transaction(
@@ -187,7 +201,7 @@ def record_expense(
             payee=payee,
             narration=description or category,
             postings=(Posting(expense.account, amount), Posting(accounts.CHECKING, -amount)),
-            meta={"invoice": relative},
+            meta=meta,
         ),
     )
     audit.record(
@@ -203,6 +217,7 @@ def record_expense(
             "amount": str(amount),
             "paid_on": expense.paid_on.isoformat(),
             "invoice": relative,
+            "function": request.function or "",
         },
     )
     # The file last: whatever refused the expense has refused it by now.

@@ -198,8 +198,12 @@ def default_form_990_line(account: str) -> str | None:
     return DEFAULT_LINES.get(account.split(":")[-1])
 
 
-def open_metadata(account: str) -> tuple[tuple[str, str], ...]:
-    """What the app writes on the ``open`` of an account it opens."""
+def open_metadata(account: str, function: str | None = None) -> tuple[tuple[str, str], ...]:
+    """What the app writes on the ``open`` of an account it opens: an income account's
+    Part VIII line, an expense account's function (``function``, else its default)."""
+    if account.startswith("Expenses:"):
+        chosen = function or default_function(account)
+        return () if chosen is None else ((FUNCTION, chosen),)
     line = default_form_990_line(account)
     return () if line is None else ((FORM_990_LINE, line),)
 
@@ -209,3 +213,99 @@ def exchange_line(contribution_line: str, given: str | None = None) -> str:
     if given is not None:
         return given
     return EVENT_EXCHANGE_LINE if contribution_line == "1c" else OTHER_EXCHANGE_LINE
+
+
+# --- Form 990 Part IX: the function of each expense ------------------------------------
+#
+# The ``open`` of every ``Expenses:*`` account carries ``function`` (SPEC section 11): the
+# column of Part IX its expenses go in, program service, management and general, or
+# fundraising. An entry (or one posting of it) may carry its own ``function``, which wins
+# over the account's for that entry (a trip that was for a donor meeting). The accounts
+# the app opens get theirs when opened, by the judgement an auditor of a fiscal sponsor
+# makes (DEFAULT_FUNCTIONS); an expense category staff book through the app is opened as
+# program service when it is a project's (a project's spending is the sponsor's program)
+# unless they choose otherwise; any other expense account must say, and ``ledger check``
+# names one that does not. ``form-990-line`` on an expense account's open names its Part IX
+# line (``17`` travel, ``11g`` fees for services, ...); without one it falls to its
+# default by name, else to line 24e, all other expenses.
+
+FUNCTION = "function"
+PROGRAM, MANAGEMENT, FUNDRAISING = "program", "management", "fundraising"
+FUNCTIONS = (PROGRAM, MANAGEMENT, FUNDRAISING)
+# The project's sponsorship fee is the sponsor's own income on the other side
+# (Income:General:Sponsorship-Fees, between-funds): no expense of the organization.
+EXPENSE_FUNCTIONS = frozenset({*FUNCTIONS, BETWEEN_FUNDS})
+
+DEFAULT_FUNCTIONS: dict[str, str] = {
+    # Card fees on gifts and the costs of disputed gifts are a cost of raising the
+    # contributions they come with: fundraising, not the program the gifts pay for.
+    "Payment-Processing": FUNDRAISING,
+    "Dispute-Fees": FUNDRAISING,
+    "Dispute-Losses": FUNDRAISING,
+    # Gains and losses of returning a gift in another currency: the sponsor's finance.
+    "Exchange-Differences": MANAGEMENT,
+    "Sponsorship-Fees": BETWEEN_FUNDS,
+}
+
+PART_IX_LINES: dict[str, str] = {
+    "1": "Grants and other assistance to domestic organizations and governments",
+    "2": "Grants and other assistance to domestic individuals",
+    "3": "Grants and other assistance to foreign organizations, governments and individuals",
+    "5": "Compensation of current officers, directors, trustees and key employees",
+    "7": "Other salaries and wages",
+    "8": "Pension plan accruals and contributions",
+    "9": "Other employee benefits",
+    "10": "Payroll taxes",
+    "11a": "Fees for services: management",
+    "11b": "Fees for services: legal",
+    "11c": "Fees for services: accounting",
+    "11d": "Fees for services: lobbying",
+    "11e": "Professional fundraising services",
+    "11f": "Investment management fees",
+    "11g": "Fees for services: other",
+    "12": "Advertising and promotion",
+    "13": "Office expenses",
+    "14": "Information technology",
+    "15": "Royalties",
+    "16": "Occupancy",
+    "17": "Travel",
+    "18": "Payments of travel or entertainment expenses for public officials",
+    "19": "Conferences, conventions and meetings",
+    "20": "Interest",
+    "21": "Payments to affiliates",
+    "22": "Depreciation, depletion and amortization",
+    "23": "Insurance",
+    "24a": "Other expenses (a)",
+    "24b": "Other expenses (b)",
+    "24c": "Other expenses (c)",
+    "24d": "Other expenses (d)",
+    "24e": "All other expenses",
+}
+ALL_OTHER_EXPENSES = "24e"
+DEFAULT_PART_IX_LINES: dict[str, str] = {
+    "Payment-Processing": "24a",  # itemised: "Payment processing fees"
+    "Dispute-Fees": "24a",
+    "Dispute-Losses": "24a",
+    "Travel": "17",
+    "Insurance": "23",
+    "Advertising": "12",
+    "Hosting": "14",
+    "Web-Hosting": "14",
+    "Contractors": "11g",
+    "Legal": "11b",
+    "Accounting": "11c",
+    "Audit": "11c",
+    "Conferences": "19",
+    "Rent": "16",
+}
+
+
+def default_function(account: str) -> str | None:
+    """The function of an expense account whose ``open`` names none."""
+    if not account.startswith("Expenses:") or fund_of(account) is None:
+        return None
+    return DEFAULT_FUNCTIONS.get(account.split(":")[-1])
+
+
+def default_part_ix_line(account: str) -> str:
+    return DEFAULT_PART_IX_LINES.get(account.split(":")[-1], ALL_OTHER_EXPENSES)

@@ -14,7 +14,11 @@ Our invariants:
 * no close of a year was cut short (``ledger.years``);
 * every income account says on which Form 990 Part VIII line its revenue belongs:
   ``form-990-line`` on its ``open``, or a default by its name
-  (``accounts.default_form_990_line``), so the year-end package can class it.
+  (``accounts.default_form_990_line``), so the year-end package can class it;
+* every expense account says in which Part IX column its expenses go: ``function``
+  (program, management or fundraising) on its ``open``, or a default by its name
+  (``accounts.default_function``); a ``form-990-line`` on it is a Part IX line; an
+  entry's or posting's own ``function`` is one of the three.
 
 It checks the day-to-day books (``main.beancount``) or, given the history's
 ``LedgerFiles``, the full history (``history.beancount``). The application's
@@ -104,6 +108,7 @@ def check_books(files: LedgerFiles, posted_refs: Iterable[str] = ()) -> CheckRes
             problems.extend(_check_form_990(entry, where))
         if not isinstance(entry, data.Transaction):
             continue
+        problems.extend(_check_functions(entry, where))
         transactions += 1
         ours = files.is_owned(entry.meta.get("filename", ""))
         if ours:
@@ -148,8 +153,60 @@ def check_books(files: LedgerFiles, posted_refs: Iterable[str] = ()) -> CheckRes
     return CheckResult(problems, transactions, len(seen))
 
 
+def _check_function(entry: data.Open, where: str) -> list[Problem]:
+    """An expense account's Part IX column: given on its open, or a default by its name."""
+    meta = entry.meta or {}
+    function = meta.get(accounts.FUNCTION)
+    problems = []
+    if function is None and accounts.default_function(entry.account) is None:
+        problems.append(
+            Problem(
+                where,
+                f"{entry.account} has no {accounts.FUNCTION} on its open and no default "
+                f"applies: add its Form 990 Part IX column ({', '.join(accounts.FUNCTIONS)})",
+            )
+        )
+    elif function is not None and str(function) not in accounts.EXPENSE_FUNCTIONS:
+        problems.append(
+            Problem(
+                where,
+                f'{entry.account}: {accounts.FUNCTION} "{_one_line(str(function))}" is not one '
+                f"of {', '.join(accounts.FUNCTIONS)}",
+            )
+        )
+    line = meta.get(accounts.FORM_990_LINE)
+    if line is not None and str(line) not in accounts.PART_IX_LINES:
+        problems.append(
+            Problem(
+                where,
+                f'{entry.account}: {accounts.FORM_990_LINE} "{_one_line(str(line))}" is not a '
+                "Part IX line (such as 11g, 17 or 24e)",
+            )
+        )
+    return problems
+
+
+def _check_functions(entry: data.Transaction, where: str) -> list[Problem]:
+    """An entry's, or a posting's, own ``function``: one of the three columns."""
+    given = [entry.meta.get(accounts.FUNCTION)] + [
+        (p.meta or {}).get(accounts.FUNCTION) for p in entry.postings
+    ]
+    return [
+        Problem(
+            where,
+            f'{accounts.FUNCTION} "{_one_line(str(function))}" is not one of '
+            f"{', '.join(accounts.FUNCTIONS)}",
+        )
+        for function in given
+        if function is not None and str(function) not in accounts.FUNCTIONS
+    ]
+
+
 def _check_form_990(entry: data.Open, where: str) -> list[Problem]:
-    """An income account's Part VIII line: given on its open, or a default by its name."""
+    """An income account's Part VIII line: given on its open, or a default by its name;
+    an expense account's Part IX column (``_check_function``)."""
+    if entry.account.startswith("Expenses:") and fund_of(entry.account) is not None:
+        return _check_function(entry, where)
     if not entry.account.startswith("Income:") or fund_of(entry.account) is None:
         return []  # an income account of no fund is a problem of its own (below)
     meta = entry.meta or {}

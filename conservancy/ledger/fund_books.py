@@ -33,7 +33,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
@@ -76,6 +76,23 @@ class FundBooks:
     first_day: date
     opening: Mapping[str, int]  # the fund's balance before first_day, by currency, minor units
     transactions: Sequence[IndexedTransaction]  # in the books' order, postings of the fund only
+    # Each account's Form 990 metadata as the sponsor's books open it (Snapshot.form_990):
+    # carried onto the file's opens, with the defaults by name where the books give none.
+    form_990: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+    def open_meta(self, account: str) -> dict[str, str]:
+        """What the file's ``open`` of ``account`` carries: an income account's Part VIII
+        line, an expense account's Part IX function (and line), as the sponsor has them."""
+        meta = dict(self.form_990.get(account, {}))
+        if account.startswith("Income:"):
+            default = accounts.default_form_990_line(account)
+            if accounts.FORM_990_LINE not in meta and default is not None:
+                meta[accounts.FORM_990_LINE] = default
+        elif account.startswith("Expenses:"):
+            function = accounts.default_function(account)
+            if accounts.FUNCTION not in meta and function is not None:
+                meta[accounts.FUNCTION] = function
+        return meta
 
     @property
     def holder(self) -> str:
@@ -183,7 +200,9 @@ def fund_books_text(books: FundBooks) -> str:
     for entry in body:
         assert isinstance(entry, data.Transaction)
         used.update(p.account for p in entry.postings)
-    opens = [data.Open({}, books.first_day, name, [], None) for name in sorted(used)]
+    opens = [
+        data.Open(books.open_meta(name), books.first_day, name, [], None) for name in sorted(used)
+    ]
     parts = [_header(books.title)]
     parts.extend(printer.format_entry(entry) for entry in opens)
     parts.append("\n")

@@ -73,7 +73,7 @@ log = logging.getLogger(__name__)
 LINK = "index.sqlite"
 LOCK = "index.lock"
 # Bumped with the snapshot's CACHE_VERSION: the two are one derived unit.
-INDEX_VERSION = 3
+INDEX_VERSION = 4
 
 # A position: days since 1900-01-01 (19 bits, to the year 3335), file rank
 # (14 bits), line (30 bits): 63 bits, a signed SQLite integer.
@@ -126,6 +126,14 @@ CREATE TABLE stripe_entries (
     bank_minor INTEGER NOT NULL, flag TEXT NOT NULL, narration TEXT NOT NULL,
     ref TEXT, stripe_id TEXT,
     PRIMARY KEY (pos, currency)
+) WITHOUT ROWID;
+-- Expense postings whose entry (or the posting itself) names its own Part IX column
+-- (``function`` metadata), which wins over the account's: few rows, read by the
+-- year-end package only.
+CREATE TABLE functions (
+    pos INTEGER NOT NULL, n INTEGER NOT NULL, account_id INTEGER NOT NULL,
+    currency TEXT NOT NULL, function TEXT NOT NULL, minor INTEGER NOT NULL,
+    PRIMARY KEY (pos, n)
 ) WITHOUT ROWID;
 """
 
@@ -251,6 +259,7 @@ class _Writer:
     txns: list[tuple[object, ...]] = field(default_factory=list)
     postings: list[tuple[object, ...]] = field(default_factory=list)
     stripe_rows: list[tuple[object, ...]] = field(default_factory=list)
+    function_rows: list[tuple[object, ...]] = field(default_factory=list)
     months: dict[tuple[int, str, int], int] = field(default_factory=lambda: defaultdict(int))
     days: dict[date, tuple[int, int]] = field(default_factory=dict)  # day, month start
     currencies: dict[str, Currency] = field(default_factory=dict)
@@ -343,6 +352,10 @@ class _Writer:
             minor = round_minor(number, known)
             self.postings.append((ids[1], pos, n, ids[0], currency, minor))
             self.months[(ids[1], currency, starts[1])] += minor
+            if account.startswith("Expenses:"):
+                function = _function(entry, n)
+                if function is not None:
+                    self.function_rows.append((pos, n, ids[0], currency, function, minor))
         if sides is not None and any(a == accounts.STRIPE for a, _c, _n in sides):
             at = pos if pos >= 0 else self._position(starts[0], rel, line)
             self._add_stripe(entry, at, sides)
@@ -410,9 +423,11 @@ class _Writer:
         self.conn.executemany(
             "INSERT INTO stripe_entries VALUES (?, ?, ?, ?, ?, ?, ?, ?)", self.stripe_rows
         )
+        self.conn.executemany("INSERT INTO functions VALUES (?, ?, ?, ?, ?, ?)", self.function_rows)
         self.txns.clear()
         self.postings.clear()
         self.stripe_rows.clear()
+        self.function_rows.clear()
 
     def finish(self) -> None:
         self.flush()
@@ -430,6 +445,17 @@ class _Writer:
             "tail_hash = excluded.tail_hash",
             [(rel, c.size, c.lines, c.tail_hash) for rel, c in cursors.items()],
         )
+
+
+def _function(entry: data.Transaction, n: int) -> str | None:
+    """The Part IX column the ``n``-th posting's own metadata, or its entry's, names."""
+    meta = entry.meta or {}
+    if n < len(entry.postings):
+        own = (entry.postings[n].meta or {}).get(accounts.FUNCTION)
+        if own is not None:
+            return str(own)
+    given = meta.get(accounts.FUNCTION)
+    return None if given is None else str(given)
 
 
 class IndexBuilder:
@@ -919,6 +945,20 @@ class IndexView:
                 (fund_id, low, high),
             ):
                 totals[(self._state.account_names[account_id], str(currency))] = int(minor)
+        return totals
+
+    def function_totals(self, first: date, last: date) -> dict[tuple[str, str, str], int]:
+        """What expense postings dated ``first`` to ``last`` whose entry or posting names
+        its own ``function`` moved, by (account, currency, function), in minor units."""
+        self._state.refresh_names()
+        totals: dict[tuple[str, str, str], int] = {}
+        for account_id, currency, function, minor in self._conn.execute(
+            "SELECT account_id, currency, function, SUM(minor) FROM functions "
+            "WHERE pos >= ? AND pos < ? GROUP BY account_id, currency, function",
+            (day_start(first), day_start(last + timedelta(days=1))),
+        ):
+            key = (self._state.account_names[account_id], str(currency), str(function))
+            totals[key] = int(minor)
         return totals
 
     def entries_posting_to(

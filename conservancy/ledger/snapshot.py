@@ -44,14 +44,14 @@ from beancount import loader
 from beancount.core import data
 
 from conservancy.ledger import index
-from conservancy.ledger.accounts import FORM_990_EXCHANGE_LINE, FORM_990_LINE, fund_of
+from conservancy.ledger.accounts import FORM_990_EXCHANGE_LINE, FORM_990_LINE, FUNCTION, fund_of
 from conservancy.ledger.files import LedgerFiles
 from conservancy.ledger.tails import (
     START,
     Cursor,
     continues,
     count_lines,
-    read_appended,
+    read_appended_entries,
     tail_hash,
 )
 from conservancy.ledger.tails import posting_weight as posting_weight
@@ -62,8 +62,9 @@ from conservancy.money import Currency, Money, round_minor
 # 3: the index keeps the gift a refund or dispute reverses (the year-end package).
 # 4: the index keeps what posts to Assets:Stripe (stripe reconcile).
 # 5: each account's Form 990 metadata from its open (the year-end package).
-CACHE_VERSION = 5
-assert index.INDEX_VERSION == 3, "bump CACHE_VERSION with the index's version"
+# 6: an expense account's function, and the index keeps entries' own (Part IX).
+CACHE_VERSION = 6
+assert index.INDEX_VERSION == 4, "bump CACHE_VERSION with the index's version"
 
 # The loader's pickle cache would write *.picklecache files beside the books.
 loader.initialize(use_cache=False)
@@ -137,9 +138,9 @@ class Snapshot:
     monthly: Monthly = field(default_factory=dict)
     index: str | None = None  # the token of the transaction index built with it
     # Each account's Form 990 metadata, as its ``open`` gives it (``form-990-line`` and
-    # ``form-990-exchange-line``; accounts.FORM_990_LINE). Read by a full build only: an
-    # open the app appends later carries its account's default line, which the year-end
-    # package takes for an account missing here (reports.form990).
+    # ``form-990-exchange-line`` of an income account, ``function`` and ``form-990-line``
+    # of an expense account; accounts.FORM_990_LINE, accounts.FUNCTION). Read by a full
+    # build, and from the opens the app appends by the catch-up.
     form_990: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     def account_balance(self, account: str, currency: str = "USD") -> Decimal:
@@ -312,11 +313,7 @@ def build(files: LedgerFiles) -> Snapshot:
     try:
         for entry in entries:
             if isinstance(entry, data.Open):
-                found = {
-                    key: str(entry.meta[key])
-                    for key in (FORM_990_LINE, FORM_990_EXCHANGE_LINE)
-                    if entry.meta and key in entry.meta
-                }
+                found = _form_990_of(entry)
                 if found:
                     form_990[entry.account] = found
             if not isinstance(entry, data.Transaction) or is_closing(entry.meta):
@@ -390,6 +387,16 @@ def stale(files: LedgerFiles, snapshot: Snapshot) -> bool:
     return False
 
 
+def _form_990_of(entry: data.Open) -> dict[str, str]:
+    """The Form 990 metadata an account's open gives: its Part VIII line (and exchange
+    line), or its Part IX function and line."""
+    return {
+        key: str(entry.meta[key])
+        for key in (FORM_990_LINE, FORM_990_EXCHANGE_LINE, FUNCTION)
+        if entry.meta and key in entry.meta
+    }
+
+
 def catch_up(files: LedgerFiles, snapshot: Snapshot) -> Snapshot:
     """Read what was appended to the app files since the snapshot last looked."""
     changes: list[tuple[str, Path, Cursor]] = []
@@ -405,15 +412,21 @@ def catch_up(files: LedgerFiles, snapshot: Snapshot) -> Snapshot:
     months = _Months(snapshot.monthly)
     cursors = dict(snapshot.cursors)
     transactions = snapshot.transactions
+    form_990 = dict(snapshot.form_990)
     with files.lock(shared=True):
         if files.journal.exists():
             return snapshot  # an interrupted append awaits recovery: read nothing yet
         for rel, path, cursor in changes:
-            appended = read_appended(path, cursor)
+            appended = read_appended_entries(path, cursor)
             if appended is None:
                 continue
             entries, cursors[rel] = appended
             for entry in entries:
+                if isinstance(entry, data.Open):
+                    found = _form_990_of(entry)
+                    if found:
+                        form_990[entry.account] = found
+                    continue
                 if is_closing(entry.meta):
                     continue
                 transactions += 1
@@ -428,6 +441,7 @@ def catch_up(files: LedgerFiles, snapshot: Snapshot) -> Snapshot:
         cursors=cursors,
         transactions=transactions,
         monthly=months.monthly,
+        form_990=form_990,
     )
 
 

@@ -64,6 +64,18 @@ def read_appended(path: Path, cursor: Cursor) -> tuple[list[data.Transaction], C
     Their ``lineno`` is relative to the cursor: the line in the file is
     ``cursor.lines + lineno``.
     """
+    found = read_appended_entries(path, cursor)
+    if found is None:
+        return None
+    entries, after = found
+    return [e for e in entries if isinstance(e, data.Transaction)], after
+
+
+def read_appended_entries(
+    path: Path, cursor: Cursor
+) -> tuple[list[data.Transaction | data.Open], Cursor] | None:
+    """As :func:`read_appended`, with the ``open`` directives among them (their metadata:
+    an account's Form 990 line or function)."""
     with path.open("rb") as fh:
         fh.seek(cursor.size)
         tail = fh.read()
@@ -75,7 +87,7 @@ def read_appended(path: Path, cursor: Cursor) -> tuple[list[data.Transaction], C
     entries, _errors, _options = parser.parse_string(chunk.decode("utf-8"))
     size = cursor.size + len(chunk)
     after = Cursor(size, cursor.lines + chunk.count(b"\n"), tail_hash(path, size))
-    return [e for e in entries if isinstance(e, data.Transaction)], after
+    return [e for e in entries if isinstance(e, data.Transaction | data.Open)], after
 
 
 def posting_weight(posting: data.Posting) -> tuple[str, Decimal]:

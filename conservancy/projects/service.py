@@ -28,13 +28,19 @@ class BadProject(DomainError):
     pass
 
 
-def open_accounts(session: Session, names: list[str], opened_on: date) -> int:
-    """Record an Open for each account not yet opened. Returns how many were new."""
+def open_accounts(
+    session: Session, names: list[str], opened_on: date, *, function: str | None = None
+) -> int:
+    """Record an Open for each account not yet opened. Returns how many were new.
+    ``function``: an expense account's Part IX column, where its default does not do."""
     return record_absent(
         session,
         [
             Open(
-                ref=f"open:{name}", date=opened_on, account=name, meta=accounts.open_metadata(name)
+                ref=f"open:{name}",
+                date=opened_on,
+                account=name,
+                meta=accounts.open_metadata(name, function),
             )
             for name in names
         ],

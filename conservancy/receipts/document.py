@@ -25,29 +25,51 @@ NO_GOODS_OR_SERVICES = "No goods or services were provided in exchange for this 
 
 
 class TokenItemLimits(NamedTuple):
-    """The IRS "token item" safe harbour for one tax year (USD).
+    """The IRS safe harbours for "insubstantial benefits" in one tax year (USD): the
+    figures of Rev. Proc. 90-12 (and 92-49) as the year's revenue procedure adjusts them.
 
-    A gift of at least ``minimum_gift`` whose only benefits are token items
-    (bearing the organisation's name or logo) costing at most ``maximum_cost``
-    in total gets insubstantial benefits: no quid-pro-quo disclosure and the
-    whole gift is deductible.
+    What a donor gets back is insubstantial, and the whole payment is a contribution, when
+    it meets either test:
+
+    * **the 2% test**: the fair market value of all the benefits is at most 2% of the
+      payment, and at most ``two_percent_cap``;
+    * **the low-cost article test**: the payment is at least ``minimum_payment`` and the
+      only benefits are token items bearing the organization's name or logo (mugs,
+      stickers, t-shirts) whose cost, together, is at most ``low_cost_article``. The app
+      records a benefit's value, not its cost to the sponsor, and tests the value: the
+      value of such an item is not below its cost to a charity that buys it in bulk, so
+      this can only find fewer token items than the rule allows, never more.
     """
 
-    minimum_gift: Money
-    maximum_cost: Money
+    low_cost_article: Money
+    minimum_payment: Money
+    two_percent_cap: Money
+    source: str  # the revenue procedure that gives the year's figures
 
 
-# Inflation-adjusted figures from the IRS Revenue Procedure for each tax year
-# (the "low-cost article" and "token item" amounts of Rev. Proc. 90-12 as
-# adjusted). Review every autumn when the next Rev. Proc. is published and add
-# the new year: a year missing here gets no token exemption, so the receipt
-# discloses every benefit, which is always accurate if conservative.
+def _limits(low_cost: str, minimum: str, cap: str, source: str) -> TokenItemLimits:
+    usd = Currency.USD
+    return TokenItemLimits(
+        Money.parse(low_cost, usd), Money.parse(minimum, usd), Money.parse(cap, usd), source
+    )
+
+
+# Review every autumn when the next revenue procedure is published and add the new year:
+# a year missing here gets no safe harbour, so the receipt discloses every benefit, which
+# is always accurate if conservative.
 TOKEN_ITEM_LIMITS: dict[int, TokenItemLimits] = {
-    2026: TokenItemLimits(
-        minimum_gift=Money.parse("68.00", Currency.USD),
-        maximum_cost=Money.parse("13.60", Currency.USD),
+    2024: _limits("13.20", "66.00", "132.00", "Rev. Proc. 2023-34"),
+    2025: _limits("13.60", "68.00", "136.00", "Rev. Proc. 2024-40"),
+    2026: _limits(
+        "14.00",
+        "70.00",
+        "140.00",
+        "Rev. Proc. 2025-32 (figures not yet checked against the published text: confirm "
+        "before relying on them)",
     ),
 }
+TWO_PERCENT = 2  # the 2% test: benefits at most 2% of the payment
+
 
 _NUMBER = re.compile(r"^\d{4}-\d{6}$")
 # Things that must never be printed on a receipt: a social security number or a
@@ -104,16 +126,26 @@ def total_value(benefits: tuple[Benefit, ...], currency: Currency) -> Money:
 
 
 def benefits_insubstantial(amount: Money, benefits: tuple[Benefit, ...], tax_year: int) -> bool:
-    """True when what was given back is only token items under that year's IRS limits."""
+    """True when what was given back is insubstantial under that year's IRS safe harbours:
+    the 2% test or the low-cost article test (:class:`TokenItemLimits`)."""
     if not benefits:
         return True
     limits = TOKEN_ITEM_LIMITS.get(tax_year)
     if limits is None or amount.currency is not Currency.USD:
         return False
-    return (
-        amount >= limits.minimum_gift
-        and total_value(benefits, amount.currency) <= limits.maximum_cost
+    value = total_value(benefits, amount.currency)
+    # In cents, exactly: 100 x value <= 2 x payment is "at most 2% of the payment".
+    two_percent = (
+        100 * value.minor <= TWO_PERCENT * amount.minor and value <= limits.two_percent_cap
     )
+    low_cost = amount >= limits.minimum_payment and value <= limits.low_cost_article
+    return two_percent or low_cost
+
+
+def exchange_value(amount: Money, benefits: tuple[Benefit, ...], tax_year: int) -> Money:
+    """What of a payment bought its benefits: nothing when they are insubstantial, else
+    their value, never more than the payment. Income, but no contribution."""
+    return amount - deductible_amount(amount, benefits, tax_year)
 
 
 def deductible_amount(amount: Money, benefits: tuple[Benefit, ...], tax_year: int) -> Money:

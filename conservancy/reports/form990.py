@@ -9,8 +9,9 @@ account's exchange line (``form-990-exchange-line`` on its open; unset, line 8a 
 fundraising event's gifts (1c), else line 11a, other revenue, since a thank-you item or
 a sponsor's conference pass is no program service of the sponsor). The value is the one
 the app already records and the receipt or acknowledgement states: a donation's thank-you
-gift (``Donation.benefit_value``), a sponsorship invoice's benefits; the IRS token-item
-rule of the payment's tax year applies as on the receipt. So a qualified sponsorship
+gift (``Donation.benefit_value``), a sponsorship invoice's benefits; the IRS safe harbours
+for insubstantial benefits of the payment's tax year (the 2% test and the low-cost article
+test, ``receipts.document.TOKEN_ITEM_LIMITS``) apply as on the receipt. So a qualified sponsorship
 payment (IRC 513(i)), thanked with acknowledgement only, is all contribution.
 
 Line 1g (noncash, of line 1) is a memo: gifts of stock, at the amount their sale

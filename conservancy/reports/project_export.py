@@ -45,7 +45,7 @@ from __future__ import annotations
 import csv
 import io
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
@@ -181,8 +181,11 @@ def project_export(
     first_day: date,
     today: date,
     tz: ZoneInfo,
+    form_990: Mapping[str, Mapping[str, str]] | None = None,
 ) -> ProjectExport:
-    """Everything the export writes, read in one state of the books; the books file checked."""
+    """Everything the export writes, read in one state of the books; the books file checked.
+    ``form_990``: each account's Form 990 metadata (``Snapshot.form_990``), which the
+    file's ``open`` directives carry."""
     fund = project.fund
     donations_account = accounts.donations(fund)
     with index.read() as view:
@@ -212,6 +215,7 @@ def project_export(
         first_day=first_day,
         opening=opening,
         transactions=transactions,
+        form_990=form_990 or {},
     )
     text = fund_books_text(books)
     check_fund_books(text, books)

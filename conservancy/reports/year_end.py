@@ -12,6 +12,15 @@ a command (``conservancy report year-end``) and a download for staff:
   that paid for benefits given back to donors and corporate sponsors (their fair
   market value): income, but no contribution.
 * **Form 990 Part VIII**: every income account's revenue by line (``reports.form990``).
+* **Schedule A Part II**: the public support test over the year and the four before it
+  (``reports.schedule_a``), each read as this year is; a closed year the books given do
+  not hold is "not read" (the command passes the full history's books).
+* **Form 990 Part IX**: every expense by line and column, and by project
+  (``reports.part_ix``).
+* Part VIII and Part IX beside the prior year's. The basis of the figures (accrual) is
+  stated on the PDF and in the package's ``README.txt``, which also names the sponsor, the
+  year, whether it is a draft, the day prepared and what each file is; every CSV begins
+  with its header row (a draft's with one ``# DRAFT`` line above it).
 * **Schedule B**: contributors whose contributions in the year total
   5,000.00 or more (the general rule; the special rule's line can be higher,
   ``form990.schedule_b_threshold``), summed across projects, gift kinds and ways of paying
@@ -39,7 +48,8 @@ year counts that figure at its end less that figure at its start. The
 standing at the start of a year is 0 for an invoice issued in the year; for an
 older one it is what the database says stands now, less what the books moved
 on it since the year began (a closed year's history is not needed for it).
-* each fund's **roll-forward**: opening balance, contributions, sponsorship
+* each fund's **roll-forward**: opening balance, contributions (its income on Part
+  VIII line 1), other income (interest, program service revenue), sponsorship
   fees, card and dispute fees, other expenses, transfers through
   ``Equity:Net-Assets:<Fund>``, closing balance.
 * the **written acknowledgements**: every single gift of 250.00 or more, with
@@ -72,7 +82,7 @@ from __future__ import annotations
 
 import csv
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -84,16 +94,18 @@ from sqlalchemy.orm import Session, aliased
 from conservancy.donations.models import Donation, Donor, Gift, OfflineGift, OfflineMethod
 from conservancy.infra.config import ScheduleBRule
 from conservancy.kernel.errors import DomainError
-from conservancy.ledger import accounts
-from conservancy.ledger.index import PeriodEntry, TransactionIndex
+from conservancy.ledger import accounts, years
+from conservancy.ledger.index import IndexView, PeriodEntry, TransactionIndex
 from conservancy.ledger.snapshot import Snapshot
 from conservancy.money import Currency, Money
 from conservancy.projects.models import Project
-from conservancy.receipts.document import Benefit, Sponsor, deductible_amount
+from conservancy.receipts.document import Benefit, Sponsor, exchange_value
 from conservancy.receipts.models import Receipt, ReceiptKind
-from conservancy.reports import form990
+from conservancy.reports import form990, schedule_a
+from conservancy.reports import part_ix as ix
 from conservancy.reports.form990 import PartVIII
 from conservancy.reports.output import write_whole
+from conservancy.reports.part_ix import PartIX
 from conservancy.reports.statement import SPONSORSHIP_FEES, spreadsheet_text
 from conservancy.sponsorships import books as sponsorship_books
 from conservancy.sponsorships.models import CorporateSponsor, InvoiceStatus, SponsorshipInvoice
@@ -104,9 +116,18 @@ ACKNOWLEDGEMENT_LINE = Money.from_minor(25_000, USD)  # 250.00: one gift
 PROCESSING_KINDS = frozenset({"Payment-Processing", "Dispute-Fees"})
 SPONSORSHIPS = "Sponsorships"  # Income:<Fund>:Sponsorships, a sponsorship invoice's income
 FIRST_YEAR, LAST_YEAR = 1900, 9998
+SUPPORT_YEARS = schedule_a.YEARS  # Schedule A Part II: the year and the four before it
 REVENUE_TIE = (
     "Part VIII total revenue (line 12), plus income between the sponsor's own funds, "
     "against every income account of the books"
+)
+PART_IX_TIE = (
+    "Part IX line 25, plus sponsorship fees between the sponsor's own funds, against every "
+    "expense account of the books"
+)
+SUPPORT_TIE = (
+    "Schedule A Part II line 1 for {year} (each contributor's total, and entries naming "
+    "none) against Part VIII line 1h"
 )
 # Later than any entry the books hold: the end of the read for what moved after a year.
 LATER_THAN_ANY = date(3000, 12, 31)
@@ -136,7 +157,10 @@ class RollForward:
     fund: str
     project: str
     opening: Money
-    contributions: Money  # every income of the fund: gifts, and interest or sales too
+    # Income on Part VIII line 1 (the fund's contributions.csv rows, benefits' value
+    # included), and the rest of its income: interest, program service revenue, sales.
+    contributions: Money
+    other_income: Money
     sponsorship_fees: Money  # paid (a project: negative) or received (General: positive)
     processing_fees: Money  # card and dispute fees, negative
     other_expenses: Money  # negative
@@ -147,6 +171,7 @@ class RollForward:
     def movements(self) -> Money:
         return (
             self.contributions
+            + self.other_income
             + self.sponsorship_fees
             + self.processing_fees
             + self.other_expenses
@@ -232,6 +257,12 @@ class YearEnd:
     schedule_b_rule: ScheduleBRule
     schedule_b_threshold: Money
     noncash: tuple[NoncashGift, ...]  # every gift of property in the year (line 1g)
+    schedule_a: schedule_a.ScheduleA  # Part II, the public support test
+    part_ix: PartIX  # functional expenses
+    fund_names: dict[str, str]  # each fund's project, by fund
+    # The year before, for comparison; None when these books do not hold it (closed).
+    prior_part_viii: PartVIII | None = None
+    prior_part_ix: PartIX | None = None
 
     @property
     def schedule_b_noncash(self) -> tuple[NoncashGift, ...]:
@@ -243,6 +274,46 @@ class YearEnd:
     def revenue_tie(self) -> TieLine:
         """Part VIII against the books' income: the line the Part VIII page shows."""
         return next(line for line in self.tie_out if line.what == REVENUE_TIE)
+
+    @property
+    def prior_year(self) -> int:
+        return self.year - 1
+
+    def part_viii_compared(self) -> list[tuple[form990.PartVIIILine, Money | None]]:
+        """Each line of Part VIII, with the prior year's amount (None: not read). A line
+        only the prior year has is shown with nothing this year."""
+        prior = self.prior_part_viii
+        had = {v.line for v in prior.lines} if prior is not None else set()
+        shown = {v.line: v for v in self.part_viii.lines}
+        return [
+            (
+                shown.get(line)
+                or form990.PartVIIILine(line, form990.LABELS[line], _usd(0), (), memo=False),
+                prior.amount(line) if prior is not None else None,
+            )
+            for line in form990.LINE_ORDER
+            if line in shown or line in had
+        ]
+
+    def part_ix_compared(self) -> list[tuple[ix.LineRow, Money | None]]:
+        """Each line of Part IX with the prior year's column (A) (None: not read)."""
+        prior = self.prior_part_ix
+        had = {row.line for row in prior.lines} if prior is not None else set()
+        shown = {row.line: row for row in self.part_ix.lines}
+        order = [*accounts.PART_IX_LINES, ix.TOTAL]
+        return [
+            (
+                shown.get(line) or ix.LineRow(line, accounts.PART_IX_LINES[line], ix.Columns(), ()),
+                _usd(prior.line(line).total) if prior is not None else None,
+            )
+            for line in order
+            if line in shown or line in had
+        ]
+
+    @property
+    def part_ix_tie(self) -> TieLine:
+        """Part IX against the books' expenses: the line the Part IX page shows."""
+        return next(line for line in self.tie_out if line.what == PART_IX_TIE)
 
     @property
     def schedule_b_rule_wording(self) -> str:
@@ -378,7 +449,7 @@ def _sponsorships(session: Session, first: date, last: date) -> _Sponsorships:
             voided_on=row.voided_on,
             paid=row.status is InvoiceStatus.PAID,
             standing=(0 if row.status is InvoiceStatus.VOID else amount.minor) - taken,
-            exchange=(amount - deductible_amount(amount, benefits, tax_year)).minor,
+            exchange=exchange_value(amount, benefits, tax_year).minor,
         )
         found.by_number[row.number] = invoice
         found.by_ref[row.ref] = found.by_ref[sponsorship_books.void_ref(row)] = invoice
@@ -421,7 +492,7 @@ def _gift_benefits(session: Session, first: date, last: date) -> dict[str, _Gift
             continue
         paid = _usd(gift.project_minor + gift.general_minor)
         benefits = (Benefit(str(donation.benefit_description), donation.benefit_value),)
-        exchange = (paid - deductible_amount(paid, benefits, gift.settled_on.year)).minor
+        exchange = exchange_value(paid, benefits, gift.settled_on.year).minor
         if exchange > 0:
             found[gift.ref] = _GiftBenefit(gift.fund, exchange)
     return found
@@ -543,6 +614,103 @@ def is_sponsorship_income(account: str) -> bool:
     return account.startswith("Income:") and accounts.kind_of(account) == SPONSORSHIPS
 
 
+@dataclass(frozen=True)
+class _Year:
+    """One calendar year as the package reads it from the index."""
+
+    year: int
+    tally: _Tally  # its contributions, by contributor
+    totals: dict[str, int]  # every fund account's USD postings summed, as booked
+    part_viii: PartVIII
+    noncash: list[tuple[str, NoncashGift]]
+    # Contributions on line 1e (government grants), by contributor: a governmental unit's
+    # support is not capped at 2% on Schedule A.
+    government: dict[str, int]
+    part_ix: PartIX
+
+
+def _read_year(
+    session: Session, view: IndexView, year: int, form_990: Mapping[str, Mapping[str, str]]
+) -> _Year:
+    first, last = date(year, 1, 1), date(year, 12, 31)
+
+    def is_contribution(account: str) -> bool:
+        return form990.is_contribution(account, form_990)
+
+    def is_government(account: str) -> bool:
+        return is_contribution(account) and form990.line_of(account, form_990) == "1e"
+
+    tally = _Tally(_sponsorships(session, first, last), _gift_benefits(session, first, last))
+    totals = view.account_totals(first, last)
+    for entry in view.entries_posting_to(is_contribution, first, last):
+        tally.add(entry)
+    if tally.sponsorships.by_ref and last < LATER_THAN_ANY:
+        later = last + timedelta(days=1)
+        for entry in view.entries_posting_to(is_sponsorship_income, later, LATER_THAN_ANY):
+            tally.add_later(entry)
+    government: dict[str, int] = defaultdict(int)
+    for entry in view.entries_posting_to(is_government, first, last):
+        if entry.entity is not None:
+            government[entry.entity] -= sum(
+                m for (_fund, cur), m in entry.amounts.items() if cur == USD.value
+            )
+    tally.settle()
+    usd_totals = {account: minor for (account, cur), minor in totals.items() if cur == USD.value}
+    tally.other_currency += sum(1 for _account, cur in totals if cur != USD.value)
+    noncash = _noncash(session, first, last)
+    part_viii = form990.part_viii(
+        {a: -minor for a, minor in usd_totals.items() if a.startswith("Income:")},
+        tally.exchange,
+        sum(gift.value.minor for _entity, gift in noncash),
+        form_990,
+    )
+    functions = {
+        (account, function): minor
+        for (account, cur, function), minor in view.function_totals(first, last).items()
+        if cur == USD.value
+    }
+    part_ix = ix.part_ix(
+        {a: minor for a, minor in usd_totals.items() if a.startswith("Expenses:")},
+        functions,
+        form_990,
+    )
+    return _Year(year, tally, usd_totals, part_viii, noncash, dict(government), part_ix)
+
+
+def _held_from(index: TransactionIndex) -> int | None:
+    """The first year the index's books hold in full: None for the full history, or for
+    day-to-day books of which no year is closed."""
+    if index.files.history:
+        return None
+    opened = years.first_open_day(index.files)
+    return None if opened is None else opened.year
+
+
+def _schedule_a(session: Session, year: int, read: Mapping[int, _Year]) -> schedule_a.ScheduleA:
+    """Schedule A Part II from the five years ending with ``year`` (those ``read`` holds)."""
+    support = []
+    by_entity: dict[str, int] = defaultdict(int)
+    without_entity = 0
+    for y in range(year - SUPPORT_YEARS + 1, year + 1):
+        found = read.get(y)
+        if found is None:
+            support.append(schedule_a.SupportYear.unread(y))
+            continue
+        for entity, minor in found.tally.by_entity.items():
+            by_entity[entity] += minor - found.government.get(entity, 0)
+        without_entity += found.tally.without_entity
+        support.append(
+            schedule_a.SupportYear.of(
+                y,
+                contributions=sum(found.tally.by_entity.values()) + found.tally.without_entity,
+                part_viii=found.part_viii,
+            )
+        )
+    table = schedule_a.schedule_a(tuple(support), by_entity, without_entity)
+    names = _donors(session, {c.entity for c in table.capped})
+    return table.named(lambda entity: names.get(entity, _unknown(entity))[0])
+
+
 def year_end(
     session: Session,
     index: TransactionIndex,
@@ -561,21 +729,18 @@ def year_end(
     def is_contribution(account: str) -> bool:
         return form990.is_contribution(account, form_990)
 
-    tally = _Tally(_sponsorships(session, first, last), _gift_benefits(session, first, last))
     with index.read() as view:
-        totals = view.account_totals(first, last)
         funds = sorted(set(view.funds()) | {f for f in names if f != accounts.GENERAL})
         opening = {fund: view.balance_before(fund, first) for fund in funds}
         closing = {fund: view.balance_before(fund, last + timedelta(days=1)) for fund in funds}
-        for entry in view.entries_posting_to(is_contribution, first, last):
-            tally.add(entry)
-        if tally.sponsorships.by_ref and last < LATER_THAN_ANY:
-            later = last + timedelta(days=1)
-            for entry in view.entries_posting_to(is_sponsorship_income, later, LATER_THAN_ANY):
-                tally.add_later(entry)
-    tally.settle()
-    usd_totals = {account: minor for (account, cur), minor in totals.items() if cur == USD.value}
-    tally.other_currency += sum(1 for _account, cur in totals if cur != USD.value)
+        this = _read_year(session, view, year, form_990)
+        held_from = _held_from(index)
+        earlier = {
+            y: _read_year(session, view, y, form_990)
+            for y in range(year - SUPPORT_YEARS + 1, year)
+            if held_from is None or y >= held_from
+        }
+    tally, usd_totals, part_viii, noncash = this.tally, this.totals, this.part_viii, this.noncash
 
     contributions = tuple(
         Contribution(
@@ -590,16 +755,13 @@ def year_end(
         and (fund := accounts.fund_of(account)) is not None
         and (minor or tally.exchange.get(account, 0))
     )
-    noncash = _noncash(session, first, last)
-    part_viii = form990.part_viii(
-        {a: -minor for a, minor in usd_totals.items() if a.startswith("Income:")},
-        tally.exchange,
-        sum(gift.value.minor for _entity, gift in noncash),
-        form_990,
-    )
+    support = _schedule_a(session, year, {**earlier, year: this})
+    prior = earlier.get(year - 1)
     threshold = form990.schedule_b_threshold(rule, part_viii.contributions)
     roll_forward = tuple(
-        _roll_forward(fund, names.get(fund, fund), usd_totals, opening[fund], closing[fund])
+        _roll_forward(
+            fund, names.get(fund, fund), usd_totals, opening[fund], closing[fund], form_990
+        )
         for fund in funds
     )
     donors = _donors(session, {*tally.by_entity, *(e.entity for e in tally.large if e.entity)})
@@ -649,8 +811,16 @@ def year_end(
         )
         for e in tally.reversals
     )
-    tie_out = _tie_out(
-        session, snapshot, year, funds, names, contributions, roll_forward, tally, part_viii
+    tie_out = (
+        *_tie_out(
+            session, snapshot, year, funds, names, contributions, roll_forward, tally, part_viii
+        ),
+        TieLine.money(
+            SUPPORT_TIE.format(year=year),
+            support.years[-1].contributions_money,
+            part_viii.contributions,
+        ),
+        *_part_ix_ties(snapshot, year, funds, this.part_ix),
     )
     return YearEnd(
         year=year,
@@ -665,6 +835,11 @@ def year_end(
         schedule_b_rule=rule,
         schedule_b_threshold=threshold,
         noncash=tuple(gift for _entity, gift in noncash),
+        schedule_a=support,
+        part_ix=this.part_ix,
+        fund_names=names,
+        prior_part_viii=prior.part_viii if prior is not None else None,
+        prior_part_ix=prior.part_ix if prior is not None else None,
     )
 
 
@@ -733,9 +908,14 @@ def _first_receipts(session: Session, refs: Sequence[str]) -> dict[str, str]:
 
 
 def _roll_forward(
-    fund: str, project: str, totals: dict[str, int], opening: Money, closing: Money
+    fund: str,
+    project: str,
+    totals: dict[str, int],
+    opening: Money,
+    closing: Money,
+    form_990: Mapping[str, Mapping[str, str]],
 ) -> RollForward:
-    contributions = fees = processing = other = transfers = 0
+    contributions = other_income = fees = processing = other = transfers = 0
     for account, minor in totals.items():
         if accounts.fund_of(account) != fund:
             continue
@@ -744,8 +924,10 @@ def _roll_forward(
             account.startswith("Expenses:") and kind == SPONSORSHIP_FEES
         ):
             fees -= minor
-        elif account.startswith("Income:"):
+        elif form990.is_contribution(account, form_990):
             contributions -= minor
+        elif account.startswith("Income:"):
+            other_income -= minor
         elif account.startswith("Expenses:") and kind in PROCESSING_KINDS:
             processing -= minor
         elif account.startswith("Expenses:"):
@@ -757,6 +939,7 @@ def _roll_forward(
         project=project,
         opening=opening,
         contributions=_usd(contributions),
+        other_income=_usd(other_income),
         sponsorship_fees=_usd(fees),
         processing_fees=_usd(processing),
         other_expenses=_usd(other),
@@ -884,6 +1067,32 @@ def _tie_out(
     return tuple(lines)
 
 
+def _part_ix_ties(
+    snapshot: Snapshot, year: int, funds: Sequence[str], part: PartIX
+) -> tuple[TieLine, ...]:
+    """Part IX against the books: every expense account's year, read from the snapshot's
+    monthly figures (built apart from the index Part IX reads)."""
+    books = sum(snapshot.fund_year(fund, year, USD).expenses_total.minor for fund in funds)
+    columns = part.total
+    return (
+        TieLine.count(
+            "Expense accounts with no Part IX function (function on their open)",
+            len(part.unclassed),
+            0,
+        ),
+        TieLine.money(
+            PART_IX_TIE,
+            _usd(columns.total) + part.between_funds,
+            _usd(books),
+        ),
+        TieLine.money(
+            "Part IX line 25 by project against line 25 by line",
+            _usd(sum(part.of_fund(fund).total for fund in part.funds())),
+            _usd(columns.total),
+        ),
+    )
+
+
 # --- the files ---------------------------------------------------------------------
 
 CSV_FILES = (
@@ -891,6 +1100,10 @@ CSV_FILES = (
     "part-viii.csv",
     "schedule-b.csv",
     "schedule-b-noncash.csv",
+    "schedule-a-part-ii.csv",
+    "schedule-a-contributors.csv",
+    "part-ix.csv",
+    "part-ix-by-project.csv",
     "roll-forward.csv",
     "acknowledgements.csv",
     "refunds-disputes.csv",
@@ -918,6 +1131,40 @@ def draft_notice(year: int, today: date) -> str | None:
     )
 
 
+BASIS = "accrual"
+# The basis of every figure, as the PDF says "Basis: accrual"; README.txt states it. No CSV
+# carries it: a final package's CSVs begin with their header (SPEC section 8).
+BASIS_STATEMENT = (
+    f"Basis: {BASIS} (sponsorship invoices count when issued and gifts when they settle; "
+    "as the books are kept)"
+)
+README_NAME = "README.txt"
+# What each CSV is, for README.txt: one line each, in CSV_FILES' order.
+CSV_DESCRIPTIONS = {
+    "contributions.csv": "contributions by project and income type (Form 990 Part VIII line 1), "
+    "refunds and lost disputes taken off, with the value of benefits given back",
+    "part-viii.csv": "Form 990 Part VIII: revenue by line, with the prior year",
+    "schedule-b.csv": "Schedule B: contributors whose contributions in the year reach the "
+    "threshold, with name, address and total",
+    "schedule-b-noncash.csv": "Schedule B Part II: noncash gifts (gifts of stock)",
+    "schedule-a-part-ii.csv": "Schedule A Part II: the public support test over the year and "
+    "the four before it",
+    "schedule-a-contributors.csv": "Schedule A: each contributor whose five-year total is above "
+    "2% of total support, and the excess",
+    "part-ix.csv": "Form 990 Part IX: functional expenses by line and column, with the prior "
+    "year's total",
+    "part-ix-by-project.csv": "Form 990 Part IX by project: each fund's expense accounts by column",
+    "roll-forward.csv": "each fund's roll-forward: opening balance, contributions, other income, "
+    "fees, expenses, transfers, closing balance",
+    "acknowledgements.csv": "every single gift of 250.00 or more, with the receipt that "
+    "acknowledged it",
+    "refunds-disputes.csv": "every refund and dispute booked in the year",
+    "tie-out.csv": "each total against the same figure reached another way, with the "
+    "difference (0.00 when it ties)",
+}
+assert tuple(CSV_DESCRIPTIONS) == CSV_FILES
+
+
 def package_name(year: int, today: date) -> str:
     """The package's folder and zip name: ``year-end-2026``, or ``year-end-2026-DRAFT``."""
     return f"year-end-{year}" + ("-DRAFT" if unfinished(year, today) else "")
@@ -929,6 +1176,15 @@ def pdf_name(year: int) -> str:
 
 def _amount(money: Money) -> str:
     return str(money.amount)
+
+
+def _prior(money: Money | None) -> str:
+    """The prior year's figure; a closed year these books do not hold says so."""
+    return "not read" if money is None else _amount(money)
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "no"
 
 
 def csv_rows(package: YearEnd) -> Iterator[tuple[str, list[str], list[list[str]]]]:
@@ -959,18 +1215,27 @@ def csv_rows(package: YearEnd) -> Iterator[tuple[str, list[str], list[list[str]]
             ]
         ],
     )
+    prior_viii = package.prior_part_viii
     yield (
         "part-viii.csv",
-        ["line", "description", "amount", "currency", "accounts"],
+        ["line", "description", "amount", "prior_year", "currency", "accounts"],
         [
-            [v.line, v.label, _amount(v.amount), USD.value, s("; ".join(v.accounts))]
-            for v in package.part_viii.lines
+            [
+                v.line,
+                v.label,
+                _amount(v.amount),
+                _prior(before),
+                USD.value,
+                s("; ".join(v.accounts)),
+            ]
+            for v, before in package.part_viii_compared()
         ]
         + [
             [
                 "",
                 "Not revenue: sponsorship fees between the sponsor's own funds",
                 _amount(package.part_viii.between_funds),
+                _prior(prior_viii.between_funds if prior_viii is not None else None),
                 USD.value,
                 accounts.SPONSORSHIP_FEE_INCOME,
             ]
@@ -1011,6 +1276,100 @@ def csv_rows(package: YearEnd) -> Iterator[tuple[str, list[str], list[list[str]]
             for g in package.schedule_b_noncash
         ],
     )
+    yield "schedule-a-part-ii.csv", *_schedule_a_rows(package.schedule_a)
+    support = package.schedule_a
+    unnamed = support.unnamed
+    yield (
+        "schedule-a-contributors.csv",
+        ["name", "donor_ref", "five_year_total", "limit", "excess", "currency"],
+        [
+            [s(c.name), c.entity, *map(_amount, (c.total, support.cap, c.excess)), USD.value]
+            for c in support.capped
+        ]
+        + [
+            ["(entries naming no contributor: not capped)", "", _amount(unnamed), "", "", "USD"]
+            for _ in range(1 if unnamed.minor else 0)
+        ],
+    )
+    part, prior_ix = package.part_ix, package.prior_part_ix
+    yield (
+        "part-ix.csv",
+        [
+            "line",
+            "description",
+            "total",
+            "program",
+            "management",
+            "fundraising",
+            "prior_year_total",
+            "currency",
+            "accounts",
+        ],
+        [
+            [
+                row.line,
+                row.label,
+                *map(_amount, row.columns.money()),
+                _prior(before),
+                USD.value,
+                s("; ".join(row.accounts)),
+            ]
+            for row, before in package.part_ix_compared()
+        ]
+        + [
+            [
+                "",
+                "Not an expense: sponsorship fees between the sponsor's own funds",
+                _amount(part.between_funds),
+                "",
+                "",
+                "",
+                _prior(prior_ix.between_funds if prior_ix is not None else None),
+                USD.value,
+                "Expenses:<Fund>:Sponsorship-Fees",
+            ]
+        ],
+    )
+    names = package.fund_names
+    by_project = []
+    for fund in part.funds():
+        for row in part.accounts:
+            if row.fund == fund:
+                by_project.append(
+                    [
+                        fund,
+                        s(names.get(fund, fund)),
+                        row.account,
+                        row.line,
+                        *map(_amount, row.columns.money()),
+                        USD.value,
+                    ]
+                )
+        by_project.append(
+            [
+                fund,
+                s(names.get(fund, fund)),
+                "Total",
+                "",
+                *map(_amount, part.of_fund(fund).money()),
+                USD.value,
+            ]
+        )
+    yield (
+        "part-ix-by-project.csv",
+        [
+            "fund",
+            "project",
+            "account",
+            "line",
+            "total",
+            "program",
+            "management",
+            "fundraising",
+            "currency",
+        ],
+        by_project,
+    )
     yield (
         "roll-forward.csv",
         [
@@ -1018,6 +1377,7 @@ def csv_rows(package: YearEnd) -> Iterator[tuple[str, list[str], list[list[str]]
             "project",
             "opening",
             "contributions",
+            "other_income",
             "sponsorship_fees",
             "processing_fees",
             "other_expenses",
@@ -1034,6 +1394,7 @@ def csv_rows(package: YearEnd) -> Iterator[tuple[str, list[str], list[list[str]]
                     for m in (
                         r.opening,
                         r.contributions,
+                        r.other_income,
                         r.sponsorship_fees,
                         r.processing_fees,
                         r.other_expenses,
@@ -1091,6 +1452,51 @@ def csv_rows(package: YearEnd) -> Iterator[tuple[str, list[str], list[list[str]]
     )
 
 
+def _schedule_a_rows(
+    support: schedule_a.ScheduleA,
+) -> tuple[list[str], list[list[str]]]:
+    """Schedule A Part II as the form lays it out: a column per year, then the total; the
+    percentage and the tests below, in the total's column."""
+    columns = [str(y.year) for y in support.years]
+    blank = [""] * len(columns)
+
+    def verdict(flag: bool) -> str:
+        return _yes(flag) if support.complete else "incomplete"
+
+    rows = [
+        [
+            line,
+            label,
+            *([_amount(m) for m in by_year] if by_year is not None else blank),
+            _amount(total),
+            USD.value,
+        ]
+        for line, label, by_year, total in support.rows()
+    ]
+    rows += [
+        [
+            "14",
+            "Public support percentage (line 6 / line 11, (f))",
+            *blank,
+            f"{support.percentage}%" if support.complete else "incomplete",
+            "",
+        ],
+        ["16a", "33 1/3% support test met", *blank, verdict(support.meets_one_third), ""],
+        [
+            "17a",
+            "Below 33 1/3% but 10% or more: the 10%-facts-and-circumstances test may apply",
+            *blank,
+            verdict(support.ten_percent and not support.meets_one_third),
+            "",
+        ],
+    ]
+    rows += [
+        ["", f"NOT READ: {y} is closed; the command reads the full history", *blank, "", ""]
+        for y in support.unread
+    ]
+    return ["line", "description", *columns, "total", "currency"], rows
+
+
 def write_csv(rows: Sequence[Sequence[str]], header: Sequence[str], out: TextIO) -> None:
     writer = csv.writer(out)
     writer.writerow(header)
@@ -1098,8 +1504,8 @@ def write_csv(rows: Sequence[Sequence[str]], header: Sequence[str], out: TextIO)
 
 
 def csv_files(package: YearEnd, *, prepared_on: date) -> Iterator[tuple[str, bytes]]:
-    """Each CSV file of the package, named, as UTF-8. A draft's files begin with the
-    draft notice, one line above the header."""
+    """Each CSV file of the package, named, as UTF-8. A final package's files begin with
+    their header; a draft's with the draft notice, one line above the header."""
     import io
 
     notice = draft_notice(package.year, prepared_on)
@@ -1127,14 +1533,59 @@ def pdf_bytes(package: YearEnd, sponsor: Sponsor, *, prepared_on: date) -> bytes
     )
 
 
+def file_names(year: int) -> tuple[str, ...]:
+    """Every file of the package, in the order README.txt lists them."""
+    return (README_NAME, *CSV_FILES, pdf_name(year))
+
+
+def readme_text(package: YearEnd, sponsor: Sponsor, *, prepared_on: date) -> str:
+    """README.txt: who, which year, on what basis, whether a draft, when prepared, and one
+    line per file saying what it is. Nothing in it but the package and ``prepared_on``."""
+    year = package.year
+    notice = draft_notice(year, prepared_on)
+    described = {
+        README_NAME: "this file",
+        **CSV_DESCRIPTIONS,
+        pdf_name(year): "the summary of every section, Schedule B and the tie-out, in one PDF",
+    }
+    names = file_names(year)
+    width = max(map(len, names))
+    lines = [
+        f"Year-end package, {year}" + (" (DRAFT)" if notice else ""),
+        "",
+        f"Sponsor: {sponsor.legal_name} (EIN {sponsor.ein})",
+        f"Year: {year} ({package.first_day.isoformat()} to {package.last_day.isoformat()}), "
+        "amounts in USD",
+        BASIS_STATEMENT,
+        "Status: " + (notice.removeprefix("# ") if notice else f"final ({year} has ended)"),
+        f"Prepared: {prepared_on.isoformat()}",
+        "",
+        "Each CSV begins with its header row"
+        + (' (in this draft, below one line starting "# DRAFT")' if notice else "")
+        + "; UTF-8, comma-separated.",
+        "",
+        "Files:",
+        *(f"  {name.ljust(width)}  {described[name]}" for name in names),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def package_files(
+    package: YearEnd, sponsor: Sponsor, *, prepared_on: date
+) -> Iterator[tuple[str, bytes]]:
+    """Every file of the package, named as ``file_names`` names them, in that order: what
+    the command writes and the staff page's zip holds."""
+    yield README_NAME, readme_text(package, sponsor, prepared_on=prepared_on).encode("utf-8")
+    yield from csv_files(package, prepared_on=prepared_on)
+    yield pdf_name(package.year), pdf_bytes(package, sponsor, prepared_on=prepared_on)
+
+
 def write_package(
     package: YearEnd, sponsor: Sponsor, folder: Path, *, prepared_on: date
 ) -> list[Path]:
-    """The CSVs and the PDF into ``folder``, each written whole under a temporary name first."""
-    written = [
+    """README.txt, the CSVs and the PDF into ``folder``, each written whole under a
+    temporary name first."""
+    return [
         write_whole(folder / name, body)
-        for name, body in csv_files(package, prepared_on=prepared_on)
+        for name, body in package_files(package, sponsor, prepared_on=prepared_on)
     ]
-    pdf = pdf_bytes(package, sponsor, prepared_on=prepared_on)
-    written.append(write_whole(folder / pdf_name(package.year), pdf))
-    return written

@@ -28,6 +28,7 @@ from conservancy.money import Currency, Money
 from conservancy.payments.gateway import Charge, DisputeInfo, Gateway, GatewayError, RefundInfo
 from conservancy.payments.reversals import Movement, dispute_movements, refund_movements
 from conservancy.projects.service import open_needed_accounts
+from conservancy.receipts.document import Benefit, exchange_value
 from conservancy.sponsorships import books
 from conservancy.sponsorships.models import InvoiceStatus, PaidBy, SponsorshipInvoice
 from conservancy.sponsorships.service import SponsorshipRefused, mark_paid
@@ -170,6 +171,19 @@ def apply_dispute(
         _book_reversal(session, invoice, tz, movement)
 
 
+def given_back(invoice: SponsorshipInvoice) -> Money:
+    """What of the invoice's payment bought its benefits: their value, or nothing when they
+    are insubstantial by the IRS safe harbours (``receipts.document.benefits_insubstantial``)
+    of the year it was paid (issued, while unpaid)."""
+    currency = Currency(invoice.currency)
+    benefits = tuple(
+        Benefit(str(description), Money.from_minor(int(value), currency))
+        for description, value in invoice.benefits
+    )
+    tax_year = (invoice.paid_on or invoice.issued_on).year
+    return exchange_value(invoice.amount, benefits, tax_year)
+
+
 def adjustment_notice(
     session: Session, invoice: SponsorshipInvoice, *, ref: str, what: str
 ) -> None:
@@ -187,14 +201,21 @@ def adjustment_notice(
             f"{invoice.number} is void: please do not use it for your taxes."
         )
     else:
-        deductible = Money.from_minor(
-            max(0, kept.minor - invoice.benefits_minor), Currency(invoice.currency)
+        # What the benefits were worth against the payment, by the IRS safe harbours of the
+        # payment's tax year (nothing when they are insubstantial), as the year-end package
+        # counts it; the deductible part goes back first.
+        exchange = given_back(invoice)
+        deductible = Money.from_minor(max(0, kept.minor - exchange.minor), kept.currency)
+        worth = (
+            "the benefits you received are token items of insubstantial value under the IRS "
+            "rules, so all of it is deductible"
+            if not exchange
+            else f"the benefits you received are worth {invoice.benefits_value.format()}, so "
+            f"the deductible part is {deductible.format()}"
         )
         stands = (
             f"Your payment now stands at {kept.format()}. It replaces the amount on our "
-            f"acknowledgement of invoice {invoice.number}: the benefits you received are "
-            f"worth {invoice.benefits_value.format()}, so the deductible part is "
-            f"{deductible.format()}."
+            f"acknowledgement of invoice {invoice.number}: {worth}."
         )
     queue(
         session,

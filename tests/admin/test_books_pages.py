@@ -233,3 +233,18 @@ def test_an_auditor_reads_the_health_page_and_a_treasurer_finds_none(
 ) -> None:
     assert signed_in(app, rt, "auditor").get("/admin/ledger").status_code == 200
     assert signed_in(app, rt, "treasurer").get("/admin/ledger").status_code == 404
+
+
+def test_staff_choose_a_new_categorys_part_ix_column_on_the_form(
+    funded: Runtime, bookkeeper: FlaskClient
+) -> None:
+    form = bookkeeper.get(EXPENSES)
+    assert '<option value="fundraising">Fundraising</option>' in form.text
+
+    answer = send(bookkeeper, EXPENSES, EXPENSES, paying(category="Gala", function="fundraising"))
+
+    assert answer.status_code == 303, answer.text
+    opened = funded.ledger.accounts.read_text("utf-8")
+    assert 'open Expenses:Twisted:Gala\n  ref: "open:Expenses:Twisted:Gala"\n' in opened
+    assert 'function: "fundraising"' in opened.split("open Expenses:Twisted:Gala", 1)[1]
+    assert_books_clean(funded)

@@ -232,3 +232,59 @@ def test_a_payee_and_description_cannot_add_lines_to_the_books(funded: Runtime) 
     text = "".join(p.read_text() for p in funded.ledger.root.rglob("*.beancount"))
     assert not re.search(r"^\d{4}-\d{2}-\d{2} (open Assets:Evil|close)", text, re.MULTILINE)
     assert_books_clean(funded)
+
+
+# --- Form 990 Part IX: the column of a category, and of one payment (issue 18) -----------
+
+
+def _opened(rt: Runtime, account: str) -> str:
+    return rt.ledger.accounts.read_text("utf-8").split(f"open {account}\n", 1)[1].split("\n\n")[0]
+
+
+def test_a_new_category_is_opened_as_program_service_unless_staff_choose(
+    funded: Runtime,
+) -> None:
+    pay(funded)  # Hosting: nothing chosen
+    pay(funded, request(category="Donor-Events", function="fundraising", amount=usd("5.00")))
+
+    assert 'function: "program"' in _opened(funded, "Expenses:Twisted:Hosting")
+    assert 'function: "fundraising"' in _opened(funded, "Expenses:Twisted:Donor-Events")
+    assert_books_clean(funded)
+
+
+def test_a_column_chosen_for_an_open_category_marks_that_payment_alone(
+    funded: Runtime,
+) -> None:
+    pay(funded)
+    second = pay(funded, request(amount=usd("5.00"), function="management"))
+
+    assert 'function: "program"' in _opened(funded, "Expenses:Twisted:Hosting")
+    with funded.sessions() as session:
+        body = session.scalars(
+            select(LedgerOutbox.body).where(LedgerOutbox.ref == f"expense-{second}")
+        ).one()
+    assert '"function": "management"' in body
+    assert_books_clean(funded)
+
+
+def test_a_column_that_is_none_of_the_three_is_refused(funded: Runtime) -> None:
+    with pytest.raises(ExpenseRefused, match="program, management, fundraising"):
+        pay(funded, request(function="travel"))
+    assert expenses(funded) == 0
+
+
+def test_part_ix_takes_a_new_categorys_column_and_a_payments_own_without_a_rebuild(
+    funded: Runtime,
+) -> None:
+    """The snapshot's catch-up reads the open the app appends, the index the entry's own
+    column: the package needs no full load of the books to class them."""
+    from conservancy.reports import year_end as ye
+
+    pay(funded, request(category="Donor-Events", function="fundraising", amount=usd("5.00")))
+    pay(funded, request(category="Donor-Events", function="management", amount=usd("2.00")))
+
+    with funded.sessions() as session:
+        part = ye.year_end(session, funded.books.index, funded.books.current(), 2026).part_ix
+    (row,) = [r for r in part.accounts if r.account == "Expenses:Twisted:Donor-Events"]
+    assert (row.columns.fundraising, row.columns.management, row.columns.program) == (500, 200, 0)
+    assert part.unclassed == ()

@@ -428,7 +428,7 @@ def add_a_staff_entry(site: Site) -> None:
     ledgers = site.root / "ledgers"
     (ledgers / STAFF_FILE).write_text(
         f"; The bookkeeper's own entries.\n\n{YEAR}-01-01 open Expenses:Twisted:Bank-Fees USD\n"
-        + STAFF_ENTRY
+        '  function: "program"\n' + STAFF_ENTRY
     )
     main = ledgers / "main.beancount"
     main.write_text(main.read_text() + f'include "{STAFF_FILE}"\n')

@@ -27,8 +27,8 @@ STAFF_FILE = "staff.beancount"
 CLOSED_STAFF_FILE = "closed/staff-2026.beancount"
 STAFF_OPENS = (
     "; The bookkeeper's own entries.\n\n"
-    "2026-01-01 open Expenses:Twisted:Contractors\n"
-    "2026-01-01 open Expenses:General:Bank-Fees\n\n"
+    '2026-01-01 open Expenses:Twisted:Contractors\n  function: "program"\n'
+    '2026-01-01 open Expenses:General:Bank-Fees\n  function: "management"\n\n'
 )
 STAFF_2026 = (
     '2026-02-25 * "Build farm" "Contractor for the build farm"\n'
@@ -65,7 +65,15 @@ def build_books(rt: Runtime) -> Runtime:
     )
     travel = "Expenses:Twisted:Travel"
     with rt.sessions() as session:
-        record(session, Open(ref=f"open:{travel}", date=date(2026, 1, 1), account=travel))
+        record(
+            session,
+            Open(
+                ref=f"open:{travel}",
+                date=date(2026, 1, 1),
+                account=travel,
+                meta=(("function", "program"),),
+            ),
+        )
         record(
             session,
             Transaction(

@@ -277,7 +277,7 @@ def test_funds_add_up_to_net_assets_on_clean_books_with_several_funds(runtime: R
         '2026-05-02 * "Pay a contractor"\n'
         "  Expenses:Twisted:Contractors   40.00 USD\n"
         "  Assets:Bank:Checking          -40.00 USD\n\n"
-        "2026-01-01 open Expenses:Twisted:Contractors\n",
+        '2026-01-01 open Expenses:Twisted:Contractors\n  function: "program"\n',
     )
     result = check_books(runtime.ledger, posted_refs=["gift-t1", "gift-s1", "fee-t1"])
     assert result.problems == []

@@ -94,7 +94,7 @@ CHEQUE = (
     "  Income:Twisted:Donations  -250.00 USD\n\n"
 )
 CONTRACTOR = (
-    "2026-01-01 open Expenses:Twisted:Contractors\n\n"
+    '2026-01-01 open Expenses:Twisted:Contractors\n  function: "program"\n\n'
     '2026-03-10 * "Build farm hosting"\n'
     "  Expenses:Twisted:Contractors   40.00 USD\n"
     "  Assets:Bank:Checking          -40.00 USD\n\n"

@@ -60,7 +60,7 @@ TRICKY_NAME = 'Bob "Tables" \\ O\'Brien\nJr.'
 TRICKY_PAYEE = 'Bob "Tables" \\ O\'Brien Jr.'  # as the books hold it: one line
 STAFF_ENTRIES = (
     "; The bookkeeper's own entries.\n\n"
-    "2026-01-01 open Expenses:Twisted:Contractors\n\n"
+    '2026-01-01 open Expenses:Twisted:Contractors\n  function: "program"\n\n'
     '2026-02-20 * "ACME Corp" "Sponsorship, invoice 7"\n'
     '  ref: "invoice-7"\n'
     "  Assets:Bank:Checking          250.00 USD\n"
@@ -202,6 +202,7 @@ def export(rt: Runtime, first_day: date = date(2026, 1, 1)) -> px.ProjectExport:
             first_day=first_day,
             today=PREPARED_ON,
             tz=rt.settings.timezone,
+            form_990=rt.books.current().form_990,
         )
 
 
@@ -548,3 +549,22 @@ def test_bad_input_is_one_line_and_writes_nothing(
     assert [p.name for p in folder.iterdir()] == ["donors.csv"]
     assert (folder / "donors.csv").read_text("utf-8") == "last year's\n"
     assert a_file.read_text("utf-8") == "not a folder\n"
+
+
+def test_the_exported_opens_carry_each_accounts_form_990_line_and_function(
+    books: Runtime, tmp_path: Path
+) -> None:
+    """The new sponsor's preparer finds the lines and columns the old sponsor used."""
+    out = written(books, tmp_path / "export")
+    opens = {
+        e.account: {k: v for k, v in e.meta.items() if k not in {"filename", "lineno"}}
+        for e in load_alone(out / "twisted.beancount")
+        if isinstance(e, data.Open)
+    }
+
+    assert opens["Income:Twisted:Donations"] == {"form-990-line": "1f"}
+    assert opens["Income:Twisted:Sponsorships"] == {"form-990-line": "1f"}
+    assert opens["Expenses:Twisted:Payment-Processing"] == {"function": "fundraising"}
+    assert opens["Expenses:Twisted:Sponsorship-Fees"] == {"function": "between-funds"}
+    assert opens["Expenses:Twisted:Contractors"] == {"function": "program"}  # the staff's open
+    assert opens["Expenses:Twisted:Hosting"] == {"function": "program"}  # the app's category

@@ -28,7 +28,7 @@ from tests.receipts.pdfs import pdf_text, requires_weasyprint
 STAFF_FILE = "bookkeeper.beancount"
 STAFF_ENTRIES = (
     "; The bookkeeper's own entries.\n\n"
-    "2026-01-01 open Expenses:Twisted:Contractors\n\n"
+    '2026-01-01 open Expenses:Twisted:Contractors\n  function: "program"\n\n'
     '2026-02-20 * "ACME Corp" "Sponsorship, invoice 7"\n'
     '  ref: "invoice-7"\n'
     "  Assets:Bank:Checking          250.00 USD\n"

@@ -33,7 +33,7 @@ from tests.reports.test_statement import include_staff_file
 SPONSOR = Sponsor("Test Sponsor, Inc.", "12-3456789", "1 Main Street\nBrooklyn, NY 11201")
 STAFF_ENTRIES = (
     "; The bookkeeper's own entries.\n\n"
-    "2026-01-01 open Expenses:Twisted:Contractors\n\n"
+    '2026-01-01 open Expenses:Twisted:Contractors\n  function: "program"\n\n'
     '2026-02-20 * "ACME Corp" "Sponsorship, invoice 7"\n'
     '  ref: "invoice-7"\n'
     "  Assets:Bank:Checking          700.00 USD\n"
@@ -244,7 +244,9 @@ def test_the_command_writes_the_package_and_says_it_ties(
 
     assert done.returncode == 0, done
     assert done.stdout.splitlines()[-1] == "every total ties to the books to the cent"
-    assert sorted(p.name for p in out.iterdir()) == sorted([*ye.CSV_FILES, "year-end-2026.pdf"])
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        ["README.txt", *ye.CSV_FILES, "year-end-2026.pdf"]
+    )
     rows = read_csv((out / "schedule-b.csv").read_text("utf-8"))
     assert [(r["name"], r["total"]) for r in rows] == [
         ("Fay Hidden", "6000.00"),

@@ -5,13 +5,16 @@ zone; the year-end package is still made (staff look at the year as it goes), bu
 DRAFT on every PDF page, in every CSV (a first line a spreadsheet shows in its first cell
 and a program skips), in the zip's name and on the page; the command warns. A package of a
 year that has ended carries none of it. The sponsor's today is pinned either side of the
-end of 2026, whose books the ``books`` fixture holds.
+end of 2026, whose books the ``books`` fixture holds. (Issue 18, item 6: Schedule A's and
+Part IX's files too, and README.txt, which states the basis; a final package's CSVs begin
+with their header, as a program written for final packages reads them.)
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 import zipfile
 from datetime import date
 from io import BytesIO
@@ -38,9 +41,11 @@ cli.add_command(report)  # as the console script's main() does
 PAGE = "/admin/reports/year-end"
 DURING_2026 = date(2026, 12, 6)
 AFTER_2026 = date(2027, 1, 1)
-FILES = (*ye.CSV_FILES, "year-end-2026.pdf")
+FILES = ("README.txt", *ye.CSV_FILES, "year-end-2026.pdf")
 # These books hold no gift of property: Schedule B Part II has its header only.
 MAY_BE_EMPTY = {"schedule-b-noncash.csv"}
+# The files of issue 18, items 3 and 4: marked like every other file.
+assert {"schedule-a-part-ii.csv", "schedule-a-contributors.csv", "part-ix.csv"} <= set(ye.CSV_FILES)
 
 
 def _today(monkeypatch: pytest.MonkeyPatch, day: date) -> None:
@@ -69,9 +74,18 @@ def _assert_draft_everywhere(files: dict[str, bytes]) -> None:
             "# DRAFT: 2026 has not ended (prepared 2026-12-06); every figure here may still change"
         ), name
         assert next(csv.reader([notice])) == [notice]  # one cell in a spreadsheet
+        assert not rest.startswith("#"), name  # that one line, and nothing more
         below = csv.DictReader(io.StringIO(rest))
         assert below.fieldnames, name  # the header below it
+        assert all(re.fullmatch(r"[a-z0-9_]+", f) for f in below.fieldnames), name
         assert list(below) or name in MAY_BE_EMPTY, name  # and its rows
+    readme = files["README.txt"].decode("utf-8").splitlines()
+    assert readme[0] == "Year-end package, 2026 (DRAFT)"
+    assert (
+        "Status: DRAFT: 2026 has not ended (prepared 2026-12-06); every figure here may still "
+        "change"
+    ) in readme
+    assert "Prepared: 2026-12-06" in readme
     pages = _pages(files["year-end-2026.pdf"])
     assert len(pages) >= 2
     for number, text in enumerate(pages, 1):
@@ -83,9 +97,14 @@ def _assert_no_draft(files: dict[str, bytes]) -> None:
     for name in ye.CSV_FILES:
         text = files[name].decode("utf-8")
         assert "DRAFT" not in text, name
+        assert not text.startswith("#"), name  # no line above the header
         found = csv.DictReader(io.StringIO(text))
         assert found.fieldnames, name
+        assert all(re.fullmatch(r"[a-z0-9_]+", f) for f in found.fieldnames), name
         assert list(found) or name in MAY_BE_EMPTY, name
+    readme = files["README.txt"].decode("utf-8")
+    assert "DRAFT" not in readme
+    assert "Status: final (2026 has ended)" in readme.splitlines()
     pages = _pages(files["year-end-2026.pdf"])
     assert len(pages) >= 2
     assert not [n for n, text in enumerate(pages, 1) if "DRAFT" in text]

@@ -71,11 +71,17 @@ def test_the_zip_holds_the_package(
     assert answer.headers["Cache-Control"] == "no-store"
     archive = zipfile.ZipFile(io.BytesIO(answer.data))
     assert sorted(archive.namelist()) == sorted(
-        f"year-end-2026/{name}" for name in (*ye.CSV_FILES, "year-end-2026.pdf")
+        f"year-end-2026/{name}" for name in ("README.txt", *ye.CSV_FILES, "year-end-2026.pdf")
     )
     rows = csv.DictReader(io.StringIO(archive.read("year-end-2026/schedule-b.csv").decode()))
     assert {r["name"] for r in rows} == {"Ada Exact", "Cy Split", "Eve Cheque", "Fay Hidden"}
     assert "Every total ties" in pdf_text(archive.read("year-end-2026/year-end-2026.pdf"))
+    readme = archive.read("year-end-2026/README.txt").decode()
+    assert "Basis: accrual (" in readme
+    listed = readme.splitlines()[readme.splitlines().index("Files:") + 1 :]
+    assert sorted(f"year-end-2026/{line.split()[0]}" for line in listed) == sorted(
+        archive.namelist()
+    )
 
 
 def test_a_treasurer_is_told_there_is_no_such_page(app: Flask, books: Runtime) -> None:  # noqa: F811

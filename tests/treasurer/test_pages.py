@@ -52,7 +52,7 @@ def staff_entry(rt: Runtime) -> None:
     """An expense the sponsor's staff wrote by hand in a file of their own."""
     root = rt.ledger.root
     (root / "staff.beancount").write_text(
-        "2026-01-01 open Expenses:Twisted:Hosting\n" + STAFF_FILE, "utf-8"
+        '2026-01-01 open Expenses:Twisted:Hosting\n  function: "program"\n' + STAFF_FILE, "utf-8"
     )
     with (root / "main.beancount").open("a", encoding="utf-8") as main:
         main.write('include "staff.beancount"\n')

@@ -260,6 +260,13 @@ class ExpenseForm(MoneyForm):
     amount = StringField("Amount", filters=[_strip])
     payee = StringField("Payee", filters=[_strip])
     category = StringField("Category", filters=[_strip])
+    function = StringField("Form 990 Part IX column", filters=[_strip])
+    function_choices = (
+        ("", "The category's (program service for a new category)"),
+        ("program", "Program service"),
+        ("management", "Management and general"),
+        ("fundraising", "Fundraising"),
+    )
     paid_on = StringField("Date paid", filters=[_strip])
     description = TextAreaField("Description", filters=[_strip])
     invoice = FileField("Invoice")
@@ -280,6 +287,8 @@ class ExpenseForm(MoneyForm):
             self.payee.errors.append("Give the payee: who was paid.")
         if not self.category.data:
             self.category.errors.append("Give a category, such as Travel or Hosting.")
+        if (self.function.data or "") not in dict(self.function_choices):
+            self.function.errors.append("Choose one of the columns listed.")
         upload = self.invoice.data
         data = upload.read() if upload is not None and hasattr(upload, "read") else b""
         if not data:
@@ -293,6 +302,7 @@ class ExpenseForm(MoneyForm):
             paid_on=paid_on,
             description=self.description.data or "",
             invoice=data,
+            function=self.function.data or None,
         )
         return True
 

@@ -85,12 +85,10 @@ def download(staff: Staff, year: int) -> ResponseReturnValue:
     folder = ye.package_name(year, prepared_on)  # year-end-2026, or year-end-2026-DRAFT
     body = io.BytesIO()
     with zipfile.ZipFile(body, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for name, content in ye.csv_files(package, prepared_on=prepared_on):
+        for name, content in ye.package_files(
+            package, sponsor_of(session), prepared_on=prepared_on
+        ):
             archive.writestr(f"{folder}/{name}", content)
-        archive.writestr(
-            f"{folder}/{ye.pdf_name(year)}",
-            ye.pdf_bytes(package, sponsor_of(session), prepared_on=prepared_on),
-        )
     return Response(
         body.getvalue(),
         mimetype="application/zip",
