@@ -44,7 +44,7 @@ from conservancy.infra.config import SettingsError
 
 if TYPE_CHECKING:
     from redis import Redis
-    from rq import Queue
+    from rq import Queue, SimpleWorker
 
 log = logging.getLogger(__name__)
 
@@ -219,6 +219,30 @@ def _post_waiting(runtime: Host) -> None:
         runtime.post_ledger()
 
 
+# How long the worker's thread that listens for RQ's commands (stop a job, shut down) waits
+# in one read of Redis. RQ's own is 60 s, and a worker ending waits for that read: under
+# load a burst worker (`conservancy worker --burst`) took a minute to stop after its last job.
+COMMAND_POLL_SECONDS = 1.0
+
+
+def make_worker(connection: Redis) -> SimpleWorker:
+    """A ``SimpleWorker`` on the queue whose command listener stops within a second."""
+    from rq import SimpleWorker
+
+    class Worker(SimpleWorker):
+        def subscribe(self) -> None:
+            self.pubsub = self.connection.pubsub()
+            self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
+            # RQ declares the attribute None (its own assigns the thread all the same).
+            self.pubsub_thread = self.pubsub.run_in_thread(  # type: ignore[assignment]
+                sleep_time=COMMAND_POLL_SECONDS,
+                daemon=True,
+                exception_handler=self._pubsub_exception_handler,
+            )
+
+    return Worker([make_queue(connection)], connection=connection)
+
+
 def work(
     runtime: Host,
     *,
@@ -236,8 +260,6 @@ def work(
     database connection per job would cost more than the work; it keeps the pool warm.
     RQ still stops a job that overruns its timeout (by an alarm signal).
     """
-    from rq import SimpleWorker
-
     url = runtime.settings.redis_url
     if not url:
         raise SettingsError("CONSERVANCY_REDIS_URL is required to run a worker")
@@ -246,7 +268,7 @@ def work(
         # At the start, everything waiting: no job of this worker's is running yet.
         log.info("sweep at start: %s", sweep_lost_work(runtime, lost_after=timedelta(0)).summary())
     connection = connect(url)
-    worker = SimpleWorker([make_queue(connection)], connection=connection)
+    worker = make_worker(connection)
     sweeper = Sweeper(runtime, sweep_every) if sweep and not burst else None
     if sweeper is not None:
         sweeper.start()

@@ -22,7 +22,15 @@ from email.message import EmailMessage
 import pytest
 from sqlalchemy import select
 
-from conservancy.background.jobs import InProcessJobs, Job, QueuedJobs, connect, make_queue, work
+from conservancy.background.jobs import (
+    InProcessJobs,
+    Job,
+    QueuedJobs,
+    connect,
+    make_queue,
+    make_worker,
+    work,
+)
 from conservancy.infra.config import Settings
 from conservancy.kernel import clock
 from conservancy.ledger.outbox import pending_count, record
@@ -280,3 +288,17 @@ def test_background_annual_statements_are_issued_and_mailed_by_the_worker(
     with rt.sessions() as session:
         assert len(session.scalars(select(AnnualStatement)).all()) == 2
     assert len(_inbox(rt)) == mailed + 2
+
+
+def test_a_worker_ending_does_not_wait_out_a_minute_long_read_of_its_commands(
+    redis_url: str,
+) -> None:
+    """RQ's listener for commands reads Redis 60 s at a time and a worker ending waited for
+    that read: `conservancy worker --burst` under load took a minute to stop."""
+    worker = make_worker(connect(redis_url))
+    worker.subscribe()
+    listener = worker.pubsub_thread
+    assert listener is not None
+    # Not a timing assertion: 10 s is a bound far under RQ's 60 s read, far over ours.
+    listener.stop(timeout=10)
+    assert not listener.is_alive()
