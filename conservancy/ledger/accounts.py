@@ -275,7 +275,9 @@ PART_IX_LINES: dict[str, str] = {
     "21": "Payments to affiliates",
     "22": "Depreciation, depletion and amortization",
     "23": "Insurance",
-    "24a": "Other expenses (a)",
+    # 24a to 24d are itemized by their description: the app books its card and dispute
+    # costs on 24a (DEFAULT_PART_IX_LINES), so 24a says so.
+    "24a": "Other expenses: payment processing and dispute costs",
     "24b": "Other expenses (b)",
     "24c": "Other expenses (c)",
     "24d": "Other expenses (d)",

@@ -395,6 +395,9 @@ def test_part_ix_has_each_line_and_column_worked_out_by_hand(closed: Runtime) ->
     }
     assert money(part.between_funds) == "33045.00"  # Twisted's sponsorship fees
     assert part.unclassed == ()
+    # Lines 24a to 24d are itemized: the form wants what each holds, not a letter.
+    labels = {row.line: row.label for row in part.lines}
+    assert labels["24a"] == "Other expenses: payment processing and dispute costs"
 
 
 def test_part_ix_by_project_and_its_ties_to_the_books(closed: Runtime) -> None:
