@@ -177,12 +177,13 @@ def year_end(year: int, out: str) -> None:
             "sponsor's time zone): this package is a DRAFT, marked so on every page and file",
             err=True,
         )
+    gifts = "gift" if len(package.acknowledgements) == 1 else "gifts"
     click.echo(
         f"wrote the {'DRAFT ' if draft else ''}{year} package to {folder}: "
         f"contributions {package.contributions_total.format()}, "
         f"total revenue {package.part_viii.total_revenue.format()}, "
-        f"{len(package.schedule_b)} on Schedule B, {len(package.acknowledgements)} gifts "
-        f"of 250.00 or more, {len(package.reversals)} refunds and disputes"
+        f"{len(package.schedule_b)} on Schedule B, {len(package.acknowledgements)} "
+        f"{gifts} of 250.00 or more, {len(package.reversals)} refunds and disputes"
     )
     for line in package.differences:
         click.echo(

@@ -168,6 +168,11 @@ class ScheduleA:
         return share.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
     @property
+    def measured(self) -> bool:
+        """Whether there is a percentage to give: every year read, and some support."""
+        return self.complete and self.line_11.minor > 0
+
+    @property
     def meets_one_third(self) -> bool:
         """Line 16a: public support is at least a third of total support (exactly, not by
         the rounded percentage)."""
@@ -184,6 +189,11 @@ class ScheduleA:
             return (
                 f"incomplete: {', '.join(map(str, self.unread))} not read (closed years "
                 "these books do not hold), so no verdict; the command reads them"
+            )
+        if not self.line_11.minor:
+            return (
+                f"no support in {self.years[0].year} to {self.year}, so no percentage: in its "
+                "first five years as a 501(c)(3) the organization checks line 13 and stops there"
             )
         if self.meets_one_third:
             return "meets the 33⅓% support test (line 16a)"

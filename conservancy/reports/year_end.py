@@ -1478,7 +1478,11 @@ def _schedule_a_rows(
             "14",
             "Public support percentage (line 6 / line 11, (f))",
             *blank,
-            f"{support.percentage}%" if support.complete else "incomplete",
+            (
+                f"{support.percentage}%"
+                if support.measured
+                else ("none" if support.complete else "incomplete")
+            ),
             "",
         ],
         ["16a", "33 1/3% support test met", *blank, verdict(support.meets_one_third), ""],

@@ -57,3 +57,13 @@ def test_exactly_one_third_meets_the_test_though_the_percentage_rounds_down() ->
 
     assert found.percentage == Decimal("33.33")
     assert found.meets_one_third
+
+
+def test_five_years_without_support_give_no_percentage_and_no_failing_verdict() -> None:
+    # A sponsor whose books are new: 0 of 0 is no finding that it "does not qualify".
+    found = schedule_a(five(0, 0, 0, 0, 0), {}, 0)
+
+    assert not found.measured
+    assert not found.meets_one_third
+    assert found.verdict.startswith("no support in 2022 to 2026, so no percentage")
+    assert "does not qualify" not in found.verdict

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import subprocess
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -244,6 +245,9 @@ def test_the_command_writes_the_package_and_says_it_ties(
 
     assert done.returncode == 0, done
     assert done.stdout.splitlines()[-1] == "every total ties to the books to the cent"
+    said = re.search(r"(\d+) (gifts?) of 250\.00 or more", done.stdout)
+    assert said is not None, done.stdout
+    assert (said[2] == "gift") == (said[1] == "1")  # "1 gift", "5 gifts"
     assert sorted(p.name for p in out.iterdir()) == sorted(
         ["README.txt", *ye.CSV_FILES, "year-end-2026.pdf"]
     )
