@@ -303,10 +303,18 @@ DEFAULT_PART_IX_LINES: dict[str, str] = {
 
 
 def default_function(account: str) -> str | None:
-    """The function of an expense account whose ``open`` names none."""
-    if not account.startswith("Expenses:") or fund_of(account) is None:
+    """The function of an expense account whose ``open`` names none: its default by name;
+    else, for a project's account, program service (a project's spending is the sponsor's
+    program, as the app opens every category a project books through it; and books opened
+    before accounts carried a function stay classed); the sponsor's own fund, General, has
+    no default, for management and fundraising both are spent from it."""
+    fund = fund_of(account) if account.startswith("Expenses:") else None
+    if fund is None:
         return None
-    return DEFAULT_FUNCTIONS.get(account.split(":")[-1])
+    named = DEFAULT_FUNCTIONS.get(account.split(":")[-1])
+    if named is not None:
+        return named
+    return None if fund == GENERAL else PROGRAM
 
 
 def default_part_ix_line(account: str) -> str:

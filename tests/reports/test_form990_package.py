@@ -413,16 +413,22 @@ def test_part_ix_by_project_and_its_ties_to_the_books(closed: Runtime) -> None:
     assert found.differences == []
 
 
-def test_an_expense_account_without_a_function_is_named_by_the_check_and_the_package(
+def test_an_expense_account_of_the_sponsors_own_without_a_function_is_named(
     runtime: Runtime, settings: Settings
 ) -> None:
+    """A project's spending is program service unless said otherwise; the sponsor's own
+    fund spends on management and fundraising both, so its accounts must say."""
     rt = factories.with_project(runtime)
     staff = add_staff_file(
         rt,
-        "2026-01-01 open Expenses:Twisted:Swag\n\n"
+        "2026-01-01 open Expenses:Twisted:Swag\n"
+        "2026-01-01 open Expenses:General:Swag\n\n"
         '2026-09-09 * "Stickers for a meetup"\n'
         "  Expenses:Twisted:Swag            80.00 USD\n"
-        "  Assets:Bank:Checking            -80.00 USD\n\n",
+        "  Assets:Bank:Checking            -80.00 USD\n\n"
+        '2026-09-10 * "Stickers for the sponsor\'s stand"\n'
+        "  Expenses:General:Swag            30.00 USD\n"
+        "  Assets:Bank:Checking            -30.00 USD\n\n",
         name="swag.beancount",
     )
     rt.books.load()
@@ -433,12 +439,14 @@ def test_an_expense_account_without_a_function_is_named_by_the_check_and_the_pac
 
     assert checked.returncode == 1
     assert checked.lines == [
-        f"swag.beancount:{line_of(staff, 'open Expenses:Twisted:Swag')}: "
-        "Expenses:Twisted:Swag has no function on its open and no default applies: add its "
+        f"swag.beancount:{line_of(staff, 'open Expenses:General:Swag')}: "
+        "Expenses:General:Swag has no function on its open and no default applies: add its "
         "Form 990 Part IX column (program, management, fundraising)"
     ]
-    assert found.part_ix.unclassed == ("Expenses:Twisted:Swag",)
-    assert found.part_ix_tie.difference == "-$80.00"
+    assert found.part_ix.unclassed == ("Expenses:General:Swag",)
+    assert found.part_ix_tie.difference == "-$30.00"
+    # Twisted's stickers: program service, by default.
+    assert columns(found.part_ix.of_fund("Twisted")) == ("80.00", "80.00", "0.00", "0.00")
 
 
 def test_the_apps_own_expense_accounts_carry_their_function(runtime: Runtime) -> None:
