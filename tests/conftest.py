@@ -229,9 +229,9 @@ def settings_env(settings: Settings) -> dict[str, str]:
     return env
 
 
-@pytest.fixture
-def runtime(settings: Settings) -> Iterator[Runtime]:
-    """A runtime with a test sponsor recorded and its books created and posted."""
+def open_books(settings: Settings, books_open_on: date = BOOKS_OPEN_ON) -> Runtime:
+    """A runtime with a test sponsor recorded and its books, opening on ``books_open_on``,
+    created and posted; the caller closes it."""
     rt = Runtime.from_settings(settings)
     with rt.sessions() as session:
         set_up_sponsor(
@@ -240,12 +240,19 @@ def runtime(settings: Settings) -> Iterator[Runtime]:
             ein="12-3456789",
             address="1 Main Street\nBrooklyn, NY 11201",
             time_zone="America/New_York",
-            books_open_on=BOOKS_OPEN_ON,
+            books_open_on=books_open_on,
         )
         rt.ledger.create_skeleton("Test Sponsor, Inc.")
         session.commit()
     rt.post_ledger()
     rt.books.load()  # a saved snapshot, as a running site has: apps start from it
+    return rt
+
+
+@pytest.fixture
+def runtime(settings: Settings) -> Iterator[Runtime]:
+    """A runtime with a test sponsor recorded and its books created and posted."""
+    rt = open_books(settings)
     yield rt
     rt.books.wait()
     rt.close()

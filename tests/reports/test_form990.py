@@ -103,7 +103,14 @@ def card_gift(rt: Runtime, who: str, amount: str, on: datetime, **kw: object) ->
     )
 
 
-def offline(rt: Runtime, method: OfflineMethod, who: str, amount: str, reference: str) -> None:
+def offline(
+    rt: Runtime,
+    method: OfflineMethod,
+    who: str,
+    amount: str,
+    reference: str,
+    on: date = date(2026, 5, 4),
+) -> None:
     """A cheque or a gift of stock as staff enter it at /admin/gifts/offline."""
     with rt.sessions() as session:
         twisted = session.scalars(select(Project).where(Project.slug == "twisted")).one()
@@ -113,7 +120,7 @@ def offline(rt: Runtime, method: OfflineMethod, who: str, amount: str, reference
             twisted,
             OfflineGiftRequest(
                 amount=factories.usd(amount),
-                received_on=date(2026, 5, 4),
+                received_on=on,
                 method=method,
                 reference=reference,
                 name=who,

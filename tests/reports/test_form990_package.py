@@ -98,29 +98,24 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from flask import Flask
-from sqlalchemy import select
 
 from conservancy.cli import cli
 from conservancy.cli.reports import report
 from conservancy.donations.models import OfflineMethod
-from conservancy.donations.offline import OfflineGiftRequest, record_offline_gift
 from conservancy.infra.config import ScheduleBRule, Settings
 from conservancy.kernel import clock
-from conservancy.kernel.submissions import new_key
 from conservancy.ledger.books import covering
 from conservancy.ledger.close import close_year
-from conservancy.projects.models import Project
-from conservancy.projects.service import add_project, set_up_sponsor
+from conservancy.projects.service import add_project
 from conservancy.reports import year_end as ye
 from conservancy.runtime import Runtime
-from conservancy.staff import audit
 from tests import factories
 from tests.admin.pages import signed_in
-from tests.conftest import settings_env
+from tests.conftest import open_books, settings_env
 from tests.ledger.processes import run_cli
 from tests.ledger.test_check import add_staff_file, line_of, run_check
 from tests.receipts.pdfs import pdf_text, requires_weasyprint
-from tests.reports.test_form990 import sponsorship
+from tests.reports.test_form990 import offline, sponsorship
 
 cli.add_command(report)  # as the console script's main() does
 
@@ -195,55 +190,22 @@ def card(rt: Runtime, who: str, amount: str, on: datetime, fee: str = "0.00", **
     )
 
 
-def offline(rt: Runtime, method: OfflineMethod, who: str, amount: str, on: date, ref: str) -> None:
-    """A cheque or a gift of stock as staff enter it at /admin/gifts/offline."""
-    with rt.sessions() as session:
-        twisted = session.scalars(select(Project).where(Project.slug == "twisted")).one()
-        record_offline_gift(
-            session,
-            audit.COMMAND_LINE,
-            twisted,
-            OfflineGiftRequest(
-                amount=factories.usd(amount),
-                received_on=on,
-                method=method,
-                reference=ref,
-                name=who,
-                email=f"{who.split()[-1].lower()}@example.org",
-                address=f"{who}'s office\nSpringfield",
-            ),
-            key=new_key(),
-            tz=rt.settings.timezone,
-        )
-        session.commit()
-    rt.post_ledger()
-
-
 @pytest.fixture
 def five_years(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime]:
     monkeypatch.setattr(clock, "today", lambda tz: TODAY)
-    rt = Runtime.from_settings(settings)
+    rt = open_books(settings, books_open_on=OPEN_ON)
     with rt.sessions() as session:
-        set_up_sponsor(
-            session,
-            legal_name="Test Sponsor, Inc.",
-            ein="12-3456789",
-            address="1 Main Street\nBrooklyn, NY 11201",
-            time_zone="America/New_York",
-            books_open_on=OPEN_ON,
-        )
-        rt.ledger.create_skeleton("Test Sponsor, Inc.")
         add_project(session, slug="twisted", name="Twisted", opened_on=OPEN_ON)
         session.commit()
     rt.post_ledger()
     cheque = OfflineMethod.CHEQUE
     # 2022 and 2023: the app's entries only, so that the years can be closed.
-    offline(rt, cheque, "The Big Foundation", "60000.00", date(2022, 6, 1), "2201")
+    offline(rt, cheque, "The Big Foundation", "60000.00", "2201", on=date(2022, 6, 1))
     card(rt, "Ada Lovelace", "1000.00", at(2022, 3, 1))
-    offline(rt, cheque, "The Big Foundation", "60000.00", date(2023, 6, 1), "2301")
+    offline(rt, cheque, "The Big Foundation", "60000.00", "2301", on=date(2023, 6, 1))
     card(rt, "Bob Babbage", "2000.00", at(2023, 3, 1))
     card(rt, "Ada Lovelace", "1000.00", at(2024, 3, 1))
-    offline(rt, cheque, "The Big Foundation", "60000.00", date(2025, 6, 1), "2501")
+    offline(rt, cheque, "The Big Foundation", "60000.00", "2501", on=date(2025, 6, 1))
     card(rt, "Cat Small", "500.00", at(2025, 3, 1))
     # 2026, the year of the return.
     card(rt, "Ada Lovelace", "6000.00", at(2026, 2, 1), fee="180.00")
@@ -251,8 +213,8 @@ def five_years(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     card(rt, "Dee Sticker", "100.00", at(2026, 3, 2), benefit=("Project sticker", "5.00"))
     card(rt, "Fay Mug", "1000.00", at(2026, 3, 3), benefit=("Project mug", "15.00"))
     card(rt, "Gus Small", "50.00", at(2026, 3, 4), benefit=("Project sticker", "5.00"))
-    offline(rt, OfflineMethod.STOCK, "Eve Shares", "8000.00", date(2026, 5, 4), "100 ACME")
-    offline(rt, cheque, "The Big Foundation", "300000.00", date(2026, 5, 5), "2601")
+    offline(rt, OfflineMethod.STOCK, "Eve Shares", "8000.00", "100 ACME", on=date(2026, 5, 4))
+    offline(rt, cheque, "The Big Foundation", "300000.00", "2601", on=date(2026, 5, 5))
     sponsorship(rt)  # Acme's Gold invoice, 2026-04-01
     add_staff_file(rt, STAFF_ENTRIES)
     rt.books.load()
