@@ -32,9 +32,8 @@ from conservancy.infra.db import migrate
 from conservancy.projects.service import set_up_sponsor
 from conservancy.runtime import Runtime
 from conservancy.staff import passwords
+from tests.environment import BOOKS_OPEN_ON
 
-# The test ledger's books open on this date; entries in tests are dated after it.
-BOOKS_OPEN_ON = date(2026, 1, 1)
 PG_URL = os.environ.get("CONSERVANCY_TEST_DATABASE_URL")
 
 
@@ -214,19 +213,6 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
         instance_dir=tmp_path / "instance",
         secret_key="test-secret-key-0123456789",
     )
-
-
-def settings_env(settings: Settings) -> dict[str, str]:
-    """The environment a subprocess needs to see the same settings."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONSERVANCY_")}
-    env.update(
-        CONSERVANCY_ENV=settings.env.value,
-        CONSERVANCY_DATABASE_URL=settings.database_url,
-        CONSERVANCY_LEDGER_DIR=str(settings.ledger_dir),
-        CONSERVANCY_RECEIPTS_DIR=str(settings.receipts_dir),
-        CONSERVANCY_INSTANCE_DIR=str(settings.instance_dir),
-    )
-    return env
 
 
 def open_books(settings: Settings, books_open_on: date = BOOKS_OPEN_ON) -> Runtime:

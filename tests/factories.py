@@ -16,7 +16,7 @@ from conservancy.money import Currency, Money
 from conservancy.projects.models import Project
 from conservancy.projects.service import add_project
 from conservancy.runtime import Runtime
-from tests.conftest import BOOKS_OPEN_ON
+from tests.environment import BOOKS_OPEN_ON
 
 
 def usd(text: str) -> Money:

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import io
-import subprocess
-import sys
 from datetime import date
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from flask import Flask
@@ -22,7 +19,8 @@ from conservancy.runtime import Runtime
 from tests.admin.books import assert_books_clean, fund_balance
 from tests.admin.files import HTML_NAMED_PNG, pdf
 from tests.admin.pages import error_by, send, signed_in
-from tests.conftest import settings_env
+from tests.cli import invoke
+from tests.environment import settings_env
 from tests.factories import settled_gift, usd
 from tests.portal.donor import csrf_token
 
@@ -167,18 +165,9 @@ def test_an_auditor_reads_expenses_without_the_form_and_cannot_post(
 
 # -- the ledger's health -----------------------------------------------------------------------
 
-CONSERVANCY = Path(sys.executable).parent / "conservancy"
-
 
 def run_check(settings: Settings) -> int:
-    done = subprocess.run(
-        [str(CONSERVANCY), "ledger", "check"],
-        env=settings_env(settings),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = invoke(settings_env(settings), "ledger", "check")
     assert "Traceback" not in done.stderr, done.stderr
     return done.returncode
 

@@ -14,7 +14,7 @@ from conservancy.infra.config import Settings
 from conservancy.projects.models import Project, Sponsor
 from conservancy.runtime import Runtime
 from tests import factories
-from tests.conftest import settings_env
+from tests.environment import settings_env
 
 CONSERVANCY = Path(sys.executable).parent / "conservancy"
 # Checks that never reach the database need not run on both.

@@ -12,7 +12,7 @@ import pytest
 
 from conservancy.infra.config import Environment, Settings, SettingsError
 from conservancy.money import Currency, Money
-from tests.conftest import settings_env
+from tests.environment import settings_env
 
 CONSERVANCY = Path(sys.executable).parent / "conservancy"
 

@@ -34,7 +34,7 @@ from conservancy.projects.models import Project
 from conservancy.runtime import Runtime
 from conservancy.standin import StandIn
 from tests.cli import invoke
-from tests.conftest import settings_env
+from tests.environment import settings_env
 from tests.giving.conftest import SECRET_KEY, WEBHOOK_SECRET
 
 GOOD_CARD = "4242424242424242"

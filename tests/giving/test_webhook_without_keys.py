@@ -17,7 +17,7 @@ from conservancy import create_app
 from conservancy.infra.config import Environment, Settings, SettingsError
 from conservancy.runtime import Runtime
 from conservancy.staff.totp_keys import new_key
-from tests.conftest import settings_env
+from tests.environment import settings_env
 from tests.giving.flows import signature
 from tests.giving.test_webhook_input import URL, event_payload, written
 

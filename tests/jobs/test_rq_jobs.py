@@ -38,7 +38,7 @@ from conservancy.receipts.models import AnnualStatement, Receipt
 from conservancy.runtime import Runtime
 from conservancy.standin import StandIn
 from tests import factories
-from tests.conftest import settings_env
+from tests.environment import settings_env
 from tests.factories import settled_gift, with_project
 from tests.giving.conftest import (  # noqa: F401 - the giving tests' fixtures
     LiveServer,

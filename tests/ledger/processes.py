@@ -16,7 +16,7 @@ from pathlib import Path
 from conservancy.infra.config import Settings
 from conservancy.ledger.files import LedgerFiles
 from tests.cli import invoke
-from tests.conftest import settings_env
+from tests.environment import settings_env
 
 REPO = Path(__file__).resolve().parents[2]
 CONSERVANCY = Path(sys.executable).parent / "conservancy"

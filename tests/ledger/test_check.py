@@ -1,13 +1,12 @@
 """``conservancy ledger check``: Beancount's validation plus our invariants.
 
-The command is run as a user runs it (the console script in a subprocess);
-``check_books`` is also tested directly for what needs a hand-made app file.
+The command is run as a user runs it, with click's runner in the test's process
+(tests/cli.py; tests/foundation runs the console script itself); ``check_books`` is also
+tested directly for what needs a hand-made app file.
 """
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -22,9 +21,8 @@ from conservancy.ledger.outbox import record
 from conservancy.ledger.snapshot import build
 from conservancy.runtime import Runtime
 from tests import factories
-from tests.conftest import settings_env
-
-CONSERVANCY = Path(sys.executable).parent / "conservancy"
+from tests.cli import invoke
+from tests.environment import settings_env
 
 
 @dataclass(frozen=True)
@@ -39,14 +37,7 @@ class Run:
 
 
 def run_check(settings: Settings) -> Run:
-    done = subprocess.run(
-        [str(CONSERVANCY), "ledger", "check"],
-        env=settings_env(settings),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = invoke(settings_env(settings), "ledger", "check")
     for stream in (done.stdout, done.stderr):
         assert "Traceback" not in stream, stream
     return Run(done.returncode, done.stdout, done.stderr)

@@ -34,7 +34,7 @@ from conservancy.runtime import Runtime
 from conservancy.staff.models import Role
 from tests import factories
 from tests.admin.pages import signed_in
-from tests.conftest import settings_env
+from tests.environment import settings_env
 from tests.ledger import closing
 from tests.ledger.closing import (
     CLOSED_STAFF_FILE,

@@ -66,7 +66,7 @@ from conservancy.sponsorships.service import issue_invoice
 from conservancy.staff import audit
 from tests import factories
 from tests.admin.pages import signed_in
-from tests.conftest import settings_env
+from tests.environment import settings_env
 from tests.ledger.processes import CONSERVANCY, REPO
 from tests.ledger.test_check import add_staff_file, line_of, run_check
 from tests.receipts.pdfs import pdf_text, requires_weasyprint

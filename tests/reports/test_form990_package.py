@@ -111,7 +111,8 @@ from conservancy.reports import year_end as ye
 from conservancy.runtime import Runtime
 from tests import factories
 from tests.admin.pages import signed_in
-from tests.conftest import open_books, settings_env
+from tests.conftest import open_books
+from tests.environment import settings_env
 from tests.ledger.processes import run_cli
 from tests.ledger.test_check import add_staff_file, line_of, run_check
 from tests.receipts.pdfs import pdf_text, requires_weasyprint

@@ -32,7 +32,7 @@ from conservancy.kernel import clock
 from conservancy.reports import year_end as ye
 from conservancy.runtime import Runtime
 from tests.admin.pages import signed_in
-from tests.conftest import settings_env
+from tests.environment import settings_env
 from tests.receipts.pdfs import requires_weasyprint
 from tests.reports.test_year_end import books  # noqa: F401 - the year's books
 

@@ -20,7 +20,7 @@ from conservancy.sponsorships.service import (
 )
 from conservancy.staff.models import AuditEntry
 from conservancy.standin import StandIn
-from tests.conftest import settings_env
+from tests.environment import settings_env
 from tests.giving.conftest import LiveServer
 from tests.giving.flows import (
     entries_by_ref,

@@ -20,7 +20,7 @@ from conservancy.sponsorships.renewals import renew_invoice
 from conservancy.sponsorships.service import find_invoice, record_bank_payment, void_invoice
 from conservancy.staff.models import AuditEntry
 from tests.admin.pages import send, signed_in
-from tests.conftest import settings_env
+from tests.environment import settings_env
 from tests.giving.flows import run_cli
 from tests.sponsorships.sponsors import gold_level, invoice, signed_up
 

@@ -22,7 +22,7 @@ from conservancy.sponsorships.service import (
 )
 from conservancy.staff.models import AuditEntry
 from tests.admin.pages import error_by, send, signed_in
-from tests.conftest import settings_env
+from tests.environment import settings_env
 from tests.giving.flows import ledger_refs, run_cli
 from tests.sponsorships.sponsors import gold_level, invoice, signed_up
 

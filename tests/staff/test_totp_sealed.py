@@ -20,7 +20,7 @@ from conservancy.runtime import Runtime
 from conservancy.staff import totp
 from conservancy.staff.models import Role
 from conservancy.staff.totp_keys import TotpKeys, new_key
-from tests.conftest import settings_env
+from tests.environment import settings_env
 from tests.foundation.test_cli import CONSERVANCY, assert_one_line_failure
 from tests.staff.people import PASSWORD, Person, person, sign_in, signed_in_as, submit_password
 from tests.staff.test_two_factor import enrol
