@@ -109,7 +109,7 @@ class Runtime:
         )
 
     def close(self) -> None:
-        self.courier.wait_idle(timeout=30)
+        self.courier.finish(timeout=30)
         self.engine.dispose()
 
 

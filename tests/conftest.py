@@ -32,6 +32,7 @@ from conservancy.infra.db import migrate
 from conservancy.projects.service import set_up_sponsor
 from conservancy.runtime import Runtime
 from conservancy.staff import passwords
+from tests.courier import DeferredCourier
 from tests.environment import BOOKS_OPEN_ON
 
 PG_URL = os.environ.get("CONSERVANCY_TEST_DATABASE_URL")
@@ -121,6 +122,22 @@ def compiled_once_per_run() -> Iterator[None]:
         )
         patch.setattr(Rule, "_compile_builder", cached_builder)
         yield
+
+
+@pytest.fixture(autouse=True)
+def deferred_courier(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runtimes made in the test defer their courier's work until the test waits for it
+    (tests/courier.py), unless the test is marked ``background_courier``."""
+    if request.node.get_closest_marker("background_courier"):
+        return
+    post_init = Runtime.__post_init__
+
+    def deferred(rt: Runtime) -> None:
+        post_init(rt)
+        rt.courier = DeferredCourier(rt.courier._work)
+        rt.traffic.quiet = 0.0  # the test waits in its own thread: no request to give way to
+
+    monkeypatch.setattr(Runtime, "__post_init__", deferred)
 
 
 @pytest.fixture(scope="session")

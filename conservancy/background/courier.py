@@ -100,6 +100,10 @@ class Courier:
         """Wait until every kick so far has been worked off (for tests and shutdown)."""
         return self._idle.wait(timeout)
 
+    def finish(self, timeout: float = 30.0) -> bool:
+        """Before the process lets go of its database: let the work kicked so far end."""
+        return self.wait_idle(timeout)
+
     def _run(self) -> None:
         while True:
             self._wake.wait()

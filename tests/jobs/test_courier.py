@@ -19,6 +19,8 @@ from conservancy.runtime import Runtime
 from tests.factories import settled_gift, with_project
 from tests.receipts.pdfs import requires_weasyprint
 
+pytestmark = pytest.mark.background_courier  # its own thread, not the tests' deferred one
+
 
 def _waiter(traffic: Traffic) -> threading.Event:
     done = threading.Event()

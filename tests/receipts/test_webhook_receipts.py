@@ -7,6 +7,8 @@ import email
 import email.policy
 from email.message import EmailMessage
 
+import pytest
+
 from conservancy.donations.models import Frequency
 from conservancy.runtime import Runtime
 from conservancy.standin import StandIn
@@ -22,7 +24,8 @@ from tests.giving.conftest import (  # noqa: F401 - the giving tests' fixtures
 from tests.giving.flows import give, settle_webhooks, standin_state, stripe_client
 from tests.receipts.pdfs import pdf_text, requires_weasyprint
 
-pytestmark = requires_weasyprint
+# Delivered by the courier's own thread after the webhook, as in the site.
+pytestmark = [requires_weasyprint, pytest.mark.background_courier]
 
 
 def _inbox(rt: Runtime) -> list[EmailMessage]:
