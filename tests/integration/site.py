@@ -1,10 +1,12 @@
 """A sponsor's site run as a user runs it: a folder standing for the checkout (the working
 directory of every command and of the server), the default relative folders in it
-(`ledgers`, `receipts`, `instance`), the `conservancy` console script, a real
+(`ledgers`, `receipts`, `instance`), the `conservancy` console script (or, for the
+commands after the year has ended, the same commands in the test's process), a real
 `conservancy stripe stand-in` and a real `conservancy serve`."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -16,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import requests
+
+from tests.cli import invoke
 
 CONSERVANCY = Path(sys.executable).parent / "conservancy"
 STRIPE_KEY = "sk_test_yeartest"
@@ -91,6 +95,21 @@ class Site:
             timeout=COMMAND_LIMIT,
             check=False,
         )
+        assert done.returncode == expect, (
+            f"conservancy {' '.join(args)} exited {done.returncode}, not {expect}:\n"
+            f"{done.stdout}\n{done.stderr}"
+        )
+        assert "Traceback" not in done.stderr, done.stderr
+        return done
+
+    def command(self, *args: str, expect: int = 0) -> subprocess.CompletedProcess[str]:
+        """``conservancy ARGS`` as :meth:`run` has it, the folder its working directory, but
+        in this process (tests/cli.py): the same command group, settings and answer, without
+        a second of starting Python and the app each time. Only on the real clock, which
+        this process keeps (the shift is read once per process)."""
+        assert self.shift_days == 0, "a shifted clock needs the console script: site.run"
+        with contextlib.chdir(self.root):
+            done = invoke(self.env(), *args)
         assert done.returncode == expect, (
             f"conservancy {' '.join(args)} exited {done.returncode}, not {expect}:\n"
             f"{done.stdout}\n{done.stderr}"

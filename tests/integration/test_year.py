@@ -4,7 +4,9 @@ the app offers, and whether they agree.
 
 The site is a folder standing for the checkout, the working directory of every command and
 of the server, with the default relative folders (`ledgers`, `receipts`, `instance`); the
-`conservancy` console script; a real `conservancy stripe stand-in` and `conservancy serve`.
+`conservancy` console script to install it and book the year, and the same commands in the
+test's process to close and report on it (tests/integration/site.py); a real
+`conservancy stripe stand-in` and `conservancy serve`.
 The year booked is last year: the site's clock (conservancy.kernel.clock's test shift, which the
 stand-in shares) stands on 1 December of it while the money moves; then the stand-in (on the
 state it kept) and the server start again on the real clock, in the year after, to close the
@@ -42,7 +44,8 @@ from tests.integration.documents import (
 )
 from tests.integration.site import Site
 
-pytestmark = pytest.mark.slow
+# Its commands' couriers deliver on their own threads, as the console script's do.
+pytestmark = [pytest.mark.slow, pytest.mark.background_courier]
 
 SPONSOR = "Year Test Conservancy, Inc."
 TIME_ZONE = ZoneInfo("America/New_York")  # the default CONSERVANCY_TIMEZONE
@@ -131,7 +134,7 @@ def test_a_year_of_every_money_movement_agrees_in_every_report_and_download(site
         site, booked, admin, treasurer, before_close, found
     )
 
-    site.run("receipts", "annual", "--year", str(YEAR))
+    site.command("receipts", "annual", "--year", str(YEAR))
     annual_statements_add_up_to_the_receipts(site, found)
     donors_download_their_receipts_and_statements(site, found)
 
@@ -437,14 +440,14 @@ def add_a_staff_entry(site: Site) -> None:
 def close_the_year(site: Site) -> None:
     """`ledger close` refuses while a file of the staff's, still loaded by main.beancount,
     holds an entry of the year; moved into ledgers/closed/ as the README says, it closes."""
-    refused = site.run("ledger", "close", "--year", str(YEAR), expect=1)
+    refused = site.command("ledger", "close", "--year", str(YEAR), expect=1)
     assert STAFF_FILE in refused.stderr + refused.stdout
     ledgers = site.root / "ledgers"
     (ledgers / "closed").mkdir(exist_ok=True)
     (ledgers / "closed" / f"staff-{YEAR}.beancount").write_text(STAFF_ENTRY)
     staff = ledgers / STAFF_FILE
     staff.write_text(staff.read_text().replace(STAFF_ENTRY, ""))
-    site.run("ledger", "close", "--year", str(YEAR))
+    site.command("ledger", "close", "--year", str(YEAR))
     assert (ledgers / "app" / "closed" / f"{YEAR}.beancount").is_file()
 
 
@@ -646,7 +649,7 @@ def commands_agree_with_the_books(
 ) -> None:
     out = site.root.parent / "reports"
     with found.check("report year-end"):
-        site.run("report", "year-end", "--year", str(YEAR), "--out", str(out / "year-end"))
+        site.command("report", "year-end", "--year", str(YEAR), "--out", str(out / "year-end"))
     package = {p.name: p.read_bytes() for p in (out / "year-end").glob("*")}
     year_end_agrees(package, balances, booked, found, "the year-end package after the close")
     with found.check("the year-end package: the page's zip before the close, the command's after"):
@@ -664,16 +667,16 @@ def commands_agree_with_the_books(
         pdf_file = out / f"{slug}.pdf"
         period = ("--from", f"{YEAR}-01-01", "--to", f"{YEAR}-12-31")
         with found.check(f"the statement of {fund} (CSV)"):
-            site.run("statement", slug, *period, "--format", "csv", "--out", str(csv_file))
+            site.command("statement", slug, *period, "--format", "csv", "--out", str(csv_file))
             assert closing_of(csv_rows(csv_file.read_text())) == balances[fund]
             if slug in on_the_pages.statements:  # the treasurer's, before the close
                 assert csv_file.read_bytes() == on_the_pages.statements[slug]
         with found.check(f"the statement of {fund} (PDF)"):
-            site.run("statement", slug, *period, "--format", "pdf", "--out", str(pdf_file))
+            site.command("statement", slug, *period, "--format", "pdf", "--out", str(pdf_file))
             closes_on(pdf_text(pdf_file.read_bytes()), balances[fund])
         with found.check(f"the project export of {fund}"):
             export = out / f"export-{slug}"
-            site.run("project", "export", slug, "--out", str(export))
+            site.command("project", "export", slug, "--out", str(export))
             assert fund_balances(export / f"{slug}.beancount", date.max)[fund] == balances[fund]
             summary = pdf_text((export / "summary.pdf").read_bytes())
             assert re.search(
@@ -695,19 +698,21 @@ def commands_agree_with_the_books(
 
     with found.check("stripe sync: a year of Stripe's events again books nothing"):
         before = books_bytes(site)
-        synced = site.run("stripe", "sync", "--since", f"{YEAR}-01-01").stdout
+        synced = site.command("stripe", "sync", "--since", f"{YEAR}-01-01").stdout
         assert re.match(r"0 events processed, [1-9]\d* already done, .*; 0 ledger entries", synced)
         assert books_bytes(site) == before
     with found.check("sponsorships aging: nothing left open"):
-        aging = site.run("sponsorships", "aging").stdout
+        aging = site.command("sponsorships", "aging").stdout
         assert "total open: $0.00" in aging, aging
     with found.check("stripe reconcile"):
-        done = site.run("stripe", "reconcile", "--from", f"{YEAR}-01-01", "--to", f"{YEAR}-12-31")
+        done = site.command(
+            "stripe", "reconcile", "--from", f"{YEAR}-01-01", "--to", f"{YEAR}-12-31"
+        )
         assert "ok: Stripe and the books match" in done.stdout
     with found.check("ledger check"):
-        site.run("ledger", "check")
+        site.command("ledger", "check")
     with found.check("ledger check --history"):
-        site.run("ledger", "check", "--history")
+        site.command("ledger", "check", "--history")
     with found.check("the server's log holds no traceback"):
         assert "Traceback" not in site.log("server"), site.log("server")[-4000:]
 
@@ -729,15 +734,19 @@ def a_refund_after_the_close_leaves_the_closed_year_as_it_was(
         ]
         assert late == [f"{YEAR + 1}.beancount"], "the refund is not in the open year's file"
     with found.check("the closed year's package after a refund in the next"):
-        site.run("report", "year-end", "--year", str(YEAR), "--out", str(out / "year-end-again"))
+        site.command(
+            "report", "year-end", "--year", str(YEAR), "--out", str(out / "year-end-again")
+        )
         again = {p.name: p.read_bytes() for p in (out / "year-end-again").glob("*.csv")}
         assert again == before
     with found.check("stripe reconcile of the open year, to today"):
         today = datetime.now(TIME_ZONE).date()
-        site.run("stripe", "reconcile", "--from", f"{YEAR + 1}-01-01", "--to", today.isoformat())
+        site.command(
+            "stripe", "reconcile", "--from", f"{YEAR + 1}-01-01", "--to", today.isoformat()
+        )
     with found.check("ledger check after the late refund"):
-        site.run("ledger", "check")
-        site.run("ledger", "check", "--history")
+        site.command("ledger", "check")
+        site.command("ledger", "check", "--history")
 
 
 def mailed_documents_are_the_stored_ones(site: Site) -> None:
