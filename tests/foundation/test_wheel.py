@@ -39,8 +39,11 @@ pytestmark = pytest.mark.slow
 
 
 def clean_env() -> dict[str, str]:
-    """This process's environment without our settings or anything that finds the checkout."""
-    drop = ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")
+    """This process's environment without our settings or anything that finds the checkout;
+    and Python keeps the bytecode it compiles, as on a server (this machine may say not to,
+    and the venv, installed without byte-compiling, would compile each module it imports
+    again in every process)."""
+    drop = ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PYTHONDONTWRITEBYTECODE")
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONSERVANCY_")}
     for name in drop:
         env.pop(name, None)
@@ -97,7 +100,7 @@ def shipped_files() -> set[str]:
 
 def get(url: str) -> tuple[int, str]:
     try:
-        with urllib.request.urlopen(url, timeout=5) as answer:
+        with urllib.request.urlopen(url, timeout=STARTUP_LIMIT) as answer:
             return answer.status, answer.read().decode("utf-8")
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode("utf-8", "replace")
