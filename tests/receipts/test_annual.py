@@ -116,12 +116,6 @@ def test_each_donor_gets_one_statement_of_every_gift_in_the_year(runtime: Runtim
     assert "No goods or services were provided in exchange for these contributions." in grace
 
 
-# The worker processes draw and the run records as on one database as on the other, which
-# the tests drawn in the run's own process show: these take a pool's start, on SQLite alone.
-WORKERS_ON_SQLITE = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-
-
-@WORKERS_ON_SQLITE
 def test_a_run_large_enough_for_worker_processes_issues_each_donor_one_statement(
     runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -185,18 +179,14 @@ def test_a_donor_whose_every_gift_was_refunded_gets_no_statement(runtime: Runtim
     assert set(statements(rt)) == {"grace@example.org"}
 
 
-def test_an_interrupted_run_is_finished_by_running_it_again(runtime: Runtime) -> None:
-    interrupted_then_finished(runtime, count=6, jobs=1)
-
-
-@WORKERS_ON_SQLITE
-def test_an_interrupted_run_of_worker_processes_is_finished_by_running_it_again(
-    runtime: Runtime,
+@pytest.mark.parametrize(
+    ("count", "jobs"),
+    [(6, 1), (annual.POOL_FROM, 2)],
+    ids=["drawn in the run's process", "drawn by worker processes"],
+)
+def test_an_interrupted_run_is_finished_by_running_it_again(
+    runtime: Runtime, count: int, jobs: int
 ) -> None:
-    interrupted_then_finished(runtime, count=annual.POOL_FROM, jobs=2)
-
-
-def interrupted_then_finished(runtime: Runtime, count: int, jobs: int) -> None:
     rt = with_project(runtime)
     donors = [f"donor{n}@example.org" for n in range(count)]
     for n, address in enumerate(donors):
