@@ -12,9 +12,9 @@
    refunded in full is listed at zero under its voided receipt, so the donor
    sees every gift they made; a donor with nothing left standing gets no
    statement.
-3. Worker processes (one per core; this process alone for fewer than a dozen) draw
-   the PDFs and store them as ``statements/<year>/<donor ref>-<digest>.pdf`` under
-   the receipts directory. A file is written once: one stored by a run that was killed
+3. Worker processes (one per core) draw the PDFs and store them as
+   ``statements/<year>/<donor ref>-<digest>.pdf`` under the receipts
+   directory. A file is written once: one stored by a run that was killed
    before it recorded the row is kept and reused (see :func:`relative_path`).
 4. As drawings come back, the parent records the statement rows and queues
    their e-mails, committing both together every few dozen, so an
@@ -33,7 +33,7 @@ import re
 import signal
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from datetime import time as midnight
@@ -65,10 +65,6 @@ CHUNK = 200
 # them busy (a second or so) while the parent builds the next chunk or records
 # a batch, few enough to keep memory flat.
 AHEAD = 16
-# Fewer statements than this are drawn in this process: starting the pool (its server, then
-# each worker loading WeasyPrint) takes a second or two of CPU, more than a few drawings
-# gain from a second core.
-POOL_FROM = 12
 _SAFE_REF = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 
 
@@ -617,18 +613,6 @@ def make_pool(jobs: int) -> ProcessPoolExecutor:
     return ProcessPoolExecutor(jobs, mp_context=pool_context(), initializer=_worker_start)
 
 
-class _HereAndNow(Executor):
-    """Draws in this process as each drawing is handed over (for runs too small for a pool)."""
-
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        future: Future[Any] = Future()
-        try:
-            future.set_result(fn(*args, **kwargs))
-        except Exception as exc:  # the pool's future would hold it too; Ctrl-C goes on up
-            future.set_exception(exc)
-        return future
-
-
 def default_jobs() -> int:
     """The cores this process may use."""
     if hasattr(os, "sched_getaffinity"):
@@ -716,13 +700,11 @@ class _Run:
         self.last_commit = time.monotonic()
 
     def go(self, donor_ids: list[int], jobs: int) -> None:
-        pooled = jobs > 1 and len(donor_ids) >= POOL_FROM
-        pool = make_pool(jobs) if pooled else _HereAndNow()
-        ahead = jobs * AHEAD if pooled else 1  # drawn here: each is recorded as it is drawn
+        pool = make_pool(jobs)
         running: dict[Future[Stored], Due] = {}
         try:
             for due in self._due(donor_ids):
-                while len(running) >= ahead:
+                while len(running) >= jobs * AHEAD:
                     self._collect(running)
                 running[pool.submit(draw, due.doc, due.donor_id, self.folder, due.relative)] = due
             while running:

@@ -6,7 +6,6 @@ import email
 import email.policy
 import hashlib
 import json
-from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, date, datetime
 from io import BytesIO
 from pathlib import Path
@@ -18,7 +17,6 @@ from sqlalchemy import delete, select
 
 from conservancy.donations.models import Donor
 from conservancy.mail.models import MailMessage
-from conservancy.receipts import annual
 from conservancy.receipts.annual import (
     AnnualResult,
     NoSponsor,
@@ -116,36 +114,6 @@ def test_each_donor_gets_one_statement_of_every_gift_in_the_year(runtime: Runtim
     assert "No goods or services were provided in exchange for these contributions." in grace
 
 
-def test_a_run_large_enough_for_worker_processes_issues_each_donor_one_statement(
-    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Below annual.POOL_FROM statements the run draws in its own process (the other tests
-    here); from there on, in worker processes, with the same statements as the result."""
-    rt = with_project(runtime)
-    donors = [f"donor{n}@example.org" for n in range(annual.POOL_FROM)]
-    for n, address in enumerate(donors):
-        settled_gift(rt, email=address, name=f"Donor {n}", at=at(5, 1 + n), amount=f"{10 + n}.00")
-    pools: list[int] = []
-    make_pool = annual.make_pool
-
-    def counted(jobs: int) -> ProcessPoolExecutor:
-        pools.append(jobs)
-        return make_pool(jobs)
-
-    monkeypatch.setattr(annual, "make_pool", counted)
-
-    result = issue(rt, jobs=2)
-
-    assert pools == [2]
-    assert (result.due, result.issued, result.problems) == (len(donors), len(donors), ())
-    rows = statements(rt)
-    assert set(rows) == set(donors)
-    for n, address in enumerate(donors):
-        assert rows[address].totals["USD"]["amount"] == (10 + n) * 100
-        assert f"Donor {n}" in pdf_text(pdf_of(rt, rows[address]))
-    assert len(stored_files(rt)) == len(donors)
-
-
 def test_a_refunded_gift_counts_what_stands(runtime: Runtime) -> None:
     rt = with_project(runtime)
     partly = settled_gift(rt, at=at(3, 1), benefit=("Twisted t-shirt", "30.00"))
@@ -179,25 +147,18 @@ def test_a_donor_whose_every_gift_was_refunded_gets_no_statement(runtime: Runtim
     assert set(statements(rt)) == {"grace@example.org"}
 
 
-@pytest.mark.parametrize(
-    ("count", "jobs"),
-    [(6, 1), (annual.POOL_FROM, 2)],
-    ids=["drawn in the run's process", "drawn by worker processes"],
-)
-def test_an_interrupted_run_is_finished_by_running_it_again(
-    runtime: Runtime, count: int, jobs: int
-) -> None:
+def test_an_interrupted_run_is_finished_by_running_it_again(runtime: Runtime) -> None:
     rt = with_project(runtime)
-    donors = [f"donor{n}@example.org" for n in range(count)]
+    donors = [f"donor{n}@example.org" for n in range(6)]
     for n, address in enumerate(donors):
         settled_gift(rt, email=address, name=f"Donor {n}", at=at(5, n + 1))
 
     def interrupt(done: int, total: int) -> None:
         raise KeyboardInterrupt
 
-    # Ctrl-C as the first drawing comes back, while others still wait their turn.
+    # One worker, so that some statements are still waiting when Ctrl-C comes.
     with pytest.raises(KeyboardInterrupt):
-        issue(rt, jobs=jobs, batch=1, progress=interrupt)
+        issue(rt, jobs=1, batch=1, progress=interrupt)
     first = statements(rt)
     assert 1 <= len(first) < len(donors), len(first)
     files_before = stored_files(rt)
