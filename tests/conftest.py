@@ -93,6 +93,19 @@ class _SharedBytecode(jinja2.BytecodeCache):
 
 
 @pytest.fixture(scope="session", autouse=True)
+def quick_stripe_retries() -> Iterator[None]:
+    """The stripe library waits half a second and more between its retries of a call the
+    stand-in fails (500, 429, a refused connection); the tests count the tries, not the
+    waits, so here the waits are a hundredth of a second."""
+    from stripe._http_client import HTTPClient
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(HTTPClient, "INITIAL_DELAY", 0.01)
+        patch.setattr(HTTPClient, "MAX_DELAY", 0.05)
+        yield
+
+
+@pytest.fixture(scope="session", autouse=True)
 def compiled_once_per_run() -> Iterator[None]:
     """Most tests build an app of their own, and each app compiled every template it renders
     and an address builder for each of its ~90 routes: half a second of CPU per test. The
