@@ -34,8 +34,20 @@ def stripe() -> None:
     help="Keep everything in this file, and go on from it when started again "
     "(default: in memory only).",
 )
+@click.option(
+    "--latency-ms",
+    type=click.IntRange(0, 60_000),
+    default=0,
+    show_default=True,
+    help="Answer each API call this many milliseconds late, as Stripe takes a few hundred "
+    "(POST /_standin/latency changes it while running).",
+)
 def stand_in(
-    port: int, webhook_url: str | None, webhook_secret: str, state_file: Path | None
+    port: int,
+    webhook_url: str | None,
+    webhook_secret: str,
+    state_file: Path | None,
+    latency_ms: int,
 ) -> None:
     """Run the Stripe stand-in on 127.0.0.1 in the foreground, until interrupted."""
     from conservancy.standin import StandIn, StateFileError
@@ -46,6 +58,7 @@ def stand_in(
         webhook_secret=webhook_secret,
         log_requests=True,
         state_file=state_file.resolve() if state_file else None,
+        latency_ms=latency_ms,
     )
     try:
         url = standin.start()
@@ -57,6 +70,8 @@ def stand_in(
     if state_file:
         click.echo(f"  state: {state_file} (kept after each change)")
     click.echo(f"  API base address: {url} (any sk_test_… key)")
+    if latency_ms:
+        click.echo(f"  latency: each API call is answered {latency_ms} ms late")
     click.echo(f"  control addresses: {url}/_standin/")
     click.echo(
         f"  webhooks: {webhook_url} (signed with {webhook_secret})"

@@ -25,7 +25,7 @@ from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from conservancy.standin.api import StandInApp
+from conservancy.standin.api import StandInApp, check_latency
 from conservancy.standin.state import StateFileError, Store
 from conservancy.standin.webhooks import Mode, WebhookSender
 
@@ -48,8 +48,12 @@ class StandIn:
         *,
         log_requests: bool = False,
         state_file: Path | None = None,
+        latency_ms: int = 0,
     ) -> None:
+        """``latency_ms``: how long each API call waits before it is answered (see
+        conservancy.standin.api), from 0 to a minute; ValueError otherwise."""
         self.port = port
+        self.latency_ms = check_latency(latency_ms)
         self.state_file = state_file
         self.webhook_url = webhook_url
         self.webhook_secret = webhook_secret
@@ -90,7 +94,7 @@ class StandIn:
             )
             store.load()  # StateFileError: the file is there but unreadable
             self._store = store
-            app = StandInApp(self._store, self.webhooks)
+            app = StandInApp(self._store, self.webhooks, self.latency_ms)
             self._server = make_server(
                 HOST,
                 port,

@@ -5,6 +5,12 @@ API requests need ``Authorization: Bearer sk_test_…``; parameters arrive
 form-encoded (query string for GET and DELETE), exactly as the ``stripe``
 library sends them, and are checked against the library's own parameter types.
 
+Stripe answers each API call in a few hundred milliseconds; the stand-in in microseconds,
+unless told otherwise: with a latency (``StandIn(latency_ms=…)``, ``conservancy stripe
+stand-in --latency-ms``, or ``POST /_standin/latency`` with ``ms``) every API call waits that
+long before it is answered, outside the store's lock, so calls in flight together wait side
+by side as they do at Stripe. Control addresses and the checkout page answer at once.
+
 A POST with an ``Idempotency-Key`` runs under the store's lock from the key
 check to the remembered answer. The same key with the same parameters gets the
 first answer back byte for byte, with ``Idempotent-Replayed: true``; with other
@@ -16,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -356,6 +363,16 @@ _FAULTS = {
 }
 
 
+MAX_LATENCY_MS = 60_000  # a minute: longer than any client waits
+
+
+def check_latency(ms: int) -> int:
+    """``ms`` if it is a latency the stand-in can keep; ValueError saying why not."""
+    if not 0 <= ms <= MAX_LATENCY_MS:
+        raise ValueError(f"a latency is 0 to {MAX_LATENCY_MS} ms, not {ms}")
+    return ms
+
+
 @dataclass
 class Faults:
     """API requests answered with an error instead, as Stripe does when it is down or
@@ -379,10 +396,11 @@ class Faults:
 class StandInApp:
     """WSGI application over one store and one webhook sender."""
 
-    def __init__(self, store: Store, webhooks: WebhookSender) -> None:
+    def __init__(self, store: Store, webhooks: WebhookSender, latency_ms: int = 0) -> None:
         self.store = store
         self.webhooks = webhooks
         self.faults = Faults()
+        self.latency_ms = check_latency(latency_ms)
         rules = [
             Rule(path, methods=[method], endpoint=("api", index))
             for index, (method, path, _, _) in enumerate(API)
@@ -417,6 +435,7 @@ class StandInApp:
             Rule("/_standin/webhooks/mode", methods=["GET", "POST"], endpoint=("control", "mode")),
             Rule("/_standin/state", methods=["GET"], endpoint=("control", "state")),
             Rule("/_standin/faults", methods=["GET", "POST"], endpoint=("control", "faults")),
+            Rule("/_standin/latency", methods=["GET", "POST"], endpoint=("control", "latency")),
             Rule(
                 "/_standin/exchange_rates", methods=["GET", "POST"], endpoint=("control", "rates")
             ),
@@ -462,6 +481,8 @@ class StandInApp:
 
     def api(self, request: Request, index: int, object_id: str | None) -> Response:
         method, _, handler, schema = API[index]
+        if latency_ms := self.latency_ms:
+            time.sleep(latency_ms / 1000)  # the way to Stripe and back; no lock is held
         with self.store.lock:
             fault = self.faults.take()
         if fault is not None:
@@ -572,6 +593,15 @@ class StandInApp:
             if form:
                 self.faults = _faults(form)
             return {"status": self.faults.status, "left": self.faults.left}
+        if name == "latency":
+            if form:
+                ms = params.integer(form, "ms", required=True, minimum=0)
+                assert ms is not None
+                try:
+                    self.latency_ms = check_latency(ms)
+                except ValueError as exc:
+                    raise ParameterError(str(exc), param="ms") from exc
+            return {"ms": self.latency_ms}
         if name == "mode":
             mode = self.webhooks.set_mode(
                 duplicate=_flag(form, "duplicate"),
