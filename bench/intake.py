@@ -4,6 +4,8 @@
     .venv/bin/python -m bench.intake --faults              # 2,000 gifts, duplicated and shuffled,
                                                            # a worker killed, PostgreSQL restarted
     .venv/bin/python -m bench.intake --gifts 100           # a quick look
+    .venv/bin/python -m bench.intake --stripe-latency-ms 250   # Stripe's own pace: each API
+                                                           # call of the burst 250 ms late
 
 SPEC section 10: webhook intake, gunicorn (2 workers) + PostgreSQL, 2 cores: >= 300 gifts/s
 end to end, p99 <= 200 ms.
@@ -18,6 +20,9 @@ prepare  N donations recorded and their checkouts created as the form does, each
          stand-in with 4242 4242 4242 4242 (whole-dollar amounts, so every sponsorship fee is
          a whole cent); the stand-in's own ``checkout.session.completed`` events, read from
          its ``/v1/events``, are the payloads.
+latency  (``--stripe-latency-ms N``) from the burst on, the stand-in answers each API call N
+         ms late (``POST /_standin/latency``), calls in flight together waiting side by side;
+         the phases run with none.
 burst    a load generator (threads, one new connection a request, as Stripe's deliveries
          are) signs each payload at send time with Stripe's scheme and POSTs it; the same
          payloads to the ceiling first, then to the app. Per request: latency; per run:
@@ -427,6 +432,18 @@ def fetch_events(standin_url: str, type_: str) -> list[dict[str, Any]]:
         if not page["has_more"]:
             return found[::-1]
         after = page["data"][-1]["id"]
+
+
+def set_latency(standin_url: str, ms: int) -> int:
+    """Every API call of the stand-in answered ``ms`` late from now on; the latency it keeps."""
+    request = urllib.request.Request(
+        f"{standin_url}/_standin/latency",
+        data=urllib.parse.urlencode({"ms": ms}).encode(),
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=60) as answer:
+        kept: int = json.load(answer)["ms"]
+    return kept
 
 
 def standin_state(standin_url: str) -> dict[str, Any]:
@@ -962,6 +979,7 @@ class Options:
     phases: bool = True
     seed: int = 7
     keep: bool = False
+    stripe_latency_ms: int = 0  # the stand-in's, for the burst (conservancy.standin.api)
     admin_url: str = ADMIN_URL
     redis_url: str = REDIS_URL
 
@@ -1034,6 +1052,9 @@ def run(options: Options) -> dict[str, Any]:
                 {k: v for k, v in prepared.donations.items() if k not in profile_ids},
                 prepared.payloads[n : n + WARM_GIFTS],
             )
+            # Stripe's latency for the burst alone: preparing thousands of checkouts one
+            # after another at 250 ms a call would take the best part of an hour.
+            out["stripe_latency_ms"] = set_latency(standin_url, options.stripe_latency_ms)
             if options.ceiling and not options.faults:
                 out["ceiling"] = run_ceiling(options, env, work, ceiling_port, burst)
                 print("ceiling:", _line(out["ceiling"]), flush=True)
@@ -1042,6 +1063,7 @@ def run(options: Options) -> dict[str, Any]:
             out["verify"] = verify(env, database_url, standin_url, burst)
             print("verify:", out["verify"]["verdict"], flush=True)
             if profile_payloads:
+                set_latency(standin_url, 0)  # the phases are the request's own work
                 out["phases"] = profile_phases(env, profile_payloads)
                 print("phases (ms a request):", out["phases"]["per_request_ms"], flush=True)
     finally:
@@ -1252,6 +1274,13 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help=f"CONSERVANCY_REDIS_URL={REDIS_URL} and one 'conservancy worker' running",
     )
+    parser.add_argument(
+        "--stripe-latency-ms",
+        type=int,
+        default=0,
+        help="the stand-in answers each API call this late during the burst, as Stripe "
+        "takes a few hundred ms (default 0)",
+    )
     parser.add_argument("--no-ceiling", action="store_true")
     parser.add_argument("--no-phases", action="store_true")
     parser.add_argument("--seed", type=int, default=7)
@@ -1275,11 +1304,13 @@ def main(argv: list[str] | None = None) -> int:
         phases=not args.no_phases,
         seed=args.seed,
         keep=args.keep,
+        stripe_latency_ms=args.stripe_latency_ms,
     )
     result = run(options)
     RESULTS.mkdir(parents=True, exist_ok=True)
     kind = "faults" if args.faults else "burst"
     kind += "-redis" if args.redis else ""
+    kind += f"-latency{args.stripe_latency_ms}" if args.stripe_latency_ms else ""
     stamp = f"{datetime.now(UTC):%Y-%m-%d}"
     target = args.out or RESULTS / f"intake-{kind}-{args.gifts}-{stamp}.json"
     target.write_text(json.dumps(result, indent=2, default=str), "utf-8")
