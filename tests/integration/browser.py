@@ -14,6 +14,7 @@ from urllib.parse import urljoin
 import requests
 
 DRAWING_LIMIT = 60.0  # seconds a document may take to be drawn after the page that made it
+RELOADING_LIMIT = 60.0  # seconds the books may take to load again after a change
 
 
 @dataclass
@@ -102,7 +103,16 @@ class Browser:
         return urljoin(self.base + "/", path)
 
     def get(self, path: str, *, status: int = 200) -> requests.Response:
-        answer = self.http.get(self.url(path), allow_redirects=False, timeout=60)
+        """The page at ``path``; asserts its status. A page that answers 503 with Retry-After
+        (the books are loading after a change, and the page asks to be reloaded shortly) is
+        reloaded, as a person would, every half second for up to a minute."""
+        deadline = time.monotonic() + RELOADING_LIMIT
+        while True:
+            answer = self.http.get(self.url(path), allow_redirects=False, timeout=60)
+            reload = answer.status_code == 503 and "Retry-After" in answer.headers
+            if status == 503 or not reload or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
         assert answer.status_code == status, (
             f"GET {path} answered {answer.status_code}, not {status}:\n{answer.text[:2000]}"
         )
@@ -157,11 +167,13 @@ class Browser:
 
     def download(self, path: str, mimetype: str | None = None) -> bytes:
         """A file the page links to: 200 with ``mimetype`` if given (a document still being
-        drawn answers 404 for a moment; anything else is an answer to report)."""
+        drawn answers 404 for a moment, and one made from books still loading 503 with
+        Retry-After; anything else is an answer to report)."""
         deadline = time.monotonic() + DRAWING_LIMIT
         while True:
             answer = self.http.get(self.url(path), allow_redirects=False, timeout=120)
-            if answer.status_code != 404 or time.monotonic() > deadline:
+            loading = answer.status_code == 503 and "Retry-After" in answer.headers
+            if not (answer.status_code == 404 or loading) or time.monotonic() > deadline:
                 break
             time.sleep(0.5)
         assert answer.status_code == 200, (
