@@ -12,7 +12,7 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -112,9 +112,38 @@ def compiled_once_per_run() -> Iterator[None]:
     same template source or route compiles to the same code, so it is kept for the run:
     Jinja's templates in a bytecode cache, Werkzeug's builders by everything they are made
     from (the rule, its parts, its defaults and converters, whether unknown arguments go to
-    the query string)."""
+    the query string), and the parts Werkzeug parses each rule into, by the rule and the
+    map's converters (each rule still gets converters of its own)."""
     builders: dict[object, Callable[..., tuple[str, str]]] = {}
     compile_builder = Rule._compile_builder
+    parsed: dict[object, tuple[list[Any], list[tuple[bool, str]], list[Any]]] = {}
+    parse_rule = Rule._parse_rule
+
+    def cached_parse(self: Rule, rule: str) -> Iterable[Any]:
+        assert self.map is not None
+        key = (rule, tuple(sorted(self.map.converters.items())))
+        if (found := parsed.get(key)) is None:
+            trace_from = len(self._trace)
+            made: list[Any] = []
+            get_converter = self.get_converter
+
+            def recording(variable: str, name: str, args: Any, kwargs: Any) -> Any:
+                made.append((variable, name, args, kwargs))
+                return get_converter(variable, name, args, kwargs)
+
+            self.get_converter = recording  # type: ignore[method-assign]
+            try:
+                parts = list(parse_rule(self, rule))
+            finally:
+                del self.get_converter
+            parsed[key] = (parts, self._trace[trace_from:], made)
+            return parts
+        parts, trace, made = found
+        for variable, name, args, kwargs in made:
+            self._converters[variable] = self.get_converter(variable, name, args, kwargs)
+            self.arguments.add(variable)
+        self._trace.extend(trace)
+        return list(parts)
 
     def cached_builder(self: Rule, append_unknown: bool = True) -> Callable[..., tuple[str, str]]:
         converters = sorted(
@@ -137,6 +166,7 @@ def compiled_once_per_run() -> Iterator[None]:
             Flask, "jinja_options", {**Flask.jinja_options, "bytecode_cache": _SharedBytecode()}
         )
         patch.setattr(Rule, "_compile_builder", cached_builder)
+        patch.setattr(Rule, "_parse_rule", cached_parse)
         yield
 
 
