@@ -8,6 +8,7 @@ Tests run on the *migrated* schema, never on create_all().
 from __future__ import annotations
 
 import graphlib
+import itertools
 import os
 import shutil
 import tempfile
@@ -54,6 +55,31 @@ def pytest_configure(config: pytest.Config) -> None:
         and os.access(shm, os.W_OK)
     ):
         tempfile.tempdir = str(shm)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist, each test process starts with its share of the tests marked
+    ``slow`` (a year, a wheel, crowds of processes: up to a minute each), so that none of
+    them starts last and holds the run's end while the other processes stand idle.
+
+    ``--dist worksteal`` first hands each process an equal run of the collection, in order
+    (the first ``len // n``, then half the rest, ...), and processes run theirs from the
+    front; so the slow tests are dealt out in turn to the front of each run, and the rest
+    keep their order behind them."""
+    workers = int(getattr(config, "workerinput", {}).get("workercount", 1))
+    slow = [item for item in items if item.get_closest_marker("slow")]
+    if workers < 2 or not slow:
+        return
+    rest = iter([item for item in items if not item.get_closest_marker("slow")])
+    ordered: list[pytest.Item] = []
+    remaining = len(items)
+    for share in range(workers):
+        size = remaining // (workers - share)
+        remaining -= size
+        front = slow[share::workers]
+        ordered += front + list(itertools.islice(rest, max(size - len(front), 0)))
+    ordered += rest  # when the slow tests are more than their shares hold
+    items[:] = ordered
 
 
 @pytest.fixture(scope="session", autouse=True)
