@@ -23,6 +23,8 @@ from collections.abc import Mapping
 from click.testing import CliRunner
 
 from conservancy.cli import commands
+from conservancy.infra.config import Settings
+from tests.environment import settings_env
 
 
 def invoke(env: Mapping[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -42,3 +44,8 @@ def invoke(env: Mapping[str, str], *args: str) -> subprocess.CompletedProcess[st
     return subprocess.CompletedProcess(
         ["conservancy", *args], result.exit_code, result.stdout, stderr
     )
+
+
+def run_cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    """``conservancy *args`` with the test's ``settings``, as :func:`invoke` runs it."""
+    return invoke(settings_env(settings), *args)

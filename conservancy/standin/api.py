@@ -595,7 +595,7 @@ class StandInApp:
             return {"status": self.faults.status, "left": self.faults.left}
         if name == "latency":
             if form:
-                ms = params.integer(form, "ms", required=True, minimum=0)
+                ms = params.integer(form, "ms", required=True)
                 assert ms is not None
                 try:
                     self.latency_ms = check_latency(ms)

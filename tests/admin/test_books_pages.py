@@ -19,8 +19,7 @@ from conservancy.runtime import Runtime
 from tests.admin.books import assert_books_clean, fund_balance
 from tests.admin.files import HTML_NAMED_PNG, pdf
 from tests.admin.pages import error_by, send, signed_in
-from tests.cli import invoke
-from tests.environment import settings_env
+from tests.cli import run_cli
 from tests.factories import settled_gift, usd
 from tests.portal.donor import csrf_token
 
@@ -167,7 +166,7 @@ def test_an_auditor_reads_expenses_without_the_form_and_cannot_post(
 
 
 def run_check(settings: Settings) -> int:
-    done = invoke(settings_env(settings), "ledger", "check")
+    done = run_cli(settings, "ledger", "check")
     assert "Traceback" not in done.stderr, done.stderr
     return done.returncode
 

@@ -3,7 +3,7 @@
 The console script runs in a subprocess where the process itself is what is tested: init
 from nothing and again, no terminal to prompt on, a failure without a traceback, the help.
 What each command accepts and refuses runs the same command group in the test's process
-(:func:`command`, tests/cli.py), which answers with the same output and exit status.
+(``run_cli``, tests/cli.py), which answers with the same output and exit status.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from conservancy.infra.config import Settings
 from conservancy.projects.models import Project, Sponsor
 from conservancy.runtime import Runtime
 from tests import factories
-from tests.cli import invoke
+from tests.cli import run_cli
 from tests.environment import settings_env
 
 CONSERVANCY = Path(sys.executable).parent / "conservancy"
@@ -39,10 +39,6 @@ def run(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
         timeout=60,
         check=False,
     )
-
-
-def command(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    return invoke(settings_env(settings), *args)
 
 
 def assert_one_line_failure(result: subprocess.CompletedProcess[str]) -> str:
@@ -112,19 +108,19 @@ def test_init_without_a_terminal_and_without_ein_fails_in_one_line(fresh: Settin
 @sqlite_only
 def test_init_refuses_a_malformed_ein_in_one_line(fresh: Settings) -> None:
     args = ["--sponsor-name", "Acme", "--ein", "123", "--address", "1 Main St"]
-    line = assert_one_line_failure(command(fresh, "init", *args))
+    line = assert_one_line_failure(run_cli(fresh, "init", *args))
     assert "EIN" in line
 
 
 def test_init_refuses_different_sponsor_details_and_changes_nothing(runtime: Runtime) -> None:
     books = ledger_bytes(runtime.settings.ledger_dir)
-    line = assert_one_line_failure(command(runtime.settings, "init", *SPONSOR))
+    line = assert_one_line_failure(run_cli(runtime.settings, "init", *SPONSOR))
     assert "already set up" in line
     assert ledger_bytes(runtime.settings.ledger_dir) == books
 
 
 def test_project_add_opens_the_funds_accounts_and_the_books_stay_clean(runtime: Runtime) -> None:
-    result = command(runtime.settings, "project", "add", "sugar-labs", "--name", "Sugar Labs")
+    result = run_cli(runtime.settings, "project", "add", "sugar-labs", "--name", "Sugar Labs")
     assert result.returncode == 0, result.stderr
     assert "SugarLabs" in result.stdout
     opened = runtime.ledger.accounts.read_text()
@@ -137,14 +133,14 @@ def test_project_add_opens_the_funds_accounts_and_the_books_stay_clean(runtime: 
         assert f" open {account}\n" in opened
     assert projects(runtime) == [("sugar-labs", "SugarLabs", 1000)]
 
-    check = command(runtime.settings, "ledger", "check")
+    check = run_cli(runtime.settings, "ledger", "check")
     assert check.returncode == 0, check.stdout + check.stderr
     assert "no problems" in check.stdout
 
 
 def test_project_add_takes_fee_rate_and_account_name(runtime: Runtime) -> None:
     args = ["--name", "The Twisted Project", "--fee-rate", "7.5", "--account-name", "Twisted"]
-    result = command(runtime.settings, "project", "add", "twisted", *args)
+    result = run_cli(runtime.settings, "project", "add", "twisted", *args)
     assert result.returncode == 0, result.stderr
     assert projects(runtime) == [("twisted", "Twisted", 750)]
     assert " open Income:Twisted:Donations\n" in runtime.ledger.accounts.read_text()
@@ -159,7 +155,7 @@ def _refusal(runtime: Runtime, *args: str) -> str:
     books = ledger_bytes(runtime.settings.ledger_dir)
     before = projects(runtime)
 
-    line = assert_one_line_failure(command(runtime.settings, "project", "add", *args))
+    line = assert_one_line_failure(run_cli(runtime.settings, "project", "add", *args))
     assert projects(runtime) == before
     assert ledger_bytes(runtime.settings.ledger_dir) == books
     return line
@@ -201,7 +197,7 @@ def test_project_add_refuses_bad_input_in_one_line_and_changes_nothing(
     ],
 )
 def test_commands_before_init_say_so_in_one_line(fresh: Settings, args: list[str]) -> None:
-    line = assert_one_line_failure(command(fresh, *args))
+    line = assert_one_line_failure(run_cli(fresh, *args))
     assert "conservancy init" in line
 
 
@@ -210,7 +206,7 @@ def test_project_add_on_a_migrated_database_without_init_writes_nothing(
 ) -> None:
     """The database has its tables but nobody ran init: no sponsor, no books."""
     line = assert_one_line_failure(
-        command(settings, "project", "add", "twisted", "--name", "Twisted")
+        run_cli(settings, "project", "add", "twisted", "--name", "Twisted")
     )
     assert "conservancy init" in line
     rt = Runtime.from_settings(settings)

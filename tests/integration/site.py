@@ -36,6 +36,18 @@ def free_port() -> int:
         return port
 
 
+def _exited(
+    done: subprocess.CompletedProcess[str], expect: int
+) -> subprocess.CompletedProcess[str]:
+    """``done``, once it exited ``expect`` without a traceback."""
+    assert done.returncode == expect, (
+        f"{' '.join(map(str, done.args))} exited {done.returncode}, not {expect}:\n"
+        f"{done.stdout}\n{done.stderr}"
+    )
+    assert "Traceback" not in done.stderr, done.stderr
+    return done
+
+
 @dataclass
 class Site:
     """The checkout-like folder ``root`` and the processes that serve it.
@@ -95,12 +107,7 @@ class Site:
             timeout=COMMAND_LIMIT,
             check=False,
         )
-        assert done.returncode == expect, (
-            f"conservancy {' '.join(args)} exited {done.returncode}, not {expect}:\n"
-            f"{done.stdout}\n{done.stderr}"
-        )
-        assert "Traceback" not in done.stderr, done.stderr
-        return done
+        return _exited(done, expect)
 
     def command(self, *args: str, expect: int = 0) -> subprocess.CompletedProcess[str]:
         """``conservancy ARGS`` as :meth:`run` has it, the folder its working directory, but
@@ -109,13 +116,7 @@ class Site:
         this process keeps (the shift is read once per process)."""
         assert self.shift_days == 0, "a shifted clock needs the console script: site.run"
         with contextlib.chdir(self.root):
-            done = invoke(self.env(), *args)
-        assert done.returncode == expect, (
-            f"conservancy {' '.join(args)} exited {done.returncode}, not {expect}:\n"
-            f"{done.stdout}\n{done.stderr}"
-        )
-        assert "Traceback" not in done.stderr, done.stderr
-        return done
+            return _exited(invoke(self.env(), *args), expect)
 
     # -- Stripe (the stand-in): its control addresses, its API as a dashboard would show it -----
 

@@ -15,19 +15,15 @@ from pathlib import Path
 
 from conservancy.infra.config import Settings
 from conservancy.ledger.files import LedgerFiles
-from tests.cli import invoke
+
+# What a command does after a crash or beside a race is the same in this process (tests/cli.py).
+from tests.cli import run_cli  # noqa: F401 - the crash and race tests import it from here
 from tests.environment import settings_env
 
 REPO = Path(__file__).resolve().parents[2]
 CONSERVANCY = Path(sys.executable).parent / "conservancy"
 # Not a timing assertion: only a guard so that a hung child fails the test instead of the suite.
 TIMEOUT = 120.0
-
-
-def run_cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    """The ``conservancy`` command with the test's settings, in this process (tests/cli.py):
-    what a command does after a crash or beside a race is the same wherever it runs."""
-    return invoke(settings_env(settings), *args)
 
 
 def _helper_argv(module: str, args: Sequence[str]) -> list[str]:

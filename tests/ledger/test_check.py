@@ -21,8 +21,7 @@ from conservancy.ledger.outbox import record
 from conservancy.ledger.snapshot import build
 from conservancy.runtime import Runtime
 from tests import factories
-from tests.cli import invoke
-from tests.environment import settings_env
+from tests.cli import run_cli
 
 
 @dataclass(frozen=True)
@@ -37,7 +36,7 @@ class Run:
 
 
 def run_check(settings: Settings) -> Run:
-    done = invoke(settings_env(settings), "ledger", "check")
+    done = run_cli(settings, "ledger", "check")
     for stream in (done.stdout, done.stderr):
         assert "Traceback" not in stream, stream
     return Run(done.returncode, done.stdout, done.stderr)
