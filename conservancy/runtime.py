@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
@@ -17,6 +18,14 @@ from conservancy.ledger.books import Books
 from conservancy.ledger.files import LedgerFiles
 from conservancy.ledger.outbox import PostResult, post_pending
 from conservancy.payments.gateway import Gateway
+from conservancy.payments.inbox import NOTHING, Settled, settle_batch
+
+# A settler's threads: Stripe reads in flight at once, and events settled at once (each a
+# short transaction on a connection of the engine's pool, which keeps five and lends ten).
+FETCH_THREADS = 32
+SETTLE_THREADS = 4
+# The web process's settler also looks this often for events due again after a failure.
+SETTLER_EVERY = 10.0
 
 
 @dataclass
@@ -29,12 +38,18 @@ class Runtime:
     _gateway: Gateway | None = field(default=None, repr=False)
     _jobs: Jobs | None = field(default=None, repr=False)
     courier: Courier = field(init=False, repr=False)
+    # Settles the Stripe events the webhook stored (payments.inbox), off the request.
+    settler: Courier = field(init=False, repr=False)
+    _pools: tuple[ThreadPoolExecutor, ThreadPoolExecutor] | None = field(
+        default=None, init=False, repr=False
+    )
     # The web requests under way in this process; the courier draws in their pauses.
     traffic: Traffic = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.traffic = Traffic()
         self.courier = Courier(lambda: self.deliver(pause=self.traffic.wait_quiet).busy)
+        self.settler = Courier(lambda: self.settle().busy, name="settler", every=SETTLER_EVERY)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
@@ -69,6 +84,37 @@ class Runtime:
     def post_ledger(self) -> PostResult:
         """Append whatever the outbox holds; call after each commit that recorded entries."""
         return post_pending(self.sessions, self.ledger)
+
+    def settle(self) -> Settled:
+        """One batch of the Stripe events the webhook stored: claimed, the reads their
+        settling needs made at once, each settled; the batch's entries posted in one
+        append; their receipts handed to the courier (or the queue)."""
+        if not (self.settings.stripe_secret_key and self.settings.stripe_webhook_secret):
+            return NOTHING  # no webhook could have stored anything (see web/stripe)
+        fetch, settle = self._settler_pools()
+        done = settle_batch(
+            self.sessions, self.gateway, self.settings.timezone, fetch=fetch, settle=settle
+        )
+        if done.settled:
+            self.post_ledger()
+            self.jobs.enqueue(Job.DELIVER)
+        return done
+
+    def settle_all(self) -> Settled:
+        """Batches until none is due (a worker's job, the sweep, ``stripe sync``)."""
+        claimed = settled = failed = 0
+        while (done := self.settle()).busy:
+            claimed, settled = claimed + done.claimed, settled + done.settled
+            failed += done.failed
+        return Settled(claimed, settled, failed)
+
+    def _settler_pools(self) -> tuple[ThreadPoolExecutor, ThreadPoolExecutor]:
+        if self._pools is None:
+            self._pools = (
+                ThreadPoolExecutor(FETCH_THREADS, thread_name_prefix="stripe-read"),
+                ThreadPoolExecutor(SETTLE_THREADS, thread_name_prefix="settle"),
+            )
+        return self._pools
 
     def deliver(self, pause: Callable[[], None] | None = None) -> Delivery:
         """After a commit: draw receipts that have no PDF yet, then send the mail that is due.
@@ -109,7 +155,11 @@ class Runtime:
         )
 
     def close(self) -> None:
+        self.settler.finish(timeout=30)
         self.courier.finish(timeout=30)
+        if self._pools is not None:
+            for pool in self._pools:
+                pool.shutdown(wait=True)
         self.engine.dispose()
 
 

@@ -199,8 +199,8 @@ def compiled_once_per_run() -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 def deferred_courier(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Runtimes made in the test defer their courier's work until the test waits for it
-    (tests/courier.py), unless the test is marked ``background_courier``."""
+    """Runtimes made in the test defer their courier's and their settler's work until the
+    test waits for it (tests/courier.py), unless the test is marked ``background_courier``."""
     if request.node.get_closest_marker("background_courier"):
         return
     post_init = Runtime.__post_init__
@@ -208,6 +208,7 @@ def deferred_courier(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyP
     def deferred(rt: Runtime) -> None:
         post_init(rt)
         rt.courier = DeferredCourier(rt.courier._work)
+        rt.settler = DeferredCourier(rt.settler._work, name="settler")
         rt.traffic.quiet = 0.0  # the test waits in its own thread: no request to give way to
 
     monkeypatch.setattr(Runtime, "__post_init__", deferred)

@@ -7,6 +7,10 @@ the last one: about a tenth of the suite's CPU. Here a kick is only remembered; 
 waits for the courier (``wait_idle``) gets the same passes done in its own thread, and
 work no test waited for is dropped when the runtime closes.
 
+The runtime's settler (the Stripe events the webhook stored, ``payments.inbox``) is such a
+thread too, and is deferred the same way: a test that delivers a webhook and then reads the
+books waits for it first (``rt.settler.wait_idle()``, or ``tests.giving.flows.settle_webhooks``).
+
 A kick is still needed: a test that waits on a courier nobody kicked finds nothing done,
 as it would in the site. Tests of the courier's own thread, and of its giving way to
 requests, keep the real one (``@pytest.mark.background_courier``).
@@ -24,8 +28,8 @@ log = logging.getLogger("conservancy.background.courier")
 
 
 class DeferredCourier(Courier):
-    def __init__(self, work: Callable[[], bool]) -> None:
-        super().__init__(work)
+    def __init__(self, work: Callable[[], bool], *, name: str = "courier") -> None:
+        super().__init__(work, name=name)
         self._kicked = False
         self._working = threading.Lock()
 
@@ -40,7 +44,7 @@ class DeferredCourier(Courier):
                     while self._work():
                         pass
                 except Exception:
-                    log.exception("delivering receipts and mail failed; the next kick retries")
+                    log.exception("%s: a pass failed; the next kick retries", self.name)
         return True
 
     def finish(self, timeout: float = 30.0) -> bool:

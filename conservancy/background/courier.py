@@ -78,22 +78,36 @@ class Traffic:
 
 
 class Courier:
-    def __init__(self, work: Callable[[], bool]) -> None:
+    """A thread that does a piece of work whenever it is kicked, until the work runs out.
+
+    The web process has two: the courier proper (receipts and mail, ``Runtime.deliver``)
+    and the settler (the Stripe events the webhook stored, ``Runtime.settle``). With
+    ``every``, it also makes a pass that often while the process lives, for work that
+    becomes due without a kick (an event to try again after a failure).
+    """
+
+    def __init__(
+        self, work: Callable[[], bool], *, name: str = "courier", every: float | None = None
+    ) -> None:
         """``work`` does one pass and returns True when there may be more to do."""
         self._work = work
+        self.name = name
+        self.every = every
         self._wake = threading.Event()
         self._idle = threading.Event()
         self._idle.set()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._stopping = False
 
     def kick(self) -> None:
         """Ask for a pass soon; returns at once."""
         with self._lock:
+            self._stopping = False
             self._idle.clear()
             self._wake.set()
             if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="courier", daemon=True)
+                self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
                 self._thread.start()
 
     def wait_idle(self, timeout: float = 30.0) -> bool:
@@ -101,18 +115,28 @@ class Courier:
         return self._idle.wait(timeout)
 
     def finish(self, timeout: float = 30.0) -> bool:
-        """Before the process lets go of its database: let the work kicked so far end."""
-        return self.wait_idle(timeout)
+        """Before the process lets go of its database: let the work kicked so far end, and
+        the thread with it (a later kick starts another)."""
+        idle = self.wait_idle(timeout)
+        with self._lock:
+            self._stopping = True
+            self._wake.set()
+        return idle
 
     def _run(self) -> None:
         while True:
-            self._wake.wait()
+            self._wake.wait(self.every)
+            with self._lock:
+                if self._stopping:
+                    self._thread = None  # a kick from now on starts another
+                    self._idle.set()
+                    return
             self._wake.clear()
             try:
                 while self._work():
                     pass
             except Exception:
-                log.exception("delivering receipts and mail failed; the next kick retries")
+                log.exception("%s: a pass failed; the next kick retries", self.name)
             with self._lock:
                 if not self._wake.is_set():
                     self._idle.set()

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from conservancy.background.courier import Courier
 from conservancy.infra.config import Settings
 from conservancy.ledger.outbox import PostResult
+from conservancy.payments.inbox import Settled
 
 
 @dataclass(frozen=True)
@@ -41,9 +42,14 @@ class Host(Protocol):
     engine: Engine
     sessions: sessionmaker[Session]
     courier: Courier
+    settler: Courier
 
     def post_ledger(self) -> PostResult:
         """Append whatever the ledger outbox holds."""
+        ...
+
+    def settle_all(self) -> Settled:
+        """Settle the Stripe events that are due, batch after batch; post; start delivery."""
         ...
 
     def deliver(self, pause: Callable[[], None] | None = None) -> Delivery:

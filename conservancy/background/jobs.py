@@ -8,6 +8,9 @@ A view (or command) commits, then calls ``runtime.jobs.enqueue(Job.…)``:
     draw the receipts and documents that have no PDF yet and send the mail that is due
     (:meth:`Runtime.deliver`, pass after pass until one finds nothing), posting the
     ledger outbox before each document when entries wait there;
+``settle``
+    settle the Stripe events the webhook stored (:meth:`Runtime.settle`, batch after
+    batch until none is due), post their entries and start their receipts' delivery;
 ``annual-statements``
     issue a year's giving statements (``receipts.annual.issue_statements``), then deliver them.
 
@@ -52,6 +55,7 @@ QUEUE = "conservancy"
 # Long enough for the slowest job of each kind; RQ stops a job that runs longer.
 TIMEOUTS = {
     "post-ledger": timedelta(minutes=10),
+    "settle": timedelta(minutes=30),
     "deliver": timedelta(minutes=30),
     "annual-statements": timedelta(hours=12),
 }
@@ -64,6 +68,7 @@ SWEEP_EVERY = timedelta(minutes=5)
 class Job(StrEnum):
     POST_LEDGER = "post-ledger"
     DELIVER = "deliver"
+    SETTLE = "settle"
     ANNUAL_STATEMENTS = "annual-statements"
 
 
@@ -80,7 +85,8 @@ Entry = Callable[[str, dict[str, int]], str]
 
 
 class InProcessJobs:
-    """No Redis: post in the caller, deliver on the courier thread, statements in the caller."""
+    """No Redis: post in the caller, settle and deliver on their threads, statements in the
+    caller."""
 
     def __init__(self, runtime: Host) -> None:
         self.runtime = runtime
@@ -90,6 +96,8 @@ class InProcessJobs:
             self.runtime.post_ledger()
         elif kind is Job.DELIVER:
             self.runtime.courier.kick()
+        elif kind is Job.SETTLE:
+            self.runtime.settler.kick()
         else:
             perform(self.runtime, kind, params)
         return True
@@ -180,6 +188,9 @@ def perform(runtime: Host, kind: Job, params: dict[str, Any]) -> str:
         return f"posted {posted.posted} entries"
     if kind is Job.DELIVER:
         return _deliver_until_idle(runtime)
+    if kind is Job.SETTLE:
+        done = runtime.settle_all()
+        return f"settled {done.settled} Stripe events ({done.failed} to try again)"
     from conservancy.kernel import clock
     from conservancy.receipts.annual import issue_statements
 

@@ -8,6 +8,9 @@ a quiet site may be hours away. So every deployment sweeps now and then:
 (:class:`conservancy.background.jobs.Sweeper`), and, where there is no worker, ``conservancy
 sweep`` from a timer (``deploy/conservancy-sweep.timer``). A sweep
 
+- settles the Stripe events the webhook stored when one has been due longer than
+  :data:`LOST_AFTER` (its settler died, or its try failed and is due again:
+  ``payments.inbox``), and then every event that is due;
 - posts the ledger outbox when an entry has waited longer than :data:`LOST_AFTER`
   (it posts everything pending then, as any post does: one append under the
   books' lock, in the outbox's order);
@@ -32,6 +35,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
@@ -43,6 +47,9 @@ from conservancy.ledger.models import LedgerOutbox
 from conservancy.ledger.outbox import PostResult
 from conservancy.mail.models import MailMessage, MailStatus
 from conservancy.mail.outbox import stuck
+from conservancy.payments.inbox import NOTHING as NOTHING_SETTLED
+from conservancy.payments.inbox import Settled
+from conservancy.payments.models import StripeInbox
 from conservancy.receipts.models import Receipt
 
 # Work waiting longer than this was lost: a job does it within seconds of the commit.
@@ -52,6 +59,7 @@ NOTHING_DELIVERED = Delivery(0, 0, 0, 0, 0)
 
 @dataclass(frozen=True)
 class SweepResult:
+    settled: Settled
     posted: PostResult
     delivered: Delivery
     stuck: int
@@ -64,8 +72,12 @@ class SweepResult:
             f"posted {_count(self.posted.posted, 'ledger entry', 'ledger entries')}, "
             f"drew {_count(d.rendered, 'document')}, sent {_count(d.sent, 'message')}"
         )
+        if self.settled.claimed:
+            line = f"settled {_count(self.settled.settled, 'Stripe event')}, {line}"
         if self.posted.recovered:
             line += f" (completed {self.posted.recovered} from an interrupted append)"
+        if self.settled.failed:
+            line += f", {_count(self.settled.failed, 'Stripe event')} to settle later"
         if d.retry_later:
             line += f", {d.retry_later} to retry later"
         if d.render_failed:
@@ -83,6 +95,10 @@ def sweep(
     Safe to run any time, anywhere, any number of times, alongside jobs and other sweeps."""
     now = now or clock.now()
     cutoff = now - lost_after
+    with runtime.sessions() as session:
+        settle = _any(session, select(StripeInbox.id).where(StripeInbox.due_at <= cutoff))
+    # Settling posts its entries and delivers its receipts itself.
+    settled = runtime.settle_all() if settle else NOTHING_SETTLED
     with runtime.sessions() as session:
         post = _any(
             session,
@@ -105,7 +121,7 @@ def sweep(
         stuck_now = len(stuck(session))
         removed = remove_stale(session, now)
         session.commit()
-    return SweepResult(posted, delivered, stuck_now, removed)
+    return SweepResult(settled, posted, delivered, stuck_now, removed)
 
 
 def deliver_all(runtime: Host) -> Delivery:
@@ -121,7 +137,7 @@ def deliver_all(runtime: Host) -> Delivery:
             return Delivery(rendered, done.render_failed, sent, done.retry_later, send_failed)
 
 
-def _any(session: Session, query: Select[int]) -> bool:
+def _any(session: Session, query: Select[Any]) -> bool:
     return bool(session.scalar(select(query.exists())))
 
 

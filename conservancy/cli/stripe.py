@@ -94,18 +94,23 @@ def stand_in(
     help="Fetch events from this date on (default: the last 30 days, which Stripe keeps).",
 )
 def sync(since: datetime | None) -> None:
-    """Fetch events from Stripe and process any not yet processed (recovery from lost webhooks)."""
+    """Settle the events the webhook stored, then fetch events from Stripe and process any not
+    yet processed (recovery from lost webhooks and from settlers that stopped)."""
     from conservancy.cli.common import open_runtime
     from conservancy.kernel import clock
     from conservancy.payments.events import sync as sync_events
 
     start = since.replace(tzinfo=UTC) if since is not None else clock.now() - timedelta(days=30)
     with open_runtime() as rt:
+        stored = rt.settle_all()
         counts = sync_events(rt.sessions, rt.gateway, start, rt.settings.timezone)
         posted = rt.post_ledger().posted
         delivered = rt.deliver()
+    # The stored events it settled were processed too (and then Stripe's list finds them done).
+    waiting = f" ({stored.failed} stored events to try again)" if stored.failed else ""
+    processed = counts["processed"] + stored.settled
     click.echo(
-        f"{counts['processed']} events processed, {counts['duplicate']} already done, "
+        f"{processed} events processed{waiting}, {counts['duplicate']} already done, "
         f"{counts['ignored']} ignored; {posted} ledger entries posted; "
         f"{delivered.rendered} receipts drawn, {delivered.sent} e-mails sent"
     )

@@ -1,8 +1,9 @@
-"""Stripe's events: verified, recorded once, and acted on in any order.
+"""Stripe's events: acted on once, in any order.
 
-The event id goes into ``stripe_events`` (primary key) in the same database
+The webhook stores an event (``payments.inbox``); a settler brings it here. The
+event id goes into ``stripe_events`` (primary key) in the same database
 transaction that acts on it, before it is acted on: a duplicate, even one
-delivered at the same moment, fails on that key and changes nothing. Acting
+settled at the same moment, fails on that key and changes nothing. Acting
 on an event never trusts the event's copy of an object for money: it asks
 Stripe for the object's current state, and books each money object
 (balance transaction, refund, dispute movement) under its own ref, so the
@@ -18,7 +19,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -28,8 +29,8 @@ from conservancy.donations.models import Donation, DonationStatus, DonationStatu
 from conservancy.kernel import clock
 from conservancy.ledger.models import LedgerOutbox
 from conservancy.ledger.outbox import is_recorded, record
-from conservancy.payments.gateway import BadSignature, DisputeInfo, Event, Gateway, RefundInfo
-from conservancy.payments.models import StripeEvent
+from conservancy.payments.gateway import DisputeInfo, Event, Gateway, RefundInfo
+from conservancy.payments.models import StripeEvent, StripeInbox
 from conservancy.payments.reversals import refunds_before
 from conservancy.sponsorships import payments as sponsorship_payments
 
@@ -46,35 +47,39 @@ class Context:
     tz: ZoneInfo
 
 
-def handle_webhook(
+def process(
     sessions: sessionmaker[Session],
     gateway: Gateway,
-    payload: bytes,
-    signature: str | None,
+    event: Event,
     tz: ZoneInfo,
+    *,
+    received_at: datetime | None = None,
 ) -> str:
-    """Verify, then process once. Returns what happened: processed, duplicate or ignored.
+    """Act on ``event`` once. Returns what happened: processed, duplicate or ignored.
 
-    Raises BadSignature (the caller answers 400) for a bad signature, a body
-    that is not an event, or an event from the other mode (live vs test).
-    """
-    event = gateway.verify_event(payload, signature)
-    if event.livemode != gateway.livemode:
-        raise BadSignature("the event's livemode does not match our Stripe key")
-    return process(sessions, gateway, event, tz)
-
-
-def process(sessions: sessionmaker[Session], gateway: Gateway, event: Event, tz: ZoneInfo) -> str:
+    The transaction that acts also removes the event from the inbox (``payments.inbox``),
+    where the webhook stored it, so it is settled exactly once either way."""
     for attempt in range(ATTEMPTS):
         with sessions() as session:
             if session.get(StripeEvent, event.id) is not None:
+                _out_of_inbox(session, event.id)
+                session.commit()
                 return "duplicate"
             try:
-                session.add(StripeEvent(id=event.id, type=event.type, created_at=event.created_at))
+                session.add(
+                    StripeEvent(
+                        id=event.id,
+                        type=event.type,
+                        created_at=event.created_at,
+                        received_at=received_at or clock.now(),
+                        settled_at=clock.now(),
+                    )
+                )
                 session.flush()
                 handler = HANDLERS.get(event.type)
                 if handler is not None:
                     handler(Context(session, gateway, tz), event.object)
+                _out_of_inbox(session, event.id)
                 session.commit()
                 return "processed" if handler else "ignored"
             except IntegrityError:
@@ -83,6 +88,10 @@ def process(sessions: sessionmaker[Session], gateway: Gateway, event: Event, tz:
                 session.rollback()
                 log.info("stripe event %s raced another writer (try %d)", event.id, attempt + 1)
     raise RuntimeError(f"stripe event {event.id} kept conflicting; Stripe will retry it")
+
+
+def _out_of_inbox(session: Session, event_id: str) -> None:
+    session.execute(delete(StripeInbox).where(StripeInbox.id == event_id))
 
 
 # -- finding our donation --------------------------------------------------------

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import DateTime, Index, String
+from sqlalchemy import JSON, DateTime, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from conservancy.infra.db import Base
@@ -15,11 +16,43 @@ class StripeEvent(Base):
     second delivery (even a simultaneous one) finds it and does nothing."""
 
     __tablename__ = "stripe_events"
+    __table_args__ = (Index("ix_stripe_events_settled_at", "settled_at"),)
 
     id: Mapped[str] = mapped_column(String(255), primary_key=True)
     type: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # When the webhook (or `stripe sync`) brought it, and when it was acted on.
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=clock.now)
+    settled_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=clock.now)
+
+
+class StripeInbox(Base):
+    """A Stripe event received and not yet acted on: the webhook's whole write.
+
+    The webhook verifies the event, stores it here (its id the key, so a second
+    delivery stores nothing) and answers; a settler (``payments.inbox``) acts on it
+    later and deletes the row in the transaction that inserts its ``stripe_events``
+    row. ``due_at`` is when a settler may next claim it: when it arrived, then the end
+    of a settler's claim (a settler that dies leaves it to the next after that), or
+    the time of the next try after a failure.
+    """
+
+    __tablename__ = "stripe_inbox"
+    __table_args__ = (Index("ix_stripe_inbox_due_at", "due_at"),)
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    type: Mapped[str] = mapped_column(String(100))
+    # Events of one money object (a donation, subscription, charge, payout) settle in order.
+    object_key: Mapped[str] = mapped_column(String(255))
+    livemode: Mapped[bool]
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=clock.now)
+    # The event's data.object as Stripe sent it (never trusted for money: see events.py).
+    object: Mapped[dict[str, Any]] = mapped_column(JSON)
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=clock.now)
+    attempts: Mapped[int] = mapped_column(default=0)
+    # The last failure's kind (an exception's type and Stripe's words), never a donor's data.
+    last_error: Mapped[str | None] = mapped_column(String(300))
 
 
 class CheckoutAttempt(Base):

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import socket
 import threading
+from collections import Counter
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -60,6 +61,7 @@ class StandIn:
         self.log_requests = log_requests
         self.webhooks = WebhookSender(webhook_url, webhook_secret)
         self._store: Store | None = None
+        self._app: StandInApp | None = None
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -94,7 +96,7 @@ class StandIn:
             )
             store.load()  # StateFileError: the file is there but unreadable
             self._store = store
-            app = StandInApp(self._store, self.webhooks, self.latency_ms)
+            app = self._app = StandInApp(self._store, self.webhooks, self.latency_ms)
             self._server = make_server(
                 HOST,
                 port,
@@ -142,6 +144,13 @@ class StandIn:
     def wait_for_webhooks(self, timeout: float = 10.0) -> bool:
         """Until every queued delivery succeeded or gave up; False if time ran out."""
         return self.webhooks.wait(timeout)
+
+    def api_calls(self) -> Counter[str]:
+        """The API calls answered so far, by method and path (``GET /v1/charges/ch_…``)."""
+        if self._app is None:
+            raise RuntimeError("the stand-in is not running; call start() first")
+        with self.store.lock:
+            return Counter(self._app.api_calls)
 
     def records(self) -> dict[str, Any]:
         """The stand-in's own ledger: charges, refunds, disputes, payouts, balance transactions."""

@@ -23,6 +23,7 @@ import hashlib
 import json
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -401,6 +402,8 @@ class StandInApp:
         self.webhooks = webhooks
         self.faults = Faults()
         self.latency_ms = check_latency(latency_ms)
+        # API calls answered so far, by "METHOD /path" (tests: what asked Stripe what).
+        self.api_calls: Counter[str] = Counter()
         rules = [
             Rule(path, methods=[method], endpoint=("api", index))
             for index, (method, path, _, _) in enumerate(API)
@@ -481,6 +484,8 @@ class StandInApp:
 
     def api(self, request: Request, index: int, object_id: str | None) -> Response:
         method, _, handler, schema = API[index]
+        with self.store.lock:
+            self.api_calls[f"{method} {request.path}"] += 1
         if latency_ms := self.latency_ms:
             time.sleep(latency_ms / 1000)  # the way to Stripe and back; no lock is held
         with self.store.lock:

@@ -127,7 +127,10 @@ def give(
 
 
 def settle_webhooks(rt: Runtime, standin: StandIn) -> None:
+    """Until the stand-in's webhooks are delivered and what they stored is settled and
+    posted (the webhook only stores: payments.inbox)."""
     assert standin.wait_for_webhooks(30), "the stand-in still has webhooks to deliver"
+    assert rt.settler.wait_idle(30), "the settler is still settling"
     rt.post_ledger()
 
 

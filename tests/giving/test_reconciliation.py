@@ -89,6 +89,7 @@ def cents(value: Decimal) -> int:
 def wait_for_webhooks(rt: Runtime, standin: StandIn) -> None:
     # Not a timing assertion: a guard so that a stuck delivery fails the test.
     assert standin.wait_for_webhooks(180), "the stand-in still has webhooks to deliver"
+    assert rt.settler.wait_idle(180), "the settler is still settling"
     rt.post_ledger()
 
 

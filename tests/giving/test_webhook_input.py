@@ -2,8 +2,9 @@
 
 Payloads are signed here with Stripe's scheme (``t=<unix>,v1=<HMAC-SHA256 of
 "<t>.<payload>">``) and posted to the app's test client. Whatever is refused
-gets a 400 and writes nothing: no ``stripe_events`` row, no outbox row, not a
-byte of the books.
+gets a 400 and writes nothing: no ``stripe_events`` or ``stripe_inbox`` row, no outbox
+row, not a byte of the books. What is accepted is only stored and answered; the books
+change when the settler has settled it.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from sqlalchemy import func, select
 from conservancy.donations.models import DonationStatus, Gift
 from conservancy.kernel import clock
 from conservancy.ledger.models import LedgerOutbox
-from conservancy.payments.models import StripeEvent
+from conservancy.payments.models import StripeEvent, StripeInbox
 from conservancy.payments.stripe_gateway import SIGNATURE_TOLERANCE
 from conservancy.runtime import Runtime
 from conservancy.standin import StandIn
@@ -47,6 +48,7 @@ class Written:
     """Everything a webhook could write, to compare before and after."""
 
     events: int
+    inbox: int
     outbox: int
     books: str  # a digest of every .beancount file (the snapshot cache is not the books)
 
@@ -54,8 +56,9 @@ class Written:
 def written(rt: Runtime) -> Written:
     with rt.sessions() as session:
         events = session.scalar(select(func.count()).select_from(StripeEvent)) or 0
+        inbox = session.scalar(select(func.count()).select_from(StripeInbox)) or 0
         outbox = session.scalar(select(func.count()).select_from(LedgerOutbox)) or 0
-    return Written(events, outbox, books_digest(rt))
+    return Written(events, inbox, outbox, books_digest(rt))
 
 
 def deliver(client: FlaskClient, payload: bytes, header: str | None) -> tuple[int, dict[str, Any]]:
@@ -175,9 +178,14 @@ def test_replayed_event_is_answered_200_and_books_nothing_twice(
     completed = next(e for e in raw_events(standin) if e["type"] == "checkout.session.completed")
     payload = json.dumps(completed, indent=2).encode()
 
-    assert deliver(client, payload, signature(payload)) == (200, {"status": "processed"})
+    assert deliver(client, payload, signature(payload)) == (200, {"status": "received"})
+    # Stored, not yet acted on: the settler does that, after the answer.
+    assert donation(rt, donation_id).status is DonationStatus.PENDING
+    assert written(rt).inbox == before.inbox + 1
+    assert rt.settler.wait_idle()
     assert donation(rt, donation_id).status is DonationStatus.PAID
     after_first = written(rt)
+    assert after_first.inbox == before.inbox
     refs = ledger_refs(rt)
     assert after_first.events == before.events + 1
     assert after_first.outbox == before.outbox + 2  # the gift and its sponsorship fee

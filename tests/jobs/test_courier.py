@@ -13,7 +13,7 @@ import time
 import pytest
 from sqlalchemy import select
 
-from conservancy.background.courier import Traffic
+from conservancy.background.courier import Courier, Traffic
 from conservancy.receipts.models import Receipt
 from conservancy.runtime import Runtime
 from tests.factories import settled_gift, with_project
@@ -103,3 +103,31 @@ def test_every_request_is_counted_while_it_runs_and_no_longer(runtime: Runtime, 
     app.test_client().get(path)
     assert seen == [1]
     assert runtime.traffic.under_way == 0
+
+
+def test_a_courier_with_a_period_does_work_that_came_due_without_a_kick() -> None:
+    """The settler's periodic pass: an event whose try failed comes due again later, and
+    nothing kicks the settler for it."""
+    due = threading.Event()
+    done = threading.Event()
+
+    def work() -> bool:
+        if due.is_set():
+            done.set()
+            due.clear()
+        return False
+
+    courier = Courier(work, name="settler", every=0.05)
+    courier.kick()
+    assert courier.wait_idle(5)
+    due.set()  # no kick
+    assert done.wait(5)
+
+
+def test_a_courier_without_a_period_waits_for_a_kick() -> None:
+    passes: list[float] = []
+    courier = Courier(lambda: bool(passes.append(time.monotonic())), name="courier")
+    courier.kick()
+    assert courier.wait_idle(5)
+    time.sleep(0.3)
+    assert len(passes) == 1

@@ -34,6 +34,7 @@ from conservancy.background.jobs import (
 from conservancy.infra.config import Settings
 from conservancy.kernel import clock
 from conservancy.ledger.outbox import pending_count, record
+from conservancy.payments import inbox
 from conservancy.receipts.models import AnnualStatement, Receipt
 from conservancy.runtime import Runtime
 from conservancy.standin import StandIn
@@ -110,18 +111,22 @@ def test_a_settled_gift_is_posted_and_mailed_by_the_worker_and_not_before(
     give(rt, standin, "25.00", name="Ada Lovelace")
     assert standin.wait_for_webhooks(30), "the stand-in still has webhooks to deliver"
 
-    # The webhook committed the gift and queued its work; nobody has done it yet.
-    assert queue_length(redis_url) >= 2
+    # The webhook stored the events and queued the settling; nobody has settled them yet.
+    assert queue_length(redis_url) >= 1
     with rt.sessions() as session:
-        assert pending_count(session) > 0
+        assert inbox.pending(session) > 0
+        assert pending_count(session) == 0
     assert rt.books.load().fund_balance("Twisted").minor == 0
+    assert rt.settler.wait_idle(5)
     assert rt.courier.wait_idle(5)
     assert _inbox(rt) == []
 
+    # The worker settles them, posts the gift and queues its receipt, which it then mails.
     work(rt, burst=True, sweep=False)
 
     assert queue_length(redis_url) == 0
     with rt.sessions() as session:
+        assert inbox.pending(session) == 0
         assert pending_count(session) == 0
     assert rt.books.load().fund_balance("Twisted").minor > 0
     [mail] = _inbox(rt)

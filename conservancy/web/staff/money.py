@@ -50,6 +50,7 @@ from conservancy.ledger.health import ledger_health
 from conservancy.mail.outbox import stuck
 from conservancy.money import Currency, Money
 from conservancy.payments.gateway import GatewayError
+from conservancy.payments.inbox import intake
 from conservancy.projects.fund import campaign_progress, campaigns
 from conservancy.projects.models import Campaign, Project
 from conservancy.projects.service import get_sponsor
@@ -475,6 +476,8 @@ def ledger(staff: Staff) -> ResponseReturnValue:
     return _page(
         "staff/admin/ledger.html",
         health=ledger_health(session, runtime().books),
+        intake=intake(session),
+        now=clock.now(),
         stuck=stuck(session),
     )
 
