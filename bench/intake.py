@@ -837,7 +837,7 @@ def profile_phases(env: dict[str, str], payloads: list[str]) -> dict[str, Any]:
     # The settler and the courier do nothing when kicked: the settler's batch is run below,
     # in this thread (cProfile and the phases see one thread), and receipts are timed apart.
     Courier.kick = lambda self: None  # type: ignore[method-assign]
-    rt._pools = (Inline(), Inline())
+    rt._pool = Inline()  # type: ignore[assignment]
     phases.wrap(StripeGateway, "verify_event", "webhook: signature check and parse")
     phases.wrap(inbox, "store", "webhook: the event stored")
     phases.wrap(inbox, "claim", "settler: claim")

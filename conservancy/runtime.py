@@ -20,12 +20,13 @@ from conservancy.ledger.outbox import PostResult, post_pending
 from conservancy.payments.gateway import Gateway
 from conservancy.payments.inbox import NOTHING, Settled, settle_batch
 
-# A settler's threads: Stripe reads in flight at once, and events settled at once (each a
-# short transaction on a connection of the engine's pool, which keeps five and lends ten).
-FETCH_THREADS = 32
-SETTLE_THREADS = 4
-# The web process's settler also looks this often for events due again after a failure.
-SETTLER_EVERY = 10.0
+# A settler's threads: money objects settled at once, each waiting on its Stripe reads, then
+# settling in a short transaction on a connection of the engine's pool (five kept, ten lent;
+# a thread waits for one when all are out).
+SETTLER_THREADS = 32
+# The web process's settler also looks this often for events due again (after a failure, or
+# a settler that died and whose claim ran out).
+SETTLER_EVERY = 5.0
 
 
 @dataclass
@@ -40,10 +41,9 @@ class Runtime:
     courier: Courier = field(init=False, repr=False)
     # Settles the Stripe events the webhook stored (payments.inbox), off the request.
     settler: Courier = field(init=False, repr=False)
-    _pools: tuple[ThreadPoolExecutor, ThreadPoolExecutor] | None = field(
-        default=None, init=False, repr=False
-    )
-    # The web requests under way in this process; the courier draws in their pauses.
+    _pool: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
+    # The web requests and settler batches under way in this process; the courier draws
+    # receipts in their pauses.
     traffic: Traffic = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -91,10 +91,16 @@ class Runtime:
         append; their receipts handed to the courier (or the queue)."""
         if not (self.settings.stripe_secret_key and self.settings.stripe_webhook_secret):
             return NOTHING  # no webhook could have stored anything (see web/stripe)
-        fetch, settle = self._settler_pools()
-        done = settle_batch(
-            self.sessions, self.gateway, self.settings.timezone, fetch=fetch, settle=settle
-        )
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(SETTLER_THREADS, thread_name_prefix="settle")
+        # A batch counts as traffic: the courier draws receipts after the books are settled.
+        self.traffic.started()
+        try:
+            done = settle_batch(
+                self.sessions, self.gateway, self.settings.timezone, pool=self._pool
+            )
+        finally:
+            self.traffic.finished()
         if done.settled:
             self.post_ledger()
             self.jobs.enqueue(Job.DELIVER)
@@ -107,14 +113,6 @@ class Runtime:
             claimed, settled = claimed + done.claimed, settled + done.settled
             failed += done.failed
         return Settled(claimed, settled, failed)
-
-    def _settler_pools(self) -> tuple[ThreadPoolExecutor, ThreadPoolExecutor]:
-        if self._pools is None:
-            self._pools = (
-                ThreadPoolExecutor(FETCH_THREADS, thread_name_prefix="stripe-read"),
-                ThreadPoolExecutor(SETTLE_THREADS, thread_name_prefix="settle"),
-            )
-        return self._pools
 
     def deliver(self, pause: Callable[[], None] | None = None) -> Delivery:
         """After a commit: draw receipts that have no PDF yet, then send the mail that is due.
@@ -157,9 +155,8 @@ class Runtime:
     def close(self) -> None:
         self.settler.finish(timeout=30)
         self.courier.finish(timeout=30)
-        if self._pools is not None:
-            for pool in self._pools:
-                pool.shutdown(wait=True)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
         self.engine.dispose()
 
 

@@ -13,9 +13,11 @@ A settler then does what the webhook used to do, in batches (:func:`settle_batch
    the write lock on SQLite), moving each one's ``due_at`` a lease ahead, so any
    number of settlers run side by side and a settler that dies leaves its events to
    the next one once the lease ends;
-2. it **fetches** what each event's handler will ask Stripe, many reads in flight at
-   once (:mod:`conservancy.payments.prefetch`), into a memo the handlers then read;
-3. it **settles** each event in its own transaction, as ``events.process`` always did
+2. for each money object of the batch, on a pool of threads (many objects at once), it
+   **fetches** what its events' handlers will ask Stripe into a memo the handlers then
+   read (:mod:`conservancy.payments.prefetch`), so Stripe's latency is waited out side
+   by side and never inside a transaction; then it
+3. **settles** each event in its own transaction, as ``events.process`` always did
    (the ``stripe_events`` key, each money object under its own ref), the events of one
    money object one after another, in the order they arrived; the transaction that
    settles an event deletes it from the inbox;
@@ -29,6 +31,7 @@ starts the receipts' delivery. Where settlers run: :mod:`conservancy.background.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterable
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -48,8 +51,9 @@ from conservancy.payments.prefetch import MemoGateway, prefetch
 
 log = logging.getLogger(__name__)
 
-# How long a claim holds: a batch settles in seconds; a settler that died is replaced then.
-LEASE = timedelta(seconds=30)
+# How long a claim holds: a batch settles in a second or two; a settler that died is replaced
+# then (one that is only slow, and loses its claim, does no harm: events.process is once-only).
+LEASE = timedelta(seconds=15)
 # After the n-th failed try an event waits this long (the last one from then on).
 RETRY_WAITS = (
     timedelta(seconds=5),
@@ -59,6 +63,9 @@ RETRY_WAITS = (
     timedelta(hours=1),
 )
 BATCH = 100
+# Settling transactions under way at once in one settler: enough to overlap their round
+# trips to the database, few enough to leave the pool's connections to the web's requests.
+SETTLING_AT_ONCE = 4
 
 
 # -- the webhook --------------------------------------------------------------------------------
@@ -216,20 +223,27 @@ def settle_batch(
     gateway: Gateway,
     tz: ZoneInfo,
     *,
-    fetch: Executor,
-    settle: Executor,
+    pool: Executor,
     limit: int = BATCH,
+    at_once: int = SETTLING_AT_ONCE,
 ) -> Settled:
-    """Claim a batch, fetch what it needs of Stripe on ``fetch``'s threads, and settle it on
-    ``settle``'s, one money object per task. The caller posts the ledger afterwards."""
+    """Claim a batch and settle it on ``pool``'s threads, one money object per task: each
+    task makes its events' Stripe reads, then settles them in order. Stripe's latency is
+    so waited out side by side, and a settling transaction never waits on Stripe. The
+    caller posts the ledger afterwards."""
     batch = claim(sessions, limit)
     if not batch:
         return NOTHING
     memo = MemoGateway(gateway)
-    for _ in fetch.map(lambda c: prefetch(memo, c.event), batch):
-        pass
-    outcomes = settle.map(lambda group: _settle_group(sessions, memo, tz, group), _groups(batch))
-    settled = sum(outcomes)
+    transactions = threading.BoundedSemaphore(at_once)
+
+    def settle(group: list[Claimed]) -> int:
+        for claimed in group:
+            prefetch(memo, claimed.event)
+        with transactions:
+            return _settle_group(sessions, memo, tz, group)
+
+    settled = sum(pool.map(settle, _groups(batch)))
     return Settled(len(batch), settled, len(batch) - settled)
 
 
