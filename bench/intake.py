@@ -959,6 +959,23 @@ def _builtin_kind(name: str) -> str:
 # -- the runs ----------------------------------------------------------------------------------
 
 
+def held_by(database_url: str, pid: int | None) -> int | None:
+    """Stripe events claimed by process ``pid``'s settler and not yet settled."""
+    if pid is None:
+        return None
+    import psycopg
+
+    try:
+        with psycopg.connect(_libpq(database_url)) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM stripe_inbox WHERE claimed_by LIKE %s AND due_at > now()",
+                (f"%:{pid}",),
+            ).fetchone()
+    except psycopg.Error:
+        return None  # a figure for the report; the run goes on without it
+    return int(row[0]) if row else 0
+
+
 def kill_a_worker(master: int) -> int | None:
     workers = children(master)
     if not workers:
@@ -1188,11 +1205,14 @@ def run_app(
             def progress(done: int) -> None:
                 with fault_lock:
                     if done >= kill_at and "worker killed" not in faults:
-                        faults["worker killed"] = {
-                            "pid": kill_a_worker(app.pid),
+                        pid = kill_a_worker(app.pid)
+                        faults["worker killed"] = killed = {
+                            "pid": pid,
                             "after_deliveries": done,
                             "at_s": round(time.time() - t_burst, 2),
                         }
+                        # Events its settler had claimed and not settled: mid-batch.
+                        killed["its_settler_held"] = held_by(database_url, pid)
                     if done >= restart_at and "postgresql" not in faults:
                         faults["postgresql"] = {
                             "after_deliveries": done,

@@ -31,6 +31,8 @@ starts the receipts' delivery. Where settlers run: :mod:`conservancy.background.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 from collections.abc import Iterable
 from concurrent.futures import Executor
@@ -39,7 +41,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -92,11 +94,14 @@ def receive(
 
 
 def store(session: Session, event: Event) -> bool:
-    """Put ``event`` in the inbox unless it is there or settled already; True if it was put."""
-    if session.get(StripeEvent, event.id) is not None:
-        return False
+    """Put ``event`` in the inbox unless it is there or settled already; True if it was put.
+
+    The row goes in first and the settled events are looked at after: a settler's
+    transaction deletes the event's row and records it as settled at once, so either this
+    insert waits for it and then sees it settled, or it finds the row still there. Looked
+    at first, a settling that committed in between would let the event in again."""
     now = clock.now()
-    return _insert_once(
+    stored = _insert_once(
         session,
         StripeInbox,
         id=event.id,
@@ -109,6 +114,10 @@ def store(session: Session, event: Event) -> bool:
         due_at=now,
         attempts=0,
     )
+    if stored and session.get(StripeEvent, event.id) is not None:
+        session.execute(delete(StripeInbox).where(StripeInbox.id == event.id))
+        return False
+    return stored
 
 
 def _ignore(session: Session, event: Event) -> bool:
@@ -199,6 +208,7 @@ def claim(
 ) -> list[Claimed]:
     """Take up to ``limit`` due events for this settler, oldest first, for a lease."""
     now = now or clock.now()
+    me = f"{socket.gethostname()[:80]}:{os.getpid()}"  # this process (forked ones differ)
     with sessions() as session:
         rows = session.scalars(
             select(StripeInbox)
@@ -211,6 +221,7 @@ def claim(
         for row in rows:
             row.due_at = now + LEASE
             row.attempts += 1
+            row.claimed_by = me
             created, received = clock.as_utc(row.created_at), clock.as_utc(row.received_at)
             event = Event(row.id, row.type, row.livemode, created, row.object)
             claimed.append(Claimed(event, row.object_key, received, row.attempts))

@@ -51,6 +51,8 @@ class StripeInbox(Base):
     object: Mapped[dict[str, Any]] = mapped_column(JSON)
     due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=clock.now)
     attempts: Mapped[int] = mapped_column(default=0)
+    # The settler that claimed it last ("<host>:<pid>"), for the log and staff.
+    claimed_by: Mapped[str | None] = mapped_column(String(100))
     # The last failure's kind (an exception's type and Stripe's words), never a donor's data.
     last_error: Mapped[str | None] = mapped_column(String(300))
 

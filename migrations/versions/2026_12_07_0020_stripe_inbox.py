@@ -36,6 +36,7 @@ def upgrade() -> None:
         sa.Column("object", sa.JSON(), nullable=False),
         sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("claimed_by", sa.String(length=100), nullable=True),
         sa.Column("last_error", sa.String(length=300), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_stripe_inbox")),
     )

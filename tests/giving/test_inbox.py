@@ -10,6 +10,7 @@ and what the settler wrote and asked after.
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -19,7 +20,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 
 from conservancy.donations.models import DonationStatus, Gift
 from conservancy.kernel import clock
@@ -124,6 +125,42 @@ def test_a_second_delivery_stores_nothing_before_or_after_settling(
     assert counts(rt) == before
 
 
+def test_a_delivery_racing_the_settling_of_its_event_is_a_duplicate(
+    rt: Runtime, standin: StandIn, client: FlaskClient
+) -> None:
+    """Stripe's retry arrives while a settler commits the first delivery: it must not put
+    the event back in the inbox (answered "received" a second time)."""
+    give(rt, standin, "15.00")
+    event = completed_event(standin)
+    assert deliver(client, event)[1] == {"status": "received"}
+    [claimed] = inbox.claim(rt.sessions)
+
+    # A settler's transaction, up to its commit: the event done, its inbox row deleted.
+    settling = rt.sessions()
+    now = clock.now()
+    settling.add(
+        StripeEvent(
+            id=claimed.event.id,
+            type=claimed.event.type,
+            created_at=claimed.event.created_at,
+            received_at=claimed.received_at,
+            settled_at=now,
+        )
+    )
+    settling.execute(delete(StripeInbox).where(StripeInbox.id == claimed.event.id))
+    settling.flush()
+    answers: list[tuple[int, dict[str, Any]]] = []
+    retry = threading.Thread(target=lambda: answers.append(deliver(client, event)))
+    retry.start()
+    retry.join(0.5)  # it waits on the settling transaction (PostgreSQL's row, SQLite's lock)
+    settling.commit()
+    settling.close()
+    retry.join(30)
+
+    assert answers == [(200, {"status": "duplicate"})]
+    assert waiting(rt) == []
+
+
 def test_an_event_that_fails_to_settle_waits_and_is_settled_when_stripe_answers_again(
     rt: Runtime, standin: StandIn, client: FlaskClient
 ) -> None:
@@ -136,6 +173,8 @@ def test_an_event_that_fails_to_settle_waits_and_is_settled_when_stripe_answers_
 
     [row] = waiting(rt)
     assert row.attempts == 1
+    assert row.claimed_by is not None
+    assert row.claimed_by.endswith(f":{os.getpid()}")  # this process's settler tried it
     assert row.last_error is not None
     assert "could not reach Stripe" in row.last_error
     assert clock.as_utc(row.due_at) > clock.now()  # not tried again at once
