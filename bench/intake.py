@@ -588,6 +588,61 @@ def fire(
     return result
 
 
+def fire_steady(port: int, payloads: list[bytes], rate: float) -> tuple[Burst, dict[int, float]]:
+    """POST the i-th payload at ``i / rate`` seconds (a thread each when its time comes,
+    so a slow answer delays no other); answers when each donation's webhook was sent."""
+    result = Burst()
+    sent: dict[int, float] = {}
+    lock = threading.Lock()
+
+    def one(payload: bytes) -> None:
+        at = time.time()
+        started = time.perf_counter()
+        status, outcome = post(port, payload)
+        took = time.perf_counter() - started
+        with lock:
+            sent[_donation_id(payload.decode())] = at
+            result.attempts += 1
+            result.statuses[str(status)] += 1
+            if status == 200:
+                result.latencies_ok.append(took)
+                result.outcomes[outcome] += 1
+                result.delivered += 1
+            else:
+                result.latencies_failed.append(took)
+                result.gave_up += 1
+
+    threads = []
+    start = time.monotonic()
+    result.sent_at = time.time()
+    for i, payload in enumerate(payloads):
+        time.sleep(max(0.0, start + i / rate - time.monotonic()))
+        thread = threading.Thread(target=one, args=(payload,), daemon=True)
+        thread.start()
+        threads.append(thread)
+    for thread in threads:
+        thread.join()
+    result.finished_at = time.time()
+    return result, sent
+
+
+def posted_after_sent(database_url: str, sent: dict[int, float]) -> dict[str, Any]:
+    """For each gift: its webhook sent -> its entry posted to the books (what the dashboard
+    reads from the books' tail at its next request)."""
+    import psycopg
+
+    with psycopg.connect(_libpq(database_url)) as conn:
+        rows = conn.execute(
+            "SELECT g.donation_id, o.posted_at FROM gifts g JOIN ledger_outbox o ON o.ref = g.ref"
+        ).fetchall()
+    delays = [
+        posted.timestamp() - sent[donation]
+        for donation, posted in rows
+        if donation in sent and posted is not None
+    ]
+    return {"gifts": len(delays), "of": len(sent), **percentiles(delays)}
+
+
 def percentiles(values: list[float]) -> dict[str, float]:
     if not values:
         return {}
@@ -1023,6 +1078,7 @@ class Options:
     seed: int = 7
     keep: bool = False
     stripe_latency_ms: int = 0  # the stand-in's, for the burst (conservancy.standin.api)
+    rate: float = 0.0  # > 0: a steady rate (gifts a second) instead of a burst
     admin_url: str = ADMIN_URL
     redis_url: str = REDIS_URL
 
@@ -1230,7 +1286,13 @@ def run_app(
 
         meter.begin()
         t_burst = time.time()
-        fired = fire(port, deliveries, options.concurrency, retry=options.faults, progress=progress)
+        sent: dict[int, float] = {}
+        if options.rate > 0:
+            fired, sent = fire_steady(port, deliveries, options.rate)
+        else:
+            fired = fire(
+                port, deliveries, options.concurrency, retry=options.faults, progress=progress
+            )
         for thread in fault_threads:
             thread.join()
         counts = wait_posted(database_url, len(burst.donations), timeout=600)
@@ -1242,6 +1304,9 @@ def run_app(
             summary["end_to_end_s"] = round(e2e, 3)
             summary["gifts_per_s_end_to_end"] = round(len(burst.payloads) / e2e, 1)
         summary["after_burst"] = counts
+        if sent:
+            summary["rate_per_s"] = options.rate
+            summary["sent_to_posted_ms"] = posted_after_sent(database_url, sent)
         summary["receipts_drawn_by_then"] = receipts_drawn(database_url)
         if options.faults:
             summary["faults"] = faults
@@ -1284,6 +1349,11 @@ def _line(summary: dict[str, Any]) -> str:
     )
     if "gifts_per_s_end_to_end" in summary:
         text += f"; end to end {summary['gifts_per_s_end_to_end']} gifts/s"
+    if posted := summary.get("sent_to_posted_ms"):
+        text += (
+            f"; each gift's webhook to its entry in the books p50/p95/p99 "
+            f"{posted.get('p50_ms')}/{posted.get('p95_ms')}/{posted.get('p99_ms')} ms"
+        )
     return text
 
 
@@ -1327,6 +1397,13 @@ def main(argv: list[str] | None = None) -> int:
         help="the stand-in answers each API call this late during the burst, as Stripe "
         "takes a few hundred ms (default 0)",
     )
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=0.0,
+        help="send the gifts at this steady rate a second instead of in a burst, and report "
+        "each gift's time from its webhook to its entry in the books",
+    )
     parser.add_argument("--no-ceiling", action="store_true")
     parser.add_argument("--no-phases", action="store_true")
     parser.add_argument("--seed", type=int, default=7)
@@ -1351,12 +1428,14 @@ def main(argv: list[str] | None = None) -> int:
         seed=args.seed,
         keep=args.keep,
         stripe_latency_ms=args.stripe_latency_ms,
+        rate=args.rate,
     )
     result = run(options)
     RESULTS.mkdir(parents=True, exist_ok=True)
     kind = "faults" if args.faults else "burst"
     kind += "-redis" if args.redis else ""
     kind += f"-latency{args.stripe_latency_ms}" if args.stripe_latency_ms else ""
+    kind += f"-rate{args.rate:g}" if args.rate else ""
     stamp = f"{datetime.now(UTC):%Y-%m-%d}"
     target = args.out or RESULTS / f"intake-{kind}-{args.gifts}-{stamp}.json"
     target.write_text(json.dumps(result, indent=2, default=str), "utf-8")

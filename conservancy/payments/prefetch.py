@@ -133,7 +133,14 @@ def prefetch(gateway: MemoGateway, event: Event) -> None:
     obj = event.object
     try:
         if event.type in SETTLES_CHECKOUT:
+            # The session is read again (a later event may have changed it), and its charge
+            # after it: two round trips in a row. The event's own copy names the charge's
+            # payment or invoice as it nearly always still is, so that read goes out beside
+            # the session's; if the session now names another, the handler reads that one.
+            ahead = threading.Thread(target=_charge_of_session, args=(gateway, obj))
+            ahead.start()
             session = gateway.checkout_session(str(obj["id"]))
+            ahead.join()
             if session.get("payment_status") not in PAID:
                 return
             if session.get("mode") == "subscription":
@@ -154,6 +161,20 @@ def prefetch(gateway: MemoGateway, event: Event) -> None:
             gateway.payout(str(obj["id"]))
     except (GatewayError, KeyError, TypeError):
         return
+
+
+def _charge_of_session(gateway: MemoGateway, session: Mapping[str, Any]) -> None:
+    """The charge a checkout session (as the event brought it) was paid by."""
+    if session.get("payment_status") not in PAID:
+        return
+    try:
+        if session.get("mode") == "subscription":
+            if invoice := _id(session.get("invoice")):
+                gateway.charge_of_invoice(invoice)
+        elif intent := _id(session.get("payment_intent")):
+            gateway.charge_of_payment_intent(intent)
+    except GatewayError:
+        return  # the handler asks again, and meets the error itself
 
 
 def _id(value: Any) -> str | None:
