@@ -70,18 +70,13 @@ demo: system-libs
 # two took 8:14. With worksteal, a process that runs out takes tests queued for another, so
 # they all end together. `make test TEST_WORKERS=1` runs one.
 TEST_WORKERS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 1) + 1 )))
-# Python keeps the bytecode it compiles (and pytest its rewritten test modules) even where the
-# environment says not to (PYTHONDONTWRITEBYTECODE, set on some CI machines): without it every
-# test process and every `conservancy` command a test starts compiled the package again, and
-# each test process rewrote every test module (collection took 10 s a process instead of 5).
-TEST_ENV := PYTHONDONTWRITEBYTECODE=
 test: system-libs
-	$(TEST_ENV) $(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal
 
 # The inner loop: SQLite only, without the tests that spawn processes, drive a browser or
 # run a whole year. `make test-fast ARGS=--lf` runs what failed last; ARGS=tests/staff a folder.
 test-fast: system-libs
-	$(TEST_ENV) $(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal -m "not postgresql and not slow and not browser" $(ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal -m "not postgresql and not slow and not browser" $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
