@@ -485,6 +485,18 @@ class Burst:
     attempts: int = 0
     delivered: int = 0
 
+    def answered(self, status: int | str, outcome: str, took: float) -> bool:
+        """Count one attempt (under the caller's lock); True if it was delivered."""
+        self.attempts += 1
+        self.statuses[str(status)] += 1
+        if status != 200:
+            self.latencies_failed.append(took)
+            return False
+        self.latencies_ok.append(took)
+        self.outcomes[outcome] += 1
+        self.delivered += 1
+        return True
+
 
 def post(port: int, payload: bytes) -> tuple[int | str, str]:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
@@ -555,16 +567,10 @@ def fire(
             status, outcome = post(port, delivery.payload)
             took = time.perf_counter() - started
             with lock:
-                result.attempts += 1
-                result.statuses[str(status)] += 1
-                if status == 200:
-                    result.latencies_ok.append(took)
-                    result.outcomes[outcome] += 1
-                    result.delivered += 1
+                if result.answered(status, outcome, took):
                     outstanding -= 1
                     finished += 1
                 else:
-                    result.latencies_failed.append(took)
                     if retry and delivery.attempts < RETRIES:
                         delay = min(0.25 * 2 ** (delivery.attempts - 1), 4.0)
                         delivery.ready_at = time.monotonic() + delay
@@ -602,15 +608,8 @@ def fire_steady(port: int, payloads: list[bytes], rate: float) -> tuple[Burst, d
         took = time.perf_counter() - started
         with lock:
             sent[_donation_id(payload.decode())] = at
-            result.attempts += 1
-            result.statuses[str(status)] += 1
-            if status == 200:
-                result.latencies_ok.append(took)
-                result.outcomes[outcome] += 1
-                result.delivered += 1
-            else:
-                result.latencies_failed.append(took)
-                result.gave_up += 1
+            if not result.answered(status, outcome, took):
+                result.gave_up += 1  # no retries at a steady rate: a failure is counted
 
     threads = []
     start = time.monotonic()
