@@ -273,6 +273,7 @@ def test_the_ledger_health_page_shows_the_events_waiting(
     assert rt.settler.wait_idle()
     page = staff.get("/admin/ledger").get_data(as_text=True)
     assert "Waiting to be settled</dt><dd>0" in page
+    assert "Settled lately</dt><dd>1 in the last 5 minutes (0.2 a minute)" in page
     assert "Events have waited" not in page
     assert "The oldest waiting</dt><dd>—" in page
 
