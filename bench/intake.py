@@ -1078,6 +1078,7 @@ class Options:
     keep: bool = False
     stripe_latency_ms: int = 0  # the stand-in's, for the burst (conservancy.standin.api)
     rate: float = 0.0  # > 0: a steady rate (gifts a second) instead of a burst
+    serve_config: Path | None = None  # a gunicorn configuration file for `conservancy serve`
     admin_url: str = ADMIN_URL
     redis_url: str = REDIS_URL
 
@@ -1225,6 +1226,8 @@ def run_app(
     database_url = env["CONSERVANCY_DATABASE_URL"]
     pg = postmaster_pid()
     serve_cmd = [str(CONSERVANCY), "serve", "--port", str(port), "--workers", "2"]
+    if options.serve_config is not None:
+        serve_cmd += ["--config", str(options.serve_config)]
     with contextlib.ExitStack() as stack:
         app = stack.enter_context(running(serve_cmd, env, work / "app.log"))
         parties: dict[str, Callable[[], float]] = {
@@ -1403,6 +1406,13 @@ def main(argv: list[str] | None = None) -> int:
         help="send the gifts at this steady rate a second instead of in a burst, and report "
         "each gift's time from its webhook to its entry in the books",
     )
+    parser.add_argument(
+        "--serve-config",
+        type=Path,
+        default=None,
+        help="a gunicorn configuration file for the app's `conservancy serve --config` "
+        "(its bind and workers are the bench's)",
+    )
     parser.add_argument("--no-ceiling", action="store_true")
     parser.add_argument("--no-phases", action="store_true")
     parser.add_argument("--seed", type=int, default=7)
@@ -1428,6 +1438,7 @@ def main(argv: list[str] | None = None) -> int:
         keep=args.keep,
         stripe_latency_ms=args.stripe_latency_ms,
         rate=args.rate,
+        serve_config=args.serve_config,
     )
     result = run(options)
     RESULTS.mkdir(parents=True, exist_ok=True)
