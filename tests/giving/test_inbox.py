@@ -22,17 +22,28 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import delete, func, select, update
 
+from conservancy.background.sweep import sweep
 from conservancy.donations.models import DonationStatus, Gift
 from conservancy.kernel import clock
 from conservancy.ledger.models import LedgerOutbox
 from conservancy.payments import inbox
+from conservancy.payments.gateway import Event
 from conservancy.payments.models import StripeEvent, StripeInbox
 from conservancy.runtime import Runtime
 from conservancy.standin import StandIn
 from tests import factories
 from tests.admin.pages import signed_in
+from tests.cli import invoke
 from tests.giving.conftest import LiveServer
-from tests.giving.flows import control, donation, give, ledger_refs, raw_events, signature
+from tests.giving.flows import (
+    control,
+    donation,
+    give,
+    ledger_refs,
+    raw_events,
+    signature,
+    stripe_env,
+)
 
 URL = "/stripe/webhook"
 
@@ -221,7 +232,7 @@ def test_settlers_side_by_side_claim_each_event_once_and_a_dead_ones_after_its_l
 def test_the_events_of_one_donation_settle_in_order_in_one_task() -> None:
     def claimed(event_id: str, key: str, created: int) -> inbox.Claimed:
         at = clock.now() + timedelta(seconds=created)
-        event = inbox.Event(event_id, "invoice.paid", False, at, {})
+        event = Event(event_id, "invoice.paid", False, at, {})
         return inbox.Claimed(event, key, clock.now(), 1)
 
     batch = [
@@ -237,22 +248,37 @@ def test_the_events_of_one_donation_settle_in_order_in_one_task() -> None:
     ]
 
 
-def test_stripe_sync_settles_what_the_webhook_stored(
+def test_the_sweep_and_stripe_sync_settle_what_a_stopped_settler_left(
     rt: Runtime, standin: StandIn, client: FlaskClient
 ) -> None:
     """A settler that never ran (the process stopped after answering): the events wait in
     the inbox, and the sweep or ``stripe sync`` settles them."""
-    donation_id = give(rt, standin, "30.00")
+    first = give(rt, standin, "30.00")
     assert deliver(client, completed_event(standin))[1] == {"status": "received"}
     rt.settler.finish()  # the kick is dropped, as a process that stopped drops it
-
-    from conservancy.background.sweep import sweep
 
     assert sweep(rt).settled.settled == 0  # younger than a minute: its own settler's
     result = sweep(rt, lost_after=timedelta(0))
     assert result.settled.settled == 1
     assert result.summary().startswith("settled 1 Stripe event, posted")
-    assert donation(rt, donation_id).status is DonationStatus.PAID
+    assert donation(rt, first).status is DonationStatus.PAID
+    assert waiting(rt) == []
+
+    second = give(rt, standin, "31.00")
+    [event] = [
+        e
+        for e in raw_events(standin)
+        if e["type"] == "checkout.session.completed"
+        and e["data"]["object"]["metadata"]["donation_id"] == str(second)
+    ]
+    assert deliver(client, event)[1] == {"status": "received"}
+    rt.settler.finish()
+
+    synced = invoke(stripe_env(rt.settings, standin), "stripe", "sync")
+    assert synced.returncode == 0, synced.stderr
+    # The stored event settled first, then found done in Stripe's list with the first.
+    assert synced.stdout.startswith("1 events processed, 2 already done, "), synced.stdout
+    assert donation(rt, second).status is DonationStatus.PAID
     assert waiting(rt) == []
 
 
