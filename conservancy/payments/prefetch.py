@@ -1,11 +1,12 @@
-"""Stripe's reads for a batch of events, made many at once before any is settled.
+"""Stripe's reads for a batch of events, made side by side before each is settled.
 
 Settling an event asks Stripe for the current state of what it names (``events.py``):
 two or three reads one after another, a quarter of a second each at Stripe, while the
 settling transaction holds its database connection and its locks. A settler instead
-first makes, for every event of its batch, the reads its handler will make, on many
-threads at once (:func:`prefetch`), into a :class:`MemoGateway`; the handlers then
-read the answers from it and their transactions last milliseconds.
+makes the reads an event's handler will make before its transaction begins
+(:func:`prefetch`, the events of many money objects at once, on the settler's threads),
+into a :class:`MemoGateway`; the handler then reads the answers from it and its
+transaction lasts milliseconds.
 
 The memo is the batch's alone: its answers were fetched after the batch's events
 arrived, so they are as current as the handlers' own reads were. A read that was not
@@ -58,10 +59,6 @@ class MemoGateway:
         with self._lock:
             self._answers[name, key] = answer
         return answer
-
-    def remembers(self, name: str, key: str) -> bool:
-        with self._lock:
-            return (name, key) in self._answers
 
     # -- reads, remembered ---------------------------------------------------------------------
 
