@@ -29,7 +29,7 @@ from conservancy.donations.models import Donation, DonationStatus, DonationStatu
 from conservancy.kernel import clock
 from conservancy.ledger.models import LedgerOutbox
 from conservancy.ledger.outbox import is_recorded, record
-from conservancy.payments.gateway import DisputeInfo, Event, Gateway, RefundInfo
+from conservancy.payments.gateway import DisputeInfo, Event, Gateway, RefundInfo, object_id
 from conservancy.payments.models import StripeEvent, StripeInbox
 from conservancy.payments.reversals import refunds_before
 from conservancy.sponsorships import payments as sponsorship_payments
@@ -112,12 +112,6 @@ def _donation_from_metadata(ctx: Context, metadata: Obj | None) -> Donation | No
     return _locked(ctx, int(value)) if value.isdigit() else None
 
 
-def _id(value: Any) -> str | None:
-    if value is None:
-        return None
-    return str(value["id"]) if isinstance(value, Mapping) else str(value)
-
-
 def _donation_of_session(ctx: Context, obj: Obj) -> Donation | None:
     donation = _donation_from_metadata(ctx, obj.get("metadata"))
     if donation is None and str(obj.get("client_reference_id") or "").isdigit():
@@ -128,7 +122,7 @@ def _donation_of_session(ctx: Context, obj: Obj) -> Donation | None:
 def _donation_of_invoice(ctx: Context, obj: Obj) -> Donation | None:
     details = ((obj.get("parent") or {}).get("subscription_details")) or {}
     donation = _donation_from_metadata(ctx, details.get("metadata"))
-    subscription = _id(details.get("subscription"))
+    subscription = object_id(details.get("subscription"))
     if donation is None and subscription:
         donation = ctx.session.scalar(
             select(Donation)
@@ -158,8 +152,8 @@ def checkout_completed(ctx: Context, obj: Obj) -> None:
     if donation is None:
         log.warning("checkout session %s is not one of ours", obj.get("id"))
         return
-    donation.stripe_customer_id = _id(obj.get("customer")) or donation.stripe_customer_id
-    subscription = _id(obj.get("subscription"))
+    donation.stripe_customer_id = object_id(obj.get("customer")) or donation.stripe_customer_id
+    subscription = object_id(obj.get("subscription"))
     if subscription:
         donation.stripe_subscription_id = subscription
     # Ask Stripe, not the event: a later event may already have changed the session.
@@ -167,10 +161,10 @@ def checkout_completed(ctx: Context, obj: Obj) -> None:
     if session.get("payment_status") not in {"paid", "no_payment_required"}:
         return  # a bank debit still on its way: async_payment_succeeded will settle it
     if session.get("mode") == "subscription":
-        invoice = _id(session.get("invoice"))
+        invoice = object_id(session.get("invoice"))
         charge = ctx.gateway.charge_of_invoice(invoice) if invoice else None
     else:
-        intent = _id(session.get("payment_intent"))
+        intent = object_id(session.get("payment_intent"))
         charge = ctx.gateway.charge_of_payment_intent(intent) if intent else None
         invoice = None
     if charge is not None:
@@ -197,7 +191,7 @@ def invoice_paid(ctx: Context, obj: Obj) -> None:
     if donation is None:
         log.warning("invoice %s is not one of ours", obj.get("id"))
         return
-    subscription = _id(
+    subscription = object_id(
         ((obj.get("parent") or {}).get("subscription_details") or {}).get("subscription")
     )
     if subscription and not donation.stripe_subscription_id:
@@ -241,7 +235,7 @@ def subscription_deleted(ctx: Context, obj: Obj) -> None:
 
 def charge_refunded(ctx: Context, obj: Obj) -> None:
     """charge.refunded (a charge), refund.created / refund.updated (a refund)."""
-    charge_id = str(obj["id"]) if obj.get("object") == "charge" else _id(obj.get("charge"))
+    charge_id = str(obj["id"]) if obj.get("object") == "charge" else object_id(obj.get("charge"))
     if not charge_id:
         return
     gift = settlement.find_gift(ctx.session, ctx.gateway, charge_id, ctx.tz)
@@ -259,7 +253,7 @@ def dispute_changed(ctx: Context, obj: Obj) -> None:
     """The dispute's balance movements, after any refund Stripe made before it: a dispute
     may be for the whole charge after a partial refund, and its entry depends on what the
     refunds left (donations.bookkeeping), whichever event arrives first."""
-    charge_id = str(_id(obj.get("charge")))
+    charge_id = str(object_id(obj.get("charge")))
     gift = settlement.find_gift(ctx.session, ctx.gateway, charge_id, ctx.tz)
     if gift is not None:
         dispute = ctx.gateway.dispute(str(obj["id"]))

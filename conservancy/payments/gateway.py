@@ -18,6 +18,14 @@ from conservancy.kernel.errors import DomainError
 from conservancy.money import Money
 
 
+def object_id(value: Any) -> str | None:
+    """The id in a field Stripe fills with an object's id, or with the object itself when
+    it was expanded; None for an empty field."""
+    if value is None:
+        return None
+    return str(value["id"]) if isinstance(value, Mapping) else str(value)
+
+
 class GatewayError(DomainError):
     """The payment processor refused a request, could not be reached, or answered in a way
     we cannot use.

@@ -47,7 +47,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from conservancy.kernel import clock
 from conservancy.payments.events import HANDLERS, process
-from conservancy.payments.gateway import BadSignature, Event, Gateway, GatewayError
+from conservancy.payments.gateway import BadSignature, Event, Gateway, GatewayError, object_id
 from conservancy.payments.models import StripeEvent, StripeInbox
 from conservancy.payments.prefetch import MemoGateway, prefetch
 
@@ -160,21 +160,15 @@ def object_key(event: Event) -> str:
         return f"donation:{donation}" if donation.isdigit() else f"session:{obj.get('id')}"
     if kind == "invoice":
         details = (obj.get("parent") or {}).get("subscription_details") or {}
-        subscription = _id(details.get("subscription"))
+        subscription = object_id(details.get("subscription"))
         return f"subscription:{subscription}" if subscription else f"invoice:{obj.get('id')}"
     if event.type.startswith("customer.subscription."):
         return f"subscription:{obj.get('id')}"
     if event.type.startswith(("charge.dispute.", "refund.")):
-        return f"charge:{_id(obj.get('charge'))}"
+        return f"charge:{object_id(obj.get('charge'))}"
     if kind == "charge":
         return f"charge:{obj.get('id')}"
     return f"{obj.get('object', kind)}:{obj.get('id')}"
-
-
-def _id(value: Any) -> str | None:
-    if value is None:
-        return None
-    return str(value["id"]) if isinstance(value, dict) else str(value)
 
 
 # -- settlers -----------------------------------------------------------------------------------

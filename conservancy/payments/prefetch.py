@@ -34,6 +34,7 @@ from conservancy.payments.gateway import (
     LineItem,
     PayoutInfo,
     RefundInfo,
+    object_id,
 )
 
 T = TypeVar("T")
@@ -138,18 +139,13 @@ def prefetch(gateway: MemoGateway, event: Event) -> None:
             ahead.start()
             session = gateway.checkout_session(str(obj["id"]))
             ahead.join()
-            if session.get("payment_status") not in PAID:
-                return
-            if session.get("mode") == "subscription":
-                invoice = _id(session.get("invoice"))
-                if invoice:
-                    gateway.charge_of_invoice(invoice)
-            elif intent := _id(session.get("payment_intent")):
-                gateway.charge_of_payment_intent(intent)
+            _charge_of_session(gateway, session)  # the memo's when it names the same
         elif event.type == "invoice.paid":
             gateway.charge_of_invoice(str(obj["id"]))
         elif event.type in {"charge.refunded", "refund.updated"}:
-            charge = str(obj["id"]) if obj.get("object") == "charge" else _id(obj.get("charge"))
+            charge = (
+                str(obj["id"]) if obj.get("object") == "charge" else object_id(obj.get("charge"))
+            )
             if charge:
                 gateway.refunds_of_charge(charge)
         elif event.type.startswith("charge.dispute."):
@@ -161,20 +157,15 @@ def prefetch(gateway: MemoGateway, event: Event) -> None:
 
 
 def _charge_of_session(gateway: MemoGateway, session: Mapping[str, Any]) -> None:
-    """The charge a checkout session (as the event brought it) was paid by."""
+    """The charge a checkout session (as the event brought it, or as Stripe has it now) was
+    paid by."""
     if session.get("payment_status") not in PAID:
         return
     try:
         if session.get("mode") == "subscription":
-            if invoice := _id(session.get("invoice")):
+            if invoice := object_id(session.get("invoice")):
                 gateway.charge_of_invoice(invoice)
-        elif intent := _id(session.get("payment_intent")):
+        elif intent := object_id(session.get("payment_intent")):
             gateway.charge_of_payment_intent(intent)
     except GatewayError:
         return  # the handler asks again, and meets the error itself
-
-
-def _id(value: Any) -> str | None:
-    if value is None:
-        return None
-    return str(value["id"]) if isinstance(value, Mapping) else str(value)

@@ -37,6 +37,7 @@ from conservancy.payments.gateway import (
     LineItem,
     PayoutInfo,
     RefundInfo,
+    object_id,
 )
 
 Obj = dict[str, Any]
@@ -74,7 +75,7 @@ def _balance_transaction(obj: Obj) -> BalanceTransaction:
         fee=_money(obj["fee"], obj["currency"]),
         created_at=_time(obj["created"]),
         type=str(obj.get("type") or ""),
-        source=_id(obj.get("source")),
+        source=object_id(obj.get("source")),
         exchange_rate=_rate(obj.get("exchange_rate")),
     )
 
@@ -90,14 +91,6 @@ def _rate(value: Any) -> Decimal | None:
     except ArithmeticError as exc:
         raise GatewayError(f"Stripe sent an exchange rate we cannot read: {value!r}") from exc
     return rate if rate.is_finite() and rate > 0 else None
-
-
-def _id(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, Mapping):
-        return str(value["id"])
-    return str(value)
 
 
 # -- Stripe's errors, as ours ---------------------------------------------------------
@@ -350,7 +343,7 @@ class StripeGateway:
         return Charge(
             id=obj["id"],
             amount=_money(obj["amount"], obj["currency"]),
-            payment_intent_id=_id(obj.get("payment_intent")),
+            payment_intent_id=object_id(obj.get("payment_intent")),
             balance_transaction=_balance_transaction(dict(txn)),
             created_at=_time(obj["created"]),
             metadata={**(obj.get("metadata") or {}), **((intent or {}).get("metadata") or {})},
@@ -386,7 +379,7 @@ class StripeGateway:
         for payment in payments["data"]:
             intent = (payment.get("payment") or {}).get("payment_intent")
             if intent:
-                return self.charge_of_payment_intent(str(_id(intent)))
+                return self.charge_of_payment_intent(str(object_id(intent)))
         return None
 
     def invoice_of_payment_intent(self, payment_intent_id: str) -> Mapping[str, Any] | None:
@@ -414,11 +407,11 @@ class StripeGateway:
     def _refund(self, obj: Obj) -> RefundInfo:
         return RefundInfo(
             id=obj["id"],
-            charge_id=str(_id(obj["charge"])),
+            charge_id=str(object_id(obj["charge"])),
             amount=_money(obj["amount"], obj["currency"]),
             status=str(obj["status"]),
             created_at=_time(obj["created"]),
-            balance_transaction_id=_id(obj.get("balance_transaction")),
+            balance_transaction_id=object_id(obj.get("balance_transaction")),
             failure_balance_transaction=self._txn(obj.get("failure_balance_transaction")),
             balance_transaction=self._txn(obj.get("balance_transaction")),
         )
@@ -462,7 +455,7 @@ class StripeGateway:
         obj = self._get("find the dispute", f"/v1/disputes/{_path(dispute_id)}")
         return DisputeInfo(
             id=obj["id"],
-            charge_id=str(_id(obj["charge"])),
+            charge_id=str(object_id(obj["charge"])),
             amount=_money(obj["amount"], obj["currency"]),
             status=str(obj["status"]),
             balance_transactions=tuple(
@@ -501,7 +494,7 @@ class StripeGateway:
                     "price_data": {
                         "currency": line.amount.currency.value.lower(),
                         "unit_amount": line.amount.minor,
-                        "product": _id(item["price"]["product"]),
+                        "product": object_id(item["price"]["product"]),
                         "recurring": {"interval": interval},
                     },
                 }
