@@ -46,6 +46,7 @@ from tests.ledger.closing import (
     move_to_closed,
 )
 from tests.ledger.processes import run_cli
+from tests.saved_books import saved_books
 from tests.staff.people import person, sign_in
 
 cli.add_command(ledger_commands.ledger)
@@ -57,9 +58,9 @@ def march_2027(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(clock, "today", lambda tz: TODAY)
 
 
-@pytest.fixture
-def books(runtime: Runtime) -> Runtime:
-    return closing.build_books(runtime)
+@saved_books
+def books(rt: Runtime) -> None:
+    closing.build_books(rt)
 
 
 def close(settings: Settings, year: int = 2026) -> Result:

@@ -24,6 +24,7 @@ from conservancy.runtime import Runtime
 from tests.ledger import closing
 from tests.ledger.processes import run_cli, run_helper
 from tests.ledger.test_close import close, fund_totals
+from tests.saved_books import saved_books
 
 pytestmark = pytest.mark.slow
 
@@ -53,11 +54,16 @@ def march_2027(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(clock, "today", lambda tz: closing.TODAY)
 
 
+@saved_books
+def built(rt: Runtime) -> None:
+    closing.build_books(rt)
+
+
 @pytest.fixture
-def ready(runtime: Runtime) -> tuple[Runtime, dict[str, Decimal]]:
+def ready(built: Runtime) -> tuple[Runtime, dict[str, Decimal]]:
     """The books, their funds' balances, and the staff's 2026 entries moved into closed/
     (from which main.beancount misses them until the close carries them)."""
-    closing.build_books(runtime)
+    runtime = built
     funds = closing.fund_balances(closing.beancount_load(str(runtime.ledger.main)))
     closing.move_to_closed(runtime)
     return runtime, funds

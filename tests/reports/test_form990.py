@@ -70,6 +70,7 @@ from tests.environment import settings_env
 from tests.ledger.processes import CONSERVANCY, REPO
 from tests.ledger.test_check import add_staff_file, line_of, run_check
 from tests.receipts.pdfs import pdf_text, requires_weasyprint
+from tests.saved_books import saved_books
 from tests.sponsorships.sponsors import gold_level
 
 STAFF_ENTRIES = (
@@ -161,9 +162,9 @@ def sponsorship(rt: Runtime) -> None:
     rt.post_ledger()
 
 
-@pytest.fixture
-def year(runtime: Runtime) -> Runtime:
-    rt = factories.with_project(runtime)
+@saved_books
+def year(rt: Runtime) -> None:
+    factories.with_project(rt)
     card_gift(rt, "Ada Lovelace", "6000.00", at(2, 1))
     card_gift(rt, "Bob Babbage", "3000.00", at(2, 2))
     card_gift(rt, "Cy Pass", "5300.00", at(3, 1), benefit=("Conference pass", "400.00"))
@@ -172,8 +173,6 @@ def year(runtime: Runtime) -> Runtime:
     offline(rt, OfflineMethod.CHEQUE, "The Big Foundation", "400000.00", "1001")
     sponsorship(rt)
     add_staff_file(rt, STAFF_ENTRIES)
-    rt.books.load()  # the staff file is new: the books are built again
-    return rt
 
 
 def package(rt: Runtime, rule: ScheduleBRule = ScheduleBRule.GENERAL) -> ye.YearEnd:

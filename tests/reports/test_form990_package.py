@@ -90,7 +90,6 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -111,12 +110,12 @@ from conservancy.reports import year_end as ye
 from conservancy.runtime import Runtime
 from tests import factories
 from tests.admin.pages import signed_in
-from tests.conftest import open_books
 from tests.environment import settings_env
 from tests.ledger.processes import run_cli
 from tests.ledger.test_check import add_staff_file, line_of, run_check
 from tests.receipts.pdfs import pdf_text, requires_weasyprint
 from tests.reports.test_form990 import offline, sponsorship
+from tests.saved_books import saved_books
 
 cli.add_command(report)  # as the console script's main() does
 
@@ -191,10 +190,12 @@ def card(rt: Runtime, who: str, amount: str, on: datetime, fee: str = "0.00", **
     )
 
 
-@pytest.fixture
-def five_years(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime]:
+def on_the_return_day(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(clock, "today", lambda tz: TODAY)
-    rt = open_books(settings, books_open_on=OPEN_ON)
+
+
+@saved_books(books_open_on=OPEN_ON, patch=on_the_return_day)
+def five_years(rt: Runtime) -> None:
     with rt.sessions() as session:
         add_project(session, slug="twisted", name="Twisted", opened_on=OPEN_ON)
         session.commit()
@@ -218,19 +219,13 @@ def five_years(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     offline(rt, cheque, "The Big Foundation", "300000.00", "2601", on=date(2026, 5, 5))
     sponsorship(rt)  # Acme's Gold invoice, 2026-04-01
     add_staff_file(rt, STAFF_ENTRIES)
-    rt.books.load()
-    yield rt
-    rt.books.wait()
-    rt.close()
 
 
-@pytest.fixture
-def closed(five_years: Runtime) -> Runtime:
+@saved_books(after=five_years)
+def closed(rt: Runtime) -> None:
     """2022 and 2023 closed: the day-to-day books start in 2024."""
     for year in (2022, 2023):
-        close_year(five_years.sessions, five_years.ledger, year, today=TODAY)
-    five_years.books.load()
-    return five_years
+        close_year(rt.sessions, rt.ledger, year, today=TODAY)
 
 
 def package(rt: Runtime, rule: ScheduleBRule = ScheduleBRule.GENERAL) -> ye.YearEnd:

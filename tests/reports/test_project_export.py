@@ -48,6 +48,7 @@ from tests.admin.files import pdf
 from tests.ledger.processes import run_cli
 from tests.receipts.pdfs import pdf_text, requires_weasyprint
 from tests.reports.test_statement import include_staff_file
+from tests.saved_books import saved_books
 from tests.sponsorships.sponsors import gold_level, signed_up
 
 sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -129,9 +130,8 @@ def ask_for_anonymity(rt: Runtime, gift_id: int) -> None:
         session.commit()
 
 
-@pytest.fixture
-def books(runtime: Runtime) -> Runtime:
-    rt = runtime
+@saved_books
+def books(rt: Runtime) -> None:
     factories.with_project(rt)
     factories.with_project(rt, "inkscape", "Inkscape")
     factories.settled_gift(rt, at=at(1, 10))  # Ada Lovelace, public, 100.00
@@ -187,7 +187,6 @@ def books(runtime: Runtime) -> Runtime:
         at=at(3, 7),
     )
     stop(rt, stopped)
-    return rt
 
 
 def export(rt: Runtime, first_day: date = date(2026, 1, 1)) -> px.ProjectExport:

@@ -30,6 +30,7 @@ from tests import factories
 from tests.ledger.processes import run_cli
 from tests.receipts.pdfs import pdf_text, requires_weasyprint
 from tests.reports.test_statement import include_staff_file
+from tests.saved_books import saved_books
 
 SPONSOR = Sponsor("Test Sponsor, Inc.", "12-3456789", "1 Main Street\nBrooklyn, NY 11201")
 STAFF_ENTRIES = (
@@ -65,11 +66,10 @@ def gift(rt: Runtime, who: str, amount: str, *, slug: str = "twisted", **kw: obj
     )
 
 
-@pytest.fixture
-def books(runtime: Runtime) -> Runtime:
-    factories.with_project(runtime)
-    factories.with_project(runtime, "inkscape", "Inkscape")
-    rt = runtime
+@saved_books
+def books(rt: Runtime) -> None:
+    factories.with_project(rt)
+    factories.with_project(rt, "inkscape", "Inkscape")
     gift(rt, "Ada Exact", "5000.00", at=at(2, 1))  # on the line: listed
     gift(rt, "Bob Under", "4999.99", at=at(2, 2))  # a cent under: not listed
     gift(rt, "Cy Split", "3000.00", at=at(3, 1))  # 5,000.00 over two projects: listed
@@ -83,8 +83,6 @@ def books(runtime: Runtime) -> Runtime:
     gift(rt, "Hal Smaller", "249.99", at=at(7, 2))  # not: a cent under
     gift(rt, "Ida Nextyear", "9000.00", at=at(1, 15, 2027))  # another year: not counted
     include_staff_file(rt, STAFF_ENTRIES)
-    rt.books.load()  # the staff file is new: the books are built again
-    return rt
 
 
 def read_csv(text: str) -> list[dict[str, str]]:
