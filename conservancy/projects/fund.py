@@ -16,12 +16,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
 
-from sqlalchemy import case, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from conservancy.donations.models import Donation, Donor, Gift, Visibility
+from conservancy.donations.models import Donor, DonorTotal
 from conservancy.donations.service import campaign_raised
 from conservancy.ledger.books import Closed
 from conservancy.ledger.snapshot import FundFigures, Snapshot, month_of
@@ -171,40 +170,66 @@ class DonorLine:
 
 
 def donors(session: Session, project: Project, page: int = 1) -> tuple[list[DonorLine], bool]:
-    """The project's donors as far as each allowed, biggest first; and whether more follow."""
+    """The project's donors as far as each allowed, biggest first; and whether more follow.
+
+    Read from donor_totals (``donations.models.DonorTotal``), a row per donor kept as the
+    gifts change: a page is an index range, however many gifts the project holds. Every
+    named donor has a line; all the gifts made anonymously make one more, "Anonymous",
+    placed among them by its total (before named donors of the same total)."""
     currency = Currency(project.currency)
-    anonymous = Donation.visibility == Visibility.ANONYMOUS
-    # One group per named donor; all anonymous gifts in one group of their own (key 0).
-    key = case((anonymous, 0), else_=Donor.id)
+    named = (DonorTotal.project_id == project.id) & DonorTotal.anonymous.is_(False)
+    anonymous = session.execute(
+        select(
+            func.sum(DonorTotal.gifts),
+            func.sum(DonorTotal.given_minor),
+            func.min(DonorTotal.first_on),
+            func.max(DonorTotal.last_on),
+        ).where(DonorTotal.project_id == project.id, DonorTotal.anonymous.is_(True))
+    ).one()
+    first = (page - 1) * DONORS_PER_PAGE  # the page's lines, with one more to tell if more
+    end = first + DONORS_PER_PAGE + 1
+    place = None  # the Anonymous line's place among all the lines
+    if anonymous[0]:
+        place = session.scalar(
+            select(func.count()).where(named, DonorTotal.given_minor > anonymous[1])
+        )
+    before = 1 if place is not None and place < first else 0  # lines above, one not named
     rows = session.execute(
         select(
-            key.label("key"),
-            func.max(case((anonymous, None), else_=Donor.name)),
-            func.count(Gift.id),
-            func.sum(Gift.project_settled_minor - Gift.reversed_settled_minor),
-            func.min(Gift.settled_on),
-            func.max(Gift.settled_on),
-            func.max(case((Donation.visibility == Visibility.PUBLIC, 1), else_=0)),
+            Donor.name,
+            DonorTotal.gifts,
+            DonorTotal.given_minor,
+            DonorTotal.first_on,
+            DonorTotal.last_on,
+            DonorTotal.public,
         )
-        .select_from(Gift)
-        .join(Donation, Gift.donation_id == Donation.id)
-        .join(Donor, Donation.donor_id == Donor.id)
-        # In the US dollars each gift settled as, whatever currency it was given in.
-        .where(Donation.project_id == project.id)
-        .group_by(key)
-        .order_by(func.sum(Gift.project_settled_minor - Gift.reversed_settled_minor).desc(), key)
-        .offset((page - 1) * DONORS_PER_PAGE)
-        .limit(DONORS_PER_PAGE + 1)
+        .join(Donor, Donor.id == DonorTotal.donor_id)
+        .where(named)
+        .order_by(DonorTotal.given_minor.desc(), DonorTotal.donor_id)
+        .offset(first - before)
+        .limit(end - first)
     ).all()
     lines = [
         DonorLine(
-            name=name if group else "Anonymous",
-            gifts=int(count),
-            given=Money.from_minor(int(Decimal(total or 0)), currency),
-            first_on=first,
-            last_on=last,
-            shown_publicly=bool(public) and bool(group),
+            name=name,
+            gifts=count,
+            given=Money.from_minor(given, currency),
+            first_on=first_on,
+            last_on=last_on,
+            shown_publicly=public,
         )
-        for group, name, count, total, first, last, public in rows
+        for name, count, given, first_on, last_on, public in rows
     ]
+    if place is not None and first <= place < end:
+        count, given, first_on, last_on = anonymous
+        line = DonorLine(
+            "Anonymous",
+            int(count),
+            Money.from_minor(int(given), currency),
+            first_on,
+            last_on,
+            shown_publicly=False,
+        )
+        lines.insert(place - first, line)
+    lines = lines[: end - first]
     return lines[:DONORS_PER_PAGE], len(lines) > DONORS_PER_PAGE
