@@ -115,6 +115,9 @@ class Donation(Base):
             "donor_id",
             "amount_minor",
         ),
+        # A donor's donations: the portal's, and a donor's gifts to a project counted again
+        # into donor_totals as each settles (recount below), without reading the project's.
+        Index("ix_donations_donor", "donor_id", "project_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
