@@ -454,8 +454,9 @@ def recount(connection: Connection, project_id: int, donor_id: int) -> None:
     key = {"project": project_id, "donor": donor_id}
     # FOR NO KEY UPDATE: a plain FOR UPDATE would also wait on the key-share locks that
     # each transaction's new donation (its foreign key to the donor) holds, a deadlock.
-    locked = select(Donor.id).where(Donor.id == donor_id).with_for_update(key_share=True)
-    connection.execute(locked)
+    if connection.dialect.name != "sqlite":
+        locked = select(Donor.id).where(Donor.id == donor_id).with_for_update(key_share=True)
+        connection.execute(locked)
     connection.execute(
         text("DELETE FROM donor_totals WHERE project_id = :project AND donor_id = :donor"), key
     )
@@ -491,6 +492,10 @@ def _changed(target: object, names: tuple[str, ...]) -> bool:
 @event.listens_for(Gift, "after_insert")
 @event.listens_for(Gift, "after_delete")
 def _gift_written(_mapper: Mapper[Gift], connection: Connection, gift: Gift) -> None:
+    donation = inspect(gift).attrs.donation.loaded_value  # settling sets it: no read then
+    if isinstance(donation, Donation) and donation.id == gift.donation_id:
+        recount(connection, donation.project_id, donation.donor_id)
+        return
     for key in _donation_keys(connection, {gift.donation_id}):
         recount(connection, *key)
 
