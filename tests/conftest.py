@@ -39,7 +39,7 @@ from conservancy.runtime import Runtime
 from conservancy.staff import passwords
 from tests.courier import DeferredCourier
 from tests.environment import BOOKS_OPEN_ON
-from tests.saved_books import SavedStates, recipe_for
+from tests.saved_books import OPENED, SavedStates, recipe_for
 
 PG_URL = os.environ.get("CONSERVANCY_TEST_DATABASE_URL")
 
@@ -383,20 +383,17 @@ def runtime(
 ) -> Iterator[Runtime]:
     """A runtime with a test sponsor recorded and its books created and posted; or, when
     the test asks for books declared with ``tests.saved_books.saved_books``, with those."""
-    recipe = recipe_for(request)
-    if recipe is None:
-        rt = open_books(settings)
-    else:
-        for step in recipe.chain:
-            if step.patch is not None:
-                step.patch(monkeypatch)
-        postgresql = None
-        if settings.database_url.startswith("postgresql"):
-            postgresql = (
-                request.getfixturevalue("postgresql_emptier"),
-                request.getfixturevalue("empty_postgresql"),
-            )
-        rt = saved_states.runtime(settings, recipe, postgresql)
+    recipe = recipe_for(request) or OPENED
+    for step in recipe.chain:
+        if step.patch is not None:
+            step.patch(monkeypatch)
+    postgresql = None
+    if settings.database_url.startswith("postgresql"):
+        postgresql = (
+            request.getfixturevalue("postgresql_emptier"),
+            request.getfixturevalue("empty_postgresql"),
+        )
+    rt = saved_states.runtime(settings, recipe, postgresql)
     yield rt
     rt.books.wait()
     rt.close()

@@ -22,6 +22,10 @@ are run on a copy of it. A test that asks for a recipe's fixture and for ``app``
 that :func:`saved_books` made, defined in the test's module or imported into it
 (:func:`recipe_for`); a recipe's fixture in a conftest.py is not looked for.
 
+Every other test's ``runtime`` starts the same way from :data:`OPENED`, the books as
+``open_books`` leaves them (the test sponsor, its accounts and the ledger's files): copying
+them is cheaper than making them again, most of all on PostgreSQL.
+
 What is not saved: anything a recipe does to this process rather than to the books (a
 patched clock belongs in an autouse fixture or in the recipe's ``patch``, which runs for
 every test before the books are opened), and work a runtime's courier or settler was kicked
@@ -71,6 +75,13 @@ class Recipe:
     def first(self) -> Recipe:
         return self.chain[0]
 
+
+def _as_opened(rt: Runtime) -> None:
+    """Nothing more: the books as ``open_books`` leaves them."""
+
+
+# What every other test starts from: the test sponsor, its books created and posted.
+OPENED = Recipe(name="opened", module=__name__, build=_as_opened)
 
 _DECLARED: dict[int, Recipe] = {}  # by the fixture saved_books made
 
@@ -166,7 +177,7 @@ class SavedStates:
             finally:
                 rt.close()
             self._saved[key] = self._save(settings, postgresql)
-        return self._restore(settings, self._saved[key], postgresql)
+        return self._restore(settings, self._saved[key], postgresql, recipe)
 
     def _save(self, settings: Settings, postgresql: PostgreSQL | None) -> Saved:
         number = len(self._saved)
@@ -199,7 +210,9 @@ class SavedStates:
         restore += [f"SELECT setval('\"{name}\"', {value}, true)" for name, value in places]
         return Saved(folder, "; ".join(restore))
 
-    def _restore(self, settings: Settings, saved: Saved, postgresql: PostgreSQL | None) -> Runtime:
+    def _restore(
+        self, settings: Settings, saved: Saved, postgresql: PostgreSQL | None, recipe: Recipe
+    ) -> Runtime:
         for name in FOLDERS:
             mine: Path = getattr(settings, name)
             if mine.exists():
@@ -218,9 +231,10 @@ class SavedStates:
                 conn.exec_driver_sql(saved.restore)
         rt = Runtime.from_settings(settings)
         rt.books.load()
-        # As at a site's start: whatever the books left to do is there to be done.
-        rt.courier.kick()
-        rt.settler.kick()
+        if recipe is not OPENED:
+            # As at a site's start: whatever the books left to do is there to be done.
+            rt.courier.kick()
+            rt.settler.kick()
         return rt
 
 
