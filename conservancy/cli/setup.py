@@ -13,7 +13,13 @@ from click.core import ParameterSource
 from sqlalchemy.orm import Session
 
 from conservancy.cli.common import open_runtime
-from conservancy.infra.config import Environment, Settings
+from conservancy.infra.config import (
+    DEMO_STRIPE_KEY,
+    DEMO_STRIPE_PORT,
+    DEMO_WEBHOOK_SECRET,
+    Environment,
+    Settings,
+)
 from conservancy.infra.db import migrate
 from conservancy.kernel import clock
 from conservancy.kernel.errors import Conflict
@@ -194,8 +200,6 @@ DEMO_SPONSOR = (
     "12-3456789",
     "137 Montague St Ste 380\nBrooklyn, NY 11201-3548",
 )
-DEMO_STRIPE_KEY = "sk_test_standin"
-DEMO_WEBHOOK_SECRET = "whsec_standin"  # noqa: S105 - the stand-in's, public by design
 
 
 def seed_demo(settings: Settings) -> None:
@@ -320,7 +324,7 @@ def demo_sign_ins(port: int) -> list[str]:
 
 @click.command()
 @click.option("--port", default=5000, show_default=True, type=int)
-@click.option("--stripe-port", default=12111, show_default=True, type=int)
+@click.option("--stripe-port", default=DEMO_STRIPE_PORT, show_default=True, type=int)
 def demo(port: int, stripe_port: int) -> None:
     """A demo sponsor and projects, the Stripe stand-in, and the site, all on 127.0.0.1."""
     from conservancy.standin import StandIn, StateFileError

@@ -39,6 +39,15 @@ class Environment(StrEnum):
     TEST = "test"
 
 
+# The demo's Stripe is the stand-in `conservancy demo` starts (SPEC section 2: the Stripe
+# keys default to "the stand-in's" in demo), so that commands run beside it with only
+# CONSERVANCY_ENV=demo (`stripe sync`, `sweep`) reach it.
+DEMO_STRIPE_PORT = 12111
+DEMO_STRIPE_KEY = "sk_test_standin"
+DEMO_WEBHOOK_SECRET = "whsec_standin"  # noqa: S105 - the stand-in's, public by design
+DEMO_STRIPE_API_BASE = f"http://127.0.0.1:{DEMO_STRIPE_PORT}"
+
+
 _Choice = TypeVar("_Choice", bound=StrEnum)
 
 
@@ -164,6 +173,7 @@ class Settings:
             return value.strip() if value and value.strip() else None
 
         mode = _parse(Environment, get("ENV") or "production", "CONSERVANCY_ENV")
+        demo = mode is Environment.DEMO
         _test_clock(env, mode)
         session_hours = _whole(get, "STAFF_SESSION_HOURS", *STAFF_SESSION_HOURS, "hours")
         given_url = get("DATABASE_URL")
@@ -175,10 +185,13 @@ class Settings:
             instance_dir=Path(get("INSTANCE_DIR") or "instance"),
             secret_key=get("SECRET_KEY"),
             base_url=_http_url(get("BASE_URL") or "http://127.0.0.1:5000", "CONSERVANCY_BASE_URL"),
-            stripe_secret_key=get("STRIPE_SECRET_KEY"),
-            stripe_webhook_secret=get("STRIPE_WEBHOOK_SECRET"),
+            stripe_secret_key=get("STRIPE_SECRET_KEY") or (DEMO_STRIPE_KEY if demo else None),
+            stripe_webhook_secret=(
+                get("STRIPE_WEBHOOK_SECRET") or (DEMO_WEBHOOK_SECRET if demo else None)
+            ),
             stripe_api_base=_optional_http_url(
-                get("STRIPE_API_BASE"), "CONSERVANCY_STRIPE_API_BASE"
+                get("STRIPE_API_BASE") or (DEMO_STRIPE_API_BASE if demo else None),
+                "CONSERVANCY_STRIPE_API_BASE",
             ),
             stripe_proxy=_proxy_url(get("STRIPE_PROXY")),
             smtp_url=_smtp_url(get("SMTP_URL")),

@@ -301,3 +301,33 @@ def test_serve_in_production_without_a_secret_key_exits_2_naming_it(
     assert result.returncode == 2
     assert len(result.stderr.splitlines()) == 1
     assert "CONSERVANCY_SECRET_KEY" in result.stderr
+
+
+def test_the_demo_reaches_its_stand_in_with_nothing_but_the_mode_set() -> None:
+    """SPEC section 2: in demo, Stripe's keys are the stand-in's and its address is the
+    stand-in's, so `conservancy stripe sync` beside a running `conservancy demo` needs only
+    CONSERVANCY_ENV=demo; anything set still wins, and outside the demo nothing is assumed."""
+    demo = Settings.from_env({"CONSERVANCY_ENV": "demo"})
+    assert (demo.stripe_secret_key, demo.stripe_webhook_secret, demo.stripe_api_base) == (
+        "sk_test_standin",
+        "whsec_standin",
+        "http://127.0.0.1:12111",
+    )
+    elsewhere = Settings.from_env(
+        {
+            "CONSERVANCY_ENV": "demo",
+            "CONSERVANCY_STRIPE_SECRET_KEY": "sk_test_mine",
+            "CONSERVANCY_STRIPE_WEBHOOK_SECRET": "whsec_mine",
+            "CONSERVANCY_STRIPE_API_BASE": "http://127.0.0.1:9999",
+        }
+    )
+    assert (elsewhere.stripe_secret_key, elsewhere.stripe_webhook_secret) == (
+        "sk_test_mine",
+        "whsec_mine",
+    )
+    assert elsewhere.stripe_api_base == "http://127.0.0.1:9999"
+    for mode in ("test", "production"):
+        env = {"CONSERVANCY_ENV": mode, "CONSERVANCY_SECRET_KEY": "x" * 32}
+        settings = Settings.from_env(env)
+        assert settings.stripe_secret_key is None
+        assert settings.stripe_api_base is None
