@@ -382,7 +382,8 @@ def runtime(
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[Runtime]:
     """A runtime with a test sponsor recorded and its books created and posted; or, when
-    the test asks for books declared with ``tests.saved_books.saved_books``, with those."""
+    the test asks for books declared with ``tests.saved_books.saved_books``, with those.
+    Either is a copy of books saved when the process first needed them (tests/saved_books)."""
     recipe = recipe_for(request) or OPENED
     for step in recipe.chain:
         if step.patch is not None:

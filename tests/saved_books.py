@@ -29,7 +29,8 @@ them is cheaper than making them again, most of all on PostgreSQL.
 What is not saved: anything a recipe does to this process rather than to the books (a
 patched clock belongs in an autouse fixture or in the recipe's ``patch``, which runs for
 every test before the books are opened), and work a runtime's courier or settler was kicked
-for and not yet asked to do (each new runtime's are kicked once, as at a site's start).
+for and not yet asked to do (a recipe's runtime has them kicked once, as at a site's start;
+a copy of the opened books has not, as ``open_books`` had not).
 """
 
 from __future__ import annotations
