@@ -4,13 +4,13 @@ gifts change, instead of adding up every gift of the project at each request.
 Issue 19 (the donors page at a million transactions). Revision 0021 follows 0020 (the
 Stripe inbox).
 
-Reviewed by hand. donations gains an index on (donor_id, project_id): counting one donor's
-gifts to a project again, as each of their gifts settles, read every donation of the
-project without it (settling a gift took twice as long at a million transactions). One row
-per project, donor and whether the gifts were made anonymously,
-while it holds a gift; filled here from the gifts already settled, with the same SQL the
-application keeps it with (conservancy.donations.models.recount). Downgrading drops the
-table: nothing is lost, it is counted from the gifts.
+Reviewed by hand. donor_totals has one row per project, donor and whether the gifts were
+made anonymously, while it holds a gift; it is filled here from the gifts already settled,
+with the same SQL the application keeps it with (conservancy.donations.models.recount).
+donations gains an index on (donor_id, project_id): counting one donor's gifts to a project
+again, as each of their gifts settles, read every donation of the project without it
+(settling a gift took twice as long at a million transactions). Downgrading drops both:
+nothing is lost, the totals are counted from the gifts.
 
 Revision ID: 0021
 Revises: 0020
