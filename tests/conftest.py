@@ -7,7 +7,6 @@ Tests run on the *migrated* schema, never on create_all().
 
 from __future__ import annotations
 
-import graphlib
 import itertools
 import os
 import shutil
@@ -39,7 +38,7 @@ from conservancy.runtime import Runtime
 from conservancy.staff import passwords
 from tests.courier import DeferredCourier
 from tests.environment import BOOKS_OPEN_ON
-from tests.saved_books import OPENED, SavedStates, recipe_for
+from tests.saved_books import OPENED, SavedStates, recipe_for, tables_in_order
 
 PG_URL = os.environ.get("CONSERVANCY_TEST_DATABASE_URL")
 
@@ -284,25 +283,8 @@ def empty_postgresql(postgresql_base_url: str) -> str:
     are emptied referrers first, in the order their foreign keys give; no table has triggers."""
     engine = create_engine(postgresql_base_url)
     with engine.connect() as conn:
-        tables = conn.scalars(
-            text(
-                "SELECT c.relname FROM pg_class c WHERE c.relkind = 'r'"
-                " AND c.relnamespace = current_schema()::regnamespace"
-                " AND c.relname <> 'alembic_version'"
-            )
-        ).all()
-        referrers = conn.execute(
-            text(
-                "SELECT confrelid::regclass::text, conrelid::regclass::text FROM pg_constraint"
-                " WHERE contype = 'f' AND conrelid <> confrelid"
-                " AND connamespace = current_schema()::regnamespace"
-            )
-        ).all()
+        order = reversed(tables_in_order(conn))  # referrers before what they name
     engine.dispose()
-    graph: dict[str, set[str]] = {table: set() for table in tables}
-    for referred, referrer in referrers:
-        graph[referred.strip('"')].add(referrer.strip('"'))
-    order = graphlib.TopologicalSorter(graph).static_order()  # referrers before what they name
     return "; ".join(
         [f'DELETE FROM "{table}"' for table in order]
         + [

@@ -243,8 +243,9 @@ def _sqlite_path(settings: Settings) -> Path:
     return Path(settings.database_url.removeprefix("sqlite:///"))
 
 
-def _tables_with_rows(conn: Connection) -> list[str]:
-    """The tables holding rows, each after the tables its foreign keys name."""
+def tables_in_order(conn: Connection) -> list[str]:
+    """The test database's tables (but Alembic's), each after the tables its foreign keys
+    name: the order to fill them in; emptied, it goes the other way."""
     tables = conn.scalars(
         text(
             "SELECT c.relname FROM pg_class c WHERE c.relkind = 'r'"
@@ -262,9 +263,13 @@ def _tables_with_rows(conn: Connection) -> list[str]:
     graph: dict[str, set[str]] = {table: set() for table in tables}
     for referrer, table in referred:
         graph[referrer.strip('"')].add(table.strip('"'))
-    order = graphlib.TopologicalSorter(graph).static_order()  # referred tables first
+    return list(graphlib.TopologicalSorter(graph).static_order())
+
+
+def _tables_with_rows(conn: Connection) -> list[str]:
+    """The tables holding rows, each after the tables its foreign keys name."""
     return [
         table
-        for table in order
+        for table in tables_in_order(conn)
         if conn.execute(text(f'SELECT EXISTS (SELECT 1 FROM "{table}")')).scalar()
     ]
