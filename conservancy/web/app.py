@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import logging
+from typing import cast
 
 from flask import Flask, Response, abort, g, render_template, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.datastructures import ImmutableMultiDict
 from werkzeug.exceptions import HTTPException
 
@@ -11,6 +13,8 @@ from conservancy.infra import resources
 from conservancy.infra.config import Environment, Settings
 from conservancy.kernel.errors import DomainError
 from conservancy.payments.gateway import GatewayError
+from conservancy.projects.models import Sponsor
+from conservancy.projects.service import get_sponsor
 from conservancy.runtime import Runtime
 from conservancy.web import plain_text
 
@@ -133,6 +137,7 @@ def build_app(settings: Settings | None, runtime: Runtime | None) -> Flask:
 
         app.register_blueprint(demo.bp)
     _register_errors(app)
+    _site_context(app, runtime)
 
     @app.teardown_appcontext
     def _close_session(_exc: BaseException | None) -> None:
@@ -156,6 +161,28 @@ def _start_books(runtime: Runtime) -> None:
             "posting pending ledger entries at start-up failed; 'conservancy ledger sync' retries"
         )
     runtime.books.start(isolated=True)
+
+
+def _site_context(app: Flask, runtime: Runtime) -> None:
+    """What every page's frame (templates/base.html) shows: the sponsor's name and the
+    address to write to, on pages whose view passes no sponsor (staff pages, errors)."""
+
+    def site_sponsor() -> Sponsor | None:
+        if "site_sponsor" not in g:
+            # Its own short session: an error page may be drawn after the request's own
+            # session failed, and a database that is down leaves the frame unnamed, not
+            # the page broken.
+            try:
+                with runtime.sessions() as session:
+                    g.site_sponsor = get_sponsor(session)
+            except SQLAlchemyError:
+                log.warning("the sponsor could not be read for the page frame", exc_info=True)
+                g.site_sponsor = None
+        return cast("Sponsor | None", g.site_sponsor)
+
+    @app.context_processor
+    def _frame() -> dict[str, object]:
+        return {"site_sponsor": site_sponsor, "contact_address": runtime.settings.sender_address}
 
 
 def _register_errors(app: Flask) -> None:

@@ -108,7 +108,7 @@ def test_healthz_is_503_when_the_database_is_unreachable(
     assert answer.json["problems"] == ["database unreachable"]
 
 
-def test_an_unknown_address_gets_the_not_found_page(client: FlaskClient) -> None:
+def test_an_unknown_address_gets_the_not_found_page(runtime: Runtime, client: FlaskClient) -> None:
     page = client.get("/no/such/page")
     body = page.get_data(as_text=True)
     assert page.status_code == 404
@@ -116,6 +116,11 @@ def test_an_unknown_address_gets_the_not_found_page(client: FlaskClient) -> None
     assert "Not found" in body
     assert "Back to the projects" in body
     assert "Traceback" not in body
+    # Framed as every page is: the sponsor's name, not the software's, and where to write.
+    assert "<title>Not found — Test Sponsor, Inc.</title>" in body
+    assert '<a class="site-name" href="/">Test Sponsor, Inc.</a>' in body
+    contact = runtime.settings.sender_address
+    assert f'Questions? Write to <a href="mailto:{contact}">{contact}</a>' in body
 
 
 def test_an_unexpected_error_gets_a_500_page_without_a_traceback(app: Flask) -> None:

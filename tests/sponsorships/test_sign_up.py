@@ -97,9 +97,11 @@ def test_sign_up_books_nothing_until_staff_approve_then_the_card_payment_clears_
     [
         ("level", "", "Choose one of the levels offered."),
         ("level", "999", "Choose one of the levels offered."),
-        ("company_name", "", "This field is required."),
-        ("email", "not-an-address", "Enter an e-mail address"),
-        ("address", "  ", "This field is required."),
+        ("company_name", "", "Enter the company's name, as the invoice should show it."),
+        ("contact_name", "", "Enter the name of the person we should write to."),
+        ("email", "", "Enter the e-mail address the invoice should go to."),
+        ("email", "not-an-address", "Enter an e-mail address, such as ap@example.com."),
+        ("address", "  ", "Enter the billing address for the invoice."),
     ],
 )
 def test_bad_sign_up_shows_the_form_again_and_writes_nothing(
@@ -139,6 +141,40 @@ def test_a_control_character_is_refused_by_its_field_and_no_request_is_written(
     assert page.status_code == 400
     assert error_by(page, field) == message
     assert snapshot(rt) == before  # no company, request, invoice, entry or mail
+
+
+def test_the_form_asks_in_the_donation_forms_design_and_names_where_to_write(
+    giving_runtime: Runtime, giving_app: Flask
+) -> None:
+    """Each level is a radio with its own label; the e-mail field is one a phone offers
+    its e-mail keyboard for; and a company with a question learns where to write."""
+    level_id = gold_level(giving_runtime)
+    page = giving_app.test_client().get(FORM).text
+    assert f'<input class="choice-radio" type="radio" id="level-{level_id}" name="level"' in page
+    card = rf'<label class="level-card" for="level-{level_id}">(.*?)</label>'
+    label = re.search(card, page, re.S)
+    assert label, page
+    assert "$10,000.00 a year" in label.group(1)
+    assert re.search(r'<input id="email" name="email" type="email" autocomplete="email"', page)
+    assert '<button class="button donate-submit" type="submit">Ask to sponsor</button>' in page
+    contact = giving_runtime.settings.sender_address
+    assert f'Questions first? Write to us at <a href="mailto:{contact}">' in page
+
+
+def test_a_bad_sign_up_says_so_above_the_form_and_keeps_what_was_typed(
+    giving_runtime: Runtime, giving_app: Flask
+) -> None:
+    level_id = gold_level(giving_runtime)
+    client = giving_app.test_client()
+    data = {**_valid(level_id), "contact_name": "", "csrf_token": _token(client)}
+    page = client.post(FORM, data=data)
+    assert page.status_code == 400
+    assert 'role="alert"' in page.text
+    assert "Please correct the fields marked below." in page.text
+    assert 'value="Acme Widgets, Inc."' in page.text
+    assert f'id="level-{level_id}" name="level" value="{level_id}" checked' in page.text
+    marked = r'id="contact_name"[^>]*aria-describedby="contact_name-error" aria-invalid="true"'
+    assert re.search(marked, page.text)
 
 
 def test_sign_up_without_csrf_token_is_refused(giving_runtime: Runtime, giving_app: Flask) -> None:

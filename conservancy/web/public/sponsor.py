@@ -163,6 +163,7 @@ def _page(project: Project, form: SponsorForm) -> str:
         brand=brand(project),
         form=form,
         levels=levels_of(session, project),
+        contact=runtime().settings.sender_address,
     )
 
 

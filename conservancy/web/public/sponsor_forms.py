@@ -1,5 +1,5 @@
 """The corporate sponsorship sign-up form: a level and the company's details, or a message
-by each field."""
+by each field that says what to put there."""
 
 from __future__ import annotations
 
@@ -10,8 +10,15 @@ from conservancy.sponsorships.service import SignUp
 from conservancy.web.forms import RefusingForm
 from conservancy.web.public.donate_form import GENERIC_ERROR, valid_email
 
-REQUIRED = "This field is required."
+CHOOSE_LEVEL = "Choose one of the levels offered."
 BAD_EMAIL = "Enter an e-mail address, such as ap@example.com."
+# What each empty field asks for: said in the page's words, not "This field is required."
+MISSING = {
+    "company_name": "Enter the company's name, as the invoice should show it.",
+    "contact_name": "Enter the name of the person we should write to.",
+    "email": "Enter the e-mail address the invoice should go to.",
+    "address": "Enter the billing address for the invoice.",
+}
 
 
 def _strip(value: object) -> object:
@@ -22,7 +29,7 @@ class SponsorForm(RefusingForm):
     level = StringField("Level", filters=[_strip])
     company_name = StringField("Company name", filters=[_strip], validators=[Length(max=200)])
     contact_name = StringField("Contact name", filters=[_strip], validators=[Length(max=200)])
-    email = StringField("E-mail", filters=[_strip], validators=[Length(max=254)])
+    email = StringField("E-mail address", filters=[_strip], validators=[Length(max=254)])
     address = TextAreaField("Billing address", filters=[_strip], validators=[Length(max=1000)])
     # A honeypot, as on the donation form: hidden from people, filled in by naive bots.
     website = StringField("Leave this field empty", filters=[_strip])
@@ -34,17 +41,15 @@ class SponsorForm(RefusingForm):
     def validate(self, extra_validators: object = None) -> bool:
         ok: bool = super().validate(extra_validators)
         if not (self.level.data or "").isdigit() or int(self.level.data) not in self.level_ids:
-            self.level.errors = [*self.level.errors, "Choose one of the levels offered."]
+            self.level.errors = [*self.level.errors, CHOOSE_LEVEL]
             ok = False
-        for field in (self.company_name, self.contact_name, self.email, self.address):
+        for name, message in MISSING.items():
+            field = self[name]
             if not field.data:
-                field.errors = [*field.errors, REQUIRED]
+                field.errors = [*field.errors, message]
                 ok = False
         if self.email.data and not valid_email(self.email.data):
-            self.email.errors = [
-                *self.email.errors,
-                "Enter an e-mail address, such as ap@example.com.",
-            ]
+            self.email.errors = [*self.email.errors, BAD_EMAIL]
             ok = False
         if self.website.data:
             self.form_errors.append(GENERIC_ERROR)
