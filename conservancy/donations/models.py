@@ -35,6 +35,11 @@ class Frequency(StrEnum):
     MONTHLY = "monthly"
     YEARLY = "yearly"
 
+    @property
+    def every(self) -> str:
+        """How the gift's payments are spoken of to donors: "once", "each month"."""
+        return "once" if self is Frequency.ONCE else f"each {self.value.removesuffix('ly')}"
+
 
 class Visibility(StrEnum):
     PUBLIC = "public"  # name shown publicly

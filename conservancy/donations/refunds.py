@@ -58,6 +58,15 @@ def find_gifts(session: Session, query: str) -> list[Gift]:
     )
 
 
+def recent_gifts(session: Session) -> list[Gift]:
+    """The newest gifts, what the gifts page lists before any search."""
+    return list(
+        session.scalars(
+            select(Gift).order_by(Gift.settled_at.desc(), Gift.id.desc()).limit(SEARCH_LIMIT)
+        )
+    )
+
+
 def refund_card_gift(
     session: Session,
     gateway: Gateway,

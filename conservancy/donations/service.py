@@ -267,7 +267,7 @@ def begin_checkout(
             interval=INTERVALS.get(donation.frequency),
             customer_email=donation.donor.email,
             success_url=f"{base_url}/donate/{project.slug}/thanks?session_id={{CHECKOUT_SESSION_ID}}",
-            cancel_url=f"{base_url}/donate/{project.slug}",
+            cancel_url=f"{base_url}/donate/{project.slug}?cancelled=1",
             idempotency_key=f"donation-{donation.id}-checkout",
         )
     )

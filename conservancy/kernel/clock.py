@@ -43,6 +43,12 @@ def as_utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
+def shown(moment: datetime, tz: ZoneInfo) -> str:
+    """A moment as staff read it: in the sponsor's time zone, which it names
+    ("2026-03-01 10:00 EST"), so that no time on a page leaves one guessing."""
+    return as_utc(moment).astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
+
+
 def shift_days(environ: Mapping[str, str]) -> int:
     """The test clock's shift in whole days (0 when unset); ValueError names what is wrong."""
     text = environ.get(SHIFT_VARIABLE, "").strip()

@@ -539,5 +539,22 @@ def cancel_recurring(
     # finds the gift cancelled and leaves it.
     gateway.cancel_subscription(donation.stripe_subscription_id, f"donation-{donation.id}-cancel")
     move_status(donation, DonationStatus.CANCELLED, "cancelled by the donor in the portal")
+    if donation.donor.email is not None:
+        every = donation.frequency.value  # "monthly"
+        queue(
+            session,
+            key=f"donation-{donation.id}-cancelled",
+            to_address=donation.donor.email,
+            to_name=donation.donor_name,
+            subject=f"Your {every} gift to {donation.project.name} is cancelled",
+            body=(
+                f"Dear {donation.donor_name},\n\n"
+                f"As you asked, your {every} gift of {donation.total.format()} to "
+                f"{donation.project.name} is cancelled: no further payments will be taken. "
+                "The gifts you made stay made, and their receipts stand.\n\n"
+                "Thank you for your support. If you did not ask for this, reply to this "
+                "mail.\n"
+            ),
+        )
     session.flush()
     return donation

@@ -35,7 +35,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, object_session, sessionmaker
 
-from conservancy.donations.models import Donation, Gift, OfflineGift, OfflineMethod, Visibility
+from conservancy.donations.models import (
+    Donation,
+    Gift,
+    OfflineGift,
+    OfflineMethod,
+    Visibility,
+)
 from conservancy.kernel import clock
 from conservancy.mail.outbox import queue
 from conservancy.money import Currency, Money
@@ -132,8 +138,12 @@ def reconcile(session: Session, gift: Gift, tz: ZoneInfo, reason: str) -> list[R
                 settled=gift.settled_standing if gift.converted else None,
             )
         )
+    # One mail for one change: when a replacement follows the voiding notice, its mail (and
+    # the receipt itself) says the old receipt is void; the notice is in the donor portal.
+    replacing = any(r.kind is ReceiptKind.REPLACEMENT for r in issued)
     for receipt in issued:
-        _queue_mail(session, gift, receipt)
+        if not (replacing and receipt.kind is ReceiptKind.VOIDING):
+            _queue_mail(session, gift, receipt)
     return issued
 
 
@@ -169,17 +179,37 @@ def _queue_mail(session: Session, gift: Gift, receipt: Receipt) -> None:
             f"Thank you for your gift of {amount} for {project}.\n\n"
             f"Your receipt {receipt.number} is attached. Please keep it for your tax records."
         )
+        if donation.recurring:
+            text += (
+                f"\n\nThis gift recurs: {donation.total.format()} is taken "
+                f"{donation.frequency.every} until you "
+                "stop it, and each payment has its own receipt. To change the amount or "
+                "cancel, sign in to the donor portal with this e-mail address."
+            )
     elif receipt.kind is ReceiptKind.VOIDING:
         text = (
-            f"Because of a {receipt.reason or 'change'} on your gift for {project}, "
-            f"receipt {replaces} ({amount}) is void.\n\n"
+            f"After a {receipt.reason or 'change'} of {amount}, nothing of your gift for "
+            f"{project} stands, so receipt {replaces} ({amount}) is void.\n\n"
             "The attached notice says so; please keep it with your tax records "
             "and do not use the voided receipt."
         )
     else:
+        assert receipt.replaces is not None
+        was = receipt.replaces.amount
+        if receipt.amount < was:
+            what = (
+                f"After a {receipt.reason or 'change'} of {(was - receipt.amount).format()}, "
+                f"your gift for {project} now stands at {amount}."
+            )
+        else:
+            what = (
+                f"After the {receipt.reason or 'change'}, your gift for {project} stands at "
+                f"{amount}."
+            )
         text = (
-            f"Your gift for {project} is now {amount}. Attached is receipt "
-            f"{receipt.number}, which replaces receipt {replaces}."
+            f"{what} Attached is receipt {receipt.number}, which replaces receipt {replaces} "
+            f"({was.format()}): that receipt is void, so please keep this one with your tax "
+            "records instead."
         )
     body = (
         f"Dear {gift.donor_name},\n\n{text}\n\n"

@@ -376,7 +376,8 @@ def mail_invitation(session: Session, user: StaffUser, link: str, *, sponsor: st
         subject=f"Your account at {sponsor}",
         body=(
             f"Dear {user.name},\n\n"
-            f"You have an account on the donation and bookkeeping pages of {sponsor}. "
+            f"You have an account on the donation and bookkeeping pages of {sponsor}"
+            f"{'' if sponsor.endswith('.') else '.'} "  # "Inc." ends the sentence itself
             f"To choose your password, open this link:\n\n{link}\n\n"
             f"It works once, within {hours} hours. Then sign in with your e-mail address "
             "and that password.\n"

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import json
 import logging
+from datetime import datetime
 from typing import cast
 
 from flask import Flask, Response, abort, g, render_template, request
@@ -11,12 +13,14 @@ from werkzeug.exceptions import HTTPException
 
 from conservancy.infra import resources
 from conservancy.infra.config import Environment, Settings
+from conservancy.kernel import clock
 from conservancy.kernel.errors import DomainError
 from conservancy.payments.gateway import GatewayError
 from conservancy.projects.models import Sponsor
 from conservancy.projects.service import get_sponsor
 from conservancy.runtime import Runtime
 from conservancy.web import plain_text
+from conservancy.web.context import db
 
 log = logging.getLogger(__name__)
 
@@ -169,16 +173,27 @@ def _site_context(app: Flask, runtime: Runtime) -> None:
 
     def site_sponsor() -> Sponsor | None:
         if "site_sponsor" not in g:
-            # Its own short session: an error page may be drawn after the request's own
-            # session failed, and a database that is down leaves the frame unnamed, not
-            # the page broken.
+            # Read in the request's own session: a second one would wait for SQLite's write
+            # lock, which the request's holds. A session a failed statement left unusable (the
+            # error page after it) leaves the frame unnamed, not the page broken.
             try:
-                with runtime.sessions() as session:
-                    g.site_sponsor = get_sponsor(session)
-            except SQLAlchemyError:
-                log.warning("the sponsor could not be read for the page frame", exc_info=True)
+                g.site_sponsor = get_sponsor(db())
+            except SQLAlchemyError as exc:  # what failed before is logged where it failed
+                log.warning(
+                    "the page frame goes without the sponsor's name: %s", type(exc).__name__
+                )
                 g.site_sponsor = None
         return cast("Sponsor | None", g.site_sponsor)
+
+    @app.template_filter("local_time")
+    def _local_time(moment: datetime | None) -> str:
+        return clock.shown(moment, runtime.settings.timezone) if moment else ""
+
+    @app.template_filter("plain_json")
+    def _plain_json(value: object) -> str:
+        # A value as JSON for people to read (the audit log's before and after): the page's
+        # escaping makes it safe, not \\u003c escapes, which "<b>" would read as.
+        return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
 
     @app.context_processor
     def _frame() -> dict[str, object]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -169,6 +170,18 @@ def test_a_gift_is_found_by_receipt_number_e_mail_address_and_ref(
     assert "No gift matches" in bookkeeper.get("/admin/gifts?q=nobody@example.org").text
 
 
+def test_the_gifts_page_lists_the_newest_before_any_search(
+    rt: Runtime, bookkeeper: FlaskClient
+) -> None:
+    assert "No gifts yet." in bookkeeper.get("/admin/gifts").text
+    older = settled_gift(rt, email="ada@example.org")
+    newer = settled_gift(rt, email="grace@example.org", name="Grace Hopper",
+                         at=datetime(2026, 3, 2, 15, 0, tzinfo=UTC))  # fmt: skip
+    page = bookkeeper.get("/admin/gifts").text
+    assert "The newest gifts" in page
+    assert page.index(f'href="/admin/gifts/{newer}"') < page.index(f'href="/admin/gifts/{older}"')
+
+
 @pytest.fixture
 def stripe(rt: Runtime) -> RefundingGateway:
     gateway = RefundingGateway()
@@ -182,7 +195,7 @@ def test_a_card_gift_is_refunded_in_part_through_stripe_once_per_form(
     gift_id = settled_gift(rt)
     page = f"/admin/gifts/{gift_id}"
     shown = bookkeeper.get(page)
-    data = {"amount": "40.00", "reason": "Asked by the donor"}
+    data = {"amount": "40.00", "reason": "Asked by the donor", "confirm": "y"}
     first = send(bookkeeper, page, f"{page}/refund", data, keep=shown)
     assert first.status_code == 303
     again = send(bookkeeper, page, f"{page}/refund", data, keep=shown)
@@ -207,11 +220,28 @@ def test_a_refund_larger_than_what_remains_is_refused_by_the_amount_and_stripe_i
 ) -> None:
     gift_id = settled_gift(rt)
     page = f"/admin/gifts/{gift_id}"
-    answer = send(bookkeeper, page, f"{page}/refund", {"amount": "100.01", "reason": "x"})
+    answer = send(
+        bookkeeper, page, f"{page}/refund", {"amount": "100.01", "reason": "x", "confirm": "y"}
+    )
     assert answer.status_code == 400
     assert error_by(answer, "amount") == (
         "Only $100.00 of this gift remains to refund; $100.01 is more than that."
     )
+    assert stripe.calls == []
+    assert count(rt, Refund) == 0
+
+
+def test_a_refund_is_not_sent_in_one_click_staff_confirm_it_first(
+    rt: Runtime, bookkeeper: FlaskClient, stripe: RefundingGateway
+) -> None:
+    gift_id = settled_gift(rt)
+    page = f"/admin/gifts/{gift_id}"
+    shown = bookkeeper.get(page)
+    assert 'type="checkbox" id="confirm" name="confirm"' in shown.text
+    answer = send(bookkeeper, page, f"{page}/refund", {"amount": "10.00", "reason": "Asked"})
+    assert answer.status_code == 400
+    assert error_by(answer, "confirm") == "Tick this to confirm the refund: it cannot be undone."
+    assert 'value="10.00"' in answer.text  # what was typed stays, to confirm and send again
     assert stripe.calls == []
     assert count(rt, Refund) == 0
 
@@ -221,7 +251,9 @@ def test_a_refund_needs_a_reason(
 ) -> None:
     gift_id = settled_gift(rt)
     page = f"/admin/gifts/{gift_id}"
-    answer = send(bookkeeper, page, f"{page}/refund", {"amount": "10.00", "reason": ""})
+    answer = send(
+        bookkeeper, page, f"{page}/refund", {"amount": "10.00", "reason": "", "confirm": "y"}
+    )
     assert answer.status_code == 400
     assert "Say why" in error_by(answer, "reason")
     assert stripe.calls == []
@@ -243,6 +275,7 @@ def test_a_cheque_is_refunded_from_the_bank_on_its_page(
             "method": "cheque",
             "reference": "901",
             "refunded_on": "2026-03-09",
+            "confirm": "y",
         },
     )
     assert answer.status_code == 303, answer.text

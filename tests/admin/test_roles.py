@@ -101,7 +101,10 @@ def test_no_form_changes_anything_for_those_who_only_read_or_do_not_belong(
     with rt.sessions() as session:
         logged = session.scalar(select(func.count()).select_from(AuditEntry))
     posts: list[tuple[str, dict[str, object]]] = [
-        (f"/admin/gifts/{world['card']}/refund", {"amount": "1.00", "reason": "x"}),
+        (
+            f"/admin/gifts/{world['card']}/refund",
+            {"amount": "1.00", "reason": "x", "confirm": "y"},
+        ),
         (
             f"/admin/gifts/{world['cheque']}/refund",
             {
@@ -110,6 +113,7 @@ def test_no_form_changes_anything_for_those_who_only_read_or_do_not_belong(
                 "method": "cheque",
                 "reference": "1",
                 "refunded_on": "2026-03-09",
+                "confirm": "y",
             },
         ),
         ("/admin/gifts/offline", {"project": "twisted", "amount": "5.00"}),

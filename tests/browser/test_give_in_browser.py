@@ -39,8 +39,17 @@ def test_monthly_gift_through_the_pages_lands_in_the_books(
 
     page.goto(f"{live.url}/")
     page.get_by_role("link", name="Donate to Twisted").click()
+    button = page.locator("button.donate-submit .give-summary")
+    # The button and the fee hint follow what she picks; the page runs no script.
+    assert button.inner_text() == "Give $25.00 once"
+    page.locator('label[for="amount-3"]').click()
+    page.get_by_label("Cover the card fees").check()
+    assert button.inner_text() == "Give $51.81 once"
+    assert page.locator("#cover_fees-hint").inner_text() == "This adds $1.81 to your $50.00 gift."
+    page.get_by_label("Cover the card fees").uncheck()
     page.get_by_label("Other amount (USD)").fill("25.00")
     page.locator('label[for="frequency-monthly"]').click()
+    assert button.inner_text() == "Give the amount above each month"
     page.get_by_label("Your name").fill("Grace Hopper")
     page.get_by_label("E-mail address").fill("grace@example.org")
     # 300.00 a year: the acknowledgement for tax purposes needs her address.
@@ -54,6 +63,7 @@ def test_monthly_gift_through_the_pages_lands_in_the_books(
     page.wait_for_url(f"{live.url}/donate/twisted/thanks**")
     assert page.get_by_role("heading", name="Thank you!").is_visible()
     assert "receipt is on its way" in page.content()
+    assert page.locator(".thanks-facts dd").first.inner_text() == "$25.00 each month to Twisted"
 
     settle_webhooks(rt, standin)
     with rt.sessions() as session:
@@ -69,3 +79,34 @@ def test_monthly_gift_through_the_pages_lands_in_the_books(
     assert "Income:Twisted:Donations -25.00 USD" in books
     assert "Expenses:Twisted:Sponsorship-Fees 2.50 USD" in books
     assert check_books(rt.ledger).problems == []
+
+
+def test_leaving_stripes_page_comes_back_to_the_form_as_filled_in(
+    database_url: str,
+    giving_runtime: Runtime,
+    standin: StandIn,
+    live: LiveServer,
+    browser_page: Any,
+) -> None:
+    with giving_runtime.sessions() as session:
+        factories.project(session)
+        session.commit()
+    giving_runtime.post_ledger()
+    page = browser_page
+    page.goto(f"{live.url}/donate/twisted")
+    page.locator('label[for="amount-1"]').click()
+    page.locator('label[for="frequency-monthly"]').click()
+    page.get_by_label("Your name").fill("Grace Hopper")
+    page.get_by_label("E-mail address").fill("grace@example.org")
+    page.get_by_role("button", name="Continue to payment").click()
+    page.wait_for_url(f"{standin.url}/_standin/checkout/**")
+
+    page.get_by_role("link", name="Cancel and go back").click()
+
+    page.wait_for_url(f"{live.url}/donate/twisted?cancelled=1")
+    assert "nothing was charged" in page.locator(".form-notice").inner_text()
+    assert page.get_by_label("Your name").input_value() == "Grace Hopper"
+    assert page.locator("#frequency-monthly").is_checked()
+    assert (
+        page.locator("button.donate-submit .give-summary").inner_text() == "Give $10.00 each month"
+    )

@@ -148,6 +148,7 @@ def test_a_gift_given_before_the_demo_restarts_is_refunded_after_it(tmp_path: Pa
             data={
                 "amount": "20.00",
                 "reason": "Asked by the donor",
+                "confirm": "y",
                 "csrf_token": field(shown, "csrf_token"),
                 "once": field(shown, "once"),
             },

@@ -294,13 +294,67 @@ def test_thank_you_gift_below_its_minimum_is_refused_by_its_box(
     assert written(rt) == before
 
 
-def test_thanks_page_says_the_receipt_is_coming_and_echoes_nothing(client: FlaskClient) -> None:
-    page = client.get(FORM + "/thanks?session_id=<script>alert(1)</script>")
+def _checkout_id(answer: TestResponse) -> str:
+    """The checkout session the form sent the donor to (Stripe's page: the stand-in's)."""
+    assert answer.status_code == 303, answer.text
+    return answer.headers["Location"].rstrip("/").rsplit("/", 1)[-1]
+
+
+def test_thanks_page_repeats_the_gift_and_says_the_receipt_is_coming(
+    client: FlaskClient,
+) -> None:
+    answer = donate(client, amount="other", other_amount="12.50", frequency="monthly",
+                    dedication="In memory of Alan")  # fmt: skip
+    page = client.get(f"{FORM}/thanks", query_string={"session_id": _checkout_id(answer)})
 
     assert page.status_code == 200
     assert "Thank you for your gift to Twisted" in page.text
+    assert "<dd>$12.50 each month to Twisted</dd>" in page.text
+    assert "In memory of Alan" in page.text
     assert "receipt is on its way by e-mail" in page.text
-    assert "alert(1)" not in page.text
+    assert re.search(r"To change the\s+amount or cancel, sign in", page.text)
+    assert "Ada Lovelace" not in page.text  # the address alone shows no one's name
+    assert "ada@example.org" not in page.text
+
+
+def test_thanks_page_without_a_checkout_of_the_project_thanks_no_one(
+    client: FlaskClient,
+) -> None:
+    for query in ("", "?session_id=cs_test_nothing", "?session_id=<script>alert(1)</script>"):
+        page = client.get(f"{FORM}/thanks{query}")
+        assert page.status_code == 404
+        assert "There is no gift to thank you for here" in page.text
+        assert "Thank you for your gift" not in page.text
+        assert "alert(1)" not in page.text
+
+
+def test_leaving_the_payment_page_brings_the_form_back_as_it_was_with_a_message(
+    client: FlaskClient,
+) -> None:
+    answer = donate(client, amount="other", other_amount="40.00", frequency="yearly",
+                    cover_fees="y", visibility="anonymous", address="1 Analytical Row")  # fmt: skip
+    _checkout_id(answer)
+
+    page = client.get(f"{FORM}?cancelled=1")  # the payment page's cancel link
+
+    assert page.status_code == 200
+    assert "You left the payment page, so nothing was charged." in page.text
+    assert 'id="other_amount" name="other_amount" type="text"' in page.text
+    assert re.search(r'id="other_amount"[^>]*value="40.00"', page.text, re.S)
+    assert 'id="frequency-yearly" name="frequency" value="yearly" checked' in page.text
+    assert 'id="visibility-anonymous" name="visibility" value="anonymous" checked' in page.text
+    assert 'id="cover_fees" name="cover_fees" value="y" checked' in page.text
+    assert 'value="Ada Lovelace"' in page.text
+    assert ">1 Analytical Row</textarea>" in page.text
+
+
+def test_another_browser_back_from_the_payment_page_gets_the_message_and_an_empty_form(
+    client: FlaskClient, giving_app: Flask
+) -> None:
+    _checkout_id(donate(client))
+    page = giving_app.test_client().get(f"{FORM}?cancelled=1")
+    assert "You left the payment page, so nothing was charged." in page.text
+    assert "Ada Lovelace" not in page.text
 
 
 # -- bad input: the form again, a message by the field, nothing written ----------

@@ -229,7 +229,9 @@ def test_a_refund_stripe_refuses_shows_staff_stripes_words_and_not_to_retry(
     bookkeeper = signed_in(giving_app, rt, "bookkeeper")
     page = f"/admin/gifts/{card_gift.id}"
 
-    answer = send(bookkeeper, page, f"{page}/refund", {"amount": "40.00", "reason": "Asked"})
+    answer = send(
+        bookkeeper, page, f"{page}/refund", {"amount": "40.00", "reason": "Asked", "confirm": "y"}
+    )
 
     assert answer.status_code == 502
     text = answer.text.replace("&#39;", "'")
@@ -249,7 +251,7 @@ def test_a_refund_stripe_cannot_take_now_asks_staff_to_try_again(
     shown = bookkeeper.get(page)
     faults(standin, 429, count=1)
 
-    asked = {"amount": "40.00", "reason": "Asked"}
+    asked = {"amount": "40.00", "reason": "Asked", "confirm": "y"}
     answer = send(bookkeeper, page, f"{page}/refund", asked, keep=shown)
 
     assert answer.status_code == 503

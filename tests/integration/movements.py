@@ -90,7 +90,7 @@ def gift_page(admin: Browser, query: str) -> str:
 
 
 def refund(site: Site, admin: Browser, gift: str, amount: str, reason: str) -> None:
-    admin.fill(gift, f"{gift}/refund", {"amount": amount, "reason": reason})
+    admin.fill(gift, f"{gift}/refund", {"amount": amount, "reason": reason, "confirm": "y"})
     site.wait_for_the_books()
 
 

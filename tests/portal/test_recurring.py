@@ -17,7 +17,7 @@ from conservancy.standin import StandIn
 from tests import factories
 from tests.giving.conftest import LiveServer
 from tests.giving.flows import control, donation, give, settle_webhooks, stripe_client
-from tests.portal.donor import csrf_token, sign_in
+from tests.portal.donor import csrf_token, mails_to, sign_in
 
 ADA = "ada@example.org"
 
@@ -170,6 +170,10 @@ def test_cancelling_ends_the_subscription_and_the_webhook_agrees(
     assert "Cancelled" in page
     assert "Change the amount" not in page
     assert "Cancel this recurring gift" not in page
+    [mail] = mails_to(rt, ADA, "donation-*-cancelled.eml")  # and she has it in writing
+    assert mail["Subject"] == "Your monthly gift to Twisted is cancelled"
+    said = " ".join(mail.get_body(("plain",)).get_content().split())
+    assert "your monthly gift of $10.00 to Twisted is cancelled: no further payments" in said
 
 
 def test_a_gift_cancelled_at_stripe_first_has_nothing_left_to_cancel(

@@ -13,6 +13,7 @@ from beancount import loader
 from beancount.core import data
 from sqlalchemy import select
 
+from conservancy.donations.models import Frequency
 from conservancy.mail.models import MailMessage, MailStatus
 from conservancy.receipts.models import Receipt, ReceiptKind
 from conservancy.runtime import Runtime
@@ -115,7 +116,9 @@ def test_receipts_are_drawn_stored_and_mailed_once(runtime: Runtime) -> None:
     refund(rt, gift_id, "25.00", "re_part")
     first = rt.deliver()
     again = rt.deliver()
-    assert (first.rendered, first.sent) == (3, 3)
+    # Three documents (the receipt, the void notice, the replacement); two mails, since the
+    # replacement's says the old receipt is void.
+    assert (first.rendered, first.sent) == (3, 2)
     assert (again.rendered, again.sent) == (0, 0)
 
     receipts = _receipts(rt, gift_id)
@@ -129,13 +132,16 @@ def test_receipts_are_drawn_stored_and_mailed_once(runtime: Runtime) -> None:
     assert "75.00" in replacement_text
 
     mails = _mails(rt)
-    assert len(mails) == 3
+    assert len(mails) == 2
     subjects = sorted(str(m["Subject"]) for m in mails)
     assert subjects == [
-        "Receipt 2026-000001 is void",
         "Your donation receipt 2026-000001",
         "Your replacement receipt 2026-000003",
     ]
+    replaced = next(m for m in mails if "replacement" in str(m["Subject"]))
+    said = " ".join(replaced.get_body(("plain",)).get_content().split())
+    assert "After a refund of $25.00, your gift for Twisted now stands at $75.00." in said
+    assert "replaces receipt 2026-000001 ($100.00): that receipt is void" in said
     for mail in mails:
         assert mail["To"].addresses[0].addr_spec == "ada@example.org"
         portal = f"Your gifts, receipts and statements: {rt.settings.base_url}/portal"
@@ -213,3 +219,21 @@ def test_without_weasyprint_receipts_wait_but_other_mail_goes(
     result = rt.deliver()
     assert (result.rendered, result.render_failed, result.sent) == (0, 1, 1)
     assert [p.name for p in rt.settings.outbox_dir.glob("*.eml")] == ["note-1.eml"]
+
+
+def test_a_recurring_gifts_mail_says_it_recurs_and_how_to_change_it(runtime: Runtime) -> None:
+    rt = with_project(runtime)
+    settled_gift(rt, amount="10.00", frequency=Frequency.MONTHLY)
+    settled_gift(rt, email="grace@example.org", name="Grace Hopper")
+    with rt.sessions() as session:
+        bodies = {
+            m.to_address: " ".join(m.body.split()) for m in session.scalars(select(MailMessage))
+        }
+    assert (
+        "This gift recurs: $10.00 is taken each month until you stop it"
+        in bodies["ada@example.org"]
+    )
+    assert (
+        "To change the amount or cancel, sign in to the donor portal" in bodies["ada@example.org"]
+    )
+    assert "recurs" not in bodies["grace@example.org"]  # a gift once says nothing of it

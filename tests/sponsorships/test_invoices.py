@@ -104,7 +104,9 @@ def test_invoice_with_a_conference_pass_is_booked_paid_by_card_and_acknowledged(
     assert "Acme Widgets, Inc." in text
     assert number in text
     assert "Conference pass" in text
-    assert "$500.00" in text
+    minus = "\N{MINUS SIGN}"
+    assert f"{minus}$500.00" in text
+    assert f"{minus}$0.00" not in text  # the logo, worth nothing, takes nothing off
     assert "$10,000.00" in text
     assert "Deductible part $9,500.00 USD" in text
     assert "Only the amount of your contribution in excess of that value, $9,500.00" in text

@@ -471,7 +471,8 @@ RULES += [
     Row("/media/logos/<name>", "GET", "/media/logos/no-such-logo.png", everyone(404)),
     Row("/donate/<slug>", "GET", "/donate/{twisted}", everyone(200)),
     Row("/donate/<slug>", "POST", "/donate/{twisted}", everyone(400)),
-    Row("/donate/<slug>/thanks", "GET", "/donate/{twisted}/thanks", everyone(200)),
+    # Without a checkout session it thanks no one: the same 404 for everyone.
+    Row("/donate/<slug>/thanks", "GET", "/donate/{twisted}/thanks", everyone(404)),
     Row("/donate/<slug>/ways-to-give", "GET", "/donate/{twisted}/ways-to-give", everyone(200)),
     Row("/donate/<slug>/sponsor", "GET", "/donate/{twisted}/sponsor", everyone(200)),
     Row("/donate/<slug>/sponsor", "POST", "/donate/{twisted}/sponsor", everyone(400)),

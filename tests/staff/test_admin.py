@@ -116,6 +116,8 @@ def test_an_admin_can_have_the_link_mailed(rt: Runtime, admins: FlaskClient) -> 
     body = mail.get_body(("plain",))
     assert body is not None
     assert "/sign-in/link/" in body.get_content()
+    # The sponsor's name ends in "Inc.": the sentence does not get a second full stop.
+    assert "bookkeeping pages of Test Sponsor, Inc. To choose" in body.get_content()
     assert roles_of(rt, "alan@example.org") == [("auditor", None)]
 
 

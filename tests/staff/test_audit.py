@@ -3,6 +3,7 @@ password, a link or a secret in it."""
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from datetime import UTC, datetime, timedelta
@@ -156,7 +157,29 @@ def test_the_log_is_newest_first_fifty_a_page(rt: Runtime, app: Flask) -> None:
     assert re.findall(r"test\.entry-(\d+)", first.text) == [str(n) for n in range(59, 11, -1)]
     assert re.findall(r"test\.entry-(\d+)", second.text) == [str(n) for n in range(11, -1, -1)]
     assert 'href="/admin/audit?page=2"' in first.text
-    assert "2026-05-01 08:00" in second.text  # in the sponsor's time zone
+    assert "2026-05-01 08:00 EDT" in second.text  # in the sponsor's time zone, named
+
+
+def test_the_log_shows_what_changed_as_typed_escaped_for_the_page(rt: Runtime, app: Flask) -> None:
+    """A name with markup in it reads as typed: neither run as HTML nor as \\u003c escapes."""
+    sign_in(client := app.test_client(), person(rt, "alan@example.org", Role.AUDITOR))
+    with rt.sessions() as session:
+        audit.record(
+            session,
+            audit.COMMAND_LINE,
+            "project.renamed",
+            ("project", 7),
+            before={"name": "Twisted"},
+            after={"name": "<b>Twisted</b> & Café"},
+        )
+        session.commit()
+
+    page = client.get("/admin/audit").text
+
+    assert "&lt;b&gt;Twisted&lt;/b&gt; &amp; Café" in page  # escaped once, for the page
+    assert '"Twisted" → "<b>Twisted</b> & Café"' in html.unescape(page)  # what one reads
+    assert "u003c" not in page
+    assert "<b>Twisted</b>" not in page
 
 
 def test_the_log_can_be_shown_for_one_user(rt: Runtime, app: Flask) -> None:

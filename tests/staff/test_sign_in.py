@@ -308,3 +308,15 @@ def test_a_path_with_a_tab_inside_goes_where_the_browser_would(
 
 def test_the_footer_of_every_page_links_to_staff_sign_in(rt: Runtime, client: FlaskClient) -> None:
     assert 'href="/sign-in">Staff sign-in</a>' in client.get("/").text
+
+
+def test_signed_in_staff_pages_offer_neither_the_donor_portal_nor_signing_in(
+    rt: Runtime, client: FlaskClient
+) -> None:
+    sign_in(client, person(rt, "ada@example.org", (Role.TREASURER, "twisted")))
+    page = client.get("/treasurer/").text
+    assert "Signed in as ada@example.org" in page
+    assert "Your gifts and receipts" not in page
+    assert "Staff sign-in" not in page
+    # Signed out, the sign-in page keeps the public frame.
+    assert "Your gifts and receipts" in client.get("/").text

@@ -11,7 +11,9 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, redirect, render_template, request
+from flask import session as browser
 from flask.typing import ResponseReturnValue
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from conservancy.donations.abuse import TooManyAttempts, admit_attempt
@@ -37,10 +39,33 @@ bp = Blueprint("donate", __name__)
 log = logging.getLogger(__name__)
 
 
+# The browser's cookie remembers the donation it was last sent to Stripe's checkout page for
+# (its id and the donor's choices of amount, frequency and the like: nothing personal), so
+# that coming back from the page, paid or not, this browser finds its gift again.
+RETURNING = "checkout"
+CHOICES = ("amount", "other_amount", "frequency", "currency", "visibility", "cover_fees",
+           "thank_you", "extra_general")  # fmt: skip
+NOTHING_CHARGED = "You left the payment page, so nothing was charged."
+CANCELLED = (
+    f"{NOTHING_CHARGED} Your gift is as you left it below: check it, then continue to "
+    "payment again."
+)
+
+
 @bp.get("/donate/<slug>")
 def form(slug: str) -> ResponseReturnValue:
     project = find_active_project(db(), slug)
-    return _page(project, _form(project))
+    if "cancelled" not in request.args:
+        return _page(project, _form(project))
+    # Back from Stripe's page without paying (its cancel link). The form comes back as the
+    # donor filled it in, when this browser is the one that sent it.
+    left = _returning(db(), project)
+    if left is None:
+        return _page(project, _form(project), notice=NOTHING_CHARGED)
+    returned = DonateForm.returning(
+        project, maximum=runtime().settings.max_donation, choices=left[1], donation=left[0]
+    )
+    return _page(project, returned, notice=CANCELLED)
 
 
 @bp.post("/donate/<slug>")
@@ -61,20 +86,44 @@ def give(slug: str) -> ResponseReturnValue:
         form.refuse(exc.field, str(exc))
         return _page(project, form), 400
     session.commit()
+    browser[RETURNING] = {
+        "donation": donation.id,
+        "choices": {name: form[name].raw_data for name in CHOICES if form[name].raw_data},
+    }
     return _checkout(session, donation)
 
 
 @bp.get("/donate/<slug>/thanks")
 def thanks(slug: str) -> ResponseReturnValue:
-    # Stripe appends ?session_id=...; nothing here depends on it (anyone can type it).
+    """Where Stripe's page sends the donor once paid, with ``?session_id=`` the checkout's id.
+
+    The page repeats the gift: the amount, how often, and to whom. Only the checkout's own id
+    finds it (Stripe's ids are long and random), and it shows no name or address. Without
+    one, or with one of no gift of this project's, there is nothing to thank for: 404.
+    """
     session = db()
     project = find_active_project(session, slug)
-    return render_template(
+    checkout_id = request.args.get("session_id", "")
+    donation = (
+        session.scalars(
+            select(Donation).where(
+                Donation.checkout_session_id == checkout_id, Donation.project_id == project.id
+            )
+        ).one_or_none()
+        if checkout_id
+        else None
+    )
+    page = render_template(
         "public/donate/thanks.html",
         sponsor=get_sponsor(session),
         project=project,
         brand=brand(project),
+        donation=donation,
     )
+    if donation is None:
+        return page, 404
+    browser.pop(RETURNING, None)
+    return page
 
 
 @bp.get("/donate/<slug>/ways-to-give")
@@ -139,7 +188,24 @@ def _checkout(session: Session, donation: Donation) -> ResponseReturnValue:
     return redirect(checkout.url, code=303)
 
 
-def _page(project: Project, form: DonateForm) -> str:
+def _returning(session: Session, project: Project) -> tuple[Donation, dict[str, list[str]]] | None:
+    """The donation this browser last went to pay for, if of ``project`` and still unpaid,
+    with the choices it was made with."""
+    left = browser.get(RETURNING)
+    if not isinstance(left, dict) or not isinstance(left.get("donation"), int):
+        return None
+    donation = session.get(Donation, left["donation"])
+    if (
+        donation is None
+        or donation.project_id != project.id
+        or donation.status is not DonationStatus.PENDING
+    ):
+        return None
+    choices = left.get("choices")
+    return donation, choices if isinstance(choices, dict) else {}
+
+
+def _page(project: Project, form: DonateForm, *, notice: str | None = None) -> str:
     session = db()
     today = clock.today(runtime().settings.timezone)
     campaign = current_campaign(session, project, today)
@@ -152,4 +218,5 @@ def _page(project: Project, form: DonateForm) -> str:
         campaign=campaign,
         raised=campaign_raised(session, campaign) if campaign else None,
         days_left=(campaign.ends_on - today).days if campaign else None,
+        notice=notice,
     )

@@ -17,9 +17,11 @@ is checked like every other. Limits are the same figures in every currency
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from werkzeug.datastructures import MultiDict
 from wtforms import (  # type: ignore[import-untyped]
     BooleanField,
     HiddenField,
@@ -29,7 +31,7 @@ from wtforms import (  # type: ignore[import-untyped]
 from wtforms.validators import Length  # type: ignore[import-untyped]
 
 from conservancy.donations.fees import schedule_for
-from conservancy.donations.models import Frequency, Visibility
+from conservancy.donations.models import Donation, Frequency, Visibility
 from conservancy.donations.service import (
     CURRENCIES,
     MINIMUM,
@@ -176,6 +178,33 @@ class DonateForm(PlainTextForm):
             form.currency.data = form.chosen.value
         return form
 
+    @classmethod
+    def returning(
+        cls,
+        project: Project,
+        *,
+        maximum: Money,
+        choices: Mapping[str, list[str]],
+        donation: Donation,
+    ) -> DonateForm:
+        """The form as the donor sent it for ``donation``, back from Stripe's page unpaid:
+        their choices as they made them, and their details as the donation holds them."""
+        sent = MultiDict(
+            [(name, value) for name, values in choices.items() for value in values[:1]]
+        )
+        sent["name"] = donation.donor_name
+        sent["email"] = donation.donor.email or ""
+        sent["address"] = donation.donor_address or ""
+        sent["dedication"] = donation.dedication or ""
+        sent["employer"] = donation.employer or ""
+        form = cls(formdata=sent)
+        form.project = project
+        form.chosen = offered(form.currency.data) or Currency(project.currency)
+        form.currency.data = form.chosen.value
+        form.maximum = limits(form.chosen, maximum)[1]
+        form.gift = form.extra = None
+        return form
+
     # -- what the template shows ------------------------------------------------
 
     @property
@@ -208,6 +237,21 @@ class DonateForm(PlainTextForm):
         """(a gift, what covering the card fees adds to it), for the default amount."""
         gift = self.default_amount
         return (gift, schedule_for(self.chosen).gross_up(gift) - gift) if gift else None
+
+    @property
+    def charges(self) -> list[tuple[int, Money, Money]]:
+        """For each suggested amount: its radio's number, and what the donor pays each time
+        for it, without and with the card fees covered (the fee hint and the button show
+        the one the donor picked: site.css)."""
+        schedule = schedule_for(self.chosen)
+        return [(n, m, schedule.gross_up(m)) for n, (_, m) in enumerate(self.suggested, 1)]
+
+    @property
+    def fee_terms(self) -> str:
+        """The card fee a covered gift adds, in words: "2.9% plus $0.30"."""
+        schedule = schedule_for(self.chosen)
+        rate = (schedule.rate * 100).normalize()
+        return f"{rate}% plus {schedule.fixed.format()}"
 
     @property
     def frequencies(self) -> dict[Frequency, str]:

@@ -265,7 +265,7 @@ def changes(entry: AuditEntry) -> list[tuple[str, Any, Any]]:
 
 
 def _when(entry: AuditEntry) -> str:
-    return clock.as_utc(entry.at).astimezone(runtime().settings.timezone).strftime("%Y-%m-%d %H:%M")
+    return clock.shown(entry.at, runtime().settings.timezone)
 
 
 # -- pages --------------------------------------------------------------------------------------

@@ -40,7 +40,12 @@ from conservancy.donations.offline import (
     record_offline_gift,
     refund_offline_gift,
 )
-from conservancy.donations.refunds import ReasonMissing, find_gifts, refund_card_gift
+from conservancy.donations.refunds import (
+    ReasonMissing,
+    find_gifts,
+    recent_gifts,
+    refund_card_gift,
+)
 from conservancy.donations.service import RefundTooLarge
 from conservancy.expenses.models import Expense
 from conservancy.expenses.service import ExpenseRefused, expenses_of, invoice_file, record_expense
@@ -135,7 +140,9 @@ bp.after_request(never_cached)
 def gifts(staff: Staff) -> ResponseReturnValue:
     query = request.args.get("q", "").strip()[:254]
     return _page(
-        "staff/admin/gifts.html", query=query, found=find_gifts(db(), query) if query else []
+        "staff/admin/gifts.html",
+        query=query,
+        found=find_gifts(db(), query) if query else recent_gifts(db()),
     )
 
 

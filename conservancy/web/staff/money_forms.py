@@ -234,6 +234,8 @@ class RefundForm(MoneyForm):
     method = StringField("Sent back by", filters=[_strip])
     reference = StringField("Cheque number or wire reference", filters=[_strip])
     refunded_on = StringField("Date sent", filters=[_strip])
+    # No refund in one click: staff tick this first (it cannot be undone).
+    confirm = BooleanField("Yes, send this money back to the donor")
 
     offline = False
     currency = Currency.USD
@@ -252,6 +254,8 @@ class RefundForm(MoneyForm):
             self.day = self._day(self.refunded_on)
             if not self.reference.data:
                 self.reference.errors.append("Give the cheque's number or the wire's reference.")
+        if not self.confirm.data:
+            self.confirm.errors.append("Tick this to confirm the refund: it cannot be undone.")
         return not self.errors
 
 

@@ -1,0 +1,298 @@
+"""Every page of the site, in a browser, at a phone's width and a desktop's: nothing runs off
+the side of the screen, and axe-core finds nothing wrong for people using assistive
+technology.
+
+"Every page" is the app's own list of addresses: each one that answers GET is either
+visited here, by someone allowed to see it, or named in NOT_PAGES with the reason. A page
+added later fails this test until it is in one or the other.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from conservancy.donations.models import Donation, Frequency, Visibility
+from conservancy.expenses.service import ExpenseRequest, record_expense
+from conservancy.kernel.submissions import new_key
+from conservancy.projects.models import Campaign, Project
+from conservancy.runtime import Runtime
+from conservancy.staff.models import StaffUser
+from tests import factories
+from tests.admin.pages import signed_in
+from tests.browser.conftest import CHROMIUM, FLAGS
+from tests.giving.conftest import LiveServer
+from tests.integration.movements import an_invoice_pdf
+from tests.portal.donor import sign_in as donor_signs_in
+from tests.sponsorships.sponsors import gold_level, invoice, requested, signed_up
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.parametrize("database_url", ["sqlite"], indirect=True),
+]
+
+WIDTHS = (390, 1280)  # a phone held upright; a laptop
+SHOTS = os.environ.get("CONSERVANCY_SCREENSHOTS")
+
+# Addresses that answer GET but draw no page of ours to look at.
+NOT_PAGES = {
+    "static": "style sheets",
+    "files.logo": "a project's logo image",
+    "files.treasurer_invoice": "an expense's invoice file",
+    "admin_money.invoice": "an expense's invoice file",
+    "admin_money.receipt_pdf": "a PDF",
+    "admin_sponsorships.pdf": "a PDF",
+    "admin_reports.download": "a zip file",
+    "portal.receipt_pdf": "a PDF",
+    "portal.statement_pdf": "a PDF",
+    "treasurer.receipt_copy": "a PDF",
+    "api.button": "an SVG image",
+    "api.summary": "JSON",
+    "public.healthz": "JSON",
+}
+
+
+# The innermost elements whose right edge is past the screen's: what to fix.
+STICKING_OUT = """
+(() => {
+  const width = document.documentElement.clientWidth;
+  const out = [...document.querySelectorAll("body *")].filter(
+    (e) => e.getBoundingClientRect().right > width + 1);
+  const innermost = out.filter((e) => !out.some((o) => o !== e && e.contains(o)));
+  return innermost.slice(0, 3).map((e) => e.tagName.toLowerCase()
+    + (e.className ? "." + String(e.className).split(" ").join(".") : "")
+    + " '" + e.textContent.trim().slice(0, 30) + "'").join("; ");
+})()
+"""
+
+
+@dataclass(frozen=True)
+class Site:
+    """The books every page is looked at with, and the addresses each person opens."""
+
+    anyone: list[str]
+    donor: list[str]
+    treasurer: list[str]
+    admin: list[str]
+
+
+def _books(rt: Runtime) -> dict[str, Any]:
+    """A project with some of everything its pages show: one-off, recurring and anonymous
+    gifts, a refund and a cheque, an expense, a campaign, a sponsorship asked for and one
+    invoiced. Returns the ids the addresses need."""
+    factories.with_project(rt)
+    gift = factories.settled_gift(rt)
+    factories.settled_gift(
+        rt, email="ada@example.org", amount="10.00", fee="0.59", frequency=Frequency.MONTHLY
+    )
+    factories.settled_gift(
+        rt, email="grace@example.org", name="Grace Hopper", visibility=Visibility.ANONYMOUS
+    )
+    factories.refund(rt, gift, "20.00", "re_every_page")
+    factories.cheque(rt, "Charles Babbage", "250.00", date(2026, 3, 2), address="1 Engine Way")
+    level = gold_level(rt)
+    asked = requested(rt, level, "Initech LLC")
+    number = signed_up(rt, level)
+    with rt.sessions() as session:
+        project = session.scalars(select(Project).where(Project.slug == "twisted")).one()
+        recurring = session.scalars(
+            select(Donation).where(Donation.frequency == Frequency.MONTHLY)
+        ).one()
+        recurring.stripe_subscription_id = "sub_every_page"
+        campaign = Campaign(
+            project=project,
+            name="The fund drive",
+            goal_minor=50_000_00,
+            starts_on=date(2026, 3, 1),
+            ends_on=date(2026, 3, 1) + timedelta(days=60),
+        )
+        session.add(campaign)
+        expense = record_expense(
+            session,
+            "bookkeeper@example.org",
+            project,
+            ExpenseRequest(
+                amount=factories.usd("25.00"),
+                payee="Hosting Co.",
+                category="Hosting",
+                paid_on=date(2026, 3, 5),
+                description="Web hosting",
+                invoice=an_invoice_pdf(),
+            ),
+            key=new_key(),
+            books=rt.books,
+            receipts_dir=rt.settings.receipts_dir,
+            tz=rt.settings.timezone,
+        )
+        session.commit()
+        ids = {
+            "gift": gift,
+            "donation": recurring.id,
+            "campaign": campaign.id,
+            "expense": expense.id,
+            "request": asked,
+            "number": number,
+            "token": invoice(rt, number).public_token,
+        }
+    rt.post_ledger()
+    return ids
+
+
+def _site(ids: dict[str, Any], admin_id: int) -> Site:
+    twisted = "/donate/twisted"
+    return Site(
+        anyone=[
+            "/",
+            "/ways-to-give",
+            twisted,
+            f"{twisted}/sponsor",
+            f"{twisted}/sponsor/{ids['token']}",
+            f"{twisted}/thanks",
+            f"{twisted}/ways-to-give",
+            "/portal",
+            "/portal/sign-in/not-a-real-link",
+            "/sign-in",
+            "/sign-in/code",
+            "/sign-in/link/not-a-real-link",
+            "/password-reset",
+            "/password-reset/not-a-real-link",
+        ],
+        donor=["/portal", f"/portal/donations/{ids['donation']}/cancel"],
+        treasurer=[
+            "/treasurer/",
+            "/treasurer/twisted/",
+            "/treasurer/twisted/donors",
+            "/treasurer/twisted/transactions",
+            "/treasurer/twisted/statement",
+        ],
+        admin=[
+            "/admin/",
+            "/admin/audit",
+            "/admin/expenses",
+            f"/admin/expenses/{ids['expense']}",
+            "/admin/gifts",
+            "/admin/gifts?q=Ada",
+            f"/admin/gifts/{ids['gift']}",
+            "/admin/gifts/offline",
+            "/admin/ledger",
+            "/admin/projects",
+            "/admin/projects/twisted",
+            f"/admin/projects/twisted/campaigns/{ids['campaign']}",
+            "/admin/reconcile",
+            "/admin/reports/year-end",
+            "/admin/sponsorships",
+            "/admin/sponsorships/aging",
+            f"/admin/sponsorships/invoices/{ids['number']}",
+            f"/admin/sponsorships/requests/{ids['request']}",
+            "/admin/users",
+            f"/admin/users/{admin_id}",
+            "/account/password",
+            "/account/two-factor",
+        ],
+    )
+
+
+def _endpoints_visited(app: Flask, site: Site) -> set[str]:
+    adapter = app.url_map.bind("localhost")
+    seen = set()
+    for path in (*site.anyone, *site.donor, *site.treasurer, *site.admin):
+        endpoint, _ = adapter.match(path.split("?")[0], method="GET")
+        seen.add(endpoint)
+    return seen
+
+
+@pytest.fixture
+def chromium() -> Iterator[Any]:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    pytest.importorskip("axe_playwright_python")
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def _look(
+    browser: Any, live: LiveServer, who: str, client: FlaskClient | None, paths: list[str]
+) -> list[str]:
+    """Open each page at each width, as ``who``, whom ``client`` is signed in as; what is
+    wrong. With CONSERVANCY_SCREENSHOTS set to a folder, each page is saved there too, to
+    look at."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    axe = Axe()
+    found = []
+    for width in WIDTHS:
+        context = browser.new_context(viewport={"width": width, "height": 900})
+        if client is not None:
+            cookie = client.get_cookie("session")
+            assert cookie is not None, "the test client is not signed in"
+            context.add_cookies([{"name": "session", "value": cookie.value, "url": live.url}])
+        page = context.new_page()
+        page.set_default_timeout(20_000)
+        for path in paths:
+            answer = page.goto(f"{live.url}{path}")
+            assert answer is not None
+            where = f"{path} at {width} px"
+            if answer.status >= 500:
+                found.append(f"{where}: answered {answer.status}")
+                continue
+            overflow = page.evaluate(
+                "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+            )
+            if overflow > 0:
+                culprits = page.evaluate(STICKING_OUT)
+                found.append(f"{where}: {overflow} px wider than the screen, by {culprits}")
+            if SHOTS:
+                name = path.strip("/").replace("/", "_").replace("?", "_") or "index"
+                page.screenshot(path=f"{SHOTS}/{who}-{name}-{width}.png", full_page=True)
+            result = axe.run(page)
+            for violation in result.response["violations"]:
+                nodes = ", ".join(n["target"][0] for n in violation["nodes"][:3])
+                found.append(f"{where}: {violation['id']} ({violation['help']}) at {nodes}")
+        context.close()
+    return found
+
+
+def test_every_page_fits_a_phone_and_a_desktop_and_axe_finds_nothing(
+    database_url: str,
+    giving_runtime: Runtime,
+    giving_app: Flask,
+    live: LiveServer,
+    chromium: Any,
+) -> None:
+    rt = giving_runtime
+    ids = _books(rt)
+    admin = signed_in(giving_app, rt, "admin")
+    treasurer = signed_in(giving_app, rt, "treasurer")
+    donor = giving_app.test_client()
+    donor_signs_in(donor, rt, "ada@example.org")
+    with rt.sessions() as session:
+        admin_id = session.scalars(
+            select(StaffUser.id).where(StaffUser.email == "admin@example.org")
+        ).one()
+    site = _site(ids, admin_id)
+
+    every = {r.endpoint for r in giving_app.url_map.iter_rules() if "GET" in (r.methods or ())}
+    unseen = every - _endpoints_visited(giving_app, site) - set(NOT_PAGES)
+    assert not unseen, f"pages this test does not visit: {sorted(unseen)}"
+
+    found = [
+        *_look(chromium, live, "anyone", None, site.anyone),
+        *_look(chromium, live, "donor", donor, site.donor),
+        *_look(chromium, live, "treasurer", treasurer, site.treasurer),
+        *_look(chromium, live, "admin", admin, site.admin),
+    ]
+    assert not found, "\n".join(found)
