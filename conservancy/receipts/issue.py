@@ -251,7 +251,7 @@ def _grant_mail_text(receipt: Receipt, project: str, amount: str, replaces: str)
         )
     return (
         f"The grant for {project} now stands at {amount}. Attached is acknowledgement "
-        f"{receipt.number}, which replaces acknowledgement {replaces}."
+        f"{receipt.number}, which replaces acknowledgement {replaces}: that one is void."
     )
 
 

@@ -155,7 +155,7 @@ def test_form_shows_the_project_its_suggested_amounts_and_frequencies(
         assert f'name="frequency" value="{value}"' in page.text
         assert f">{label}</label>" in page.text
     assert "so Twisted receives the full amount" in page.text
-    assert "This adds $1.06 to a $25.00 gift." in page.text
+    assert "This adds $1.06 to your $25.00 gift." in page.text
     assert re.search(
         r'<div class="hp" aria-hidden="true">.*?name="website"[^>]*tabindex="-1"', page.text, re.S
     )

@@ -140,7 +140,11 @@ def sponsor(site: Site, admin: Browser, slug: str, level: str, **company: str) -
     """A company signs up on the project's page and staff approve it: the invoice's number."""
     who = Browser(site.url)
     page = who.get(f"/donate/{slug}/sponsor")
-    offered = re.search(rf'value="(\d+)">\s*<strong>{re.escape(level)}</strong>', page.text)
+    offered = re.search(
+        rf'value="(\d+)"[^>]*>\s*<label class="level-card" for="level-\d+">\s*'
+        rf'<span class="level-name">{re.escape(level)}</span>',
+        page.text,
+    )
     assert offered, f"{slug} offers no {level} level"
     who.submit(
         who.form(page, f"/donate/{slug}/sponsor"),
@@ -160,7 +164,7 @@ def pay_invoice_by_card(site: Site, admin: Browser, slug: str, number: str) -> N
     """The company pays at the invoice's own address, which cannot be guessed from its
     number: the one its e-mail and PDF carry, as staff see it on the invoice's page."""
     staff_page = admin.get(f"/admin/sponsorships/invoices/{number}").text
-    found = re.search(r"Sponsor's address for it</dt><dd><a href=\"([^\"]+)\"", staff_page)
+    found = re.search(r"Sponsor's address for it</dt><dd><a [^>]*href=\"([^\"]+)\"", staff_page)
     assert found, "the invoice's page shows no address for the sponsor"
     address = found.group(1).removeprefix(site.url)
     assert number not in address
