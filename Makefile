@@ -13,6 +13,9 @@ CONSTRAINTS := requirements/constraints.txt
 # WeasyPrint (receipts) needs pango, harfbuzz and a font from the system. Installed with
 # apt-get when missing and we may; otherwise the PDF tests say why they skip.
 SYSTEM_LIBS := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core
+# Noto, so that a name in any script prints on a receipt (Chinese, Japanese and Korean from
+# fonts-noto-cjk; Arabic, Devanagari and most others from fonts-noto-core), not as boxes.
+FONTS := fonts-noto-core fonts-noto-cjk
 
 # The venv holds exactly the tested set in requirements/constraints.txt (pinned, with hashes:
 # pip refuses any file whose hash is not listed there), pip, setuptools and wheel included;
@@ -59,6 +62,13 @@ system-libs: $(STAMP)
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_LIBS) >/dev/null; \
 	  else \
 	    echo "note: WeasyPrint lacks system libraries; install $(SYSTEM_LIBS) (receipt PDFs need them, and harfbuzz-subset makes them 4x faster)"; \
+	  fi; }
+	@fc-list 2>/dev/null | grep -q "Noto Sans CJK" || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing $(FONTS) for receipts in every script"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(FONTS) >/dev/null; \
+	  else \
+	    echo "note: install $(FONTS), or names in scripts DejaVu lacks print as boxes on receipts"; \
 	  fi; }
 
 demo: system-libs

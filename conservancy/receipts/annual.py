@@ -351,7 +351,7 @@ def statement_html(doc: StatementDocument) -> str:
 
 
 def statement_pdf(doc: StatementDocument) -> bytes:
-    """The statement as PDF/A-3b bytes, with its data attached as ``statement.json``."""
+    """The statement as PDF/A-3a bytes, with its data attached as ``statement.json``."""
     from conservancy.receipts.render import render_pdf
 
     return render_pdf(

@@ -182,6 +182,8 @@ class ReceiptDocument:
     given: str | None = None
     # The employer the donor named for its matching-gift programme (donations.matching).
     employer: str | None = None
+    # The donor's dedication ("In memory of ..."), printed with the gift: a tribute gift.
+    dedication: str | None = None
     # A copy drawn for a project's treasurers (receipts.issue.project_copy): the project's
     # name. It is not a receipt: the donor's postal address and employer are left out, and
     # the donor is named only as they allowed the project to see them.

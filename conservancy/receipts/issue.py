@@ -291,6 +291,7 @@ def document_for(receipt: Receipt, sponsor: Sponsor) -> document.ReceiptDocument
         reason=receipt.reason,
         settled=receipt.settled,
         employer=donation.employer,
+        dedication=donation.dedication,
         **_given(gift),
     )
 
@@ -309,6 +310,7 @@ def project_copy(receipt: Receipt, sponsor: Sponsor) -> document.ReceiptDocument
         donor_name=receipt.gift.donor_name if shown else "Anonymous",
         donor_address=None,
         employer=None,
+        dedication=donation.dedication if shown else None,
         copy_for=donation.project.name,
     )
 

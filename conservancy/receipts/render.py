@@ -1,4 +1,4 @@
-"""Draw receipts and giving statements as PDF/A-3b files. The only importer of WeasyPrint.
+"""Draw receipts and giving statements as tagged PDF/A-3a files. The only importer of WeasyPrint.
 
 The template is trusted, the data is not (a donor types their own name), so
 Jinja autoescapes and the URL fetcher refuses everything but ``data:`` URLs:
@@ -67,7 +67,7 @@ def render_html(doc: ReceiptDocument) -> str:
 
 
 def render_pdf(html: str, *, data: str, name: str, description: str, stamp: datetime) -> bytes:
-    """HTML drawn as PDF/A-3b bytes, fonts embedded, with ``data`` attached as ``name``.
+    """HTML drawn as PDF/A-3a bytes, fonts embedded, with ``data`` attached as ``name``.
 
     ``stamp`` dates the attachment: the document's own date, not the clock's,
     so that what a document says does not depend on when it was drawn.
@@ -83,7 +83,8 @@ def render_pdf(html: str, *, data: str, name: str, description: str, stamp: date
         url_fetcher=fetcher,
     )
     pdf: bytes = HTML(string=html, url_fetcher=fetcher).write_pdf(
-        pdf_variant="pdf/a-3b",
+        # PDF/A-3a: PDF/A-3b plus tags (a structure tree), so screen readers can read it.
+        pdf_variant="pdf/a-3a",
         attachments=[attachment],
         uncompressed_pdf=False,
     )
@@ -91,7 +92,7 @@ def render_pdf(html: str, *, data: str, name: str, description: str, stamp: date
 
 
 def render_receipt(doc: ReceiptDocument) -> bytes:
-    """The receipt as PDF/A-3b bytes, with its data attached as ``receipt.json``."""
+    """The receipt as PDF/A-3a bytes, with its data attached as ``receipt.json``."""
     return render_pdf(
         render_html(doc),
         data=json.dumps(doc.data(), indent=2, sort_keys=True),

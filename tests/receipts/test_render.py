@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from dataclasses import replace
 from datetime import date
 from io import BytesIO
@@ -191,13 +192,51 @@ def test_receipt_data_is_embedded_as_json(plain_pdf: bytes) -> None:
     }
 
 
-def test_pdf_declares_pdf_a_3(plain_pdf: bytes) -> None:
+def test_pdf_is_pdf_a_3a_tagged_for_screen_readers(plain_pdf: bytes) -> None:
     reader = PdfReader(BytesIO(plain_pdf))
     xmp = reader.xmp_metadata
     assert xmp is not None
     raw = xmp.stream.get_data().decode()
     assert re.search(r"pdfaid:part(>|=[\"'])3", raw), raw
-    assert re.search(r"pdfaid:conformance(>|=[\"'])B", raw), raw
+    assert re.search(r"pdfaid:conformance(>|=[\"'])A", raw), raw  # A: accessible
+    catalog = reader.trailer["/Root"]
+    assert catalog["/MarkInfo"]["/Marked"].value is True  # type: ignore[index]
+    assert "/StructTreeRoot" in catalog  # headings, paragraphs and the table, in order
+    assert catalog["/Lang"] == "en"
+
+
+def _fonts_for(script: str) -> bool:
+    """Whether fontconfig has a font for the language (``make test`` installs Noto)."""
+    try:
+        found = subprocess.run(
+            ["fc-list", f":lang={script}", "family"], capture_output=True, text=True, check=False
+        )
+    except FileNotFoundError:
+        return False
+    return bool(found.stdout.strip())
+
+
+@pytest.mark.parametrize(
+    ("lang", "name", "font"),
+    [
+        ("zh", "山田 花子 (李小龙, 김민준)", "Noto-Serif-CJK"),
+        ("ar", "محمد عبد الله", "Noto"),
+        ("hi", "अनिल कुमार", "Noto"),
+    ],
+    ids=["cjk", "arabic", "devanagari"],
+)
+def test_a_name_in_any_script_prints_in_a_font_that_has_it(lang: str, name: str, font: str) -> None:
+    """A name in Chinese, Japanese or Korean printed as empty boxes: DejaVu has none of it."""
+    if not _fonts_for(lang):
+        pytest.skip(f"no font for :lang={lang}: `make test` installs fonts-noto-core and -cjk")
+    pdf = render_receipt(receipt(donor_name=name))
+    reader = PdfReader(BytesIO(pdf))
+    fonts = [
+        str(ref.get_object()["/BaseFont"])
+        for ref in reader.pages[0]["/Resources"]["/Font"].values()  # type: ignore[index]
+    ]
+    assert any(font in f for f in fonts), fonts
+    assert name.split()[0] in reader.pages[0].extract_text()
 
 
 def test_fonts_are_embedded(plain_pdf: bytes) -> None:
@@ -279,3 +318,9 @@ def test_each_kind_is_a_one_page_letter_with_its_signature(changes: dict[str, ob
     reader = PdfReader(BytesIO(pdf))
     assert len(reader.pages) == 1
     assert "Jane Roe" in reader.pages[0].extract_text()
+
+
+def test_a_tribute_gifts_receipt_prints_its_dedication() -> None:
+    text = pdf_text(render_receipt(receipt(dedication="In memory of Alan Turing")))
+    assert "This gift was made with a dedication: In memory of Alan Turing" in text
+    assert "dedication" not in pdf_text(render_receipt(receipt()))
