@@ -41,11 +41,16 @@ class Bar:
 
     @property
     def label(self) -> str:
-        year, month = self.month.split("-")
-        return f"{_MONTHS[int(month) - 1]} {year}"
+        return month_label(self.month)
 
 
-_MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+def month_label(month: str) -> str:
+    """ "2026-03" as people read it on a chart: "Mar 2026"."""
+    year, number = month.split("-")
+    return f"{MONTH_NAMES[int(number) - 1]} {year}"
+
+
+MONTH_NAMES = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +73,7 @@ def gifts_chart(
 ) -> Chart:
     """Bars scaled to a round top value; months with refunds beyond gifts show as zero."""
     highest = max((amount.minor for _, amount in series), default=0)
-    top = _round_up(max(highest, 1))
+    top = round_up(max(highest, 1))
     step = width // max(len(series), 1)
     bars = []
     for n, (month, amount) in enumerate(series):
@@ -83,7 +88,7 @@ def gifts_chart(
     )
 
 
-def _round_up(minor: int) -> int:
+def round_up(minor: int) -> int:
     """1, 2 or 5 times a power of ten, at least ``minor``: a top line people can read."""
     scale = 1
     while True:

@@ -52,6 +52,8 @@ class Project(Base):
     # The sponsorship fee in basis points of each gift: 1000 is 10%.
     fee_rate_bp: Mapped[int] = mapped_column(Integer, default=1000)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Whether its public page (/projects/<slug>) lists the expenses paid: payee and category.
+    public_expenses: Mapped[bool] = mapped_column(Boolean, default=False)
     blurb: Mapped[str] = mapped_column(Text, default="")
     logo_path: Mapped[str | None] = mapped_column(String(300))
     primary_colour: Mapped[str] = mapped_column(String(7), default="#2b5b84")

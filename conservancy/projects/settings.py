@@ -67,6 +67,7 @@ class ProjectSettings:
     suggested: tuple[Money, ...]
     fee_rate_bp: int
     active: bool
+    public_expenses: bool = False
     thank_you_description: str | None = None
     thank_you_value: Money | None = None
     thank_you_minimum: Money | None = None
@@ -81,6 +82,7 @@ class ProjectSettings:
             suggested=tuple(project.suggested),
             fee_rate_bp=project.fee_rate_bp,
             active=project.active,
+            public_expenses=project.public_expenses,
             thank_you_description=project.thank_you_description,
             thank_you_value=project.thank_you_value,
             thank_you_minimum=project.thank_you_minimum,
@@ -124,6 +126,7 @@ def change_project(
     project.suggested_amounts = [m.minor for m in checked.suggested]
     project.fee_rate_bp = checked.fee_rate_bp
     project.active = checked.active
+    project.public_expenses = checked.public_expenses
     project.thank_you_description = checked.thank_you_description
     project.thank_you_value_minor = (
         checked.thank_you_value.minor if checked.thank_you_value else None
@@ -171,6 +174,7 @@ def _checked(project: Project, wanted: ProjectSettings, maximum: Money) -> Proje
         suggested=suggested,
         fee_rate_bp=wanted.fee_rate_bp,
         active=wanted.active,
+        public_expenses=wanted.public_expenses,
         thank_you_description=description,
         thank_you_value=value,
         thank_you_minimum=minimum,

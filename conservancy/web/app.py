@@ -18,6 +18,7 @@ from conservancy.kernel.errors import DomainError
 from conservancy.payments.gateway import GatewayError
 from conservancy.projects.models import Sponsor
 from conservancy.projects.service import get_sponsor
+from conservancy.receipts.document import long_date
 from conservancy.runtime import Runtime
 from conservancy.web import plain_text
 from conservancy.web.context import db
@@ -188,6 +189,8 @@ def _site_context(app: Flask, runtime: Runtime) -> None:
     @app.template_filter("local_time")
     def _local_time(moment: datetime | None) -> str:
         return clock.shown(moment, runtime.settings.timezone) if moment else ""
+
+    app.add_template_filter(long_date, "long_date")  # "March 4, 2026", as on receipts
 
     @app.template_filter("plain_json")
     def _plain_json(value: object) -> str:

@@ -158,6 +158,7 @@ def _site(ids: dict[str, Any], admin_id: int) -> Site:
             f"{twisted}/sponsor/{ids['token']}",
             f"{twisted}/thanks",
             f"{twisted}/ways-to-give",
+            "/projects/twisted",
             "/portal",
             "/portal/sign-in/not-a-real-link",
             "/sign-in",
@@ -296,3 +297,30 @@ def test_every_page_fits_a_phone_and_a_desktop_and_axe_finds_nothing(
         *_look(chromium, live, "admin", admin, site.admin),
     ]
     assert not found, "\n".join(found)
+
+
+def test_a_statement_sent_back_with_errors_opens_at_the_form_not_the_pages_top(
+    database_url: str,
+    giving_runtime: Runtime,
+    giving_app: Flask,
+    live: LiveServer,
+    chromium: Any,
+) -> None:
+    factories.with_project(giving_runtime)
+    treasurer = signed_in(giving_app, giving_runtime, "treasurer")
+    context = chromium.new_context(viewport={"width": 390, "height": 800})
+    cookie = treasurer.get_cookie("session")
+    assert cookie is not None
+    context.add_cookies([{"name": "session", "value": cookie.value, "url": live.url}])
+    page = context.new_page()
+    page.goto(f"{live.url}/treasurer/twisted/")
+    page.fill("#period-from", "2026-05-01")
+    page.fill("#period-to", "2026-04-01")  # ends before it starts
+    page.get_by_role("button", name="Download the statement").click()
+    page.wait_for_load_state("load")
+
+    error = page.locator("#period-to-error")
+    assert error.inner_text() == "The period must end on or after the day it starts."
+    top = error.evaluate("e => e.getBoundingClientRect().top")
+    assert 0 <= top < 800, f"the message is {top} px down the page, out of view"
+    context.close()

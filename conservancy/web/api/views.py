@@ -26,6 +26,7 @@ from conservancy.ledger.books import BooksLoading
 from conservancy.money import Currency, Money
 from conservancy.projects.giving import receiving
 from conservancy.projects.models import Project
+from conservancy.projects.public import public_figures
 from conservancy.web.branding import brand
 from conservancy.web.context import db, runtime
 
@@ -40,13 +41,6 @@ def _project(slug: str) -> Project:
     from conservancy.donations.service import find_active_project
 
     return find_active_project(db(), slug)
-
-
-def _raised(project: Project, year: int) -> Money:
-    """Donations to the project's fund in ``year``, as the books have them (their snapshot)."""
-    snapshot = runtime().books.current()
-    currency = Currency(project.currency)
-    return snapshot.fund_income_in_year(project.fund, year, "Donations", currency)
 
 
 def _public(response: Response, max_age: int) -> Response:
@@ -70,26 +64,46 @@ def summary(slug: str) -> ResponseReturnValue:
         return _error(str(exc), 404)
     settings = runtime().settings
     today = clock.today(settings.timezone)
+    session = db()
+    books = runtime().books
     try:
-        raised = _raised(project, today.year)
+        figures = public_figures(session, books.current(), project, today, books.closed.saved())
     except BooksLoading:
         return _error(
             "The books are being loaded; try again in a minute.", 503, **{"Retry-After": "60"}
         )
-    session = db()
-    giving = receiving(session, project)
+    giving = figures.receiving
     body: dict[str, Any] = {
         "project": {
             "slug": project.slug,
             "name": project.name,
             "donate_url": settings.base_url + url_for("donate.form", slug=project.slug),
+            "page_url": settings.base_url + url_for("public.project", slug=project.slug),
         },
         "currency": project.currency,
         "year": today.year,
-        "raised_this_year": str(raised.amount),
+        "raised_this_year": str(figures.raised_this_year.amount),
+        "balance": str(figures.balance.amount),
         "recurring_per_week": str(giving.per_week.amount),
         "patrons": giving.patrons,
         "named_patrons": list(giving.named),
+        # What /projects/<slug> charts and lists, oldest month first.
+        "months": [
+            {"month": m.month, "income": str(m.income.amount), "expenses": str(m.expenses.amount)}
+            for m in figures.chart.months
+        ],
+        "latest_gifts": [{"name": g.name, "on": g.on.isoformat()} for g in figures.latest],
+        "expenses": None
+        if figures.expenses is None
+        else [
+            {
+                "on": e.on.isoformat(),
+                "payee": e.payee,
+                "category": e.category,
+                "amount": str(e.amount.amount),
+            }
+            for e in figures.expenses
+        ],
         "campaign": _campaign(project, today),
         "as_of": clock.now().isoformat(timespec="seconds"),
     }

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from flask import Blueprint, current_app, render_template
+from flask.typing import ResponseReturnValue
 from sqlalchemy import text
 from werkzeug.exceptions import NotFound
 
+from conservancy.donations.service import find_active_project
+from conservancy.kernel import clock
+from conservancy.ledger.books import BooksLoading
 from conservancy.projects.models import Project
+from conservancy.projects.public import public_figures
 from conservancy.projects.service import active_projects, get_sponsor
+from conservancy.web.branding import brand
 from conservancy.web.context import db, runtime
 
 bp = Blueprint("public", __name__)
@@ -46,6 +52,33 @@ def ways_to_give_page(project: Project | None, brand: dict[str, str | None]) -> 
         wire=settings.wire,
         stock=settings.stock,
         has_donate="donate.form" in current_app.view_functions,
+    )
+
+
+@bp.get("/projects/<slug>")
+def project(slug: str) -> ResponseReturnValue:
+    """A project's public page: what it receives and spends, and who gives, as each allowed
+    (conservancy.projects.public). Figures come from the books' snapshot."""
+    session = db()
+    found = find_active_project(session, slug)
+    rt = runtime()
+    today = clock.today(rt.settings.timezone)
+    try:
+        figures = public_figures(session, rt.books.current(), found, today, rt.books.closed.saved())
+    except BooksLoading:
+        page = render_template(
+            "errors/error.html",
+            code=503,
+            message="The books are being loaded after a change; please reload this page soon.",
+        )
+        return page, 503, {"Retry-After": "30"}
+    return render_template(
+        "public/project.html",
+        sponsor=get_sponsor(session),
+        project=found,
+        brand=brand(found),
+        figures=figures,
+        today=today,
     )
 
 

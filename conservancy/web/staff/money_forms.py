@@ -319,6 +319,7 @@ class ProjectForm(RefusingForm):
     suggested = StringField("Suggested amounts", filters=[_strip])
     fee_rate = StringField("Sponsorship fee (percent)", filters=[_strip])
     active = BooleanField("Takes donations: its donation page is open")
+    public_expenses = BooleanField("Its public page lists the expenses paid")
     thank_you_description = StringField("Thank-you gift", filters=[_strip])
     thank_you_value = StringField("Its fair market value", filters=[_strip])
     thank_you_minimum = StringField("For gifts of at least", filters=[_strip])
@@ -338,6 +339,7 @@ class ProjectForm(RefusingForm):
         form.suggested.data = ", ".join(str(m.amount) for m in project.suggested)
         form.fee_rate.data = f"{Decimal(project.fee_rate_bp).scaleb(-2):f}"
         form.active.data = project.active
+        form.public_expenses.data = project.public_expenses
         form.thank_you_description.data = project.thank_you_description or ""
         value, minimum = project.thank_you_value, project.thank_you_minimum
         form.thank_you_value.data = str(value.amount) if value is not None else ""
@@ -373,6 +375,7 @@ class ProjectForm(RefusingForm):
             suggested=tuple(suggested),
             fee_rate_bp=fee_rate,
             active=bool(self.active.data),
+            public_expenses=bool(self.public_expenses.data),
             thank_you_description=self.thank_you_description.data or None,
             thank_you_value=value,
             thank_you_minimum=minimum,

@@ -1,0 +1,174 @@
+"""What anyone may see of a project: the transparency Open Collective and Liberapay users
+expect, and no more than each donor allowed.
+
+The page (``/projects/<slug>``) and the summary API (``/api/v1/projects/<slug>/summary``)
+draw on the same figures: what the project receives a week and from how many patrons
+(projects.giving), its balance and its income and expenses month by month (the books'
+snapshot, never the ledger), the latest gifts, and, if the project chose to show them,
+the expenses it paid.
+
+The latest gifts name a donor only if they gave with their name public; every other gift
+is "Anonymous", and no gift shows its amount. A fully refunded gift is not listed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from conservancy.donations.models import Donation, Gift, Visibility
+from conservancy.expenses.models import Expense
+from conservancy.ledger.books import Closed
+from conservancy.ledger.snapshot import Snapshot, month_of, months_back
+from conservancy.money import Currency, Money
+from conservancy.projects.fund import month_label, round_up
+from conservancy.projects.giving import Receiving, receiving
+from conservancy.projects.models import Project
+
+MONTHS_SHOWN = 12
+LATEST_SHOWN = 10
+EXPENSES_SHOWN = 20
+
+
+@dataclass(frozen=True, slots=True)
+class Month:
+    """One month of the fund, and where its two bars go on the chart."""
+
+    month: str  # "2026-03"
+    income: Money
+    expenses: Money
+    x: int
+    income_height: int
+    expenses_height: int
+
+    @property
+    def label(self) -> str:
+        return month_label(self.month)
+
+
+@dataclass(frozen=True, slots=True)
+class MonthsChart:
+    """Income and expenses per month as paired bars of an SVG drawn on the server."""
+
+    months: tuple[Month, ...]
+    top: Money
+    width: int
+    height: int
+    bar_width: int
+
+    @property
+    def empty(self) -> bool:
+        return not any(m.income or m.expenses for m in self.months)
+
+
+@dataclass(frozen=True, slots=True)
+class LatestGift:
+    name: str  # "Anonymous" unless the donor gave with their name public
+    on: date
+
+
+@dataclass(frozen=True, slots=True)
+class PaidExpense:
+    on: date
+    payee: str
+    category: str
+    amount: Money
+
+
+@dataclass(frozen=True, slots=True)
+class PublicFigures:
+    receiving: Receiving
+    balance: Money
+    raised_this_year: Money
+    chart: MonthsChart
+    latest: tuple[LatestGift, ...]
+    expenses: tuple[PaidExpense, ...] | None  # None: the project does not show them
+
+
+def public_figures(
+    session: Session,
+    snapshot: Snapshot,
+    project: Project,
+    today: date,
+    closed: Closed | None = None,
+) -> PublicFigures:
+    """``closed``: the closed years' snapshot, for months before the first open one."""
+    currency = Currency(project.currency)
+    return PublicFigures(
+        receiving=receiving(session, project),
+        balance=snapshot.fund_balance(project.fund, currency),
+        raised_this_year=snapshot.fund_income_in_year(
+            project.fund, today.year, "Donations", currency
+        ),
+        chart=months_chart(snapshot, project, today, closed),
+        latest=latest_gifts(session, project),
+        expenses=paid_expenses(session, project) if project.public_expenses else None,
+    )
+
+
+def months_chart(
+    snapshot: Snapshot,
+    project: Project,
+    today: date,
+    closed: Closed | None = None,
+    *,
+    width: int = 720,
+    height: int = 180,
+) -> MonthsChart:
+    currency = Currency(project.currency)
+    figures = []
+    for month in months_back(month_of(today), MONTHS_SHOWN):
+        books = closed.snapshot if closed is not None and month < closed.before else snapshot
+        shown = books.fund_month(project.fund, month, currency)
+        figures.append((month, shown.income_total, shown.expenses_total))
+    highest = max((max(i.minor, e.minor) for _, i, e in figures), default=0)
+    top = round_up(max(highest, 1))
+    step = width // MONTHS_SHOWN
+    bar = max((step - 6) // 2, 1)
+    months = tuple(
+        Month(
+            month=month,
+            income=income,
+            expenses=expenses,
+            x=n * step,
+            income_height=max(income.minor, 0) * height // top,
+            expenses_height=max(expenses.minor, 0) * height // top,
+        )
+        for n, (month, income, expenses) in enumerate(figures)
+    )
+    return MonthsChart(months, Money.from_minor(top, currency), step * MONTHS_SHOWN, height, bar)
+
+
+def latest_gifts(session: Session, project: Project) -> tuple[LatestGift, ...]:
+    rows = session.execute(
+        select(Gift.donor_name, Gift.settled_on, Donation.visibility)
+        .join(Donation, Gift.donation_id == Donation.id)
+        .where(
+            Donation.project_id == project.id,
+            Gift.reversed_minor < Gift.project_minor + Gift.general_minor,
+        )
+        .order_by(Gift.settled_at.desc(), Gift.id.desc())
+        .limit(LATEST_SHOWN)
+    ).all()
+    return tuple(
+        LatestGift(name if visibility is Visibility.PUBLIC else "Anonymous", on)
+        for name, on, visibility in rows
+    )
+
+
+def paid_expenses(session: Session, project: Project) -> tuple[PaidExpense, ...]:
+    rows = session.scalars(
+        select(Expense)
+        .where(Expense.project_id == project.id)
+        .order_by(Expense.paid_on.desc(), Expense.id.desc())
+        .limit(EXPENSES_SHOWN)
+    )
+    return tuple(
+        PaidExpense(
+            e.paid_on, e.payee, e.category, Money.from_minor(e.amount_minor, Currency(e.currency))
+        )
+        for e in rows
+    )
