@@ -124,9 +124,19 @@ def months_chart(
         books = closed.snapshot if closed is not None and month < closed.before else snapshot
         shown = books.fund_month(project.fund, month, currency)
         figures.append((month, shown.income_total, shown.expenses_total))
+    return _chart(figures, currency, width=width, height=height)
+
+
+def _chart(
+    figures: list[tuple[str, Money, Money]],
+    currency: Currency,
+    *,
+    width: int = 720,
+    height: int = 180,
+) -> MonthsChart:
     highest = max((max(i.minor, e.minor) for _, i, e in figures), default=0)
     top = round_up(max(highest, 1))
-    step = width // MONTHS_SHOWN
+    step = width // max(len(figures), 1)
     bar = max((step - 6) // 2, 1)
     months = tuple(
         Month(
@@ -139,7 +149,7 @@ def months_chart(
         )
         for n, (month, income, expenses) in enumerate(figures)
     )
-    return MonthsChart(months, Money.from_minor(top, currency), step * MONTHS_SHOWN, height, bar)
+    return MonthsChart(months, Money.from_minor(top, currency), step * len(figures), height, bar)
 
 
 def latest_gifts(session: Session, project: Project) -> tuple[LatestGift, ...]:
@@ -172,3 +182,52 @@ def paid_expenses(session: Session, project: Project) -> tuple[PaidExpense, ...]
         )
         for e in rows
     )
+
+
+@dataclass(frozen=True, slots=True)
+class FundLine:
+    name: str  # the project's, or the sponsor's own fund
+    fund: str
+    balance: Money
+    income_this_year: Money
+
+
+@dataclass(frozen=True, slots=True)
+class SponsorOverview:
+    """For the sponsor's staff: every fund's balance, and income by month across projects."""
+
+    funds: tuple[FundLine, ...]
+    chart: MonthsChart
+
+
+def sponsor_overview(
+    snapshot: Snapshot,
+    projects: list[Project],
+    today: date,
+    closed: Closed | None = None,
+    *,
+    general: str = "General",
+) -> SponsorOverview:
+    """Every project's fund and the sponsor's own (``general``), in US dollars, and the
+    income and expenses of the projects' funds together, month by month (the general fund
+    left out of the chart: its sponsorship fees are the projects' expenses, not new money)."""
+    usd = Currency.USD
+    named = [(p.name, p.fund) for p in projects] + [("The sponsor's general fund", general)]
+    funds = tuple(
+        FundLine(
+            name,
+            fund,
+            snapshot.fund_balance(fund, usd),
+            snapshot.fund_year(fund, today.year, usd).income_total,
+        )
+        for name, fund in named
+    )
+    figures = []
+    for month in months_back(month_of(today), MONTHS_SHOWN):
+        books = closed.snapshot if closed is not None and month < closed.before else snapshot
+        income = expenses = Money.zero(usd)
+        for project in projects:
+            shown = books.fund_month(project.fund, month, usd)
+            income, expenses = income + shown.income_total, expenses + shown.expenses_total
+        figures.append((month, income, expenses))
+    return SponsorOverview(funds, _chart(figures, usd))

@@ -148,3 +148,23 @@ def test_an_unknown_or_closed_project_has_no_page(runtime: Runtime, client: Flas
         session.execute(update(Project).values(active=False))
         session.commit()
     assert client.get(PAGE).status_code == 404
+
+
+def test_the_sponsors_home_shows_every_funds_balance_and_the_projects_months(
+    runtime: Runtime, app: Any
+) -> None:
+    from tests.admin.pages import signed_in
+
+    rt = with_project(runtime)
+    given(rt, "Ada Lovelace", Visibility.PUBLIC, 1)
+    hosting(rt)
+    books = rt.books.load()
+
+    shown = text_of(signed_in(app, rt, "auditor").get("/admin/").text)
+
+    assert books.fund_balance("Twisted").amount == Decimal("65.00")
+    assert books.fund_balance("General").amount == Decimal("10.00")  # the sponsorship fee
+    assert "Twisted $65.00 $100.00" in shown  # balance, then income this year
+    assert "The sponsor's general fund $10.00 $10.00" in shown
+    assert "Oct 2026 $100.00 $10.00" in shown  # the projects' months: gift, fee
+    assert "Nov 2026 $0.00 $25.00" in shown

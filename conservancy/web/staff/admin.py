@@ -26,7 +26,9 @@ from sqlalchemy import select
 from conservancy.background.jobs import Job
 from conservancy.kernel import clock
 from conservancy.kernel.errors import DomainError
+from conservancy.ledger.books import BooksLoading
 from conservancy.projects.models import Project
+from conservancy.projects.public import sponsor_overview
 from conservancy.projects.service import get_sponsor
 from conservancy.staff import audit, service
 from conservancy.staff.models import AuditEntry, Role, StaffUser, TokenPurpose
@@ -70,7 +72,19 @@ bp.after_request(never_cached)
 def home(staff: Staff) -> ResponseReturnValue:
     endpoints = set(current_app.view_functions)
     sections = [s for s in SECTIONS if s.endpoint in endpoints and can_read(staff, s.area)]
-    return _page("staff/admin_home.html", sections=sections)
+    overview, loading = None, False
+    if can_read(staff, Area.BOOKS):
+        rt = runtime()
+        try:
+            overview = sponsor_overview(
+                rt.books.current(),
+                list(db().scalars(select(Project).order_by(Project.name))),
+                clock.today(rt.settings.timezone),
+                rt.books.closed.saved(),
+            )
+        except BooksLoading:
+            loading = True  # the page says the figures are on their way
+    return _page("staff/admin_home.html", sections=sections, overview=overview, loading=loading)
 
 
 # -- users --------------------------------------------------------------------------------------
