@@ -162,6 +162,9 @@ class Donation(Base):
     checkout_session_id: Mapped[str | None] = mapped_column(String(255), unique=True)
     stripe_customer_id: Mapped[str | None] = mapped_column(String(255))
     stripe_subscription_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    # A recurring gift's next payment, the day its paid period ends (in the sponsor's time
+    # zone), as the latest invoice Stripe reported paid has it.
+    next_payment_on: Mapped[date | None] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=clock.now)
 
     project: Mapped[Project] = relationship()

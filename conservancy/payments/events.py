@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -152,6 +152,9 @@ def checkout_completed(ctx: Context, obj: Obj) -> None:
     if donation is None:
         log.warning("checkout session %s is not one of ours", obj.get("id"))
         return
+    if obj.get("mode") == "setup":
+        _card_saved(ctx, donation, str(obj["id"]))
+        return
     donation.stripe_customer_id = object_id(obj.get("customer")) or donation.stripe_customer_id
     subscription = object_id(obj.get("subscription"))
     if subscription:
@@ -169,6 +172,26 @@ def checkout_completed(ctx: Context, obj: Obj) -> None:
         invoice = None
     if charge is not None:
         settlement.settle(ctx.session, donation, charge, ctx.tz, invoice)
+
+
+def _card_saved(ctx: Context, donation: Donation, session_id: str) -> None:
+    """The donor saved a new card in the portal (a session in setup mode): it becomes the
+    card their recurring gift's next payments are charged to. Doing it again changes
+    nothing, so a repeated event is harmless."""
+    session = ctx.gateway.checkout_session(session_id)
+    intent_id = object_id(session.get("setup_intent"))
+    if session.get("status") != "complete" or not intent_id:
+        return
+    if donation.stripe_subscription_id is None or donation.status is not DonationStatus.PAID:
+        log.info("a card was saved for donation %s, which no longer recurs", donation.id)
+        return
+    method = object_id(ctx.gateway.setup_intent(intent_id).get("payment_method"))
+    if method is None:
+        return
+    ctx.gateway.set_subscription_card(
+        donation.stripe_subscription_id, method, f"donation-{donation.id}-card-{session_id}"
+    )
+    _note(donation, "the donor saved a new card in the portal")
 
 
 def checkout_failed(ctx: Context, obj: Obj) -> None:
@@ -199,6 +222,19 @@ def invoice_paid(ctx: Context, obj: Obj) -> None:
     charge = ctx.gateway.charge_of_invoice(str(obj["id"]))
     if charge is not None:
         settlement.settle(ctx.session, donation, charge, ctx.tz, str(obj["id"]))
+    _next_payment(donation, obj, ctx.tz)
+
+
+def _next_payment(donation: Donation, invoice: Obj, tz: ZoneInfo) -> None:
+    """The day the paid invoice's service period ends is the next payment's. Invoices may
+    arrive in any order: the latest period wins."""
+    lines = (invoice.get("lines") or {}).get("data") or []
+    ends = [int(line["period"]["end"]) for line in lines if (line.get("period") or {}).get("end")]
+    if not ends:
+        return
+    day = datetime.fromtimestamp(max(ends), UTC).astimezone(tz).date()
+    if donation.next_payment_on is None or day > donation.next_payment_on:
+        donation.next_payment_on = day
 
 
 def invoice_failed(ctx: Context, obj: Obj) -> None:

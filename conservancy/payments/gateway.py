@@ -134,6 +134,19 @@ class CheckoutRequest:
 
 
 @dataclass(frozen=True)
+class CardSetupRequest:
+    """A Checkout Session in setup mode: the customer saves a new card, nothing is charged.
+    ``metadata`` goes on the session and on its SetupIntent."""
+
+    customer_id: str
+    currency: str
+    metadata: Mapping[str, str]
+    success_url: str
+    cancel_url: str
+    idempotency_key: str
+
+
+@dataclass(frozen=True)
 class Checkout:
     id: str
     url: str
@@ -249,3 +262,11 @@ class Gateway(Protocol):
     ) -> None: ...
 
     def cancel_subscription(self, subscription_id: str, idempotency_key: str) -> None: ...
+
+    def create_card_setup(self, request: CardSetupRequest) -> Checkout: ...
+
+    def setup_intent(self, setup_intent_id: str) -> Mapping[str, Any]: ...
+
+    def set_subscription_card(
+        self, subscription_id: str, payment_method_id: str, idempotency_key: str
+    ) -> None: ...

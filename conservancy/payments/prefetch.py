@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 from conservancy.money import Money
 from conservancy.payments.gateway import (
     BalanceTransaction,
+    CardSetupRequest,
     Charge,
     Checkout,
     CheckoutRequest,
@@ -123,6 +124,17 @@ class MemoGateway:
 
     def cancel_subscription(self, subscription_id: str, idempotency_key: str) -> None:
         self._gateway.cancel_subscription(subscription_id, idempotency_key)
+
+    def create_card_setup(self, request: CardSetupRequest) -> Checkout:
+        return self._gateway.create_card_setup(request)
+
+    def setup_intent(self, setup_intent_id: str) -> Mapping[str, Any]:
+        return self._read("setup_intent", setup_intent_id, self._gateway.setup_intent)
+
+    def set_subscription_card(
+        self, subscription_id: str, payment_method_id: str, idempotency_key: str
+    ) -> None:
+        self._gateway.set_subscription_card(subscription_id, payment_method_id, idempotency_key)
 
 
 def prefetch(gateway: MemoGateway, event: Event) -> None:

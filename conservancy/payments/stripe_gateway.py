@@ -26,6 +26,7 @@ from conservancy.money import Currency, Money, MoneyError
 from conservancy.payments.gateway import (
     BadSignature,
     BalanceTransaction,
+    CardSetupRequest,
     Charge,
     Checkout,
     CheckoutRequest,
@@ -515,6 +516,38 @@ class StripeGateway:
             self._client.v1.subscriptions.cancel,
             subscription_id,
             {},
+            {"idempotency_key": idempotency_key},
+        )
+
+    def create_card_setup(self, request: CardSetupRequest) -> Checkout:
+        metadata = dict(request.metadata)
+        session = self._call(
+            "start saving the card",
+            self._client.v1.checkout.sessions.create,
+            {
+                "mode": "setup",
+                "customer": request.customer_id,
+                "currency": request.currency.lower(),
+                "metadata": metadata,
+                "setup_intent_data": {"metadata": metadata},
+                "success_url": request.success_url,
+                "cancel_url": request.cancel_url,
+            },
+            {"idempotency_key": request.idempotency_key},
+        )
+        return Checkout(id=session["id"], url=session["url"])
+
+    def setup_intent(self, setup_intent_id: str) -> Mapping[str, Any]:
+        return self._get("find the saved card", f"/v1/setup_intents/{_path(setup_intent_id)}")
+
+    def set_subscription_card(
+        self, subscription_id: str, payment_method_id: str, idempotency_key: str
+    ) -> None:
+        self._call(
+            "make the card the subscription's",
+            self._client.v1.subscriptions.update,
+            subscription_id,
+            {"default_payment_method": payment_method_id},
             {"idempotency_key": idempotency_key},
         )
 

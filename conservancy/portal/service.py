@@ -61,7 +61,7 @@ from conservancy.kernel import clock
 from conservancy.kernel.errors import DomainError, NotFound
 from conservancy.mail.outbox import queue
 from conservancy.money import Money
-from conservancy.payments.gateway import Gateway, LineItem
+from conservancy.payments.gateway import CardSetupRequest, Checkout, Gateway, LineItem
 from conservancy.portal.models import DonorSession, PortalToken
 from conservancy.receipts.issue import standing
 from conservancy.receipts.models import AnnualStatement, Receipt, ReceiptKind
@@ -520,6 +520,28 @@ def change_amount(
     _note(donation, f"amount {before.format()} -> {amount.format()} each payment, by the donor")
     session.flush()
     return donation
+
+
+def start_card_update(
+    session: Session, gateway: Gateway, donor_id: int, donation_id: int, *, base_url: str
+) -> Checkout:
+    """Send the donor to Stripe's page to save a new card for a running recurring gift, in
+    setup mode: nothing is charged. When Stripe says it is saved, the webhook makes it the
+    card of the gift's subscription (payments.events), so the next payment uses it."""
+    donation = donor_donation(session, donor_id, donation_id, lock=False)
+    if not manageable(donation) or donation.stripe_customer_id is None:
+        raise ChangeRefused("This gift is not a running recurring gift; it has no card to update.")
+    back = f"{base_url}/portal"
+    return gateway.create_card_setup(
+        CardSetupRequest(
+            customer_id=donation.stripe_customer_id,
+            currency=donation.currency,
+            metadata={"donation_id": str(donation.id)},
+            success_url=f"{back}?card=saved#donation-{donation.id}",
+            cancel_url=f"{back}#donation-{donation.id}",
+            idempotency_key=f"donation-{donation.id}-card-{secrets.token_hex(8)}",
+        )
+    )
 
 
 def cancel_recurring(

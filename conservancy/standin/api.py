@@ -295,6 +295,12 @@ API: list[tuple[str, str, Handler, type]] = [
         _cancel_subscription,
         _P.SubscriptionCancelParams,
     ),
+    (
+        "GET",
+        "/v1/setup_intents/<object_id>",
+        _retrieve("setup_intent"),
+        _P.SetupIntentRetrieveParams,
+    ),
     ("GET", "/v1/customers/<object_id>", _retrieve("customer"), _P.CustomerRetrieveParams),
     ("GET", "/v1/products/<object_id>", _retrieve("product"), _P.ProductRetrieveParams),
     ("GET", "/v1/prices/<object_id>", _retrieve("price"), _P.PriceRetrieveParams),

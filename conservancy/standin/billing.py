@@ -3,7 +3,9 @@
 A session sells one line item. Paying it in ``payment`` mode makes a customer,
 a payment intent and a charge; in ``subscription`` mode also a product, a
 price, the subscription and its first invoice, paid through an invoice
-payment. Renewals bill the next period on demand rather than on a clock.
+payment; in ``setup`` mode it sells nothing and saves the card to the customer
+through a SetupIntent. Renewals bill the next period on demand rather than on a
+clock, from the subscription's default payment method.
 """
 
 from __future__ import annotations
@@ -167,12 +169,36 @@ def _terms(store: Store, request: dict[str, Any], mode: str) -> CheckoutTerms:
     )
 
 
+def _setup_terms(request: dict[str, Any]) -> CheckoutTerms:
+    """A ``setup`` session sells nothing: it saves a card for the customer's later payments.
+    As at Stripe, it takes no line items, and its SetupIntent's metadata from
+    ``setup_intent_data``."""
+    if request.get("line_items"):
+        raise ParameterError("You cannot pass `line_items` in `setup` mode.", param="line_items")
+    if params.text(request, "customer") is None:
+        raise ParameterError(
+            "The stand-in needs a `customer` in `setup` mode: the card is saved to it.",
+            param="customer",
+        )
+    data = params.mapping(request, "setup_intent_data") or {}
+    return CheckoutTerms(
+        product_name="Save a card for future payments",
+        currency=(params.text(request, "currency") or "usd").lower(),
+        unit_amount=0,
+        quantity=1,
+        interval=None,
+        interval_count=1,
+        price_id=None,
+        payment_intent_metadata=params.metadata(data),
+        payment_intent_description=params.text(data, "description"),
+        subscription_metadata={},
+    )
+
+
 def create_checkout_session(store: Store, request: dict[str, Any]) -> Obj:
     mode = params.text(request, "mode", required=True, choices=("payment", "setup", "subscription"))
-    if mode == "setup":
-        raise ParameterError("The stand-in does not offer `setup` mode.", param="mode")
     assert mode is not None
-    terms = _terms(store, request, mode)
+    terms = _setup_terms(request) if mode == "setup" else _terms(store, request, mode)
     customer_id = params.text(request, "customer")
     if customer_id is not None:
         store.get("customer", customer_id, param="customer")
@@ -250,9 +276,31 @@ def pay_checkout(
     )
     if session["mode"] == "payment":
         _complete_payment(store, session, terms, customer, method)
+    elif session["mode"] == "setup":
+        _complete_setup(store, session, terms, customer, method)
     else:
         _complete_subscription(store, session, terms, customer, method)
     return session
+
+
+def _complete_setup(
+    store: Store, session: Obj, terms: CheckoutTerms, customer: Obj, method: payments.Method
+) -> None:
+    """The card is saved to the customer through a succeeded SetupIntent; nothing is charged.
+    Making it a subscription's default is the caller's next call, as at Stripe."""
+    intent = store.add(
+        objects.setup_intent(
+            now=store.now(),
+            customer=customer["id"],
+            payment_method=method.id,
+            metadata=dict(terms.payment_intent_metadata),
+            description=terms.payment_intent_description,
+        )
+    )
+    session.update(setup_intent=intent["id"], payment_status="no_payment_required")
+    store.emit("setup_intent.created", intent)
+    store.emit("setup_intent.succeeded", intent)
+    store.emit("checkout.session.completed", session)
 
 
 def _complete_payment(
@@ -519,6 +567,14 @@ def update_subscription(store: Store, subscription_id: str, request: dict[str, A
             )
         )
     cancel_at_period_end = params.boolean(request, "cancel_at_period_end")
+    default_method = params.text(request, "default_payment_method")
+    if default_method is not None and default_method not in store.payment_methods:
+        raise StripeError(
+            f"No such PaymentMethod: '{default_method}'",
+            status=404,
+            code="resource_missing",
+            param="default_payment_method",
+        )
     clear_metadata = request.get("metadata") == ""
     metadata = {} if clear_metadata else params.metadata(request)
 
@@ -552,6 +608,8 @@ def update_subscription(store: Store, subscription_id: str, request: dict[str, A
         subscription["cancellation_details"]["reason"] = (
             "cancellation_requested" if cancel_at_period_end else None
         )
+    if default_method is not None:
+        subscription["default_payment_method"] = default_method
     if clear_metadata:
         subscription["metadata"] = {}
     for key, value in metadata.items():

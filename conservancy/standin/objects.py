@@ -983,3 +983,42 @@ def event(
         "request": {"id": request_id, "idempotency_key": idempotency_key},
         "type": type_,
     }
+
+
+def setup_intent(
+    *,
+    now: int,
+    customer: str,
+    payment_method: str,
+    metadata: dict[str, str],
+    description: str | None,
+) -> Obj:
+    """A SetupIntent that succeeded: the card is saved to the customer for later payments."""
+    intent_id = new_id("seti_")
+    return {
+        "id": intent_id,
+        "object": "setup_intent",
+        "application": None,
+        "automatic_payment_methods": None,
+        "cancellation_reason": None,
+        "client_secret": f"{intent_id}_secret_{new_id('', 24)}",
+        "created": now,
+        "customer": customer,
+        "description": description,
+        "excluded_payment_method_types": None,
+        "flow_directions": None,
+        "last_setup_error": None,
+        "latest_attempt": None,
+        "livemode": False,
+        "mandate": None,
+        "metadata": metadata,
+        "next_action": None,
+        "on_behalf_of": None,
+        "payment_method": payment_method,
+        "payment_method_configuration_details": None,
+        "payment_method_options": {"card": {"request_three_d_secure": "automatic"}},
+        "payment_method_types": ["card"],
+        "single_use_mandate": None,
+        "status": "succeeded",
+        "usage": "off_session",
+    }

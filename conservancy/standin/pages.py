@@ -63,8 +63,11 @@ def checkout(session: Obj, terms: CheckoutTerms, error: str | None = None) -> st
         if session["cancel_url"]
         else ""
     )
+    setup = session["mode"] == "setup"  # a card saved for later payments: nothing is charged
+    if setup:
+        price = "Nothing is charged now: the card pays the next payments."
     return _page(
-        f"Pay {what}",
+        "Save a card" if setup else f"Pay {what}",
         f"<h1>{what}</h1>\n<p>{price}</p>\n{alert}"
         f'<form method="post" action="{pay_url}">\n'
         '<label for="card_number">Card number</label>\n'
@@ -73,7 +76,7 @@ def checkout(session: Obj, terms: CheckoutTerms, error: str | None = None) -> st
         '<p class="hint">Test cards: <code>4242 4242 4242 4242</code> pays, '
         "<code>4000 0000 0000 0002</code> is declined, "
         "<code>4000 0000 0000 9995</code> has insufficient funds.</p>\n"
-        '<button type="submit">Pay</button>\n</form>\n'
+        f'<button type="submit">{"Save card" if setup else "Pay"}</button>\n</form>\n'
         f"{bank}{cancel}",
     )
 

@@ -108,6 +108,8 @@ def _books(rt: Runtime) -> dict[str, Any]:
             select(Donation).where(Donation.frequency == Frequency.MONTHLY)
         ).one()
         recurring.stripe_subscription_id = "sub_every_page"
+        recurring.stripe_customer_id = "cus_every_page"
+        recurring.next_payment_on = date(2026, 4, 1)
         campaign = Campaign(
             project=project,
             name="The fund drive",

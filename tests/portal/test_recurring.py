@@ -4,14 +4,17 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+import requests
 from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from conservancy.donations.models import Donation, DonationStatus, Frequency
+from conservancy.receipts.document import long_date
 from conservancy.runtime import Runtime
 from conservancy.standin import StandIn
 from tests import factories
@@ -273,3 +276,72 @@ def test_a_one_time_gift_cannot_be_changed_or_cancelled(
     assert answer.status_code == 400
     assert "not a running recurring gift" in message_by_amount(answer, donation_id)
     assert donation(rt, donation_id).amount == factories.usd("50.00")
+
+
+def test_the_portal_shows_the_next_payment_as_stripe_bills_it_and_a_renewal_moves_it(
+    rt: Runtime, standin: StandIn, client: FlaskClient
+) -> None:
+    gift = monthly_gift(rt, standin, "10.00")
+    sign_in(client, rt, ADA)
+
+    def period_end() -> str:
+        item = subscription(standin, gift.stripe_subscription_id)["items"]["data"][0]
+        moment = datetime.fromtimestamp(item["current_period_end"], UTC)
+        return long_date(moment.astimezone(rt.settings.timezone).date())
+
+    first = period_end()
+    assert f"<dt>Next payment</dt><dd>{first}</dd>" in client.get("/portal").text
+    renew(rt, standin, gift)
+    second = period_end()
+    assert second != first  # a month on
+    assert f"<dt>Next payment</dt><dd>{second}</dd>" in client.get("/portal").text
+    cancel(client, gift.id)
+    assert "Next payment" not in client.get("/portal").text  # nothing more will be taken
+
+
+def test_the_donor_saves_a_new_card_and_the_next_payment_is_charged_to_it(
+    rt: Runtime, standin: StandIn, client: FlaskClient
+) -> None:
+    gift = monthly_gift(rt, standin, "10.00")
+    sign_in(client, rt, ADA)
+    page = client.get("/portal")
+    assert "Update the card" in page.text
+
+    asked = client.post(f"/portal/donations/{gift.id}/card", data={"csrf_token": csrf_token(page)})
+
+    assert asked.status_code == 303
+    checkout = asked.headers["Location"]
+    assert checkout.startswith(f"{standin.url}/_standin/checkout/")
+    assert "Save a card" in requests.get(checkout, timeout=10).text  # nothing is charged
+    saved = requests.post(
+        f"{checkout}/pay", data={"card_number": "4000056655665556"}, allow_redirects=False,
+        timeout=10,
+    )  # fmt: skip
+    assert saved.status_code == 303
+    back = saved.headers["Location"].removeprefix(rt.settings.base_url)
+    assert back == f"/portal?card=saved#donation-{gift.id}"
+    assert "Your new card is saved" in client.get(back, follow_redirects=True).text
+    settle_webhooks(rt, standin)
+
+    subscription_now = subscription(standin, gift.stripe_subscription_id)
+    method = standin.store.payment_methods[subscription_now["default_payment_method"]]
+    assert method["card"]["last4"] == "5556"
+    renewed = renew(rt, standin, gift)
+    assert len(renewed.gifts) == 2
+    charge = standin.store.get("charge", renewed.gifts[-1].charge_id)
+    assert charge["payment_method_details"]["card"]["last4"] == "5556"  # not 4242
+    notes = [c.reason for c in renewed.history]
+    assert notes.count("the donor saved a new card in the portal") == 1
+
+
+def test_a_gift_given_once_has_no_card_to_update(
+    rt: Runtime, standin: StandIn, client: FlaskClient
+) -> None:
+    once = give(rt, standin, "25.00", email=ADA)
+    settle_webhooks(rt, standin)
+    sign_in(client, rt, ADA)
+    page = client.get("/portal")
+    assert "Update the card" not in page.text
+    answer = client.post(f"/portal/donations/{once}/card", data={"csrf_token": csrf_token(page)})
+    assert answer.status_code == 303
+    assert "has no card to update" in client.get(answer.headers["Location"]).text

@@ -111,3 +111,22 @@ def subscribed(client: stripe.StripeClient, standin: StandIn) -> stripe.Subscrip
     subscription = paid.subscription
     assert isinstance(subscription, stripe.Subscription)
     return subscription
+
+
+def saved_card(
+    client: stripe.StripeClient, standin: StandIn, customer: str, card: str = PAYS
+) -> stripe.SetupIntent:
+    """A card saved to the customer through a Checkout Session in setup mode."""
+    session = client.v1.checkout.sessions.create(
+        {
+            "mode": "setup",
+            "customer": customer,
+            "currency": "usd",
+            "setup_intent_data": {"metadata": {"donation_id": "7"}},
+            "success_url": "https://donate.example.org/portal?card=saved",
+            "cancel_url": "https://donate.example.org/portal",
+        }
+    )
+    assert pay(standin, session.id, card).status_code == 303
+    done = client.v1.checkout.sessions.retrieve(session.id)
+    return client.v1.setup_intents.retrieve(str(done.setup_intent))

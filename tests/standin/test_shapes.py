@@ -17,7 +17,7 @@ import requests
 import stripe
 
 from conservancy.standin import StandIn
-from tests.standin.flows import control, paid_charge, subscribed
+from tests.standin.flows import control, paid_charge, saved_card, subscribed
 
 FIXTURES = Path(__file__).parents[2].parent / "shared" / "stripe" / "fixtures3.json"
 
@@ -74,7 +74,9 @@ def returned(stripe_client: stripe.StripeClient, standin: StandIn) -> dict[str, 
     invoice_id = str(subscription.latest_invoice)
     payment = _get(standin, f"/v1/invoice_payments?invoice={invoice_id}")["data"][0]
     sessions = standin.store.all("checkout.session")
+    setup = saved_card(stripe_client, standin, str(subscription.customer))
     return {
+        "setup_intent": _get(standin, f"/v1/setup_intents/{setup.id}"),
         "checkout.session": _get(standin, f"/v1/checkout/sessions/{sessions[0]['id']}"),
         "payment_intent": _get(standin, f"/v1/payment_intents/{charge.payment_intent}"),
         "charge": _get(standin, f"/v1/charges/{charge.id}"),
@@ -109,6 +111,7 @@ def returned(stripe_client: stripe.StripeClient, standin: StandIn) -> dict[str, 
         "customer",
         "event",
         "balance",
+        "setup_intent",
     ],
 )
 def test_object_has_the_keys_and_value_types_of_stripes_example(

@@ -165,6 +165,9 @@ def index() -> ResponseReturnValue:
     donor_id = _signed_in_donor()
     if donor_id is None:
         return _page("portal/sign_in.html", form=LinkRequestForm())
+    if request.args.get("card") == "saved":  # back from Stripe's page (update_card)
+        flash("Your new card is saved: the next payment is charged to it.")
+        return redirect(url_for("portal.index"), code=303)
     return _dashboard(donor_id)
 
 
@@ -282,6 +285,26 @@ def change_amount(donor_id: int, donation_id: int) -> ResponseReturnValue:
         f"each {EVERY[donation.frequency]}, from the next payment on."
     )
     return _back_to(donation_id)
+
+
+@bp.post("/donations/<int:donation_id>/card")
+@signed_in
+def update_card(donor_id: int, donation_id: int) -> ResponseReturnValue:
+    """To Stripe's page to save a new card for the gift (Checkout in setup mode)."""
+    session, rt = db(), runtime()
+    try:
+        checkout = service.start_card_update(
+            session, rt.gateway, donor_id, donation_id, base_url=rt.settings.base_url
+        )
+    except ChangeRefused as exc:
+        flash(str(exc))
+        return _back_to(donation_id)
+    except GatewayError as exc:
+        log.warning("could not start a card update for donation %s: %s", donation_id, exc)
+        return _dashboard(donor_id, Problem(donation_id, "card", _nothing_changed(exc))), (
+            exc.http_status
+        )
+    return redirect(checkout.url, code=303)
 
 
 @bp.get("/donations/<int:donation_id>/cancel")
