@@ -80,9 +80,9 @@ def serve_demo_and_fetch_index(root: Path) -> str:
 def test_demo_serves_the_sponsor_page_with_twisted(tmp_path: Path) -> None:
     page = serve_demo_and_fetch_index(tmp_path)
     assert "Demo Software Freedom Conservancy, Inc." in page
-    assert "<h2>Twisted</h2>" in page
+    assert '<h2><a href="/projects/twisted">Twisted</a></h2>' in page
     assert "event-driven networking engine" in page
-    assert "<h2>Inkscape</h2>" in page
+    assert '<h2><a href="/projects/inkscape">Inkscape</a></h2>' in page
     assert (tmp_path / "ledgers" / "main.beancount").is_file()
 
 
@@ -90,6 +90,6 @@ def test_demo_starts_again_on_the_same_data(tmp_path: Path) -> None:
     first = serve_demo_and_fetch_index(tmp_path)
     accounts = (tmp_path / "ledgers" / "app" / "accounts.beancount").read_bytes()
     second = serve_demo_and_fetch_index(tmp_path)
-    assert second.count("<h2>Twisted</h2>") == 1
+    assert second.count('<h2><a href="/projects/twisted">Twisted</a></h2>') == 1
     assert second.count("<h2>") == first.count("<h2>")
     assert (tmp_path / "ledgers" / "app" / "accounts.beancount").read_bytes() == accounts

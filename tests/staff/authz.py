@@ -474,6 +474,7 @@ RULES += [
     # Without a checkout session it thanks no one: the same 404 for everyone.
     Row("/donate/<slug>/thanks", "GET", "/donate/{twisted}/thanks", everyone(404)),
     Row("/donate/<slug>/ways-to-give", "GET", "/donate/{twisted}/ways-to-give", everyone(200)),
+    Row("/projects/<slug>", "GET", "/projects/{twisted}", everyone(200)),
     Row("/donate/<slug>/sponsor", "GET", "/donate/{twisted}/sponsor", everyone(200)),
     Row("/donate/<slug>/sponsor", "POST", "/donate/{twisted}/sponsor", everyone(400)),
     Row(
@@ -588,6 +589,19 @@ RULES += [
         "/portal/donations/<int:donation_id>/cancel",
         "POST",
         "/portal/donations/{other_donor_gift}/cancel",
+        donor_only(404),
+    ),
+    # A one-time gift has no card to update: back to it, with the message, before Stripe.
+    Row(
+        "/portal/donations/<int:donation_id>/card",
+        "POST",
+        "/portal/donations/{donor_gift}/card",
+        donor_only(BACK_TO_GIFT),
+    ),
+    Row(
+        "/portal/donations/<int:donation_id>/card",
+        "POST",
+        "/portal/donations/{other_donor_gift}/card",
         donor_only(404),
     ),
 ]
