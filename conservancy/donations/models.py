@@ -147,6 +147,10 @@ class Donation(Base):
         str_enum(DonationStatus, "donation_status"), default=DonationStatus.PENDING
     )
     dedication: Mapped[str | None] = mapped_column(String(500))
+    # A tribute card: the person the dedication honours, mailed once the first payment is in
+    # (donations.tribute). Theirs to receive, never shown to the project or the public.
+    honoree_name: Mapped[str | None] = mapped_column(String(200))
+    honoree_email: Mapped[str | None] = mapped_column(String(254))
     # The donor's employer, named for its matching-gift programme: the donor's private
     # detail, on their receipt, portal and the staff's pages; never in the books and
     # never on a project's pages (donations.matching).

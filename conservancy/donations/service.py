@@ -75,6 +75,35 @@ class DonationRequest:
     extra_general: Money | None = None
     thank_you: bool = False  # the donor asked for the project's thank-you gift
     employer: str | None = None  # for the employer's matching-gift programme
+    # A card about the dedication for the person it honours (donations.tribute).
+    honoree_name: str | None = None
+    honoree_email: str | None = None
+
+
+def check_honoree(
+    name: str | None, email: str | None, dedication: str | None
+) -> tuple[str, str] | None:
+    """(name, e-mail) of the person a tribute card goes to, or None for no card.
+
+    A card carries the dedication, so it needs one, and a name to address it to. The
+    form checks the address's form; here it is only made sure to be one line with an @."""
+    name, email = " ".join((name or "").split()), (email or "").strip().lower()
+    if not email:
+        if name:
+            raise DonationRefused(
+                "Give the e-mail address the card goes to, or leave their name empty.",
+                "honoree_email",
+            )
+        return None
+    if len(email) > 254 or "@" not in email or any(c.isspace() for c in email):
+        raise DonationRefused("Enter the e-mail address the card goes to.", "honoree_email")
+    if not name:
+        raise DonationRefused("Give the name the card is addressed to.", "honoree_name")
+    if len(name) > EMPLOYER_LIMIT:
+        raise DonationRefused(f"A name is at most {EMPLOYER_LIMIT} characters.", "honoree_name")
+    if not (dedication or "").strip():
+        raise DonationRefused("Write the dedication the card carries.", "dedication")
+    return name, email
 
 
 def check_employer(text: str | None) -> str | None:
@@ -174,6 +203,7 @@ def record_donation(
             "amount",
         )
     employer = check_employer(request.employer)
+    honoree = check_honoree(request.honoree_name, request.honoree_email, request.dedication)
     benefit = _thank_you(project, request)
     name, address = request.name.strip(), (request.address or "").strip() or None
     # Found by the e-mail typed in, and left as they are: the name and address given here
@@ -191,6 +221,8 @@ def record_donation(
         frequency=request.frequency,
         visibility=request.visibility,
         dedication=(request.dedication or "").strip() or None,
+        honoree_name=honoree[0] if honoree else None,
+        honoree_email=honoree[1] if honoree else None,
         employer=employer,
         cover_fees=request.cover_fees,
         campaign_id=campaign.id if campaign else None,

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from conservancy.donations import tribute
 from conservancy.donations.bookkeeping import GiftBooking, Part, split
 from conservancy.donations.donors import name_gift
 from conservancy.donations.models import (
@@ -154,6 +155,7 @@ def settle(
     move_status(donation, DonationStatus.PAID, f"charge {charge.id}")
     # Numbered first, so that the gift's entry names its receipt (SPEC section 6).
     issued = receipts.reconcile(session, gift, tz, reason="gift")
+    tribute.queue_card(session, donation)  # once per donation, if the donor asked
     for entry in booking(gift).settled(
         on=gift.settled_on,
         stripe_id=txn.id,

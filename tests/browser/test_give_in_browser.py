@@ -51,7 +51,7 @@ def test_monthly_gift_through_the_pages_lands_in_the_books(
     page.locator('label[for="frequency-monthly"]').click()
     assert button.inner_text() == "Give the amount above each month"
     page.get_by_label("Your name").fill("Grace Hopper")
-    page.get_by_label("E-mail address").fill("grace@example.org")
+    page.get_by_label("E-mail address", exact=True).fill("grace@example.org")
     # 300.00 a year: the acknowledgement for tax purposes needs her address.
     page.get_by_label("Postal address").fill("1 Navy Way\nArlington, VA 22201")
     page.get_by_role("button", name="Continue to payment").click()
@@ -97,7 +97,7 @@ def test_leaving_stripes_page_comes_back_to_the_form_as_filled_in(
     page.locator('label[for="amount-1"]').click()
     page.locator('label[for="frequency-monthly"]').click()
     page.get_by_label("Your name").fill("Grace Hopper")
-    page.get_by_label("E-mail address").fill("grace@example.org")
+    page.get_by_label("E-mail address", exact=True).fill("grace@example.org")
     page.get_by_role("button", name="Continue to payment").click()
     page.wait_for_url(f"{standin.url}/_standin/checkout/**")
 

@@ -66,7 +66,7 @@ def test_finding_10_passkey_added_and_used_in_chromium(
 
     def sign_in_with_password() -> None:
         page.goto(f"{site}/sign-in")
-        page.get_by_label("E-mail address").fill(grace.email)
+        page.get_by_label("E-mail address", exact=True).fill(grace.email)
         page.get_by_label("Password").fill(grace.password)
         page.get_by_role("button", name="Sign in").click()
 

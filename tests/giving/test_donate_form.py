@@ -383,6 +383,30 @@ BAD_INPUT = [
     pytest.param({"dedication": "x" * 201}, "dedication", "200", id="long-dedication"),
     pytest.param({"extra_general": "0.50"}, "extra_general", "smallest gift", id="small-extra"),
     pytest.param(
+        {"honoree_name": "Grace", "honoree_email": "grace@example.org"},
+        "dedication",
+        "the dedication the card carries",
+        id="card-without-dedication",
+    ),
+    pytest.param(
+        {"dedication": "For Grace", "honoree_name": "Grace", "honoree_email": "grace at home"},
+        "honoree_email",
+        "the card goes to",
+        id="card-bad-address",
+    ),
+    pytest.param(
+        {"dedication": "For Grace", "honoree_email": "grace@example.org"},
+        "honoree_name",
+        "the name the card is addressed to",
+        id="card-without-name",
+    ),
+    pytest.param(
+        {"dedication": "For Grace", "honoree_name": "Grace"},
+        "honoree_email",
+        "or leave their name empty",
+        id="card-without-address",
+    ),
+    pytest.param(
         {"amount": "99999.00", "cover_fees": "y", "address": "1 Main St"},
         "amount",
         "largest gift we take online",

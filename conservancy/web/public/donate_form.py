@@ -38,6 +38,7 @@ from conservancy.donations.service import (
     DonationRefused,
     DonationRequest,
     check_employer,
+    check_honoree,
     limits,
 )
 from conservancy.money import Currency, Money, MoneyError
@@ -142,6 +143,8 @@ class DonateForm(PlainTextForm):
     address = TextAreaField("Postal address", [Length(max=1000)], filters=[_strip])
     visibility = StringField("How we may show your name", filters=[_strip])
     dedication = TextAreaField("Dedication", [Length(max=200)], filters=[_strip])
+    honoree_name = StringField("Their name", [Length(max=200)], filters=[_strip])
+    honoree_email = StringField("Their e-mail address", [Length(max=254)], filters=[_strip])
     employer = StringField("Employer (for a matching gift)", filters=[_strip])
     cover_fees = BooleanField("Cover the card fees")
     thank_you = BooleanField("Send me the thank-you gift")
@@ -197,6 +200,8 @@ class DonateForm(PlainTextForm):
         sent["address"] = donation.donor_address or ""
         sent["dedication"] = donation.dedication or ""
         sent["employer"] = donation.employer or ""
+        sent["honoree_name"] = donation.honoree_name or ""
+        sent["honoree_email"] = donation.honoree_email or ""
         form = cls(formdata=sent)
         form.project = project
         form.chosen = offered(form.currency.data) or Currency(project.currency)
@@ -290,6 +295,8 @@ class DonateForm(PlainTextForm):
             visibility=Visibility(self.visibility.data),
             address=self.address.data or None,
             dedication=self.dedication.data or None,
+            honoree_name=self.honoree_name.data or None,
+            honoree_email=self.honoree_email.data or None,
             cover_fees=bool(self.cover_fees.data),
             extra_general=self.extra,
             thank_you=bool(self.thank_you.data),
@@ -355,6 +362,15 @@ class DonateForm(PlainTextForm):
             check_employer(self.employer.data)
         except DonationRefused as exc:
             self.employer.errors.append(str(exc))
+        if self.honoree_email.data and not valid_email(self.honoree_email.data):
+            self.honoree_email.errors.append(
+                "Enter the e-mail address the card goes to, such as grace@example.org."
+            )
+        else:
+            try:
+                check_honoree(self.honoree_name.data, self.honoree_email.data, self.dedication.data)
+            except DonationRefused as exc:
+                self[exc.field or "honoree_email"].errors.append(str(exc))
 
     def _yearly_total_minor(self) -> int:
         """What this gift comes to over a year, fee cover and extra gift included."""
