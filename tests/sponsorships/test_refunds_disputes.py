@@ -138,19 +138,26 @@ def test_staff_refund_the_rest_from_the_invoice_page_never_more_than_was_paid(
             )
 
     before = counts()
-    too_much = send(client, page, f"{page}/refund", {"amount": "7500.01", "reason": "Cancelled"})
+    too_much = send(
+        client, page, f"{page}/refund", {"amount": "7500.01", "reason": "Cancelled", "confirm": "y"}
+    )
     assert too_much.status_code == 400
     assert "Only $7,500.00" in error_by(too_much, "amount")
-    no_reason = send(client, page, f"{page}/refund", {"amount": "10", "reason": ""})
+    no_reason = send(client, page, f"{page}/refund", {"amount": "10", "reason": "", "confirm": "y"})
     assert no_reason.status_code == 400
     assert "Say why" in error_by(no_reason, "reason")
-    bad = send(client, page, f"{page}/refund", {"amount": "1.001", "reason": "x"})
+    bad = send(client, page, f"{page}/refund", {"amount": "1.001", "reason": "x", "confirm": "y"})
     assert bad.status_code == 400
     assert "two decimals" in error_by(bad, "amount")
+    unconfirmed = send(client, page, f"{page}/refund", {"amount": "10", "reason": "Cancelled"})
+    assert unconfirmed.status_code == 400  # not in one click
+    assert (
+        error_by(unconfirmed, "confirm") == "Tick this to confirm the refund: it cannot be undone."
+    )
     assert counts() == before
 
     shown = client.get(page)
-    fields = {"amount": "7500.00", "reason": "Cancelled"}
+    fields = {"amount": "7500.00", "reason": "Cancelled", "confirm": "y"}
     done = send(client, page, f"{page}/refund", fields, keep=shown)
     assert done.status_code == 303, done.text
     # The same form sent again (a double click) refunds once.
@@ -180,7 +187,11 @@ def test_staff_refund_the_rest_from_the_invoice_page_never_more_than_was_paid(
     # Nothing is left to refund: the form is gone, and a stale one is refused.
     assert "Refund through Stripe" not in client.get(page).text
     again = send(
-        client, page, f"{page}/refund", {"amount": "1.00", "reason": "again"}, keep=too_much
+        client,
+        page,
+        f"{page}/refund",
+        {"amount": "1.00", "reason": "again", "confirm": "y"},
+        keep=too_much,
     )
     assert again.status_code == 400
     assert "Only $0.00 of this payment remains" in again.text
@@ -199,7 +210,9 @@ def test_a_refund_stripe_refuses_tells_staff_stripes_words_and_not_to_try_again(
     client = signed_in(giving_app, rt, "bookkeeper")
     page = f"/admin/sponsorships/invoices/{number}"
 
-    refused = send(client, page, f"{page}/refund", {"amount": "100.00", "reason": "Cancelled"})
+    refused = send(
+        client, page, f"{page}/refund", {"amount": "100.00", "reason": "Cancelled", "confirm": "y"}
+    )
 
     assert refused.status_code == 502
     text = refused.text.replace("&#39;", "'")
@@ -221,7 +234,7 @@ def test_a_refund_the_bank_sends_back_is_undone_and_staff_can_refund_again(
     number, _, fee = _paid(rt, standin)
     client = signed_in(giving_app, rt, "bookkeeper")
     page = f"/admin/sponsorships/invoices/{number}"
-    fields = {"amount": "2000.00", "reason": "Conference cancelled"}
+    fields = {"amount": "2000.00", "reason": "Conference cancelled", "confirm": "y"}
     assert send(client, page, f"{page}/refund", fields).status_code == 303
     settle_webhooks(rt, standin)
     (first,) = standin_state(standin)["refunds"]

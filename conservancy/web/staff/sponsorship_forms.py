@@ -8,7 +8,12 @@ import re
 from datetime import date
 from decimal import Decimal, InvalidOperation
 
-from wtforms import HiddenField, StringField, TextAreaField  # type: ignore[import-untyped]
+from wtforms import (  # type: ignore[import-untyped]
+    BooleanField,
+    HiddenField,
+    StringField,
+    TextAreaField,
+)
 
 from conservancy.kernel.submissions import new_key
 from conservancy.money import Currency, Money
@@ -126,6 +131,8 @@ class InvoiceRefundForm(RefusingForm):
     once = HiddenField(filters=[_strip])
     amount = StringField("Amount", filters=[_strip])
     reason = TextAreaField("Reason", filters=[_strip])
+    # No refund in one click: staff tick this first (it cannot be undone).
+    confirm = BooleanField("Yes, send this money back to the sponsor's card")
 
     def begin(self) -> InvoiceRefundForm:
         """The form as first shown: with a fresh key."""
@@ -151,6 +158,12 @@ class InvoiceRefundForm(RefusingForm):
             ok = False
         elif len(self.reason.data) > 500:
             self.reason.errors = [*self.reason.errors, "At most 500 characters."]
+            ok = False
+        if not self.confirm.data:
+            self.confirm.errors = [
+                *self.confirm.errors,
+                "Tick this to confirm the refund: it cannot be undone.",
+            ]
             ok = False
         return ok
 
