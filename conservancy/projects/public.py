@@ -9,6 +9,9 @@ the expenses it paid.
 
 The latest gifts name a donor only if they gave with their name public; every other gift
 is "Anonymous", and no gift shows its amount. A fully refunded gift is not listed.
+
+The sponsor's own overview (``sponsor_overview``, on its staff's home page) draws the same
+month chart over all the projects' funds, with every fund's balance.
 """
 
 from __future__ import annotations
