@@ -139,8 +139,8 @@ class Runtime:
             Sender(
                 self.settings.sender_address,
                 name,
-                footer=f"{name}\nYour gifts, receipts and statements: "
-                f"{self.settings.base_url}/portal",
+                footer=name,
+                portal_line=f"Your gifts, receipts and statements: {self.settings.base_url}/portal",
             ),
             receipts_dir,
         )

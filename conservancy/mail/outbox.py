@@ -47,12 +47,20 @@ MAX_ATTEMPTS = 8
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
 
+# Mail to donors about their gifts, by its key: the mail whose footer points to the portal.
+# A company about its sponsorship, a member of staff, or the person a tribute card honours
+# has no gifts there.
+DONOR_MAIL = ("receipt-", "statement-", "portal-link-", "donation-")
+
+
 @dataclass(frozen=True)
 class Sender:
     address: str
     name: str
-    # Signed under every message: who we are, and where the donor portal is.
+    # Signed under every message: who we are.
     footer: str = ""
+    # Added under a donor's mail (DONOR_MAIL): where their gifts and receipts are.
+    portal_line: str = ""
 
     @property
     def domain(self) -> str:
@@ -140,7 +148,10 @@ def compose(row: MailMessage, sender: Sender, attachment: tuple[str, bytes] | No
     # Stable per message: a resend (by hand) is recognisably the same message.
     message["Message-ID"] = f"<{row.key}.{row.id}@{sender.domain}>"
     message["Auto-Submitted"] = "auto-generated"
-    body = f"{row.body.rstrip()}\n\n-- \n{sender.footer}\n" if sender.footer else row.body
+    footer = sender.footer
+    if sender.portal_line and row.key.startswith(DONOR_MAIL):
+        footer = f"{footer}\n{sender.portal_line}" if footer else sender.portal_line
+    body = f"{row.body.rstrip()}\n\n-- \n{footer}\n" if footer else row.body
     message.set_content(body)
     if attachment is not None:
         name, data = attachment

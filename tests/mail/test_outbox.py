@@ -52,6 +52,33 @@ def test_queueing_the_same_key_twice_queues_one_message(runtime: Runtime) -> Non
     assert row.subject == "Hello"
 
 
+def test_only_a_donors_mail_points_to_the_donor_portal(runtime: Runtime, tmp_path: Path) -> None:
+    """A tribute card's honoree, a company and staff have no gifts in the portal."""
+    sender = Sender(
+        "receipts@example.org",
+        "Test Sponsor, Inc.",
+        footer="Test Sponsor, Inc.",
+        portal_line="Your gifts, receipts and statements: https://give.example.org/portal",
+    )
+    keys = ["portal-link-1", "donation-7-cancelled", "tribute-card-7", "staff-invite-3-ab",
+            "sponsorship-invoice-INV-2026-0001"]  # fmt: skip
+    for key in keys:
+        _queue(runtime, key)
+    send_pending(runtime.sessions, EmlDirectory(tmp_path / "out"), sender, tmp_path)
+
+    def footer(key: str) -> str:
+        body = _parse((tmp_path / "out" / f"{key}.eml").read_bytes()).get_content()
+        return str(body).split("\n-- \n", 1)[1]
+
+    portal = (
+        "Test Sponsor, Inc.\nYour gifts, receipts and statements: https://give.example.org/portal\n"
+    )
+    assert footer("portal-link-1") == portal
+    assert footer("donation-7-cancelled") == portal
+    for key in keys[2:]:
+        assert footer(key) == "Test Sponsor, Inc.\n", key
+
+
 def test_a_message_rolled_back_with_its_cause_is_never_sent(
     runtime: Runtime, tmp_path: Path
 ) -> None:
