@@ -33,7 +33,7 @@ from flask.typing import ResponseReturnValue
 from wtforms import StringField  # type: ignore[import-untyped]
 
 from conservancy.background.jobs import Job
-from conservancy.donations.models import Donation, DonationStatus, Frequency, Visibility
+from conservancy.donations.models import Donation, DonationStatus, Visibility
 from conservancy.kernel import clock
 from conservancy.money import Currency, Money
 from conservancy.payments.gateway import GatewayError
@@ -58,7 +58,6 @@ STATUS = {
     DonationStatus.DISPUTED: "Disputed",
     DonationStatus.CANCELLED: "Cancelled",
 }
-EVERY = {Frequency.WEEKLY: "week", Frequency.MONTHLY: "month", Frequency.YEARLY: "year"}
 
 
 def _strip(value: object) -> object:
@@ -282,7 +281,7 @@ def change_amount(donor_id: int, donation_id: int) -> ResponseReturnValue:
     session.commit()
     flash(
         f"Your gift to {donation.project.name} is now {donation.amount.format()} "
-        f"each {EVERY[donation.frequency]}, from the next payment on."
+        f"{donation.frequency.every}, from the next payment on."
     )
     return _back_to(donation_id)
 
@@ -314,7 +313,7 @@ def confirm_cancel(donor_id: int, donation_id: int) -> ResponseReturnValue:
     if not service.manageable(donation):
         flash("This recurring gift is not running any more: there is nothing to cancel.")
         return _back_to(donation_id)
-    return _page("portal/cancel.html", donation=donation, every=EVERY)
+    return _page("portal/cancel.html", donation=donation)
 
 
 @bp.post("/donations/<int:donation_id>/cancel")
@@ -329,7 +328,7 @@ def cancel(donor_id: int, donation_id: int) -> ResponseReturnValue:
         session.rollback()
         donation = service.donor_donation(session, donor_id, donation_id, lock=False)
         return _page(
-            "portal/cancel.html", donation=donation, every=EVERY, refusal=_nothing_changed(exc)
+            "portal/cancel.html", donation=donation, refusal=_nothing_changed(exc)
         ), exc.http_status
     session.commit()
     flash(
@@ -383,7 +382,6 @@ def _dashboard(donor_id: int, problem: Problem | None = None) -> str:
         history=history,
         problem=problem,
         status=STATUS,
-        every=EVERY,
         name_shown=name_shown,
     )
 
