@@ -122,12 +122,23 @@ def months_chart(
     height: int = 180,
 ) -> MonthsChart:
     currency = Currency(project.currency)
-    figures = []
-    for month in months_back(month_of(today), MONTHS_SHOWN):
-        books = closed.snapshot if closed is not None and month < closed.before else snapshot
-        shown = books.fund_month(project.fund, month, currency)
-        figures.append((month, shown.income_total, shown.expenses_total))
+    figures = _months(snapshot, closed, [project.fund], today, currency)
     return _chart(figures, currency, width=width, height=height)
+
+
+def _months(
+    snapshot: Snapshot, closed: Closed | None, funds: list[str], today: date, currency: Currency
+) -> list[tuple[str, Money, Money]]:
+    """(month, income, expenses) of ``funds`` together for the last MONTHS_SHOWN months,
+    oldest first: closed months from the closed years' snapshot, the rest from the books'."""
+    months = months_back(month_of(today), MONTHS_SHOWN)
+    old = [m for m in months if closed is not None and m < closed.before]
+    found = snapshot.income_and_expenses_by_month(
+        funds, [m for m in months if m not in old], currency
+    )
+    if closed is not None and old:
+        found |= closed.snapshot.income_and_expenses_by_month(funds, old, currency)
+    return [(month, *found[month]) for month in months]
 
 
 def _chart(
@@ -225,12 +236,5 @@ def sponsor_overview(
         )
         for name, fund in named
     )
-    figures = []
-    for month in months_back(month_of(today), MONTHS_SHOWN):
-        books = closed.snapshot if closed is not None and month < closed.before else snapshot
-        income = expenses = Money.zero(usd)
-        for project in projects:
-            shown = books.fund_month(project.fund, month, usd)
-            income, expenses = income + shown.income_total, expenses + shown.expenses_total
-        figures.append((month, income, expenses))
+    figures = _months(snapshot, closed, [p.fund for p in projects], today, usd)
     return SponsorOverview(funds, _chart(figures, usd))

@@ -441,3 +441,29 @@ def test_second_workers_child_finds_the_snapshot_built_and_does_not_load_again(
     saved = snap.load_saved(twisted.ledger)
     assert saved is not None
     assert fund(saved, "General") == "20.00 USD"
+
+
+def test_many_funds_months_in_one_pass_are_the_sum_of_each_funds_month() -> None:
+    """The public page and the sponsor's home read months in one pass; it must give what
+    fund_month gives, summed over the funds, with each account's month rounded alike."""
+    usd = {"USD": Decimal("0")}
+    monthly: Any = {
+        "Income:Twisted:Donations": {"2026-03": {"USD": Decimal("-100.005")}, "2026-04": {}},
+        "Expenses:Twisted:Payment-Processing": {"2026-03": {"USD": Decimal("3.204")}},
+        "Income:Inkscape:Donations": {"2026-04": {"USD": Decimal("-50.00")}},
+        "Expenses:Inkscape:Hosting": {"2026-04": {"USD": Decimal("25.00")}, "2026-05": usd},
+        "Income:General:Sponsorship-Fees": {"2026-03": {"USD": Decimal("-10.00")}},
+        "Assets:Stripe": {"2026-03": {"USD": Decimal("96.80")}},
+    }
+    books = snap.Snapshot(balances={}, cursors={}, watched={}, monthly=monthly)
+    months = ["2026-03", "2026-04", "2026-05"]
+
+    found = books.income_and_expenses_by_month(["Twisted", "Inkscape"], months)
+
+    for month in months:
+        each = [books.fund_month(fund, month) for fund in ("Twisted", "Inkscape")]
+        income = sum(f.income_total.minor for f in each)
+        expenses = sum(f.expenses_total.minor for f in each)
+        assert (found[month][0].minor, found[month][1].minor) == (income, expenses), month
+    assert found["2026-03"][0].minor == 10001  # General's fee is not a project's income
+    assert found["2026-04"][1].minor == 2500
