@@ -198,3 +198,47 @@ def cheque(
         gift_id = gift_row.id
     rt.post_ledger()
     return gift_id
+
+
+# The smallest file the expense form takes as a PDF invoice (checked by its bytes).
+INVOICE_PDF = b"%PDF-1.4\n%%EOF\n"
+
+
+def expense(
+    rt: Runtime,
+    *,
+    amount: str = "25.00",
+    payee: str = "Hosting Co.",
+    category: str = "Hosting",
+    paid_on: date = date(2026, 3, 5),
+    invoice: bytes = INVOICE_PDF,
+    slug: str = "twisted",
+) -> int:
+    """An expense staff paid from the project's fund, as /admin/expenses records it (booked,
+    the invoice kept); its id. The fund must hold the amount."""
+    from conservancy.expenses.service import ExpenseRequest, record_expense
+    from conservancy.kernel.submissions import new_key
+
+    with rt.sessions() as session:
+        target = session.scalars(select(Project).where(Project.slug == slug)).one()
+        paid = record_expense(
+            session,
+            "bookkeeper@example.org",
+            target,
+            ExpenseRequest(
+                amount=usd(amount),
+                payee=payee,
+                category=category,
+                paid_on=paid_on,
+                description=f"{category} from {payee}",
+                invoice=invoice,
+            ),
+            key=new_key(),
+            books=rt.books,
+            receipts_dir=rt.settings.receipts_dir,
+            tz=rt.settings.timezone,
+        )
+        session.commit()
+        expense_id = paid.id
+    rt.post_ledger()
+    return expense_id

@@ -8,7 +8,6 @@ where the process happens to stand.
 
 from __future__ import annotations
 
-from datetime import date
 from io import BytesIO
 from pathlib import Path
 
@@ -17,17 +16,16 @@ from flask import Flask
 from pypdf import PdfReader
 from sqlalchemy import select
 
-from conservancy.expenses.service import ExpenseRequest, record_expense
 from conservancy.infra.config import Settings
-from conservancy.kernel.submissions import new_key
 from conservancy.projects.models import Project
 from conservancy.projects.settings import change_logo
 from conservancy.receipts.models import Receipt
 from conservancy.runtime import Runtime
+from tests import factories
 from tests.admin.files import image, pdf
 from tests.admin.pages import send, signed_in
 from tests.admin.test_gift_pages import CHEQUE, OFFLINE
-from tests.factories import settled_gift, usd
+from tests.factories import settled_gift
 from tests.receipts.pdfs import pdf_text, requires_weasyprint
 from tests.sponsorships.sponsors import gold_level, invoice, signed_up
 
@@ -59,30 +57,7 @@ def twisted(rt: Runtime) -> int:
 def paid_expense(rt: Runtime, invoice: bytes) -> int:
     """Twisted paid 25.00 for hosting out of a settled gift, with ``invoice`` kept."""
     settled_gift(rt, fee="0.00")
-    with rt.sessions() as session:
-        project = session.get(Project, twisted(rt))
-        assert project is not None
-        expense = record_expense(
-            session,
-            "bookkeeper@example.org",
-            project,
-            ExpenseRequest(
-                amount=usd("25.00"),
-                payee="Hosting Co.",
-                category="Hosting",
-                paid_on=date(2026, 3, 5),
-                description="Web hosting",
-                invoice=invoice,
-            ),
-            key=new_key(),
-            books=rt.books,
-            receipts_dir=rt.settings.receipts_dir,
-            tz=rt.settings.timezone,
-        )
-        session.commit()
-        expense_id = expense.id
-    rt.post_ledger()
-    return expense_id
+    return factories.expense(rt, invoice=invoice)
 
 
 @requires_weasyprint

@@ -10,16 +10,16 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from conservancy.donations.models import Visibility
-from conservancy.expenses.service import ExpenseRequest, record_expense
 from conservancy.kernel import clock
-from conservancy.kernel.submissions import new_key
 from conservancy.projects.models import Project
 from conservancy.runtime import Runtime
-from tests.factories import refund, settled_gift, usd, with_project
+from tests.admin.pages import signed_in
+from tests.factories import expense, refund, settled_gift, with_project
 
 NOW = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
 PAGE = "/projects/twisted"
@@ -44,27 +44,7 @@ def given(rt: Runtime, name: str, visibility: Visibility, day: int, amount: str 
 
 def hosting(rt: Runtime) -> None:
     """Twisted paid Hosting Co. 25.00 in November."""
-    with rt.sessions() as session:
-        project = session.scalars(select(Project).where(Project.slug == "twisted")).one()
-        record_expense(
-            session,
-            "bookkeeper@example.org",
-            project,
-            ExpenseRequest(
-                amount=usd("25.00"),
-                payee="Hosting Co.",
-                category="Hosting",
-                paid_on=date(2026, 11, 5),
-                description="Web hosting",
-                invoice=b"%PDF-1.4\n%%EOF\n",
-            ),
-            key=new_key(),
-            books=rt.books,
-            receipts_dir=rt.settings.receipts_dir,
-            tz=rt.settings.timezone,
-        )
-        session.commit()
-    rt.post_ledger()
+    expense(rt, paid_on=date(2026, 11, 5))
 
 
 def show_expenses(rt: Runtime) -> None:
@@ -151,10 +131,8 @@ def test_an_unknown_or_closed_project_has_no_page(runtime: Runtime, client: Flas
 
 
 def test_the_sponsors_home_shows_every_funds_balance_and_the_projects_months(
-    runtime: Runtime, app: Any
+    runtime: Runtime, app: Flask
 ) -> None:
-    from tests.admin.pages import signed_in
-
     rt = with_project(runtime)
     given(rt, "Ada Lovelace", Visibility.PUBLIC, 1)
     hosting(rt)

@@ -30,11 +30,7 @@ def test_monthly_gift_through_the_pages_lands_in_the_books(
     live: LiveServer,
     browser_page: Any,
 ) -> None:
-    rt = giving_runtime
-    with rt.sessions() as session:
-        factories.project(session)
-        session.commit()
-    rt.post_ledger()
+    rt = factories.with_project(giving_runtime)
     page = browser_page
 
     page.goto(f"{live.url}/")
@@ -88,10 +84,7 @@ def test_leaving_stripes_page_comes_back_to_the_form_as_filled_in(
     live: LiveServer,
     browser_page: Any,
 ) -> None:
-    with giving_runtime.sessions() as session:
-        factories.project(session)
-        session.commit()
-    giving_runtime.post_ledger()
+    factories.with_project(giving_runtime)
     page = browser_page
     page.goto(f"{live.url}/donate/twisted")
     page.locator('label[for="amount-1"]').click()

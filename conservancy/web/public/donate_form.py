@@ -238,12 +238,6 @@ class DonateForm(PlainTextForm):
         return amounts[1] if len(amounts) > 1 else (amounts[0] if amounts else None)
 
     @property
-    def fee_example(self) -> tuple[Money, Money] | None:
-        """(a gift, what covering the card fees adds to it), for the default amount."""
-        gift = self.default_amount
-        return (gift, schedule_for(self.chosen).gross_up(gift) - gift) if gift else None
-
-    @property
     def charges(self) -> list[tuple[int, Money, Money]]:
         """For each suggested amount: its radio's number, and what the donor pays each time
         for it, without and with the card fees covered (the fee hint and the button show
