@@ -128,7 +128,11 @@ class Runtime:
         receipts_dir = self.settings.receipts_dir
         rendered = render_pending(self.sessions, receipts_dir, pause=pause)
         drawn = render_sponsorships(
-            self.sessions, receipts_dir, self.settings.base_url, pause=pause
+            self.sessions,
+            receipts_dir,
+            self.settings.base_url,
+            pause=pause,
+            contact=self.settings.sender_address,
         )
         with self.sessions() as session:
             sponsor = get_sponsor(session)

@@ -216,10 +216,4 @@ def letterhead_of(session: Session) -> Sponsor:
     sponsor = get_sponsor(session)
     if sponsor is None:
         raise click.ClickException("no sponsor yet: run 'conservancy init' first")
-    return Sponsor(
-        legal_name=sponsor.legal_name,
-        ein=sponsor.ein,
-        address=sponsor.address,
-        signatory_name=sponsor.signatory_name,
-        signatory_title=sponsor.signatory_title,
-    )
+    return Sponsor.of(sponsor)

@@ -459,13 +459,7 @@ def sponsor_of(session: Session) -> document.Sponsor:
     sponsor = get_sponsor(session)
     if sponsor is None:
         raise NoSponsor("no sponsor is recorded yet: run 'conservancy init' first")
-    return document.Sponsor(
-        legal_name=sponsor.legal_name,
-        ein=sponsor.ein,
-        address=sponsor.address,
-        signatory_name=sponsor.signatory_name,
-        signatory_title=sponsor.signatory_title,
-    )
+    return document.Sponsor.of(sponsor)
 
 
 def build_statements(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Literal, NamedTuple
+from typing import Literal, NamedTuple, Protocol
 
 from conservancy.money import Currency, Money
 
@@ -92,17 +92,48 @@ def long_date(day: date) -> str:
     return f"{day:%B} {day.day}, {day.year}"
 
 
+class SponsorRecord(Protocol):
+    """What the database records of the sponsor (conservancy.projects.models.Sponsor)."""
+
+    @property
+    def legal_name(self) -> str: ...
+    @property
+    def ein(self) -> str: ...
+    @property
+    def address(self) -> str: ...
+    @property
+    def signatory_name(self) -> str | None: ...
+    @property
+    def signatory_title(self) -> str | None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Sponsor:
+    """The letterhead: who the sponsor is, and, where a document asks to be answered (an
+    invoice), the e-mail address that answers."""
+
     legal_name: str
     ein: str
     address: str
     signatory_name: str | None = None
     signatory_title: str | None = None
+    contact: str | None = None
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"\d{2}-\d{7}", self.ein):
             raise ReceiptError(f"EIN {self.ein!r} is not of the form 12-3456789")
+
+    @classmethod
+    def of(cls, sponsor: SponsorRecord, *, contact: str | None = None) -> Sponsor:
+        """The letterhead of the sponsor the database records."""
+        return cls(
+            legal_name=sponsor.legal_name,
+            ein=sponsor.ein,
+            address=sponsor.address,
+            signatory_name=sponsor.signatory_name,
+            signatory_title=sponsor.signatory_title,
+            contact=contact,
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -271,13 +271,7 @@ def document_for(receipt: Receipt, sponsor: Sponsor) -> document.ReceiptDocument
         kind=receipt.kind.value,
         number=receipt.number,
         issued_on=max(receipt.issued_on, gift.settled_on),
-        sponsor=document.Sponsor(
-            legal_name=sponsor.legal_name,
-            ein=sponsor.ein,
-            address=sponsor.address,
-            signatory_name=sponsor.signatory_name,
-            signatory_title=sponsor.signatory_title,
-        ),
+        sponsor=document.Sponsor.of(sponsor),
         # As given with the gift this receipt acknowledges (donations.donors).
         donor_name=gift.donor_name,
         donor_address=gift.donor_address,

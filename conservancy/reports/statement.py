@@ -457,7 +457,7 @@ def write_pdf(
     for k in range(count):
         chunk = pages[k * len(pages) // count : (k + 1) * len(pages) // count]
         parts.append((len(chunk), partial(_register_html, doc, chunk)))
-    return render_pdf_in_parts(parts, out, title=doc.title, author=sponsor.legal_name, jobs=workers)
+    return render_pdf_in_parts(parts, out, jobs=workers)
 
 
 def expected_pages(statement: Statement) -> int:

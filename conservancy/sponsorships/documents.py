@@ -37,16 +37,6 @@ from conservancy.sponsorships.service import (
 log = logging.getLogger(__name__)
 
 
-def _sponsor(sponsor: Sponsor) -> receipts.Sponsor:
-    return receipts.Sponsor(
-        legal_name=sponsor.legal_name,
-        ein=sponsor.ein,
-        address=sponsor.address,
-        signatory_name=sponsor.signatory_name,
-        signatory_title=sponsor.signatory_title,
-    )
-
-
 def benefits(invoice: SponsorshipInvoice) -> tuple[receipts.Benefit, ...]:
     currency = Currency(invoice.currency)
     return tuple(
@@ -56,8 +46,15 @@ def benefits(invoice: SponsorshipInvoice) -> tuple[receipts.Benefit, ...]:
 
 
 def invoice_document(
-    invoice: SponsorshipInvoice, sponsor: Sponsor, base_url: str, reissued_on: date | None = None
+    invoice: SponsorshipInvoice,
+    sponsor: Sponsor,
+    base_url: str,
+    reissued_on: date | None = None,
+    *,
+    contact: str | None = None,
 ) -> InvoiceDocument:
+    """The invoice's content; ``contact`` is the address the company writes to with
+    questions, or for the sponsor's bank details."""
     company = invoice.corporate_sponsor
     return InvoiceDocument(
         number=invoice.number,
@@ -65,7 +62,7 @@ def invoice_document(
         due_on=invoice.due_on,
         period_start=invoice.period_start,
         period_end=invoice.period_end,
-        sponsor=_sponsor(sponsor),
+        sponsor=receipts.Sponsor.of(sponsor, contact=contact),
         company_name=company.company_name,
         contact_name=company.contact_name,
         address=company.address,
@@ -80,7 +77,7 @@ def invoice_document(
 
 
 def acknowledgement_document(
-    invoice: SponsorshipInvoice, sponsor: Sponsor
+    invoice: SponsorshipInvoice, sponsor: Sponsor, *, contact: str | None = None
 ) -> AcknowledgementDocument:
     assert invoice.paid_on is not None
     assert invoice.paid_by is not None
@@ -88,7 +85,7 @@ def acknowledgement_document(
     return AcknowledgementDocument(
         number=invoice.number,
         issued_on=invoice.paid_on,
-        sponsor=_sponsor(sponsor),
+        sponsor=receipts.Sponsor.of(sponsor, contact=contact),
         company_name=company.company_name,
         address=company.address,
         project_name=invoice.project.name,
@@ -136,9 +133,10 @@ def render_pending(
     base_url: str,
     limit: int = 200,
     pause: Callable[[], None] | None = None,
+    contact: str | None = None,
 ) -> RenderResult:
-    """Draw every invoice and acknowledgement that has no PDF yet, ``pause`` before each.
-    Safe to run twice."""
+    """Draw every invoice and acknowledgement that has no PDF yet, ``pause`` before each,
+    with ``contact`` as the address to write to. Safe to run twice."""
     rendered = failed = 0
     with sessions() as session:
         ids = session.scalars(
@@ -170,7 +168,11 @@ def render_pending(
                 if invoice.pdf_path is None:
                     path = invoice_pdf_path(invoice)
                     store(
-                        folder, path, render_invoice(invoice_document(invoice, sponsor, base_url))
+                        folder,
+                        path,
+                        render_invoice(
+                            invoice_document(invoice, sponsor, base_url, contact=contact)
+                        ),
                     )
                     invoice.pdf_path = path
                     rendered += 1
@@ -184,7 +186,9 @@ def render_pending(
                     # invoice has nothing left to pay.
                     path = reissued_pdf_path(invoice)
                     today = clock.accounting_date(clock.now(), ZoneInfo(sponsor.time_zone))
-                    document = invoice_document(invoice, sponsor, base_url, reissued_on=today)
+                    document = invoice_document(
+                        invoice, sponsor, base_url, reissued_on=today, contact=contact
+                    )
                     store(folder, path, render_invoice(document))
                     invoice.pdf_path, invoice.pdf_reissue_due = path, False
                     rendered += 1
@@ -196,7 +200,9 @@ def render_pending(
                     store(
                         folder,
                         path,
-                        render_acknowledgement(acknowledgement_document(invoice, sponsor)),
+                        render_acknowledgement(
+                            acknowledgement_document(invoice, sponsor, contact=contact)
+                        ),
                     )
                     invoice.acknowledgement_pdf_path = path
                     rendered += 1

@@ -26,7 +26,7 @@ from conservancy.receipts.document import (
     Sponsor,
 )
 from conservancy.receipts.render import DataURLFetcher, render_html, render_receipt
-from tests.receipts.pdfs import pdf_text
+from tests.receipts.pdfs import pdf_text, tagged_pdf_a_problems
 
 SPONSOR = Sponsor(
     legal_name="Free Software Trust, Inc.",
@@ -203,6 +203,7 @@ def test_pdf_is_pdf_a_3a_tagged_for_screen_readers(plain_pdf: bytes) -> None:
     assert catalog["/MarkInfo"]["/Marked"].value is True  # type: ignore[index]
     assert "/StructTreeRoot" in catalog  # headings, paragraphs and the table, in order
     assert catalog["/Lang"] == "en"
+    assert tagged_pdf_a_problems(plain_pdf) == []
 
 
 def _noto_for(script: str) -> bool:

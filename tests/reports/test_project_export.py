@@ -46,7 +46,7 @@ from conservancy.sponsorships.service import find_invoice, record_bank_payment
 from tests import factories
 from tests.admin.files import pdf
 from tests.ledger.processes import run_cli
-from tests.receipts.pdfs import pdf_text, requires_weasyprint
+from tests.receipts.pdfs import pdf_text, requires_weasyprint, tagged_pdf_a_problems
 from tests.reports.test_statement import include_staff_file
 from tests.saved_books import saved_books
 from tests.sponsorships.sponsors import gold_level, signed_up
@@ -492,7 +492,9 @@ def test_summary_pdf_names_the_project_the_period_and_the_closing_balance(
     books: Runtime, tmp_path: Path
 ) -> None:
     out = written(books, tmp_path / "export")
-    text = pdf_text((out / "summary.pdf").read_bytes())
+    drawn = (out / "summary.pdf").read_bytes()
+    assert tagged_pdf_a_problems(drawn) == []
+    text = pdf_text(drawn)
     assert "Test Sponsor, Inc." in text
     assert "Twisted" in text
     assert "Project export for a new sponsor" in text

@@ -23,7 +23,7 @@ from conservancy.receipts.document import Sponsor
 from conservancy.reports import statement as st
 from conservancy.runtime import Runtime
 from tests import factories
-from tests.receipts.pdfs import pdf_text, requires_weasyprint
+from tests.receipts.pdfs import pdf_text, requires_weasyprint, tagged_pdf_a_problems
 
 STAFF_FILE = "bookkeeper.beancount"
 STAFF_ENTRIES = (
@@ -282,6 +282,7 @@ def test_pdf_shows_the_summary_and_every_transaction(books: Runtime) -> None:
     )
     assert "2026-03-31 Closing balance 302.05" in register
     assert "Grace" not in pdf_text(pdf)
+    assert tagged_pdf_a_problems(pdf) == []  # a screen reader reads it, and it stays PDF/A
 
 
 def many_gifts(runtime: Runtime, count: int) -> st.Statement:
@@ -316,6 +317,8 @@ def test_a_long_statement_is_drawn_in_parts_with_page_numbers_running_on(
     donors = [word for word in register.split() if word.isdigit() and len(word) == 3]
     assert donors == [f"{n:03d}" for n in sorted(range(150), key=lambda n: (n % 28, n))]
     assert texts[-1].rstrip().endswith("Closing balance 14,520.00")  # 150 x 96.80
+    # The parts' structure trees are joined into one: every page's text is tagged in it.
+    assert tagged_pdf_a_problems(pdf) == []
 
 
 @requires_weasyprint

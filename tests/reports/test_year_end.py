@@ -28,7 +28,7 @@ from conservancy.reports import year_end as ye
 from conservancy.runtime import Runtime
 from tests import factories
 from tests.ledger.processes import run_cli
-from tests.receipts.pdfs import pdf_text, requires_weasyprint
+from tests.receipts.pdfs import pdf_text, requires_weasyprint, tagged_pdf_a_problems
 from tests.reports.test_statement import include_staff_file
 from tests.saved_books import saved_books
 
@@ -259,10 +259,12 @@ def test_the_command_writes_the_package_and_says_it_ties(
     ties = read_csv((out / "tie-out.csv").read_text("utf-8"))
     assert ties
     assert all(t["ties"] == "yes" and t["difference"] in {"$0.00", "0"} for t in ties)
-    text = pdf_text((out / "year-end-2026.pdf").read_bytes())
+    drawn = (out / "year-end-2026.pdf").read_bytes()
+    text = pdf_text(drawn)
     assert "Schedule B" in text
-    assert "Cy Split" in text
+    assert "Cy Split Cy Split's house, Springfield 2" in text  # the address on one line
     assert "Every total ties to the books to the cent." in text
+    assert tagged_pdf_a_problems(drawn) == []
 
 
 def test_the_command_exits_1_naming_what_does_not_tie(

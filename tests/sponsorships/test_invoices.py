@@ -193,6 +193,10 @@ def test_invoice_pdf_states_number_amount_benefits_and_how_to_pay(
     assert "$10,000.00" in text
     assert "Conference pass (fair market value $500.00)" in text
     assert f"/donate/twisted/sponsor/{found.public_token}" in "".join(text.split())
+    # Whom to ask for the bank details, and with questions: the sponsor's mail address.
+    contact = rt.settings.sender_address
+    assert f"By ACH or wire: write to {contact} for our bank details" in text
+    assert f"Questions about this invoice? Write to {contact}." in text
 
 
 def test_remind_command_sends_each_reminder_once_and_aging_lists_the_invoice(
