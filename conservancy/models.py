@@ -11,7 +11,7 @@ from conservancy.donations.models import (
     OfflineRefund,
     Refund,
 )
-from conservancy.expenses.models import Expense
+from conservancy.expenses.models import Expense, SpendingLine, SpendingRequest
 from conservancy.infra.db import Base
 from conservancy.kernel.submissions import FormSubmission
 from conservancy.ledger.models import LedgerCheck, LedgerOutbox
@@ -64,6 +64,8 @@ __all__ = [
     "ReceiptCounter",
     "Refund",
     "SignInFailure",
+    "SpendingLine",
+    "SpendingRequest",
     "Sponsor",
     "SponsorshipBenefit",
     "SponsorshipInvoice",

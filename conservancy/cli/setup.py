@@ -237,6 +237,7 @@ def seed_demo(settings: Settings) -> None:
                     _demo_sponsorship_levels(session, project)
             session.commit()
             _demo_treasurer(session)
+            _demo_member(session)
             _demo_admin(session)
         rt.post_ledger()
 
@@ -275,11 +276,17 @@ DEMO_STANDIN_STATE = "stripe-standin.json"
 # The demo's people sign in with these passwords (demo only: they are printed).
 DEMO_TREASURER = ("treasurer@twisted.example", "twisted demo treasurer")
 DEMO_ADMIN = ("admin@sponsor.example", "sponsor demo admin")
+DEMO_MEMBER = ("member@twisted.example", "twisted demo member")
 
 
 def _demo_treasurer(session: Session) -> None:
     """A treasurer of Twisted with a known password, so the demo shows the treasurer's pages."""
     _demo_user(session, DEMO_TREASURER, Role.TREASURER, "Demo treasurer", project="twisted")
+
+
+def _demo_member(session: Session) -> None:
+    """A member of Twisted with a known password, who asks to be paid for what they spent."""
+    _demo_user(session, DEMO_MEMBER, Role.MEMBER, "Demo member", project="twisted")
 
 
 def _demo_admin(session: Session) -> None:
@@ -317,6 +324,8 @@ def demo_sign_ins(port: int) -> list[str]:
     sign_in = f"http://127.0.0.1:{port}/sign-in"
     return [
         f"  treasurer of Twisted: {sign_in}  ({DEMO_TREASURER[0]}, password: {DEMO_TREASURER[1]})",
+        f"  member of Twisted (spending requests): {sign_in}  "
+        f"({DEMO_MEMBER[0]}, password: {DEMO_MEMBER[1]})",
         f"  sponsor admin: {sign_in}  ({DEMO_ADMIN[0]}, password: {DEMO_ADMIN[1]}; "
         "set up an authenticator app at the first sign-in)",
     ]

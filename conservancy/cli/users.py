@@ -20,7 +20,7 @@ def user() -> None:
 @user.command("add")
 @click.argument("email")
 @click.option("--role", required=True, metavar="|".join(ROLES), help="What they may do.")
-@click.option("--project", default=None, help="The project's slug (treasurers only).")
+@click.option("--project", default=None, help="The project's slug (treasurers and members only).")
 @click.option("--name", default=None, help="Their name (default: the address before the @).")
 def add(email: str, role: str, project: str | None, name: str | None) -> None:
     """Add a user, or a role to an existing user; print a one-time sign-in link.

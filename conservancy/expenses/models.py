@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from enum import StrEnum
 
 from sqlalchemy import (
     BigInteger,
@@ -11,13 +12,15 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from conservancy.infra.db import Base
+from conservancy.infra.db import Base, str_enum
 from conservancy.kernel import clock
 from conservancy.money import Currency, Money
 from conservancy.projects.models import Project
+from conservancy.staff.models import StaffUser
 
 
 class Expense(Base):
@@ -60,3 +63,103 @@ class Expense(Base):
     @property
     def amount(self) -> Money:
         return Money.from_minor(self.amount_minor, Currency(self.currency))
+
+
+class RequestKind(StrEnum):
+    REIMBURSEMENT = "reimbursement"  # paid out of pocket, with receipts
+    INVOICE = "invoice"  # work done, billed
+
+
+class RequestStatus(StrEnum):
+    FILED = "filed"  # waits for the project's treasurer
+    ENDORSED = "endorsed"  # the treasurer approved; waits for the sponsor's staff
+    APPROVED = "approved"  # the sponsor approved and booked it as payable; waits to be paid
+    REJECTED = "rejected"  # by the treasurer or the sponsor, with a comment
+    PAID = "paid"
+
+
+class SpendingRequest(Base):
+    """Someone who spent, or worked, for a project asks to be paid from its fund.
+
+    Filed by a member or treasurer of the project (conservancy.expenses.requests), approved
+    by the project's treasurer, then by the sponsor's staff (two of them above the policy's
+    threshold). The sponsor's approval books ``Expenses:<Fund>:<Category>`` per line against
+    ``Liabilities:Payable:<Fund>`` with ref ``spending-<id>``.
+    """
+
+    __tablename__ = "spending_requests"
+    __table_args__ = (CheckConstraint("total_minor > 0", name="total_positive"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
+    fund: Mapped[str] = mapped_column(String(64))
+    requester_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id"), index=True)
+    kind: Mapped[RequestKind] = mapped_column(str_enum(RequestKind, "spending_kind"))
+    status: Mapped[RequestStatus] = mapped_column(
+        str_enum(RequestStatus, "spending_status"), index=True
+    )
+    payee: Mapped[str] = mapped_column(String(200))  # whom to pay, as the requester wrote
+    purpose: Mapped[str] = mapped_column(Text)  # the business purpose
+    total_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    filed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=clock.now)
+    filed_on: Mapped[date] = mapped_column(Date)  # the sponsor's day it was filed
+    endorsed_by: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    endorsed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Above the two-approval threshold, the first of the sponsor's two approvers.
+    first_approved_by: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    approved_by: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    approved_on: Mapped[date | None] = mapped_column(Date)  # the payable's entry date
+    rejected_by: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    comment: Mapped[str] = mapped_column(Text, default="")  # the latest decision's
+
+    project: Mapped[Project] = relationship()
+    requester: Mapped[StaffUser] = relationship(foreign_keys=[requester_id])
+    lines: Mapped[list[SpendingLine]] = relationship(
+        back_populates="request", order_by="SpendingLine.position", cascade="all, delete-orphan"
+    )
+
+    @property
+    def ref(self) -> str:
+        """The ledger ref of the payable its approval books."""
+        return f"spending-{self.id}"
+
+    @property
+    def number(self) -> str:
+        return f"REQ-{self.id}"
+
+    @property
+    def total(self) -> Money:
+        return Money.from_minor(self.total_minor, Currency(self.currency))
+
+
+class SpendingLine(Base):
+    """One expense of a request: its category, day, amount, and receipt when it has one."""
+
+    __tablename__ = "spending_lines"
+    __table_args__ = (
+        CheckConstraint("amount_minor > 0", name="amount_positive"),
+        UniqueConstraint("request_id", "position", name="uq_spending_lines_request_position"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("spending_requests.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)  # 1, 2, ... as filed
+    category: Mapped[str] = mapped_column(String(64))
+    description: Mapped[str] = mapped_column(String(300))
+    spent_on: Mapped[date] = mapped_column(Date)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    # The receipt, stored by its content as invoices are (expenses.service); None: none given.
+    receipt_path: Mapped[str | None] = mapped_column(String(300))
+    receipt_type: Mapped[str | None] = mapped_column(String(40))
+
+    request: Mapped[SpendingRequest] = relationship(back_populates="lines")
+
+    @property
+    def amount(self) -> Money:
+        return Money.from_minor(self.amount_minor, Currency(self.request.currency))
+
+    @property
+    def account(self) -> str:
+        return f"Expenses:{self.request.fund}:{self.category}"

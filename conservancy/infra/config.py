@@ -71,6 +71,8 @@ DEFAULT_DATABASE_URL = "sqlite:///instance/conservancy.db"
 STAFF_IDLE_MINUTES = (5, 30, 168 * 60)  # (least, default, most)
 STAFF_SESSION_HOURS = (1, 12, 168)  # at most a week
 STAFF_LOCKOUT_MINUTES = (1, 15, 1440)
+# CONSERVANCY_SPENDING_MAX_AGE_DAYS: how soon after an expense a request for it must come.
+SPENDING_MAX_AGE_DAYS = (1, 60, 366)
 STAFF_LOCKOUT_FAILURES = (1, 5, 20)
 # The donor portal: a session ends after this many minutes without a request (written
 # once a minute, as staff sessions are), and in any case 12 hours after signing in
@@ -101,6 +103,18 @@ class StockInstructions:
     broker: str
     dtc_number: str  # the broker's DTC participant number, four digits
     account_number: str
+
+
+@dataclass(frozen=True)
+class SpendingPolicy:
+    """The rules a spending request is held to (CONSERVANCY_SPENDING_*): the IRS's
+    accountable plan asks for a receipt for every expense of $75.00 or more and for all
+    lodging (Treas. Reg. 1.274-5(c)(2)(iii)), and for the request within a reasonable time
+    (60 days: 1.62-2(g)(2)); above ``two_approvals_above`` two of the sponsor's staff approve."""
+
+    receipt_from: Money = field(default_factory=lambda: Money.parse("75.00", Currency.USD))
+    max_age_days: int = SPENDING_MAX_AGE_DAYS[1]
+    two_approvals_above: Money = field(default_factory=lambda: Money.parse("5000.00", Currency.USD))
 
 
 @dataclass(frozen=True)
@@ -148,6 +162,7 @@ class Settings:
     # totp_key_list and conservancy.staff.totp_keys). Never echoed.
     totp_keys: tuple[str, ...] = ()
     schedule_b_rule: ScheduleBRule = ScheduleBRule.GENERAL
+    spending: SpendingPolicy = field(default_factory=lambda: SpendingPolicy())
 
     def __post_init__(self) -> None:
         absolute = {
@@ -217,6 +232,16 @@ class Settings:
             totp_keys=_totp_keys(get("TOTP_KEYS")),
             schedule_b_rule=_parse(
                 ScheduleBRule, get("SCHEDULE_B_RULE") or "general", "CONSERVANCY_SCHEDULE_B_RULE"
+            ),
+            spending=SpendingPolicy(
+                receipt_from=_amount(
+                    get("SPENDING_RECEIPT_FROM") or "75.00", "CONSERVANCY_SPENDING_RECEIPT_FROM"
+                ),
+                max_age_days=_whole(get, "SPENDING_MAX_AGE_DAYS", *SPENDING_MAX_AGE_DAYS, "days"),
+                two_approvals_above=_amount(
+                    get("SPENDING_TWO_APPROVALS_ABOVE") or "5000.00",
+                    "CONSERVANCY_SPENDING_TWO_APPROVALS_ABOVE",
+                ),
             ),
         )
         if settings.secret_key is not None and len(settings.secret_key) < 16:

@@ -77,6 +77,13 @@ def net_assets(fund: str) -> str:
     return f"Equity:Net-Assets:{fund}"
 
 
+def payable(fund: str) -> str:
+    """What the sponsor owes on the fund's approved spending requests until it pays them
+    (SPEC section 11). Not the fund's own account: the expense already left the fund's
+    balance when the request was approved; this is the bank's, waiting to go."""
+    return f"Liabilities:Payable:{fund}"
+
+
 def fund_accounts(fund: str) -> list[str]:
     """The accounts every fund has from the day it is opened."""
     check_fund_name(fund)

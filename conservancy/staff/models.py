@@ -37,6 +37,9 @@ class Role(StrEnum):
     ADMIN = "admin"
     BOOKKEEPER = "bookkeeper"
     AUDITOR = "auditor"  # sees what a bookkeeper sees, changes nothing
+    # Of one project: files spending requests (conservancy.expenses.requests). Last, so that
+    # `user add --help` lists the SPEC's roles as SPEC writes them, then this one.
+    MEMBER = "member"
 
 
 class TokenPurpose(StrEnum):
@@ -82,13 +85,18 @@ class StaffUser(Base):
         return self.totp_secret is not None or bool(self.security_keys)
 
 
+# The roles held in one project; the others are the sponsor's and see every project.
+PROJECT_ROLES = frozenset({Role.TREASURER, Role.MEMBER})
+
+
 class StaffRole(Base):
-    """One role of a user; a treasurer role names its project, no other role does."""
+    """One role of a user; a treasurer or member role names its project, no other role does."""
 
     __tablename__ = "staff_roles"
     __table_args__ = (
         CheckConstraint(
-            "(role = 'treasurer') = (project_id IS NOT NULL)", name="treasurer_has_project"
+            "(role IN ('treasurer', 'member')) = (project_id IS NOT NULL)",
+            name="treasurer_has_project",
         ),
         UniqueConstraint("user_id", "role", "project_id", name="uq_staff_roles_user_role_project"),
     )

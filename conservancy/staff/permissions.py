@@ -29,6 +29,7 @@ class Area(StrEnum):
     GIFTS = "gifts"  # donations, offline gifts, refunds
     BOOKS = "books"  # the ledger, reconciliation, its health
     REPORTS = "reports"  # statements and year-end reports
+    SPENDING = "spending"  # projects' spending requests, their review and payment
 
 
 EVERY_AREA = frozenset(Area)
@@ -57,6 +58,7 @@ class Staff:
     roles: frozenset[Role]
     treasurer_of: frozenset[int]  # project ids
     two_factor: bool  # an authenticator app, a security key, or both
+    member_of: frozenset[int] = frozenset()  # project ids: may file spending requests
 
     @classmethod
     def of(cls, user: StaffUser) -> Staff:
@@ -65,8 +67,15 @@ class Staff:
             email=user.email,
             name=user.name,
             roles=frozenset(r.role for r in user.roles),
-            treasurer_of=frozenset(r.project_id for r in user.roles if r.project_id is not None),
+            treasurer_of=frozenset(
+                r.project_id
+                for r in user.roles
+                if r.role is Role.TREASURER and r.project_id is not None
+            ),
             two_factor=user.has_second_factor,
+            member_of=frozenset(
+                r.project_id for r in user.roles if r.role is Role.MEMBER and r.project_id
+            ),
         )
 
 
@@ -82,6 +91,26 @@ def sees_every_project(user: Staff) -> bool:
 def can_see_project(user: Staff, project: Project | int) -> bool:
     project_id = project if isinstance(project, int) else project.id
     return sees_every_project(user) or project_id in user.treasurer_of
+
+
+def can_file_requests(user: Staff, project: Project | int) -> bool:
+    """Whether ``user`` may ask to be paid from the project's fund: its members and its
+    treasurers (who spend for it too)."""
+    project_id = project if isinstance(project, int) else project.id
+    return project_id in user.member_of or project_id in user.treasurer_of
+
+
+def can_see_requests(user: Staff, project: Project | int) -> bool:
+    """Whether the spending pages of the project exist for ``user``: a member sees their
+    own requests there, a treasurer and sponsor staff every request of it."""
+    return can_file_requests(user, project) or can_see_project(user, project)
+
+
+def decides_for_project(user: Staff, project: Project | int) -> bool:
+    """Whether ``user`` approves or rejects requests on the project's behalf: its treasurer.
+    (Nobody decides their own request: conservancy.expenses.requests checks that.)"""
+    project_id = project if isinstance(project, int) else project.id
+    return project_id in user.treasurer_of
 
 
 def can_read(user: Staff, area: Area) -> bool:

@@ -31,6 +31,7 @@ from conservancy.mail.outbox import queue
 from conservancy.projects.models import Project
 from conservancy.staff import audit, security_keys
 from conservancy.staff.models import (
+    PROJECT_ROLES,
     RecoveryCode,
     Role,
     StaffRole,
@@ -116,17 +117,18 @@ def list_users(session: Session) -> list[StaffUser]:
 
 
 def projects_for(session: Session, staff: Staff) -> list[Project]:
-    """The projects ``staff`` may see: all of them for sponsor staff, a treasurer's own."""
+    """The projects ``staff`` may see: all of them for sponsor staff, a treasurer's or a
+    member's own."""
     query = select(Project).order_by(Project.name, Project.id)
     if not sees_every_project(staff):
-        query = query.where(Project.id.in_(sorted(staff.treasurer_of)))
+        query = query.where(Project.id.in_(sorted(staff.treasurer_of | staff.member_of)))
     return list(session.scalars(query))
 
 
 def role_label(role: StaffRole) -> str:
     """``admin``, or ``treasurer of Twisted``."""
-    if role.role is Role.TREASURER and role.project is not None:
-        return f"treasurer of {role.project.name}"
+    if role.role in PROJECT_ROLES and role.project is not None:
+        return f"{role.role.value} of {role.project.name}"
     return role.role.value
 
 
@@ -157,12 +159,15 @@ def parse_role(text: str) -> Role:
 
 
 def _project_for(session: Session, role: Role, slug: str | None) -> Project | None:
-    if role is not Role.TREASURER:
+    if role not in PROJECT_ROLES:
         if slug:
-            raise BadUser(f"only a treasurer belongs to a project; {role.value}s see every project")
+            raise BadUser(
+                "only a treasurer or a member belongs to a project; "
+                f"{role.value}s see every project"
+            )
         return None
     if not slug:
-        raise BadUser("a treasurer needs a project: name it with --project SLUG")
+        raise BadUser(f"a {role.value} needs a project: name it with --project SLUG")
     project = session.scalar(select(Project).where(Project.slug == slug.strip()))
     if project is None:
         raise BadUser(f"there is no project {slug.strip()!r}")

@@ -127,9 +127,13 @@ def build_app(settings: Settings | None, runtime: Runtime | None) -> Flask:
     from conservancy.web.staff import reconcile
 
     app.register_blueprint(reconcile.bp)
+    from conservancy.web.staff import spending as staff_spending
+    from conservancy.web.treasurer import spending
     from conservancy.web.treasurer import views as treasurer
 
     app.register_blueprint(treasurer.bp)
+    app.register_blueprint(spending.bp)
+    app.register_blueprint(staff_spending.bp)
     from conservancy.web.api import views as api
 
     app.register_blueprint(api.bp)

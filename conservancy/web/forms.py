@@ -31,16 +31,21 @@ class PlainTextForm(FlaskForm):  # type: ignore[misc]
         self, formdata: Any = None, obj: Any = None, data: Any = None, **kwargs: Any
     ) -> None:
         super().process(formdata, obj, data=data, **kwargs)
-        csrf_name = getattr(self.meta, "csrf_field_name", None)
-        for field in self:
-            sent = field.raw_data  # None or []: nothing came from the browser for it
-            if not sent or field.short_name == csrf_name or not isinstance(field.data, str):
-                continue
-            multiline = isinstance(field, TextAreaField)
-            message = plain_text.refusal(field.data, multiline=multiline)
-            if message is not None:
-                field.process_errors.append(message)
-                field.data = plain_text.cleaned(field.data, multiline=multiline)
+        refuse_control_characters(self, getattr(self.meta, "csrf_field_name", None))
+
+
+def refuse_control_characters(form: Any, csrf_name: str | None = None) -> None:
+    """PlainTextForm's check, for the fields of ``form``; also for a sub-form of a
+    FieldList (the lines of a spending request), which is a plain WTForms form."""
+    for field in form:
+        sent = field.raw_data  # None or []: nothing came from the browser for it
+        if not sent or field.short_name == csrf_name or not isinstance(field.data, str):
+            continue
+        multiline = isinstance(field, TextAreaField)
+        message = plain_text.refusal(field.data, multiline=multiline)
+        if message is not None:
+            field.process_errors.append(message)
+            field.data = plain_text.cleaned(field.data, multiline=multiline)
 
 
 class RefusingForm(PlainTextForm):

@@ -22,6 +22,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from conservancy.donations.models import Donation, Frequency, Visibility
+from conservancy.kernel import clock
 from conservancy.projects.models import Campaign, Project
 from conservancy.runtime import Runtime
 from conservancy.staff.models import StaffUser
@@ -54,6 +55,8 @@ NOT_PAGES = {
     "portal.receipt_pdf": "a PDF",
     "portal.statement_pdf": "a PDF",
     "treasurer.receipt_copy": "a PDF",
+    "spending.receipt": "a spending request's receipt file",
+    "staff_spending.receipt": "a spending request's receipt file",
     "api.button": "an SVG image",
     "api.summary": "JSON",
     "public.healthz": "JSON",
@@ -102,6 +105,7 @@ def _books(rt: Runtime) -> dict[str, Any]:
     asked = requested(rt, level, "Initech LLC")
     number = signed_up(rt, level)
     paid = factories.expense(rt, invoice=an_invoice_pdf())
+    spending = _spending_request(rt)
     with rt.sessions() as session:
         project = session.scalars(select(Project).where(Project.slug == "twisted")).one()
         recurring = session.scalars(
@@ -127,9 +131,52 @@ def _books(rt: Runtime) -> dict[str, Any]:
             "request": asked,
             "number": number,
             "token": invoice(rt, number).public_token,
+            "spending": spending,
         }
     rt.post_ledger()
     return ids
+
+
+def _spending_request(rt: Runtime) -> int:
+    """A reimbursement a member of Twisted asked for, with a receipt on its first line."""
+    from conservancy.expenses.models import RequestKind
+    from conservancy.expenses.requests import LineAsked, RequestAsked, file_request
+    from conservancy.staff.models import Role
+    from conservancy.staff.permissions import Staff
+    from conservancy.staff.service import add_user
+
+    with rt.sessions() as session:
+        twisted = session.scalars(select(Project).where(Project.slug == "twisted")).one()
+        member = add_user(
+            session, "test", email="grace@twisted.example", role=Role.MEMBER, project="twisted"
+        ).user
+        made = file_request(
+            session,
+            Staff.of(member),
+            twisted,
+            RequestAsked(
+                kind=RequestKind.REIMBURSEMENT,
+                payee="Grace Hopper",
+                purpose="Talk on Twisted at PyCon US",
+                lines=(
+                    LineAsked(
+                        "Travel",
+                        "Train",
+                        clock.today(rt.settings.timezone),
+                        factories.usd("120.00"),
+                        an_invoice_pdf(),
+                    ),
+                    LineAsked(
+                        "Meals", "Lunch", clock.today(rt.settings.timezone), factories.usd("18.50")
+                    ),
+                ),
+            ),
+            policy=rt.settings.spending,
+            receipts_dir=rt.settings.receipts_dir,
+            tz=rt.settings.timezone,
+        )
+        session.commit()
+        return made.id
 
 
 def _site(ids: dict[str, Any], admin_id: int) -> Site:
@@ -159,6 +206,9 @@ def _site(ids: dict[str, Any], admin_id: int) -> Site:
             "/treasurer/twisted/donors",
             "/treasurer/twisted/transactions",
             "/treasurer/twisted/statement",
+            "/projects/twisted/expenses/",
+            "/projects/twisted/expenses/new",
+            f"/projects/twisted/expenses/{ids['spending']}",
         ],
         admin=[
             "/admin/",
@@ -175,6 +225,8 @@ def _site(ids: dict[str, Any], admin_id: int) -> Site:
             f"/admin/projects/twisted/campaigns/{ids['campaign']}",
             "/admin/reconcile",
             "/admin/reports/year-end",
+            "/admin/spending/",
+            f"/admin/spending/{ids['spending']}",
             "/admin/sponsorships",
             "/admin/sponsorships/aging",
             f"/admin/sponsorships/invoices/{ids['number']}",

@@ -22,3 +22,22 @@ def test_the_demo_treasurer_signs_in_and_sees_twisted(settings: Settings) -> Non
     assert page.status_code == 200
     assert "Fund balance" in page.text
     assert client.get("/treasurer/inkscape/").status_code == 404
+
+
+def test_the_demo_member_signs_in_and_may_only_ask_to_be_paid(settings: Settings) -> None:
+    from conservancy.cli.setup import DEMO_MEMBER
+
+    seed_demo(settings)
+    app = create_app(settings)
+    client = app.test_client()
+
+    signed_in = submit_password(client, *DEMO_MEMBER)
+    app.extensions["conservancy"].books.wait(60)
+
+    assert signed_in.status_code == 303
+    projects = client.get("/treasurer/")
+    assert "/projects/twisted/expenses/" in projects.text
+    form = client.get("/projects/twisted/expenses/new")
+    assert form.status_code == 200
+    assert "Ask to be paid from the Twisted fund" in form.text
+    assert client.get("/treasurer/twisted/").status_code == 404  # no fund pages for a member

@@ -157,6 +157,11 @@ def test_values_are_read_from_the_environment() -> None:
         ("CONSERVANCY_DONOR_IDLE_MINUTES", "4"),
         ("CONSERVANCY_DONOR_IDLE_MINUTES", "721"),  # longer than the 12-hour donor session
         ("CONSERVANCY_DONOR_IDLE_MINUTES", "half an hour"),
+        ("CONSERVANCY_SPENDING_RECEIPT_FROM", "75 dollars"),
+        ("CONSERVANCY_SPENDING_RECEIPT_FROM", "0"),
+        ("CONSERVANCY_SPENDING_MAX_AGE_DAYS", "0"),
+        ("CONSERVANCY_SPENDING_MAX_AGE_DAYS", "sixty"),
+        ("CONSERVANCY_SPENDING_TWO_APPROVALS_ABOVE", "-1"),
     ],
 )
 def test_a_malformed_variable_is_named_in_one_line(variable: str, value: str) -> None:
@@ -165,6 +170,21 @@ def test_a_malformed_variable_is_named_in_one_line(variable: str, value: str) ->
     message = str(caught.value)
     assert variable in message
     assert "\n" not in message
+
+
+def test_the_spending_policy_defaults_to_the_irs_accountable_plan_and_can_be_set() -> None:
+    default = Settings.from_env({}).spending
+    assert (default.receipt_from.minor, default.max_age_days) == (75_00, 60)
+    assert default.two_approvals_above.minor == 5000_00
+    chosen = Settings.from_env(
+        {
+            "CONSERVANCY_SPENDING_RECEIPT_FROM": "25.00",
+            "CONSERVANCY_SPENDING_MAX_AGE_DAYS": "30",
+            "CONSERVANCY_SPENDING_TWO_APPROVALS_ABOVE": "1000.00",
+        }
+    ).spending
+    assert (chosen.receipt_from.minor, chosen.max_age_days) == (25_00, 30)
+    assert chosen.two_approvals_above.minor == 1000_00
 
 
 def test_staff_sessions_and_lock_out_default_to_the_values_they_always_had() -> None:

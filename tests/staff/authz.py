@@ -48,6 +48,7 @@ class Who(StrEnum):
     DONOR = "donor signed in to the portal"  # not staff: staff pages treat them as nobody
     TREASURER = "treasurer of Twisted"
     OTHER_TREASURER = "treasurer of another project"
+    MEMBER = "member of Twisted"  # files spending requests; sees none of the fund's pages
     AUDITOR = "auditor"
     BOOKKEEPER = "bookkeeper"
     ADMIN = "admin"
@@ -118,12 +119,13 @@ def donor_only(ok: Expected = 200) -> dict[Who, Expected]:
 
 
 def staff_only(ok: Expected = 200) -> dict[Who, Expected]:
-    """Sponsor staff; treasurers get 404."""
+    """Sponsor staff; treasurers and members get 404."""
     return {
         Who.NOBODY: SIGN_IN,
         Who.DONOR: SIGN_IN,
         Who.TREASURER: 404,
         Who.OTHER_TREASURER: 404,
+        Who.MEMBER: 404,
         Who.AUDITOR: ok,
         Who.BOOKKEEPER: ok,
         Who.ADMIN: ok,
@@ -651,3 +653,119 @@ def _stored_pdf(rt: Runtime, relative: str) -> str:
 
 
 SETUPS.append(_donors)
+
+
+# -- spending requests (issue 21: conservancy/web/treasurer/spending.py, web/staff/spending.py)
+# A request of Twisted filed by another member than the matrix's, with a receipt on line 1:
+# the matrix's member sees the project's list and files, but not this request.
+
+
+def _spending_request(rt: Runtime) -> Mapping[str, object]:
+    from conservancy.expenses.models import RequestKind
+    from conservancy.expenses.requests import LineAsked, RequestAsked, file_request
+    from conservancy.infra.config import SpendingPolicy
+    from conservancy.kernel import clock
+    from conservancy.money import Currency, Money
+    from conservancy.staff.permissions import Staff
+    from conservancy.staff.service import add_user
+    from tests.admin.files import pdf
+
+    with rt.sessions() as session:
+        twisted = session.scalars(select(Project).where(Project.slug == "twisted")).one()
+        added = add_user(
+            session, "test", email="requester@example.org", role=Role.MEMBER, project="twisted"
+        )
+        made = file_request(
+            session,
+            Staff.of(added.user),
+            twisted,
+            RequestAsked(
+                kind=RequestKind.REIMBURSEMENT,
+                payee="Requester",
+                purpose="A sprint",
+                lines=(
+                    LineAsked(
+                        category="Travel",
+                        description="Bus",
+                        spent_on=clock.today(rt.settings.timezone),
+                        amount=Money.parse("12.00", Currency.USD),
+                        receipt=pdf(),
+                    ),
+                ),
+            ),
+            policy=SpendingPolicy(),
+            receipts_dir=rt.settings.receipts_dir,
+            tz=rt.settings.timezone,
+        )
+        session.commit()
+        return {"request_id": made.id}
+
+
+SETUPS.append(_spending_request)
+
+
+def project_people(ok: Expected = 200, *, member: Expected = 200) -> dict[Who, Expected]:
+    """A spending page of Twisted: its treasurer and sponsor staff; its member as
+    ``member``; another project's treasurer 404."""
+    return {**project_page(ok), Who.MEMBER: member}
+
+
+def filers(ok: Expected = 200) -> dict[Who, Expected]:
+    """Filing a request for Twisted: its member and treasurer; not the sponsor's staff."""
+    return {**staff_only(404), Who.TREASURER: ok, Who.MEMBER: ok}
+
+
+RULES += [
+    Row("/projects/<slug>/expenses/", "GET", "/projects/{twisted}/expenses/", project_people()),
+    Row(
+        "/projects/<slug>/expenses/",
+        "GET",
+        "/projects/{other}/expenses/",
+        {**other_project_page(), Who.MEMBER: 404},
+    ),
+    Row("/projects/<slug>/expenses/new", "GET", "/projects/{twisted}/expenses/new", filers()),
+    Row(
+        "/projects/<slug>/expenses/new",
+        "GET",
+        "/projects/{other}/expenses/new",
+        {**staff_only(404), Who.OTHER_TREASURER: 200},  # Twisted's people do not file there
+    ),
+    Row("/projects/<slug>/expenses/new", "POST", "/projects/{twisted}/expenses/new", filers(400)),
+    Row(
+        "/projects/<slug>/expenses/<int:request_id>",
+        "GET",
+        "/projects/{twisted}/expenses/{request_id}",
+        project_people(member=404),  # another member's request
+    ),
+    Row(
+        "/projects/<slug>/expenses/<int:request_id>/decision",
+        "POST",
+        "/projects/{twisted}/expenses/{request_id}/decision",
+        {**staff_only(404), Who.TREASURER: 400},  # the project's treasurer alone decides
+    ),
+    Row(
+        "/projects/<slug>/expenses/<int:request_id>/receipts/<int:position>",
+        "GET",
+        "/projects/{twisted}/expenses/{request_id}/receipts/1",
+        project_people(member=404),
+    ),
+    Row("/admin/spending/", "GET", "/admin/spending/", reads(Area.SPENDING)),
+    Row(
+        "/admin/spending/<int:request_id>",
+        "GET",
+        "/admin/spending/{request_id}",
+        reads(Area.SPENDING),
+    ),
+    Row(
+        "/admin/spending/<int:request_id>/decision",
+        "POST",
+        "/admin/spending/{request_id}/decision",
+        changes(Area.SPENDING, ok=400),
+    ),
+    Row(
+        "/admin/spending/<int:request_id>/receipts/<int:position>",
+        "GET",
+        "/admin/spending/{request_id}/receipts/1",
+        reads(Area.SPENDING),
+    ),
+]

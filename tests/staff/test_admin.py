@@ -130,7 +130,9 @@ def test_an_admin_can_have_the_link_mailed(rt: Runtime, admins: FlaskClient) -> 
         pytest.param(
             {"project": "nope"}, "project", "Choose one of the projects.", id="bad-project"
         ),
-        pytest.param({"role": "admin"}, "project", "Only a treasurer belongs", id="admin-project"),
+        pytest.param(
+            {"role": "admin"}, "project", "Only a treasurer or a member belongs", id="admin-project"
+        ),
         pytest.param({"delivery": ""}, None, "show the link here or e-mail it", id="delivery"),
     ],
 )

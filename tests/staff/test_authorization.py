@@ -38,6 +38,7 @@ from tests.staff.people import person, sign_in
 ROLES: dict[Who, tuple[Role | tuple[Role, str], ...]] = {
     Who.TREASURER: ((Role.TREASURER, "twisted"),),
     Who.OTHER_TREASURER: ((Role.TREASURER, "sugar"),),
+    Who.MEMBER: ((Role.MEMBER, "twisted"),),
     Who.AUDITOR: (Role.AUDITOR,),
     Who.BOOKKEEPER: (Role.BOOKKEEPER,),
     Who.ADMIN: (Role.ADMIN,),

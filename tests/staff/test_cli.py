@@ -49,6 +49,9 @@ def link_in(output: str) -> str:
         pytest.param(["--role", "admin"], ["admin"], id="admin"),
         pytest.param(["--role", "bookkeeper"], ["bookkeeper"], id="bookkeeper"),
         pytest.param(["--role", "auditor"], ["auditor"], id="auditor"),
+        pytest.param(
+            ["--role", "member", "--project", "twisted"], ["member of Twisted"], id="member"
+        ),
     ],
 )
 def test_user_add_adds_the_user_and_prints_a_sign_in_link(
@@ -131,6 +134,12 @@ def test_a_user_with_a_password_gets_no_new_link(rt: Runtime) -> None:
     ("args", "named", "code"),
     [
         pytest.param(["ada@example.org", "--role", "treasurer"], "--project", 1, id="no-project"),
+        pytest.param(
+            ["ada@example.org", "--role", "member"],
+            "a member needs a project",
+            1,
+            id="member-without-project",
+        ),
         pytest.param(
             ["ada@example.org", "--role", "treasurer", "--project", "nope"],
             "'nope'",

@@ -8,7 +8,7 @@ from typing import Any
 from wtforms import PasswordField, StringField  # type: ignore[import-untyped]
 
 from conservancy.staff import recovery, security_keys
-from conservancy.staff.models import Role
+from conservancy.staff.models import PROJECT_ROLES, Role
 from conservancy.staff.passwords import MAX_LENGTH, MIN_LENGTH
 from conservancy.web.forms import PlainTextForm
 from conservancy.web.public.donate_form import valid_email
@@ -156,14 +156,15 @@ class RoleForm(PlainTextForm):
         roles = {r.value for r in Role}
         if self.role.data not in roles:
             self.role.errors.append("Choose a role.")
-        elif self.role.data == Role.TREASURER.value:
+        elif self.role.data in {r.value for r in PROJECT_ROLES}:
             if not self.project.data:
-                self.project.errors.append("Choose the project this treasurer looks after.")
+                self.project.errors.append(f"Choose the project this {self.role.data} belongs to.")
             elif self.project.data not in self.slugs:
                 self.project.errors.append("Choose one of the projects.")
         elif self.project.data:
             self.project.errors.append(
-                "Only a treasurer belongs to a project; leave this empty for other roles."
+                "Only a treasurer or a member belongs to a project; "
+                "leave this empty for other roles."
             )
         return not self.errors
 

@@ -1,0 +1,237 @@
+"""A project's spending requests, as its members and treasurers see them.
+
+``/projects/<slug>/expenses``: a member files a request and follows their own; the
+project's treasurers see every request of it and approve or reject, except their own
+(conservancy.expenses.requests has the rules). To anyone else the pages do not exist (404).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask.sansio.blueprints import BlueprintSetupState
+from flask.typing import ResponseReturnValue
+from sqlalchemy import select
+
+from conservancy.background.jobs import Job
+from conservancy.expenses import requests as spending
+from conservancy.expenses.models import RequestStatus, SpendingRequest
+from conservancy.kernel.errors import NotFound
+from conservancy.money import Currency
+from conservancy.projects.models import Project
+from conservancy.projects.service import get_sponsor
+from conservancy.staff.permissions import (
+    Staff,
+    can_file_requests,
+    can_see_project,
+    can_see_requests,
+)
+from conservancy.web.auth import require_roles
+from conservancy.web.branding import brand
+from conservancy.web.context import db, never_cached, runtime
+from conservancy.web.downloads import send_upload
+from conservancy.web.treasurer.spending_forms import KINDS, MOST_ROWS, DecisionForm, SpendingForm
+
+bp = Blueprint("spending", __name__, url_prefix="/projects/<slug>/expenses")
+bp.after_request(never_cached)
+
+# Receipts of a request's lines, 10 MB each: the filing form may send this much.
+REQUEST_LIMIT = 40 * 1024 * 1024
+
+
+@bp.record_once
+def _allow_receipts(state: BlueprintSetupState) -> None:
+    # Before CSRFProtect reads the form (an app-wide hook registered earlier).
+    state.app.before_request_funcs.setdefault(None, []).insert(0, _receipts_limit)
+
+
+def _receipts_limit() -> None:
+    if request.endpoint == "spending.file":
+        request.max_content_length = REQUEST_LIMIT
+
+
+def _project(staff: Staff, slug: str) -> Project:
+    project = db().scalar(select(Project).where(Project.slug == slug))
+    if project is None or not can_see_requests(staff, project):
+        abort(404)
+    return project
+
+
+def _page(template: str, project: Project, *, staff: Staff, **context: Any) -> str:
+    return render_template(
+        template,
+        sponsor=get_sponsor(db()),
+        staff=staff,
+        project=project,
+        brand=brand(project),
+        treasurer_view=can_see_project(staff, project),  # a member sees no fund pages
+        **context,
+    )
+
+
+@bp.get("/")
+@require_roles()
+def index(staff: Staff, slug: str) -> ResponseReturnValue:
+    project = _project(staff, slug)
+    session = db()
+    return _page(
+        "treasurer/spending/index.html",
+        project,
+        staff=staff,
+        requests=spending.requests_for(session, staff, project),
+        committed=spending.committed(session, project),
+        may_file=can_file_requests(staff, project),
+    )
+
+
+@bp.get("/new")
+@require_roles()
+def new(staff: Staff, slug: str) -> ResponseReturnValue:
+    project = _project(staff, slug)
+    if not can_file_requests(staff, project):
+        abort(404)
+    return _form_page(staff, project, SpendingForm(formdata=None), [])
+
+
+@bp.post("/new", endpoint="file")
+@require_roles()
+def file_request(staff: Staff, slug: str) -> ResponseReturnValue:
+    project = _project(staff, slug)
+    if not can_file_requests(staff, project):
+        abort(404)
+    form = SpendingForm()
+    if "add_line" in request.form:
+        if len(form.lines) < MOST_ROWS:
+            form.lines.append_entry()
+        # Files are not sent back to a browser: the page asks for them again.
+        return _form_page(staff, project, form, [], added=True)
+    valid = form.validate_on_submit()
+    asked = form.asked(Currency(project.currency))  # marks the amounts and days it cannot read
+    if not valid or asked is None:
+        return _form_page(staff, project, form, []), 400
+    session, rt = db(), runtime()
+    try:
+        made = spending.file_request(
+            session,
+            staff,
+            project,
+            asked,
+            policy=rt.settings.spending,
+            receipts_dir=rt.settings.receipts_dir,
+            tz=rt.settings.timezone,
+        )
+    except spending.RequestRefused as refused:
+        session.rollback()
+        return _form_page(staff, project, form, form.show(refused.problems)), 400
+    session.commit()
+    runtime().jobs.enqueue(Job.DELIVER)  # the requester's mail
+    flash(f"{made.number} is filed. {project.name}'s treasurer decides it next.")
+    return redirect(url_for(".request_page", slug=project.slug, request_id=made.id), code=303)
+
+
+def _form_page(
+    staff: Staff, project: Project, form: SpendingForm, general: list[str], added: bool = False
+) -> str:
+    return _page(
+        "treasurer/spending/new.html",
+        project,
+        staff=staff,
+        form=form,
+        general=general,
+        added=added,
+        policy=runtime().settings.spending,
+        most_rows=MOST_ROWS,
+        kinds=KINDS,
+    )
+
+
+@bp.get("/<int:request_id>")
+@require_roles()
+def request_page(staff: Staff, slug: str, request_id: int) -> ResponseReturnValue:
+    project = _project(staff, slug)
+    found = _request(staff, project, request_id)
+    return _request_page(staff, project, found, DecisionForm(formdata=None), None)
+
+
+def _request_page(
+    staff: Staff,
+    project: Project,
+    found: SpendingRequest,
+    form: DecisionForm,
+    refusal: str | None,
+) -> str:
+    decides = (
+        found.status is RequestStatus.FILED
+        and project.id in staff.treasurer_of
+        and found.requester_id != staff.id
+    )
+    return _page(
+        "treasurer/spending/request.html",
+        project,
+        staff=staff,
+        found=found,
+        form=form,
+        decides=decides,
+        refusal=refusal,
+        receipt_endpoint="spending.receipt",
+        receipt_args={"slug": project.slug, "request_id": found.id},
+    )
+
+
+@bp.post("/<int:request_id>/decision")
+@require_roles()
+def decide(staff: Staff, slug: str, request_id: int) -> ResponseReturnValue:
+    project = _project(staff, slug)
+    if project.id not in staff.treasurer_of:
+        abort(404)  # the project's treasurers decide for it; the sponsor's staff at /admin
+    found = _request(staff, project, request_id)
+    form = DecisionForm()
+    if not form.validate_on_submit() or form.decision.data not in ("approve", "reject"):
+        if not form.errors:
+            form.decision.errors = ["Choose approve or reject."]
+        return _request_page(staff, project, found, form, None), 400
+    session = db()
+    try:
+        spending.endorse(
+            session,
+            staff,
+            found,
+            approve=form.decision.data == "approve",
+            comment=form.comment.data or "",
+        )
+    except spending.NotYours as refused:
+        session.rollback()
+        return _request_page(staff, project, found, form, str(refused)), 403
+    except spending.RequestRefused as refused:
+        session.rollback()
+        general = [p.message for p in refused.problems if p.field != "comment"]
+        form.comment.errors = [p.message for p in refused.problems if p.field == "comment"]
+        return _request_page(staff, project, found, form, " ".join(general) or None), 400
+    session.commit()
+    runtime().jobs.enqueue(Job.DELIVER)
+    flash(f"{found.number} is {found.status.value}. The requester hears of it by e-mail.")
+    return redirect(url_for(".request_page", slug=project.slug, request_id=found.id), code=303)
+
+
+@bp.get("/<int:request_id>/receipts/<int:position>")
+@require_roles()
+def receipt(staff: Staff, slug: str, request_id: int, position: int) -> ResponseReturnValue:
+    project = _project(staff, slug)
+    return send_receipt(_request(staff, project, request_id), position)
+
+
+def send_receipt(found: SpendingRequest, position: int) -> ResponseReturnValue:
+    """A line's receipt as a download of the type its bytes said."""
+    line = next((ln for ln in found.lines if ln.position == position), None)
+    if line is None or line.receipt_path is None or line.receipt_type is None:
+        abort(404)
+    path = runtime().settings.receipts_dir / line.receipt_path
+    return send_upload(path, line.receipt_type, f"{found.number}-line-{position}{path.suffix}")
+
+
+def _request(staff: Staff, project: Project, request_id: int) -> SpendingRequest:
+    try:
+        return spending.get_request(db(), staff, project, request_id)
+    except NotFound:
+        abort(404)
