@@ -29,7 +29,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from conservancy.expenses.models import (
@@ -579,6 +579,29 @@ def committed(session: Session, project: Project) -> Money:
         0,
     )
     return Money.from_minor(total, currency)
+
+
+@dataclass(frozen=True)
+class Summary:
+    """A project's requests at a glance, for its treasurer's dashboard."""
+
+    filed: int  # waiting for the project's decision
+    endorsed: int  # waiting for the sponsor's
+    committed: Money  # approved, not yet paid
+
+
+def summary(session: Session, project: Project) -> Summary:
+    rows = session.execute(
+        select(SpendingRequest.status, func.count())
+        .where(SpendingRequest.project_id == project.id)
+        .group_by(SpendingRequest.status)
+    ).all()
+    counts: dict[RequestStatus, int] = {status: count for status, count in rows}
+    return Summary(
+        filed=counts.get(RequestStatus.FILED, 0),
+        endorsed=counts.get(RequestStatus.ENDORSED, 0),
+        committed=committed(session, project),
+    )
 
 
 def _state(request: SpendingRequest) -> dict[str, object]:

@@ -126,6 +126,10 @@ def test_a_member_files_with_a_receipt_the_treasurer_and_the_bookkeeper_approve(
     assert member.get("/treasurer/twisted/").status_code == 404
 
     treasurer = browser(app, rt, "glyph@twisted.example", (Role.TREASURER, "twisted"))
+    shown = treasurer.get("/treasurer/twisted/")
+    assert shown.status_code == 200, shown.text[:2000]
+    dashboard = shown.text
+    assert "1 waiting for Twisted's decision, 0 with the sponsor" in dashboard
     url = f"/projects/twisted/expenses/{request_id}"
     answer = decide(treasurer, url, f"{url}/decision", "approve", "Thanks, Grace.")
     assert answer.status_code == 303
@@ -148,6 +152,9 @@ def test_a_member_files_with_a_receipt_the_treasurer_and_the_bookkeeper_approve(
         "Approved and not yet paid: <strong>$138.50</strong>"
         in treasurer.get("/projects/twisted/expenses/").text
     )
+    dashboard = treasurer.get("/treasurer/twisted/").text
+    assert "0 waiting for Twisted's decision, 0 with the sponsor" in dashboard
+    assert "approved and not yet paid: $138.50" in dashboard
 
 
 def test_unreadable_fields_come_back_with_their_messages_and_nothing_is_filed(

@@ -20,6 +20,7 @@ from flask import Blueprint, Response, abort, render_template, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
+from conservancy.expenses.requests import summary as spending_summary
 from conservancy.kernel import clock
 from conservancy.ledger import years
 from conservancy.ledger.books import BooksLoading
@@ -88,6 +89,7 @@ def _dashboard(project: Project, errors: dict[str, str], status: int) -> Respons
         snippet=embed_snippet(project, rt.settings.base_url),
         period=_period_defaults(today),
         errors=errors,
+        spending=spending_summary(session, project),
     )
     return page, status
 
