@@ -11,7 +11,13 @@ from conservancy.donations.models import (
     OfflineRefund,
     Refund,
 )
-from conservancy.expenses.models import Expense, SpendingLine, SpendingRequest
+from conservancy.expenses.models import (
+    Expense,
+    PaymentDetails,
+    PaymentRun,
+    SpendingLine,
+    SpendingRequest,
+)
 from conservancy.infra.db import Base
 from conservancy.kernel.submissions import FormSubmission
 from conservancy.ledger.models import LedgerCheck, LedgerOutbox
@@ -58,6 +64,8 @@ __all__ = [
     "MailMessage",
     "OfflineGift",
     "OfflineRefund",
+    "PaymentDetails",
+    "PaymentRun",
     "PortalToken",
     "Project",
     "Receipt",

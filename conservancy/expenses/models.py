@@ -113,8 +113,13 @@ class SpendingRequest(Base):
     rejected_by: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     comment: Mapped[str] = mapped_column(Text, default="")  # the latest decision's
+    # Paid in a payment run: the day, and a cheque's number.
+    payment_run_id: Mapped[int | None] = mapped_column(ForeignKey("payment_runs.id"), index=True)
+    paid_on: Mapped[date | None] = mapped_column(Date)
+    cheque_number: Mapped[int | None] = mapped_column(Integer)
 
     project: Mapped[Project] = relationship()
+    payment_run: Mapped[PaymentRun | None] = relationship(back_populates="requests")
     requester: Mapped[StaffUser] = relationship(foreign_keys=[requester_id])
     lines: Mapped[list[SpendingLine]] = relationship(
         back_populates="request", order_by="SpendingLine.position", cascade="all, delete-orphan"
@@ -124,6 +129,11 @@ class SpendingRequest(Base):
     def ref(self) -> str:
         """The ledger ref of the payable its approval books."""
         return f"spending-{self.id}"
+
+    @property
+    def paid_ref(self) -> str:
+        """The ledger ref of its payment."""
+        return f"spending-{self.id}-paid"
 
     @property
     def number(self) -> str:
@@ -163,3 +173,79 @@ class SpendingLine(Base):
     @property
     def account(self) -> str:
         return f"Expenses:{self.request.fund}:{self.category}"
+
+
+class PayMethod(StrEnum):
+    ACH = "ach"  # a NACHA file the sponsor's bank takes (conservancy.expenses.nacha)
+    CHEQUE = "cheque"  # numbered, from the cheque register
+    WIRE = "wire"  # instructions the bookkeeper sends at the bank
+
+
+class TaxClass(StrEnum):
+    """Form W-9, line 3a: what the payee is for federal tax. Corporations get no 1099-NEC."""
+
+    INDIVIDUAL = "individual"  # an individual, a sole proprietor or a single-member LLC
+    PARTNERSHIP = "partnership"
+    C_CORPORATION = "c-corporation"
+    S_CORPORATION = "s-corporation"
+    TRUST = "trust"  # a trust or an estate
+    LLC_C = "llc-c"  # an LLC taxed as a C corporation
+    LLC_S = "llc-s"
+    LLC_P = "llc-p"  # an LLC taxed as a partnership
+
+
+CORPORATIONS = frozenset(
+    {TaxClass.C_CORPORATION, TaxClass.S_CORPORATION, TaxClass.LLC_C, TaxClass.LLC_S}
+)
+
+
+class PaymentDetails(Base):
+    """How to pay someone who files spending requests, and their Form W-9.
+
+    One row per user, entered by them. The taxpayer identification number and the bank
+    account number are sealed with CONSERVANCY_PAYEE_KEYS (conservancy.expenses.payees) and
+    never shown again in full: pages show their last four digits, kept beside them.
+    """
+
+    __tablename__ = "payment_details"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id"), unique=True)
+    legal_name: Mapped[str] = mapped_column(String(200))
+    tax_class: Mapped[TaxClass] = mapped_column(str_enum(TaxClass, "tax_class"))
+    tin_kind: Mapped[str] = mapped_column(String(3))  # ssn or ein
+    tin_sealed: Mapped[str] = mapped_column(Text)
+    tin_last4: Mapped[str] = mapped_column(String(4))
+    address: Mapped[str] = mapped_column(Text)
+    method: Mapped[PayMethod] = mapped_column(str_enum(PayMethod, "pay_method"))
+    routing_number: Mapped[str | None] = mapped_column(String(9))  # ACH and wire
+    account_sealed: Mapped[str | None] = mapped_column(Text)
+    account_last4: Mapped[str | None] = mapped_column(String(4))
+    account_type: Mapped[str | None] = mapped_column(String(10))  # checking or savings
+    # The day the payee certified the W-9's statements (under penalties of perjury).
+    w9_certified_on: Mapped[date] = mapped_column(Date)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=clock.now, onupdate=clock.now
+    )
+
+
+class PaymentRun(Base):
+    """Approved requests paid together by one method: prepared, then marked paid, which
+    books each request's payment once (ref ``spending-<id>-paid``)."""
+
+    __tablename__ = "payment_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    method: Mapped[PayMethod] = mapped_column(str_enum(PayMethod, "pay_method"))
+    prepared_by: Mapped[int] = mapped_column(ForeignKey("staff_users.id"))
+    prepared_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=clock.now)
+    paid_on: Mapped[date | None] = mapped_column(Date)
+    paid_by: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+
+    requests: Mapped[list[SpendingRequest]] = relationship(
+        back_populates="payment_run", order_by="SpendingRequest.id"
+    )
+
+    @property
+    def number(self) -> str:
+        return f"RUN-{self.id}"

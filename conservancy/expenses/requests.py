@@ -227,7 +227,9 @@ def file_request(
         ("spending_request", request.id),
         after=_state(request),
     )
-    _tell(session, request, "filed", f"{request.number} is filed: {project.name} will decide.")
+    tell_requester(
+        session, request, "filed", f"{request.number} is filed: {project.name} will decide."
+    )
     for path, data in files:  # the files last: whatever refused the request has by now
         store(receipts_dir, path, data)
     return request
@@ -333,7 +335,7 @@ def endorse(
         after=_state(request),
     )
     name = request.project.name
-    _tell(
+    tell_requester(
         session,
         request,
         request.status.value,
@@ -431,7 +433,7 @@ def approve(
         before=before,
         after=_state(request),
     )
-    _tell(
+    tell_requester(
         session,
         request,
         "approved",
@@ -459,7 +461,7 @@ def reject(
         before=before,
         after=_state(request),
     )
-    _tell(session, request, "rejected", f"{request.number} was not approved.")
+    tell_requester(session, request, "rejected", f"{request.number} was not approved.")
     return request
 
 
@@ -596,7 +598,7 @@ def summary(session: Session, project: Project) -> Summary:
         .where(SpendingRequest.project_id == project.id)
         .group_by(SpendingRequest.status)
     ).all()
-    counts: dict[RequestStatus, int] = {status: count for status, count in rows}
+    counts: dict[RequestStatus, int] = {row[0]: row[1] for row in rows}
     return Summary(
         filed=counts.get(RequestStatus.FILED, 0),
         endorsed=counts.get(RequestStatus.ENDORSED, 0),
@@ -618,7 +620,7 @@ def _state(request: SpendingRequest) -> dict[str, object]:
     }
 
 
-def _tell(session: Session, request: SpendingRequest, step: str, first_line: str) -> None:
+def tell_requester(session: Session, request: SpendingRequest, step: str, first_line: str) -> None:
     """Mail the requester what happened (once per request and step)."""
     requester = session.get(StaffUser, request.requester_id)
     if requester is None:

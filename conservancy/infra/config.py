@@ -161,6 +161,9 @@ class Settings:
     # CONSERVANCY_TOTP_KEYS: the keys that seal staff TOTP secrets, newest first (see
     # totp_key_list and conservancy.staff.totp_keys). Never echoed.
     totp_keys: tuple[str, ...] = ()
+    # CONSERVANCY_PAYEE_KEYS: the keys that seal payees' tax ids and bank account numbers,
+    # newest first (see payee_key_list and conservancy.expenses.payees). Never echoed.
+    payee_keys: tuple[str, ...] = ()
     schedule_b_rule: ScheduleBRule = ScheduleBRule.GENERAL
     spending: SpendingPolicy = field(default_factory=lambda: SpendingPolicy())
 
@@ -230,6 +233,7 @@ class Settings:
             redis_url=_redis_url(get("REDIS_URL")),
             proxy_hops=_whole(get, "PROXY_HOPS", 0, 0, 5, "proxies"),
             totp_keys=_totp_keys(get("TOTP_KEYS")),
+            payee_keys=_fernet_keys(get("PAYEE_KEYS"), "CONSERVANCY_PAYEE_KEYS"),
             schedule_b_rule=_parse(
                 ScheduleBRule, get("SCHEDULE_B_RULE") or "general", "CONSERVANCY_SCHEDULE_B_RULE"
             ),
@@ -291,6 +295,22 @@ class Settings:
             )
         derived = hmac.new(
             self.web_secret_key().encode(), b"conservancy totp key", hashlib.sha256
+        ).digest()
+        return (base64.urlsafe_b64encode(derived).decode("ascii"),)
+
+    def payee_key_list(self) -> tuple[str, ...]:
+        """The keys that seal payees' tax ids and bank accounts, newest first. Production
+        asks for CONSERVANCY_PAYEE_KEYS when the first payee saves their details; demo and
+        test derive one from the session key, as for TOTP secrets."""
+        if self.payee_keys:
+            return self.payee_keys
+        if self.env is Environment.PRODUCTION:
+            raise SettingsError(
+                "CONSERVANCY_PAYEE_KEYS is required: it seals payees' tax ids and bank "
+                "accounts (make one with 'conservancy user new-totp-key')"
+            )
+        derived = hmac.new(
+            self.web_secret_key().encode(), b"conservancy payee key", hashlib.sha256
         ).digest()
         return (base64.urlsafe_b64encode(derived).decode("ascii"),)
 
@@ -363,6 +383,10 @@ def instance_key(folder: Path) -> str:
 
 
 def _totp_keys(value: str | None) -> tuple[str, ...]:
+    return _fernet_keys(value, "CONSERVANCY_TOTP_KEYS")
+
+
+def _fernet_keys(value: str | None, name: str) -> tuple[str, ...]:
     """Fernet keys (32 bytes, URL-safe base64), comma-separated, newest first."""
     if value is None:
         return ()
@@ -375,7 +399,7 @@ def _totp_keys(value: str | None) -> tuple[str, ...]:
         if len(raw) != 32 or len(key) != 44:
             # Never echoed: it is a key, or most of one.
             raise SettingsError(
-                f"CONSERVANCY_TOTP_KEYS: key {n} of {len(keys)} is not a key (44 characters "
+                f"{name}: key {n} of {len(keys)} is not a key (44 characters "
                 "of URL-safe base64; make one with 'conservancy user new-totp-key')"
             )
     return keys

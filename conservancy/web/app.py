@@ -133,6 +133,7 @@ def build_app(settings: Settings | None, runtime: Runtime | None) -> Flask:
 
     app.register_blueprint(treasurer.bp)
     app.register_blueprint(spending.bp)
+    app.register_blueprint(spending.details_bp)
     app.register_blueprint(staff_spending.bp)
     from conservancy.web.api import views as api
 

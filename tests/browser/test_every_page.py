@@ -57,6 +57,8 @@ NOT_PAGES = {
     "treasurer.receipt_copy": "a PDF",
     "spending.receipt": "a spending request's receipt file",
     "staff_spending.receipt": "a spending request's receipt file",
+    "staff_spending.ach": "a payment run's ACH file",
+    "staff_spending.register": "a payment run's CSV",
     "api.button": "an SVG image",
     "api.summary": "JSON",
     "public.healthz": "JSON",
@@ -106,6 +108,7 @@ def _books(rt: Runtime) -> dict[str, Any]:
     number = signed_up(rt, level)
     paid = factories.expense(rt, invoice=an_invoice_pdf())
     spending = _spending_request(rt)
+    run = _payment_run(rt)
     with rt.sessions() as session:
         project = session.scalars(select(Project).where(Project.slug == "twisted")).one()
         recurring = session.scalars(
@@ -132,6 +135,7 @@ def _books(rt: Runtime) -> dict[str, Any]:
             "number": number,
             "token": invoice(rt, number).public_token,
             "spending": spending,
+            "run": run,
         }
     rt.post_ledger()
     return ids
@@ -179,6 +183,74 @@ def _spending_request(rt: Runtime) -> int:
         return made.id
 
 
+def _payment_run(rt: Runtime) -> int:
+    """A cheque run of one request of Twisted's member, endorsed and approved."""
+    from conservancy.expenses import payees, payments, requests
+    from conservancy.expenses.models import PayMethod, SpendingRequest
+    from conservancy.staff.models import Role
+    from conservancy.staff.permissions import Staff
+    from conservancy.staff.service import add_user, find_user
+
+    with rt.sessions() as session:
+        member = find_user(session, "grace@twisted.example")
+        assert member is not None
+        grace = Staff.of(member)
+        payees.save_details(
+            session,
+            grace,
+            payees.DetailsAsked(
+                legal_name="Grace B. Hopper",
+                tax_class="individual",
+                tin_kind="ssn",
+                tin="987-65-4321",
+                address="1 Navy Yard\nArlington, VA 22202",
+                method="cheque",
+                certified=True,
+            ),
+            keys=payees.PayeeKeys.of(rt.settings),
+            today=clock.today(rt.settings.timezone),
+        )
+        twisted = session.scalars(select(Project).where(Project.slug == "twisted")).one()
+        asked = requests.RequestAsked(
+            kind=requests.RequestKind.REIMBURSEMENT,
+            payee="Grace Hopper",
+            purpose="Printing for the sprint",
+            lines=(
+                requests.LineAsked(
+                    "Printing", "Flyers", clock.today(rt.settings.timezone), factories.usd("9.00")
+                ),
+            ),
+        )
+        request = requests.file_request(
+            session,
+            grace,
+            twisted,
+            asked,
+            policy=rt.settings.spending,
+            receipts_dir=rt.settings.receipts_dir,
+            tz=rt.settings.timezone,
+        )
+        treasurer = add_user(
+            session, "test", email="glyph@twisted.example", role=Role.TREASURER, project="twisted"
+        ).user
+        books = add_user(session, "test", email="books@sponsor.example", role=Role.BOOKKEEPER).user
+        requests.endorse(session, Staff.of(treasurer), request, approve=True, comment="")
+        session.commit()
+        request = session.get(SpendingRequest, request.id)
+        assert request is not None
+        requests.approve(
+            session,
+            Staff.of(books),
+            request,
+            policy=rt.settings.spending,
+            books=rt.books,
+            tz=rt.settings.timezone,
+        )
+        run = payments.prepare_run(session, Staff.of(books), PayMethod.CHEQUE, [request.id])
+        session.commit()
+        return run.id
+
+
 def _site(ids: dict[str, Any], admin_id: int) -> Site:
     twisted = "/donate/twisted"
     return Site(
@@ -209,6 +281,7 @@ def _site(ids: dict[str, Any], admin_id: int) -> Site:
             "/projects/twisted/expenses/",
             "/projects/twisted/expenses/new",
             f"/projects/twisted/expenses/{ids['spending']}",
+            "/account/payment-details",
         ],
         admin=[
             "/admin/",
@@ -227,6 +300,8 @@ def _site(ids: dict[str, Any], admin_id: int) -> Site:
             "/admin/reports/year-end",
             "/admin/spending/",
             f"/admin/spending/{ids['spending']}",
+            "/admin/spending/payments",
+            f"/admin/spending/runs/{ids['run']}",
             "/admin/sponsorships",
             "/admin/sponsorships/aging",
             f"/admin/sponsorships/invoices/{ids['number']}",

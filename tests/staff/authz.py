@@ -769,3 +769,52 @@ RULES += [
         reads(Area.SPENDING),
     ),
 ]
+
+# Paying them: the requester's own payment details (whoever files requests), and the
+# sponsor's runs (no run exists: found or not is answered once authorization passed).
+RULES += [
+    Row(
+        "/account/payment-details",
+        "GET",
+        "/account/payment-details",
+        {**staff_only(404), Who.TREASURER: 200, Who.OTHER_TREASURER: 200, Who.MEMBER: 200},
+    ),
+    Row(
+        "/account/payment-details",
+        "POST",
+        "/account/payment-details",
+        {**staff_only(404), Who.TREASURER: 400, Who.OTHER_TREASURER: 400, Who.MEMBER: 400},
+    ),
+    Row("/admin/spending/payments", "GET", "/admin/spending/payments", reads(Area.SPENDING)),
+    Row(
+        "/admin/spending/payments",
+        "POST",
+        "/admin/spending/payments",
+        changes(Area.SPENDING, ok=400),
+    ),
+    Row(
+        "/admin/spending/runs/<int:run_id>",
+        "GET",
+        "/admin/spending/runs/999999",
+        reads(Area.SPENDING, ok=404),
+    ),
+    Row(
+        "/admin/spending/runs/<int:run_id>/paid",
+        "POST",
+        "/admin/spending/runs/999999/paid",
+        changes(Area.SPENDING, ok=404),
+    ),
+    # The ACH file holds whole account numbers: those who pay, not auditors.
+    Row(
+        "/admin/spending/runs/<int:run_id>/ach.txt",
+        "GET",
+        "/admin/spending/runs/999999/ach.txt",
+        changes(Area.SPENDING, ok=404),
+    ),
+    Row(
+        "/admin/spending/runs/<int:run_id>/register.csv",
+        "GET",
+        "/admin/spending/runs/999999/register.csv",
+        reads(Area.SPENDING, ok=404),
+    ),
+]

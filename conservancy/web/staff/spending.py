@@ -8,23 +8,29 @@ conservancy.expenses.requests.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from conservancy.background.jobs import Job
+from conservancy.expenses import payees, payments
 from conservancy.expenses import requests as spending
-from conservancy.expenses.models import RequestStatus, SpendingRequest
+from conservancy.expenses.models import PaymentRun, PayMethod, RequestStatus, SpendingRequest
+from conservancy.expenses.nacha import AchRefused
+from conservancy.kernel import clock
+from conservancy.money import Currency, Money
 from conservancy.projects.service import get_sponsor
+from conservancy.staff import audit
 from conservancy.staff.permissions import Area, Staff, can_change
 from conservancy.web.auth import current_user, require_area
 from conservancy.web.context import db, never_cached, runtime
 from conservancy.web.downloads import send_upload
 from conservancy.web.staff.admin import SECTIONS, Section
-from conservancy.web.treasurer.spending_forms import DecisionForm
+from conservancy.web.treasurer.spending_forms import DecisionForm, PaidForm, PaymentRunForm
 
 bp = Blueprint("staff_spending", __name__, url_prefix="/admin/spending")
 bp.after_request(never_cached)
@@ -34,7 +40,8 @@ SECTIONS.append(
         "Spending requests",
         "staff_spending.index",
         Area.SPENDING,
-        "Projects' requests to be paid: approve them into the books, or reject them.",
+        "Projects' requests to be paid: approve them into the books or reject them; pay "
+        "them in runs by ACH, cheque or wire.",
     )
 )
 RECENT = 50
@@ -139,6 +146,167 @@ def receipt(staff: Staff, request_id: int, position: int) -> ResponseReturnValue
 
 def _request(request_id: int) -> SpendingRequest:
     found = db().get(SpendingRequest, request_id)
+    if found is None:
+        abort(404)
+    return found
+
+
+# -- paying: runs ------------------------------------------------------------------------
+
+
+@bp.get("/payments")
+@require_area(Area.SPENDING)
+def payments_page(staff: Staff) -> ResponseReturnValue:
+    return _payments_page(staff, PaymentRunForm(formdata=None), None)
+
+
+def _payments_page(staff: Staff, form: PaymentRunForm, refusal: str | None) -> str:
+    session = db()
+    waiting = payments.due(session)
+    methods = {
+        r.id: (d.method.value if (d := payees.details_of(session, r.requester_id)) else None)
+        for r in waiting
+    }
+    runs = session.scalars(select(PaymentRun).order_by(PaymentRun.id.desc()).limit(RECENT)).all()
+    return _page(
+        "staff/admin/spending_payments.html",
+        waiting=waiting,
+        methods=methods,
+        runs=runs,
+        form=form,
+        refusal=refusal,
+        may_change=can_change(staff, Area.SPENDING),
+    )
+
+
+@bp.post("/payments")
+@require_area(Area.SPENDING, change=True)
+def prepare(staff: Staff) -> ResponseReturnValue:
+    form = PaymentRunForm()
+    if not form.validate_on_submit():
+        return _payments_page(staff, form, None), 400
+    if form.method.data not in {m.value for m in PayMethod}:
+        form.method.errors = ["Choose how this run pays: ACH, cheque or wire."]
+        return _payments_page(staff, form, None), 400
+    ids = [int(v) for v in request.form.getlist("request") if v.isdigit()]
+    session = db()
+    try:
+        run = payments.prepare_run(session, staff, PayMethod(form.method.data), ids)
+    except spending.RequestRefused as refused:
+        session.rollback()
+        return _payments_page(staff, form, " ".join(p.message for p in refused.problems)), 400
+    session.commit()
+    flash(f"{run.number} is prepared: pay it at the bank, then mark it paid here.")
+    return redirect(url_for(".run_page", run_id=run.id), code=303)
+
+
+@bp.get("/runs/<int:run_id>")
+@require_area(Area.SPENDING)
+def run_page(staff: Staff, run_id: int) -> ResponseReturnValue:
+    return _run_page(staff, _run(run_id), PaidForm(formdata=None), None)
+
+
+def _run_page(staff: Staff, run: PaymentRun, form: PaidForm, refusal: str | None) -> str:
+    rt = runtime()
+    if form.paid_on.data is None:
+        form.paid_on.data = clock.today(rt.settings.timezone).isoformat()
+    return _page(
+        "staff/admin/spending_run.html",
+        run=run,
+        form=form,
+        refusal=refusal,
+        may_change=can_change(staff, Area.SPENDING),
+        total=Money.from_minor(sum(r.total_minor for r in run.requests), Currency.USD),
+        bank_set=rt.settings.wire is not None,
+    )
+
+
+@bp.post("/runs/<int:run_id>/paid")
+@require_area(Area.SPENDING, change=True)
+def mark_paid(staff: Staff, run_id: int) -> ResponseReturnValue:
+    run = _run(run_id)
+    form = PaidForm()
+    if not form.validate_on_submit():
+        return _run_page(staff, run, form, None), 400
+    try:
+        paid_on = date.fromisoformat(form.paid_on.data or "")
+    except ValueError:
+        form.paid_on.errors = ["Give the day as on a calendar: 2026-03-05."]
+        return _run_page(staff, run, form, None), 400
+    first = form.first_cheque.data or ""
+    if first and not first.isdigit():
+        form.first_cheque.errors = ["A cheque's number is digits only."]
+        return _run_page(staff, run, form, None), 400
+    session, rt = db(), runtime()
+    try:
+        payments.mark_paid(
+            session,
+            staff,
+            run,
+            paid_on=paid_on,
+            tz=rt.settings.timezone,
+            first_cheque=int(first) if first else None,
+        )
+    except spending.RequestRefused as refused:
+        session.rollback()
+        for problem in refused.problems:
+            field = getattr(form, problem.field, None)
+            if field is not None:
+                field.errors = [*field.errors, problem.message]
+        general = [p.message for p in refused.problems if not hasattr(form, p.field)]
+        return _run_page(staff, _run(run_id), form, " ".join(general) or None), 400
+    session.commit()
+    rt.jobs.enqueue(Job.POST_LEDGER)
+    rt.jobs.enqueue(Job.DELIVER)
+    flash(f"{run.number} is paid and booked: each request once, against the bank.")
+    return redirect(url_for(".run_page", run_id=run.id), code=303)
+
+
+@bp.get("/runs/<int:run_id>/ach.txt")
+@require_area(Area.SPENDING, change=True)  # the file holds whole account numbers
+def ach(staff: Staff, run_id: int) -> ResponseReturnValue:
+    run = _run(run_id)
+    if run.method is not PayMethod.ACH:
+        abort(404)
+    session, rt = db(), runtime()
+    try:
+        text = payments.ach_file(
+            session,
+            run,
+            keys=payees.PayeeKeys.of(rt.settings),
+            bank=rt.settings.wire,
+            created_at=clock.now().astimezone(rt.settings.timezone),
+            effective_on=clock.today(rt.settings.timezone),
+        )
+    except (spending.RequestRefused, AchRefused) as refused:
+        flash(str(refused))
+        return redirect(url_for(".run_page", run_id=run.id), code=303)
+    audit.record(session, staff, "payment-run.ach-file", ("payment_run", run.id))
+    session.commit()
+    return _download(text, "text/plain", f"{run.number}-ach.txt")
+
+
+@bp.get("/runs/<int:run_id>/register.csv")
+@require_area(Area.SPENDING)
+def register(staff: Staff, run_id: int) -> ResponseReturnValue:
+    run = _run(run_id)
+    return _download(payments.register_csv(db(), run), "text/csv", f"{run.number}.csv")
+
+
+def _download(text: str, mimetype: str, name: str) -> ResponseReturnValue:
+    return Response(
+        text,
+        mimetype=mimetype,
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
+def _run(run_id: int) -> PaymentRun:
+    found = db().get(PaymentRun, run_id)
     if found is None:
         abort(404)
     return found

@@ -15,8 +15,10 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
 from conservancy.background.jobs import Job
+from conservancy.expenses import payees
 from conservancy.expenses import requests as spending
 from conservancy.expenses.models import RequestStatus, SpendingRequest
+from conservancy.kernel import clock
 from conservancy.kernel.errors import NotFound
 from conservancy.money import Currency
 from conservancy.projects.models import Project
@@ -31,7 +33,15 @@ from conservancy.web.auth import require_roles
 from conservancy.web.branding import brand
 from conservancy.web.context import db, never_cached, runtime
 from conservancy.web.downloads import send_upload
-from conservancy.web.treasurer.spending_forms import KINDS, MOST_ROWS, DecisionForm, SpendingForm
+from conservancy.web.treasurer.spending_forms import (
+    KINDS,
+    METHODS,
+    MOST_ROWS,
+    TAX_CLASSES,
+    DecisionForm,
+    PaymentDetailsForm,
+    SpendingForm,
+)
 
 bp = Blueprint("spending", __name__, url_prefix="/projects/<slug>/expenses")
 bp.after_request(never_cached)
@@ -235,3 +245,62 @@ def _request(staff: Staff, project: Project, request_id: int) -> SpendingRequest
         return spending.get_request(db(), staff, project, request_id)
     except NotFound:
         abort(404)
+
+
+# -- the requester's payment details and W-9 -----------------------------------------------
+
+details_bp = Blueprint("payee", __name__, url_prefix="/account/payment-details")
+details_bp.after_request(never_cached)
+
+
+@details_bp.get("")
+@require_roles()
+def payment_details(staff: Staff) -> ResponseReturnValue:
+    if not (staff.member_of or staff.treasurer_of):
+        abort(404)  # only those who ask to be paid have payment details
+    return _details_page(staff, PaymentDetailsForm(formdata=None), saved=True)
+
+
+@details_bp.post("")
+@require_roles()
+def save_payment_details(staff: Staff) -> ResponseReturnValue:
+    if not (staff.member_of or staff.treasurer_of):
+        abort(404)
+    form = PaymentDetailsForm()
+    if not form.validate_on_submit():
+        return _details_page(staff, form), 400
+    session, rt = db(), runtime()
+    try:
+        payees.save_details(
+            session,
+            staff,
+            form.asked(),
+            keys=payees.PayeeKeys.of(rt.settings),
+            today=clock.today(rt.settings.timezone),
+        )
+    except spending.RequestRefused as refused:
+        session.rollback()
+        form.show(refused.problems)
+        return _details_page(staff, form), 400
+    session.commit()
+    flash("Your payment details and W-9 are saved.")
+    return redirect(url_for(".payment_details"), code=303)
+
+
+def _details_page(staff: Staff, form: PaymentDetailsForm, saved: bool = False) -> str:
+    found = payees.details_of(db(), staff.id)
+    if saved and found is not None:  # the form shows what is on file, never the numbers
+        form.legal_name.data, form.tax_class.data = found.legal_name, found.tax_class.value
+        form.tin_kind.data, form.address.data = found.tin_kind, found.address
+        form.method.data, form.routing_number.data = found.method.value, found.routing_number
+        form.account_type.data = found.account_type or "checking"
+    return render_template(
+        "treasurer/spending/payment_details.html",
+        sponsor=get_sponsor(db()),
+        staff=staff,
+        form=form,
+        found=found,
+        masked_tin=payees.masked_tin(found) if found is not None else None,
+        tax_classes=TAX_CLASSES,
+        methods=METHODS,
+    )

@@ -20,6 +20,7 @@ from wtforms import (  # type: ignore[import-untyped]
 from wtforms import Form as PlainForm
 
 from conservancy.expenses.models import RequestKind
+from conservancy.expenses.payees import DetailsAsked
 from conservancy.expenses.requests import LineAsked, Problem, RequestAsked
 from conservancy.money import Currency, Money, MoneyError
 from conservancy.web.forms import PlainTextForm, refuse_control_characters
@@ -122,3 +123,64 @@ class SpendingForm(PlainTextForm):
 class DecisionForm(PlainTextForm):
     decision = StringField("Decision", filters=[_strip])  # approve or reject
     comment = TextAreaField("Comment", filters=[_strip])
+
+
+TAX_CLASSES = (
+    ("individual", "Individual, sole proprietor or single-member LLC"),
+    ("partnership", "Partnership"),
+    ("c-corporation", "C corporation"),
+    ("s-corporation", "S corporation"),
+    ("trust", "Trust or estate"),
+    ("llc-c", "LLC taxed as a C corporation"),
+    ("llc-s", "LLC taxed as an S corporation"),
+    ("llc-p", "LLC taxed as a partnership"),
+)
+METHODS = (
+    ("ach", "Bank transfer (ACH) to my account"),
+    ("cheque", "A cheque mailed to my address"),
+    ("wire", "A wire to my account"),
+)
+
+
+class PaymentDetailsForm(PlainTextForm):
+    """Form W-9's data and how to be paid. The numbers are never shown back."""
+
+    legal_name = StringField("Legal name", filters=[_strip])
+    tax_class = StringField("Federal tax classification", filters=[_strip])
+    tin_kind = StringField("Taxpayer identification number", filters=[_strip])
+    tin = StringField("Number", filters=[_strip])
+    address = TextAreaField("Address", filters=[_strip])
+    method = StringField("How to pay you", filters=[_strip])
+    routing_number = StringField("Routing number", filters=[_strip])
+    account_number = StringField("Account number", filters=[_strip])
+    account_type = StringField("Account type", filters=[_strip])
+    certified = StringField("Certification", filters=[_strip])
+
+    def asked(self) -> DetailsAsked:
+        return DetailsAsked(
+            legal_name=self.legal_name.data or "",
+            tax_class=self.tax_class.data or "",
+            tin_kind=self.tin_kind.data or "",
+            tin=self.tin.data or "",
+            address=self.address.data or "",
+            method=self.method.data or "",
+            routing_number=self.routing_number.data or "",
+            account_number=self.account_number.data or "",
+            account_type=self.account_type.data or "checking",
+            certified=self.certified.data == "y",
+        )
+
+    def show(self, problems: list[Problem]) -> None:
+        for problem in problems:
+            field = getattr(self, problem.field, None)
+            if field is not None:
+                field.errors = [*field.errors, problem.message]
+
+
+class PaymentRunForm(PlainTextForm):
+    method = StringField("Pay by", filters=[_strip])
+
+
+class PaidForm(PlainTextForm):
+    paid_on = StringField("Paid on", filters=[_strip])
+    first_cheque = StringField("First cheque's number", filters=[_strip])
