@@ -129,11 +129,17 @@ def report() -> None:
 @report.command("year-end")
 @click.option("--year", required=True, type=int, metavar="YYYY", help="The calendar year.")
 @click.option("--out", required=True, metavar="DIR", help="The folder to write (made if absent).")
-def year_end(year: int, out: str) -> None:
+@click.option(
+    "--with-tins",
+    is_flag=True,
+    help="Payees' taxpayer identification numbers in full in 1099-nec.csv (opened with "
+    "CONSERVANCY_PAYEE_KEYS); without it, masked to their last four digits.",
+)
+def year_end(year: int, out: str, with_tins: bool) -> None:
     """The year-end package: contributions, Form 990 Part VIII, Schedule B (under
     CONSERVANCY_SCHEDULE_B_RULE), roll-forwards, acknowledgements, refunds and disputes,
-    and their tie-out to the books, as CSVs and one PDF, with a README.txt naming the
-    sponsor, the year, the basis (accrual) and each file.
+    Form 1099-NEC's payees, and their tie-out to the books, as CSVs and one PDF, with a
+    README.txt naming the sponsor, the year, the basis (accrual) and each file.
 
     Exits 1 when a total does not tie to the books (the files are written all the same,
     with the differences in tie-out.csv and the PDF). A year that has not ended yet gives
@@ -142,6 +148,7 @@ def year_end(year: int, out: str) -> None:
     from sqlalchemy import inspect
 
     from conservancy.cli.common import open_runtime
+    from conservancy.expenses.payees import PayeeKeys
     from conservancy.kernel import clock
     from conservancy.ledger.books import covering
     from conservancy.reports.year_end import (
@@ -163,7 +170,12 @@ def year_end(year: int, out: str) -> None:
             books = covering(rt.books, date(year - SUPPORT_YEARS + 1, 1, 1))
             books.ready()  # builds the snapshot and index when absent or stale
             package = build(
-                session, books.index, books.current(), year, rule=rt.settings.schedule_b_rule
+                session,
+                books.index,
+                books.current(),
+                year,
+                rule=rt.settings.schedule_b_rule,
+                payee_keys=PayeeKeys.of(rt.settings) if with_tins else None,
             )
         prepared_on = clock.today(rt.settings.timezone)
     try:
@@ -183,7 +195,9 @@ def year_end(year: int, out: str) -> None:
         f"contributions {package.contributions_total.format()}, "
         f"total revenue {package.part_viii.total_revenue.format()}, "
         f"{len(package.schedule_b)} on Schedule B, {len(package.acknowledgements)} "
-        f"{gifts} of 250.00 or more, {len(package.reversals)} refunds and disputes"
+        f"{gifts} of 250.00 or more, {len(package.reversals)} refunds and disputes, "
+        f"{len(package.form_1099_nec.payees)} on Form 1099-NEC"
+        + (" (TINs in full)" if with_tins else "")
     )
     for line in package.differences:
         click.echo(

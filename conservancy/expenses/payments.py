@@ -143,8 +143,12 @@ def mark_paid(
         raise RequestRefused(
             [Problem("first_cheque", "Give the number of the first cheque written.")]
         )
-    if paid_on > clock.today(tz) or not run.requests:
-        raise RequestRefused([Problem("paid_on", "Mark a run paid on the day it was paid.")])
+    if not run.requests:
+        raise RequestRefused([Problem("run", f"{run.number} holds no request.")])
+    if paid_on > clock.today(tz):
+        raise RequestRefused(
+            [Problem("paid_on", "Mark a run paid once it is paid: not after today.")]
+        )
     for n, request in enumerate(run.requests):
         if request.approved_on is not None and paid_on < request.approved_on:
             raise RequestRefused(

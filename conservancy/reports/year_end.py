@@ -55,6 +55,10 @@ on it since the year began (a closed year's history is not needed for it).
 * the **written acknowledgements**: every single gift of 250.00 or more, with
   the receipt that acknowledged it (a gift without one is flagged).
 * every **refund and dispute** booked in the year.
+* **Form 1099-NEC**: each payee paid for services in the year at or above the year's
+  threshold, reimbursements and corporations left out (``reports.form1099``, which says
+  why and where each threshold comes from); their taxpayer identification numbers masked
+  unless the caller passes the payee keys (the command's ``--with-tins``).
 * the **tie-out**: each total set against the same figure reached another
   way, with the difference, which must be 0.00 everywhere:
 
@@ -72,7 +76,9 @@ on it since the year began (a closed year's history is not needed for it).
     invoice issued in the year (its amount, nothing once voided, less what
     went back) against the income the books hold for it;
   - postings to fund accounts in another currency than USD, which no total
-    here counts: there must be none.
+    here counts: there must be none;
+  - every payment for services of the year (Form 1099-NEC's, reported or not) as the
+    spending requests hold them against their payment entries posted to the books.
 
 A donor's identity is the sponsor's, for exactly these duties: this package is
 for its staff and preparer, never for a project's treasurer.
@@ -92,6 +98,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
 
 from conservancy.donations.models import Donation, Donor, Gift, OfflineGift, OfflineMethod
+from conservancy.expenses.payees import PayeeKeys
 from conservancy.infra.config import ScheduleBRule
 from conservancy.kernel.errors import DomainError
 from conservancy.ledger import accounts, years
@@ -101,9 +108,10 @@ from conservancy.money import Currency, Money
 from conservancy.projects.models import Project
 from conservancy.receipts.document import Benefit, Sponsor, exchange_value
 from conservancy.receipts.models import Receipt, ReceiptKind
-from conservancy.reports import form990, schedule_a
+from conservancy.reports import form990, form1099, schedule_a
 from conservancy.reports import part_ix as ix
 from conservancy.reports.form990 import PartVIII
+from conservancy.reports.form1099 import Form1099Nec
 from conservancy.reports.output import write_whole
 from conservancy.reports.part_ix import PartIX
 from conservancy.reports.statement import SPONSORSHIP_FEES, spreadsheet_text
@@ -260,6 +268,7 @@ class YearEnd:
     schedule_a: schedule_a.ScheduleA  # Part II, the public support test
     part_ix: PartIX  # functional expenses
     fund_names: dict[str, str]  # each fund's project, by fund
+    form_1099_nec: Form1099Nec  # payees paid for services, to report
     # The year before, for comparison; None when these books do not hold it (closed).
     prior_part_viii: PartVIII | None = None
     prior_part_ix: PartIX | None = None
@@ -718,9 +727,11 @@ def year_end(
     year: int,
     *,
     rule: ScheduleBRule = ScheduleBRule.GENERAL,
+    payee_keys: PayeeKeys | None = None,
 ) -> YearEnd:
     """The package for ``year``. ``snapshot`` is the books' current one (``Books.current``);
-    ``rule``: the Schedule B rule the sponsor files under (``Settings.schedule_b_rule``)."""
+    ``rule``: the Schedule B rule the sponsor files under (``Settings.schedule_b_rule``);
+    ``payee_keys``: open the Form 1099-NEC payees' TINs in full (None: masked)."""
     check_year(year)
     first, last = date(year, 1, 1), date(year, 12, 31)
     names = _fund_names(session)
@@ -811,6 +822,7 @@ def year_end(
         )
         for e in tally.reversals
     )
+    nec = form1099.nec_payees(session, year, keys=payee_keys)
     tie_out = (
         *_tie_out(
             session, snapshot, year, funds, names, contributions, roll_forward, tally, part_viii
@@ -821,6 +833,7 @@ def year_end(
             part_viii.contributions,
         ),
         *_part_ix_ties(snapshot, year, funds, this.part_ix),
+        TieLine.money(form1099.TIE, nec.services_total, form1099.services_in_books(session, year)),
     )
     return YearEnd(
         year=year,
@@ -838,6 +851,7 @@ def year_end(
         schedule_a=support,
         part_ix=this.part_ix,
         fund_names=names,
+        form_1099_nec=nec,
         prior_part_viii=prior.part_viii if prior is not None else None,
         prior_part_ix=prior.part_ix if prior is not None else None,
     )
@@ -1107,6 +1121,7 @@ CSV_FILES = (
     "roll-forward.csv",
     "acknowledgements.csv",
     "refunds-disputes.csv",
+    "1099-nec.csv",
     "tie-out.csv",
 )
 
@@ -1159,6 +1174,9 @@ CSV_DESCRIPTIONS = {
     "acknowledgements.csv": "every single gift of 250.00 or more, with the receipt that "
     "acknowledged it",
     "refunds-disputes.csv": "every refund and dispute booked in the year",
+    "1099-nec.csv": "Form 1099-NEC: each payee paid for services in the year at or above the "
+    "threshold named above, with TIN, address, total and the requests paid; reimbursements "
+    "and corporations left out",
     "tie-out.csv": "each total against the same figure reached another way, with the "
     "difference (0.00 when it ties)",
 }
@@ -1442,6 +1460,37 @@ def csv_rows(package: YearEnd) -> Iterator[tuple[str, list[str], list[list[str]]
             for r in package.reversals
         ],
     )
+    nec = package.form_1099_nec
+    yield (
+        "1099-nec.csv",
+        [
+            "name",
+            "tin_kind",
+            "tin",
+            "address",
+            "total",
+            "currency",
+            "payments",
+            "requests",
+            "threshold",
+            "threshold_source",
+        ],
+        [
+            [
+                s(p.legal_name),
+                p.tin_kind,
+                p.tin,
+                s(p.address),
+                _amount(p.total),
+                USD.value,
+                str(p.payments),
+                "; ".join(p.requests),
+                _amount(nec.threshold.amount),
+                s(nec.threshold.source),
+            ]
+            for p in nec.payees
+        ],
+    )
     yield (
         "tie-out.csv",
         ["check", "package", "books", "difference", "ties"],
@@ -1564,6 +1613,8 @@ def readme_text(package: YearEnd, sponsor: Sponsor, *, prepared_on: date) -> str
         "Status: " + (notice.removeprefix("# ") if notice else f"final ({year} has ended)"),
         f"Prepared: {prepared_on.isoformat()}",
         "",
+        *_nec_lines(package.form_1099_nec),
+        "",
         "Each CSV begins with its header row"
         + (' (in this draft, below one line starting "# DRAFT")' if notice else "")
         + "; UTF-8, comma-separated.",
@@ -1572,6 +1623,23 @@ def readme_text(package: YearEnd, sponsor: Sponsor, *, prepared_on: date) -> str
         *(f"  {name.ljust(width)}  {described[name]}" for name in names),
     ]
     return "\n".join(lines) + "\n"
+
+
+def _nec_lines(nec: Form1099Nec) -> list[str]:
+    """README.txt on 1099-nec.csv: the threshold and its source, whether the figure is
+    provisional, and whether the TINs are in full."""
+    line = nec.threshold
+    said = f"Form 1099-NEC threshold for payments made in {nec.year}: {line.amount.format()} " + (
+        f"(PROVISIONAL: {line.source})" if line.provisional else f"({line.source})"
+    )
+    tins = (
+        "Taxpayer identification numbers in 1099-nec.csv: in full; keep this package as "
+        "confidential as the W-9s it comes from"
+        if nec.tins_in_full
+        else "Taxpayer identification numbers in 1099-nec.csv: masked to their last four "
+        "digits (the command's --with-tins gives them in full)"
+    )
+    return [said, tins]
 
 
 def package_files(

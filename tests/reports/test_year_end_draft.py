@@ -42,8 +42,9 @@ PAGE = "/admin/reports/year-end"
 DURING_2026 = date(2026, 12, 6)
 AFTER_2026 = date(2027, 1, 1)
 FILES = ("README.txt", *ye.CSV_FILES, "year-end-2026.pdf")
-# These books hold no gift of property: Schedule B Part II has its header only.
-MAY_BE_EMPTY = {"schedule-b-noncash.csv"}
+# These books hold no gift of property (Schedule B Part II) and no payment for services
+# (Form 1099-NEC): those files have their header only.
+MAY_BE_EMPTY = {"schedule-b-noncash.csv", "1099-nec.csv"}
 # The files of issue 18, items 3 and 4: marked like every other file.
 assert {"schedule-a-part-ii.csv", "schedule-a-contributors.csv", "part-ix.csv"} <= set(ye.CSV_FILES)
 

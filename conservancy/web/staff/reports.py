@@ -7,7 +7,9 @@ the download still comes (the differences are in it) and the page says so
 before it is fetched. A closed year's package needs the full history, which a
 page never loads: the page names the command that makes it. A year that has not
 ended in the sponsor's time zone gives a draft: the page says so, and so do the
-zip's name and every file in it.
+zip's name and every file in it. Payees' taxpayer identification numbers in the zip's
+1099-nec.csv are masked to their last four digits: a download never holds them in full
+(the command's ``--with-tins`` does).
 """
 
 from __future__ import annotations
