@@ -428,3 +428,35 @@ def use_link(session: Session, token: str, purpose: TokenPurpose, now: datetime)
     if getattr(used, "rowcount", 0) != 1:
         raise LinkRefused()
     return user
+
+
+def invite_member(
+    session: Session, actor: Staff, project: Project, *, email: str, name: str | None
+) -> Added:
+    """A project's treasurer invites someone to file its spending requests: the member role
+    of the project, added to whoever has ``email`` (a new user, if nobody has). Flushes.
+
+    A deactivated account is not woken this way (add_user would make it active again, with
+    every role it had): the sponsor's staff restore those.
+    """
+    if project.id not in actor.treasurer_of:
+        raise NotFound("There is no such project.")
+    found = find_user(session, normal_email(email))
+    if found is not None and not found.active:
+        raise BadUser(
+            f"{found.email} cannot be invited here: ask the sponsor's staff, who manage "
+            "that account."
+        )
+    return add_user(session, actor, email=email, role=Role.MEMBER, project=project.slug, name=name)
+
+
+def members_of(session: Session, project: Project) -> list[StaffUser]:
+    """The project's members, by e-mail address."""
+    return list(
+        session.scalars(
+            select(StaffUser)
+            .join(StaffRole, StaffRole.user_id == StaffUser.id)
+            .where(StaffRole.role == Role.MEMBER, StaffRole.project_id == project.id)
+            .order_by(StaffUser.email)
+        )
+    )

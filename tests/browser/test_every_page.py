@@ -282,6 +282,7 @@ def _site(ids: dict[str, Any], admin_id: int) -> Site:
             "/projects/twisted/expenses/new",
             f"/projects/twisted/expenses/{ids['spending']}",
             "/account/payment-details",
+            "/projects/twisted/expenses/members",
         ],
         admin=[
             "/admin/",

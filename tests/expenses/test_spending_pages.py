@@ -252,3 +252,54 @@ def test_a_treasurers_own_request_is_decided_by_the_sponsor_not_by_them(
         found = session.get(SpendingRequest, request_id)
         assert found is not None
         assert found.status is RequestStatus.FILED
+
+
+def test_the_treasurer_invites_a_member_who_gets_a_link_by_mail(app: Flask, rt: Runtime) -> None:
+    from conservancy.mail.models import MailMessage
+    from conservancy.staff.models import StaffUser
+    from conservancy.staff.service import find_user
+
+    treasurer = browser(app, rt, "glyph@twisted.example", (Role.TREASURER, "twisted"))
+    page = "/projects/twisted/expenses/members"
+    shown = treasurer.get(page)
+    invited = treasurer.post(
+        page,
+        data={
+            "csrf_token": hidden(shown, "csrf_token"),
+            "email": "Ada@Example.org",
+            "name": "Ada Lovelace",
+        },
+    )
+    assert invited.status_code == 303
+    listing = treasurer.get(page).text
+    assert "Ada Lovelace (ada@example.org)" in listing
+    assert "sign-in link is on its way" in listing
+    assert "/sign-in/link/" not in listing  # the link goes by mail, never on the page
+    with rt.sessions() as session:
+        ada = find_user(session, "ada@example.org")
+        assert ada is not None
+        assert [(r.role, r.project_id is not None) for r in ada.roles] == [(Role.MEMBER, True)]
+        mailed = session.scalars(
+            select(MailMessage).where(MailMessage.to_address == "ada@example.org")
+        ).one()
+    assert "/sign-in/link/" in mailed.body
+    # A member sees no members page; a deactivated account is not woken by an invitation.
+    member = browser(app, rt, "grace@twisted.example", (Role.MEMBER, "twisted"))
+    assert member.get(page).status_code == 404
+    gone = person(rt, "gone@example.org", Role.AUDITOR)
+    with rt.sessions() as session:
+        user = session.get(StaffUser, gone.id)
+        assert user is not None
+        user.active = False
+        session.commit()
+    refused = treasurer.post(
+        page,
+        data={"csrf_token": hidden(treasurer.get(page), "csrf_token"), "email": "gone@example.org"},
+    )
+    assert refused.status_code == 400
+    assert "ask the sponsor&#39;s staff" in refused.text
+    with rt.sessions() as session:
+        still = find_user(session, "gone@example.org")
+        assert still is not None
+        assert not still.active
+        assert [r.role for r in still.roles] == [Role.AUDITOR]

@@ -818,3 +818,19 @@ RULES += [
         reads(Area.SPENDING, ok=404),
     ),
 ]
+
+# A project's treasurer invites its members (conservancy/web/treasurer/spending.py).
+RULES += [
+    Row(
+        "/projects/<slug>/expenses/members",
+        "GET",
+        "/projects/{twisted}/expenses/members",
+        {**staff_only(404), Who.TREASURER: 200},
+    ),
+    Row(
+        "/projects/<slug>/expenses/members",
+        "POST",
+        "/projects/{twisted}/expenses/members",
+        {**staff_only(404), Who.TREASURER: 400},
+    ),
+]

@@ -19,10 +19,12 @@ from conservancy.expenses import payees
 from conservancy.expenses import requests as spending
 from conservancy.expenses.models import RequestStatus, SpendingRequest
 from conservancy.kernel import clock
-from conservancy.kernel.errors import NotFound
+from conservancy.kernel.errors import DomainError, NotFound
 from conservancy.money import Currency
 from conservancy.projects.models import Project
 from conservancy.projects.service import get_sponsor
+from conservancy.staff import service as staff_service
+from conservancy.staff.models import TokenPurpose
 from conservancy.staff.permissions import (
     Staff,
     can_file_requests,
@@ -39,6 +41,7 @@ from conservancy.web.treasurer.spending_forms import (
     MOST_ROWS,
     TAX_CLASSES,
     DecisionForm,
+    InviteForm,
     PaymentDetailsForm,
     SpendingForm,
 )
@@ -303,4 +306,71 @@ def _details_page(staff: Staff, form: PaymentDetailsForm, saved: bool = False) -
         masked_tin=payees.masked_tin(found) if found is not None else None,
         tax_classes=TAX_CLASSES,
         methods=METHODS,
+    )
+
+
+# -- the project's members: invited by its treasurer --------------------------------------
+
+
+@bp.get("/members")
+@require_roles()
+def members(staff: Staff, slug: str) -> ResponseReturnValue:
+    project = _project(staff, slug)
+    if project.id not in staff.treasurer_of:
+        abort(404)  # the project's treasurers invite; the sponsor's staff use the users page
+    return _members_page(staff, project, InviteForm(formdata=None))
+
+
+@bp.post("/members")
+@require_roles()
+def invite(staff: Staff, slug: str) -> ResponseReturnValue:
+    project = _project(staff, slug)
+    if project.id not in staff.treasurer_of:
+        abort(404)
+    form = InviteForm()
+    if not form.validate_on_submit():
+        return _members_page(staff, project, form), 400
+    session, rt = db(), runtime()
+    try:
+        added = staff_service.invite_member(
+            session, staff, project, email=form.email.data or "", name=form.name.data or None
+        )
+    except DomainError as refused:
+        session.rollback()
+        form.email.errors = [str(refused)]
+        return _members_page(staff, project, form), 400
+    user = added.user
+    if user.password_hash is None:
+        # The link goes by mail only, to the address invited: never shown on this page.
+        link = staff_service.issue_link(
+            session,
+            staff,
+            user,
+            TokenPurpose.INVITE,
+            base_url=rt.settings.base_url,
+            now=clock.now(),
+        )
+        sponsor = get_sponsor(session)
+        staff_service.mail_invitation(
+            session, user, link, sponsor=sponsor.legal_name if sponsor else "our fiscal sponsor"
+        )
+    session.commit()
+    rt.jobs.enqueue(Job.DELIVER)
+    said = (
+        f"{user.email} may now file {project.name}'s spending requests"
+        if added.role_added
+        else f"{user.email} was a member already"
+    )
+    mailed = "; a sign-in link is on its way to them" if user.password_hash is None else ""
+    flash(f"{said}{mailed}.")
+    return redirect(url_for(".members", slug=project.slug), code=303)
+
+
+def _members_page(staff: Staff, project: Project, form: InviteForm) -> str:
+    return _page(
+        "treasurer/spending/members.html",
+        project,
+        staff=staff,
+        form=form,
+        members=staff_service.members_of(db(), project),
     )

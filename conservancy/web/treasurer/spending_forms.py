@@ -184,3 +184,8 @@ class PaymentRunForm(PlainTextForm):
 class PaidForm(PlainTextForm):
     paid_on = StringField("Paid on", filters=[_strip])
     first_cheque = StringField("First cheque's number", filters=[_strip])
+
+
+class InviteForm(PlainTextForm):
+    email = StringField("E-mail address", filters=[_strip])
+    name = StringField("Name", filters=[_strip])
