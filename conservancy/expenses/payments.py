@@ -39,7 +39,7 @@ from conservancy.kernel import clock
 from conservancy.ledger import accounts
 from conservancy.ledger.entries import Posting, Transaction
 from conservancy.ledger.outbox import record
-from conservancy.money import Currency
+from conservancy.money import Currency, Money
 from conservancy.projects.service import get_sponsor
 from conservancy.staff import audit
 from conservancy.staff.permissions import Area, Staff, can_change
@@ -242,6 +242,33 @@ def ach_file(
             )
         )
     return nacha.ach_file(originator, credits, created_at=created_at, effective_on=effective_on)
+
+
+def wire_instructions(session: Session, run: PaymentRun, *, keys: PayeeKeys) -> str:
+    """The run's wires as the bookkeeper enters them at the bank: for each payee, the amount,
+    their legal name and address, their bank's routing number and their whole account
+    number, and the reference to quote (the request numbers)."""
+    if run.method is not PayMethod.WIRE:
+        raise RequestRefused([Problem("run", f"{run.number} is not paid by wire.")])
+    blocks = [f"{run.number}: wires to send"]
+    for requester_id, requests in _by_requester(run).items():
+        details = details_of(session, requester_id)
+        assert details is not None  # checked when the run was prepared
+        amount = sum(r.total_minor for r in requests)
+        account = keys.open(details.account_sealed) if details.account_sealed else "(none on file)"
+        blocks.append(
+            "\n".join(
+                [
+                    f"Amount: {Money.from_minor(amount, Currency.USD).format()} USD",
+                    f"Beneficiary: {details.legal_name}",
+                    *(f"  {line}" for line in details.address.splitlines()),
+                    f"Routing number (ABA): {details.routing_number or '(none on file)'}",
+                    f"Account number: {account}",
+                    f"Reference: {', '.join(r.number for r in requests)}",
+                ]
+            )
+        )
+    return "\n\n".join(blocks) + "\n"
 
 
 def register_csv(session: Session, run: PaymentRun) -> str:

@@ -59,6 +59,7 @@ NOT_PAGES = {
     "staff_spending.receipt": "a spending request's receipt file",
     "staff_spending.ach": "a payment run's ACH file",
     "staff_spending.register": "a payment run's CSV",
+    "staff_spending.wires": "a payment run's wire instructions, text",
     "api.button": "an SVG image",
     "api.summary": "JSON",
     "public.healthz": "JSON",

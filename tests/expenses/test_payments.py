@@ -251,7 +251,18 @@ def test_cheques_are_numbered_in_the_register_and_wires_listed(
     assert register[2].split(",")[:4] == [f"RUN-{cheques}", "cheque", "1042", f"REQ-{two}"]
     assert "Grace B. Hopper" in register[1]
     assert "ending 6789" in wire_sheet
-    assert "3456789" not in wire_sheet.replace("ending 6789", "")
+    assert "000123456789" not in wire_sheet  # the list shows the last four digits only
+    with rt.sessions() as session:
+        wire_run = session.get(PaymentRun, wires)
+        assert wire_run is not None
+        instructions = payments.wire_instructions(
+            session, wire_run, keys=payees.PayeeKeys.of(rt.settings)
+        )
+    assert "Amount: $300.00 USD" in instructions
+    assert "Beneficiary: Hopper LLC" in instructions
+    assert "Routing number (ABA): 021000021" in instructions
+    assert "Account number: 000123456789" in instructions  # the bank needs it whole
+    assert f"Reference: REQ-{wired}" in instructions
     assert_books_clean(rt)
 
 

@@ -812,6 +812,12 @@ RULES += [
         changes(Area.SPENDING, ok=404),
     ),
     Row(
+        "/admin/spending/runs/<int:run_id>/wires.txt",
+        "GET",
+        "/admin/spending/runs/999999/wires.txt",
+        changes(Area.SPENDING, ok=404),
+    ),
+    Row(
         "/admin/spending/runs/<int:run_id>/register.csv",
         "GET",
         "/admin/spending/runs/999999/register.csv",

@@ -286,6 +286,19 @@ def ach(staff: Staff, run_id: int) -> ResponseReturnValue:
     return _download(text, "text/plain", f"{run.number}-ach.txt")
 
 
+@bp.get("/runs/<int:run_id>/wires.txt")
+@require_area(Area.SPENDING, change=True)  # whole account numbers, as for the ACH file
+def wires(staff: Staff, run_id: int) -> ResponseReturnValue:
+    run = _run(run_id)
+    if run.method is not PayMethod.WIRE:
+        abort(404)
+    session, rt = db(), runtime()
+    text = payments.wire_instructions(session, run, keys=payees.PayeeKeys.of(rt.settings))
+    audit.record(session, staff, "payment-run.wire-instructions", ("payment_run", run.id))
+    session.commit()
+    return _download(text, "text/plain", f"{run.number}-wires.txt")
+
+
 @bp.get("/runs/<int:run_id>/register.csv")
 @require_area(Area.SPENDING)
 def register(staff: Staff, run_id: int) -> ResponseReturnValue:
