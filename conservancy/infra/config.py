@@ -286,31 +286,33 @@ class Settings:
         """The keys that seal TOTP secrets, newest first. Production requires
         CONSERVANCY_TOTP_KEYS; demo and test derive one from the session key (the
         instance's own unless CONSERVANCY_SECRET_KEY is set), kept nowhere else."""
-        if self.totp_keys:
-            return self.totp_keys
-        if self.env is Environment.PRODUCTION:
-            raise SettingsError(
-                "CONSERVANCY_TOTP_KEYS is required: it seals staff two-factor secrets "
-                "(make one with 'conservancy user new-totp-key')"
-            )
-        derived = hmac.new(
-            self.web_secret_key().encode(), b"conservancy totp key", hashlib.sha256
-        ).digest()
-        return (base64.urlsafe_b64encode(derived).decode("ascii"),)
+        return self._sealing_keys(
+            self.totp_keys, "CONSERVANCY_TOTP_KEYS", "staff two-factor secrets", b"totp"
+        )
 
     def payee_key_list(self) -> tuple[str, ...]:
         """The keys that seal payees' tax ids and bank accounts, newest first. Production
         asks for CONSERVANCY_PAYEE_KEYS when the first payee saves their details; demo and
         test derive one from the session key, as for TOTP secrets."""
-        if self.payee_keys:
-            return self.payee_keys
+        return self._sealing_keys(
+            self.payee_keys,
+            "CONSERVANCY_PAYEE_KEYS",
+            "payees' tax ids and bank accounts",
+            b"payee",
+        )
+
+    def _sealing_keys(
+        self, keys: tuple[str, ...], variable: str, what: str, purpose: bytes
+    ) -> tuple[str, ...]:
+        if keys:
+            return keys
         if self.env is Environment.PRODUCTION:
             raise SettingsError(
-                "CONSERVANCY_PAYEE_KEYS is required: it seals payees' tax ids and bank "
-                "accounts (make one with 'conservancy user new-totp-key')"
+                f"{variable} is required: it seals {what} "
+                "(make one with 'conservancy user new-totp-key')"
             )
         derived = hmac.new(
-            self.web_secret_key().encode(), b"conservancy payee key", hashlib.sha256
+            self.web_secret_key().encode(), b"conservancy " + purpose + b" key", hashlib.sha256
         ).digest()
         return (base64.urlsafe_b64encode(derived).decode("ascii"),)
 

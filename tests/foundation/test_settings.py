@@ -351,3 +351,19 @@ def test_the_demo_reaches_its_stand_in_with_nothing_but_the_mode_set() -> None:
         settings = Settings.from_env(env)
         assert settings.stripe_secret_key is None
         assert settings.stripe_api_base is None
+
+
+def test_payee_keys_are_asked_for_in_production_and_derived_in_demo_and_test() -> None:
+    production = Settings.from_env({"CONSERVANCY_SECRET_KEY": "x" * 32})
+    with pytest.raises(SettingsError, match="CONSERVANCY_PAYEE_KEYS is required") as caught:
+        production.payee_key_list()
+    assert "\n" not in str(caught.value)
+    demo = Settings.from_env({"CONSERVANCY_ENV": "demo", "CONSERVANCY_SECRET_KEY": "x" * 32})
+    derived = demo.payee_key_list()
+    assert derived != demo.totp_key_list()  # a key of its own, not the TOTP secrets'
+    assert len(derived) == 1
+    assert len(derived[0]) == 44
+    key = "A" * 43 + "="
+    assert Settings.from_env({"CONSERVANCY_PAYEE_KEYS": key}).payee_key_list() == (key,)
+    with pytest.raises(SettingsError, match="CONSERVANCY_PAYEE_KEYS: key 1 of 1 is not a key"):
+        Settings.from_env({"CONSERVANCY_PAYEE_KEYS": "short"})
