@@ -89,3 +89,20 @@ def rotate_totp_key() -> None:
         f"sealed {done.resealed} two-factor secrets with the newest key; "
         f"{done.sealed_already} were already"
     )
+
+
+@user.command("rotate-payee-key")
+def rotate_payee_key() -> None:
+    """Seal every payee's TIN and bank account number with the first key of
+    CONSERVANCY_PAYEE_KEYS. Run it after putting a new key first ("new,old"); then the old
+    key may go."""
+    from conservancy.expenses.payees import PayeeKeys, reseal_all
+
+    with open_runtime() as rt:
+        if not inspect(rt.engine).has_table("payment_details"):
+            raise click.ClickException("the database has no tables yet: run 'conservancy init'")
+        keys = PayeeKeys.of(rt.settings)
+        with rt.sessions() as session:
+            resealed, current = reseal_all(session, keys)
+            session.commit()
+    click.echo(f"sealed {resealed} payee numbers with the newest key; {current} were already")

@@ -37,6 +37,7 @@ class PayeeKeys:
     """Seals and opens payees' numbers; the first key seals, any of them opens."""
 
     def __init__(self, keys: tuple[str, ...]) -> None:
+        self._newest = Fernet(keys[0])
         self._all = MultiFernet([Fernet(k) for k in keys])
 
     @classmethod
@@ -54,6 +55,14 @@ class PayeeKeys:
                 "CONSERVANCY_PAYEE_KEYS opens no stored payee number: was a key removed?"
             ) from None
 
+    def is_current(self, sealed: str) -> bool:
+        """Whether ``sealed`` is sealed with the newest key already."""
+        try:
+            self._newest.decrypt(sealed.encode("ascii"))
+        except InvalidToken:
+            return False
+        return True
+
 
 @dataclass(frozen=True)
 class DetailsAsked:
@@ -67,6 +76,28 @@ class DetailsAsked:
     account_number: str = ""  # blank keeps the one on file
     account_type: str = "checking"
     certified: bool = False
+
+
+def reseal_all(session: Session, keys: PayeeKeys) -> tuple[int, int]:
+    """Seal every stored TIN and account number with the newest key; flushes. Returns how
+    many numbers were sealed anew and how many were already. Raises SettingsError, changing
+    nothing, when a number opens with no key."""
+    resealed = current = 0
+    rows = session.scalars(
+        select(PaymentDetails).order_by(PaymentDetails.id).with_for_update()
+    ).all()
+    for row in rows:
+        for field in ("tin_sealed", "account_sealed"):
+            sealed = getattr(row, field)
+            if sealed is None:
+                continue
+            if keys.is_current(sealed):
+                current += 1
+            else:
+                setattr(row, field, keys.seal(keys.open(sealed)))
+                resealed += 1
+    session.flush()
+    return resealed, current
 
 
 def details_of(session: Session, user_id: int) -> PaymentDetails | None:

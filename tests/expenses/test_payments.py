@@ -286,3 +286,41 @@ def test_a_run_refuses_what_it_cannot_pay_naming_each_request(
     with pytest.raises(spending.RequestRefused, match="not approved and waiting"):
         prepare(rt, staff["bookkeeper"], PayMethod.CHEQUE, [by_cheque])  # in a run already
     assert run_id > 0
+
+
+def test_rotating_the_payee_key_reseals_every_number_and_the_old_key_can_go(
+    rt: Runtime, staff: dict[str, Staff]
+) -> None:
+    import subprocess
+
+    from cryptography.fernet import Fernet
+
+    from tests.environment import settings_env
+    from tests.foundation.test_cli import CONSERVANCY
+
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    with rt.sessions() as session:
+        payees.save_details(
+            session, staff["grace"], details(), keys=payees.PayeeKeys((old,)), today=TODAY
+        )
+        session.commit()
+
+    def rotate() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(CONSERVANCY), "user", "rotate-payee-key"],
+            env={**settings_env(rt.settings), "CONSERVANCY_PAYEE_KEYS": f"{new},{old}"},
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
+
+    first = rotate()
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == "sealed 2 payee numbers with the newest key; 0 were already\n"
+    assert rotate().stdout == "sealed 0 payee numbers with the newest key; 2 were already\n"
+    with rt.sessions() as session:
+        row = session.scalars(select(PaymentDetails)).one()
+        newest = payees.PayeeKeys((new,))  # the old key gone
+        assert newest.open(row.tin_sealed) == "123456789"
+        assert newest.open(row.account_sealed or "") == "000123456789"
