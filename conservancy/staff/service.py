@@ -460,3 +460,17 @@ def members_of(session: Session, project: Project) -> list[StaffUser]:
             .order_by(StaffUser.email)
         )
     )
+
+
+def remove_member(session: Session, actor: Staff, project: Project, user_id: int) -> StaffUser:
+    """A project's treasurer takes the member role of the project from a user (who keeps
+    any other role); their requests stay, and are decided and paid as before. Flushes."""
+    if project.id not in actor.treasurer_of:
+        raise NotFound("There is no such project.")
+    user = get_user(session, user_id)
+    role = next(
+        (r for r in user.roles if r.role is Role.MEMBER and r.project_id == project.id), None
+    )
+    if role is None:
+        raise NotFound("That user is no member of this project.")
+    return remove_role(session, actor, user_id, role.id)

@@ -283,6 +283,18 @@ def test_the_treasurer_invites_a_member_who_gets_a_link_by_mail(app: Flask, rt: 
             select(MailMessage).where(MailMessage.to_address == "ada@example.org")
         ).one()
     assert "/sign-in/link/" in mailed.body
+    # Removed, Ada keeps her account but not the role; the form is the page's own.
+    listing_page = treasurer.get(page)
+    removed = treasurer.post(
+        f"{page}/{ada.id}/remove", data={"csrf_token": hidden(listing_page, "csrf_token")}
+    )
+    assert removed.status_code == 303
+    assert "ada@example.org is no longer a member of Twisted" in treasurer.get(page).text
+    with rt.sessions() as session:
+        still = find_user(session, "ada@example.org")
+        assert still is not None
+        assert still.roles == []
+    assert treasurer.post(f"{page}/{ada.id}/remove", data={}).status_code == 400  # no token
     # A member sees no members page; a deactivated account is not woken by an invitation.
     member = browser(app, rt, "grace@twisted.example", (Role.MEMBER, "twisted"))
     assert member.get(page).status_code == 404

@@ -698,7 +698,7 @@ def _spending_request(rt: Runtime) -> Mapping[str, object]:
             tz=rt.settings.timezone,
         )
         session.commit()
-        return {"request_id": made.id}
+        return {"request_id": made.id, "member_id": added.user.id}
 
 
 SETUPS.append(_spending_request)
@@ -838,5 +838,16 @@ RULES += [
         "POST",
         "/projects/{twisted}/expenses/members",
         {**staff_only(404), Who.TREASURER: 400},
+    ),
+]
+
+RULES += [
+    # The project's treasurer takes the role from its member (the other rows do not need it).
+    Row(
+        "/projects/<slug>/expenses/members/<int:user_id>/remove",
+        "POST",
+        "/projects/{twisted}/expenses/members/{member_id}/remove",
+        {**staff_only(404), Who.TREASURER: 303},
+        order=1,
     ),
 ]

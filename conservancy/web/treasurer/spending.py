@@ -43,6 +43,7 @@ from conservancy.web.treasurer.spending_forms import (
     DecisionForm,
     InviteForm,
     PaymentDetailsForm,
+    RemoveForm,
     SpendingForm,
 )
 
@@ -363,6 +364,24 @@ def invite(staff: Staff, slug: str) -> ResponseReturnValue:
     )
     mailed = "; a sign-in link is on its way to them" if user.password_hash is None else ""
     flash(f"{said}{mailed}.")
+    return redirect(url_for(".members", slug=project.slug), code=303)
+
+
+@bp.post("/members/<int:user_id>/remove")
+@require_roles()
+def remove_member(staff: Staff, slug: str, user_id: int) -> ResponseReturnValue:
+    project = _project(staff, slug)
+    if project.id not in staff.treasurer_of:
+        abort(404)
+    if not RemoveForm().validate_on_submit():
+        abort(400, "This form has expired. Please go back, reload the page and try again.")
+    session = db()
+    try:
+        user = staff_service.remove_member(session, staff, project, user_id)
+    except NotFound:
+        abort(404)
+    session.commit()
+    flash(f"{user.email} is no longer a member of {project.name}; their requests stay.")
     return redirect(url_for(".members", slug=project.slug), code=303)
 
 

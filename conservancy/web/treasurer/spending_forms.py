@@ -189,3 +189,7 @@ class PaidForm(PlainTextForm):
 class InviteForm(PlainTextForm):
     email = StringField("E-mail address", filters=[_strip])
     name = StringField("Name", filters=[_strip])
+
+
+class RemoveForm(PlainTextForm):
+    """Removing a member: nothing but the CSRF token."""
