@@ -39,11 +39,10 @@ from conservancy.expenses.models import (
     SpendingRequest,
 )
 from conservancy.expenses.service import (
-    INVOICE_KINDS,
-    INVOICE_LIMIT,
     ExpenseRefused,
-    _available,
+    available,
     check_category,
+    check_invoice,
 )
 from conservancy.infra.config import SpendingPolicy
 from conservancy.kernel import clock, uploads
@@ -279,9 +278,10 @@ def _line_problems(
         )
     kind = None
     if line.receipt:
-        kind, problem = _receipt_kind(line.receipt)
-        if problem:
-            problems.append(Problem("receipt", problem, n))
+        try:
+            kind = check_invoice(line.receipt, "receipt")  # the rules of staff's invoices
+        except ExpenseRefused as refused:
+            problems.append(Problem("receipt", str(refused), n))
     elif needs_receipt(line, policy):
         why = (
             "lodging needs its receipt, whatever it cost"
@@ -290,19 +290,6 @@ def _line_problems(
         )
         problems.append(Problem("receipt", f"Attach the receipt: {why}.", n))
     return problems, kind
-
-
-def _receipt_kind(data: bytes) -> tuple[uploads.Kind | None, str | None]:
-    if len(data) > INVOICE_LIMIT:
-        return None, "A receipt is at most 10 MB."
-    kind = uploads.sniff(data)
-    if kind not in INVOICE_KINDS:
-        return None, "This file is not a PDF, PNG or JPEG, whatever its name says."
-    if kind is uploads.PDF and not uploads.pdf_complete(data):
-        return None, "This PDF is cut off: upload the whole file."
-    if kind is not uploads.PDF and uploads.image_size(data, kind) is None:
-        return None, f"This {kind.name} image cannot be read."
-    return kind, None
 
 
 # -- deciding -----------------------------------------------------------------------------
@@ -386,13 +373,13 @@ def approve(
     project = request.project
     session.refresh(project, with_for_update=True)  # one commitment of a fund at a time
     currency = Currency(request.currency)
-    available = _available(session, books, request.fund, currency)
-    if request.total > available:
+    left = available(session, books, request.fund, currency)
+    if request.total > left:
         raise RequestRefused(
             [
                 Problem(
                     "decision",
-                    f"The {project.name} fund holds {available.format()}, counting what is "
+                    f"The {project.name} fund holds {left.format()}, counting what is "
                     f"approved and not yet paid; it cannot commit {request.total.format()}.",
                 )
             ]
@@ -564,7 +551,14 @@ def awaiting_sponsor(session: Session) -> list[SpendingRequest]:
         .options(selectinload(SpendingRequest.project), selectinload(SpendingRequest.lines))
         .order_by(SpendingRequest.id)
     )
-    return [r for r in candidates if sponsor_may_decide(r, treasurer_ids(session, r.project_id))]
+    treasurers: dict[int, frozenset[int]] = {}  # by project: asked once each
+    waiting = []
+    for request in candidates:
+        if request.project_id not in treasurers:
+            treasurers[request.project_id] = treasurer_ids(session, request.project_id)
+        if sponsor_may_decide(request, treasurers[request.project_id]):
+            waiting.append(request)
+    return waiting
 
 
 def committed(session: Session, project: Project) -> Money:
@@ -610,7 +604,7 @@ def _state(request: SpendingRequest) -> dict[str, object]:
     """What the audit log keeps of a request: no file contents, no bank details."""
     return {
         "number": request.number,
-        "project": request.fund,
+        "fund": request.fund,
         "status": request.status.value,
         "kind": request.kind.value,
         "payee": request.payee,

@@ -90,21 +90,22 @@ def check_category(text: str) -> str:
     return category
 
 
-def check_invoice(data: bytes) -> uploads.Kind:
-    """The invoice's kind, by its bytes; ExpenseRefused if it is not one we keep."""
+def check_invoice(data: bytes, field: str = "invoice") -> uploads.Kind:
+    """The invoice's kind, by its bytes; ExpenseRefused if it is not one we keep. A
+    spending request's receipt (``field="receipt"``) is held to the same rules."""
     if not data:
-        raise ExpenseRefused("Attach the invoice: a PDF, PNG or JPEG file.", "invoice")
+        raise ExpenseRefused(f"Attach the {field}: a PDF, PNG or JPEG file.", field)
     if len(data) > INVOICE_LIMIT:
-        raise ExpenseRefused("An invoice is at most 10 MB.", "invoice")
+        raise ExpenseRefused(
+            f"A{'n' if field == 'invoice' else ''} {field} is at most 10 MB.", field
+        )
     kind = uploads.sniff(data)
     if kind not in INVOICE_KINDS:
-        raise ExpenseRefused(
-            "This file is not a PDF, PNG or JPEG, whatever its name says.", "invoice"
-        )
+        raise ExpenseRefused("This file is not a PDF, PNG or JPEG, whatever its name says.", field)
     if kind is uploads.PDF and not uploads.pdf_complete(data):
-        raise ExpenseRefused("This PDF is cut off: upload the whole file.", "invoice")
+        raise ExpenseRefused("This PDF is cut off: upload the whole file.", field)
     if kind is not uploads.PDF and uploads.image_size(data, kind) is None:
-        raise ExpenseRefused(f"This {kind.name} image cannot be read.", "invoice")
+        raise ExpenseRefused(f"This {kind.name} image cannot be read.", field)
     return kind
 
 
@@ -162,10 +163,10 @@ def record_expense(
             f"Choose one of {', '.join(accounts.FUNCTIONS)} (Form 990 Part IX).", "function"
         )
     kind = check_invoice(request.invoice)
-    available = _available(session, books, project.fund, currency)
-    if amount > available:
+    left = available(session, books, project.fund, currency)
+    if amount > left:
         raise ExpenseRefused(
-            f"The {project.name} fund holds {available.format()}; it cannot pay {amount.format()}.",
+            f"The {project.name} fund holds {left.format()}; it cannot pay {amount.format()}.",
             "amount",
         )
     digest = hashlib.sha256(request.invoice).hexdigest()
@@ -227,7 +228,7 @@ def record_expense(
     return expense
 
 
-def _available(session: Session, books: Books, fund: str, currency: Currency) -> Money:
+def available(session: Session, books: Books, fund: str, currency: Currency) -> Money:
     """The fund's balance: the books' snapshot, plus entries recorded and not yet posted.
 
     The outbox is read first: an entry posted in between is then counted twice

@@ -232,7 +232,7 @@ class Settings:
             stock=_stock(get),
             redis_url=_redis_url(get("REDIS_URL")),
             proxy_hops=_whole(get, "PROXY_HOPS", 0, 0, 5, "proxies"),
-            totp_keys=_totp_keys(get("TOTP_KEYS")),
+            totp_keys=_fernet_keys(get("TOTP_KEYS"), "CONSERVANCY_TOTP_KEYS"),
             payee_keys=_fernet_keys(get("PAYEE_KEYS"), "CONSERVANCY_PAYEE_KEYS"),
             schedule_b_rule=_parse(
                 ScheduleBRule, get("SCHEDULE_B_RULE") or "general", "CONSERVANCY_SCHEDULE_B_RULE"
@@ -382,10 +382,6 @@ def instance_key(folder: Path) -> str:
         finally:
             Path(tmp).unlink()
     raise SettingsError(f"{path} cannot be made")  # pragma: no cover - removed under us
-
-
-def _totp_keys(value: str | None) -> tuple[str, ...]:
-    return _fernet_keys(value, "CONSERVANCY_TOTP_KEYS")
 
 
 def _fernet_keys(value: str | None, name: str) -> tuple[str, ...]:

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from flask import Response, abort, send_file
 
+from conservancy.expenses.models import SpendingRequest
+
 
 def send_upload(path: Path, mimetype: str, name: str) -> Response:
     """``path`` as an attachment named ``name``; 404 when the file is gone."""
@@ -17,3 +19,12 @@ def send_upload(path: Path, mimetype: str, name: str) -> Response:
     answer.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
     answer.headers["Cache-Control"] = "no-store"
     return answer
+
+
+def send_line_receipt(receipts_dir: Path, found: SpendingRequest, position: int) -> Response:
+    """The receipt of a spending request's line ``position``; 404 when it has none."""
+    line = next((ln for ln in found.lines if ln.position == position), None)
+    if line is None or line.receipt_path is None or line.receipt_type is None:
+        abort(404)
+    path = receipts_dir / line.receipt_path
+    return send_upload(path, line.receipt_type, f"{found.number}-line-{position}{path.suffix}")

@@ -285,7 +285,11 @@ def test_a_run_refuses_what_it_cannot_pay_naming_each_request(
     run_id = prepare(rt, staff["bookkeeper"], PayMethod.CHEQUE, [by_cheque])
     with pytest.raises(spending.RequestRefused, match="not approved and waiting"):
         prepare(rt, staff["bookkeeper"], PayMethod.CHEQUE, [by_cheque])  # in a run already
-    assert run_id > 0
+    with rt.sessions() as session:
+        run = session.get(PaymentRun, run_id)
+        assert run is not None
+        assert [r.id for r in run.requests] == [by_cheque]  # the refused runs left nothing
+        assert [r.id for r in payments.due(session)] == [no_details]
 
 
 def test_rotating_the_payee_key_reseals_every_number_and_the_old_key_can_go(

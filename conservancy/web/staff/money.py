@@ -70,6 +70,7 @@ from conservancy.receipts.models import Receipt
 from conservancy.staff.permissions import Area, Staff, can_change
 from conservancy.web.auth import current_user, require_area
 from conservancy.web.context import db, never_cached, runtime
+from conservancy.web.downloads import send_upload
 from conservancy.web.forms import sent_before
 from conservancy.web.staff.admin import SECTIONS, Section
 from conservancy.web.staff.money_forms import (
@@ -348,18 +349,7 @@ def invoice(staff: Staff, expense_id: int) -> ResponseReturnValue:
 def send_invoice(found: Expense) -> ResponseReturnValue:
     """The invoice as a download of the type its bytes said, never shown inline."""
     path = invoice_file(runtime().settings.receipts_dir, found)
-    if not path.is_file():
-        abort(404)
-    answer = send_file(
-        path,
-        mimetype=found.invoice_type,
-        as_attachment=True,
-        download_name=f"{found.ref}-invoice{path.suffix}",
-    )
-    answer.headers["X-Content-Type-Options"] = "nosniff"
-    answer.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    answer.headers["Cache-Control"] = "no-store"
-    return answer
+    return send_upload(path, found.invoice_type, f"{found.ref}-invoice{path.suffix}")
 
 
 # -- projects ------------------------------------------------------------------------------------

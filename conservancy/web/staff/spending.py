@@ -28,9 +28,14 @@ from conservancy.staff import audit
 from conservancy.staff.permissions import Area, Staff, can_change
 from conservancy.web.auth import current_user, require_area
 from conservancy.web.context import db, never_cached, runtime
-from conservancy.web.downloads import send_upload
+from conservancy.web.downloads import send_line_receipt
 from conservancy.web.staff.admin import SECTIONS, Section
-from conservancy.web.treasurer.spending_forms import DecisionForm, PaidForm, PaymentRunForm
+from conservancy.web.treasurer.spending_forms import (
+    DecisionForm,
+    PaidForm,
+    PaymentRunForm,
+    show_problems,
+)
 
 bp = Blueprint("staff_spending", __name__, url_prefix="/admin/spending")
 bp.after_request(never_cached)
@@ -118,9 +123,8 @@ def decide(staff: Staff, request_id: int) -> ResponseReturnValue:
         return _request_page(staff, found, form, str(refused)), 403
     except spending.RequestRefused as refused:
         session.rollback()
-        general = [p.message for p in refused.problems if p.field != "comment"]
-        form.comment.errors = [p.message for p in refused.problems if p.field == "comment"]
-        return _request_page(staff, found, form, " ".join(general) or None), 400
+        refusal = show_problems(form, refused.problems, ("comment",))
+        return _request_page(staff, found, form, refusal), 400
     session.commit()
     if found.status is RequestStatus.APPROVED:
         rt.jobs.enqueue(Job.POST_LEDGER)
@@ -136,12 +140,7 @@ def decide(staff: Staff, request_id: int) -> ResponseReturnValue:
 @bp.get("/<int:request_id>/receipts/<int:position>")
 @require_area(Area.SPENDING)
 def receipt(staff: Staff, request_id: int, position: int) -> ResponseReturnValue:
-    found = _request(request_id)
-    line = next((ln for ln in found.lines if ln.position == position), None)
-    if line is None or line.receipt_path is None or line.receipt_type is None:
-        abort(404)
-    path = runtime().settings.receipts_dir / line.receipt_path
-    return send_upload(path, line.receipt_type, f"{found.number}-line-{position}{path.suffix}")
+    return send_line_receipt(runtime().settings.receipts_dir, _request(request_id), position)
 
 
 def _request(request_id: int) -> SpendingRequest:
@@ -194,7 +193,7 @@ def prepare(staff: Staff) -> ResponseReturnValue:
         run = payments.prepare_run(session, staff, PayMethod(form.method.data), ids)
     except spending.RequestRefused as refused:
         session.rollback()
-        return _payments_page(staff, form, " ".join(p.message for p in refused.problems)), 400
+        return _payments_page(staff, form, show_problems(form, refused.problems, ())), 400
     session.commit()
     flash(f"{run.number} is prepared: pay it at the bank, then mark it paid here.")
     return redirect(url_for(".run_page", run_id=run.id), code=303)
@@ -249,12 +248,8 @@ def mark_paid(staff: Staff, run_id: int) -> ResponseReturnValue:
         )
     except spending.RequestRefused as refused:
         session.rollback()
-        for problem in refused.problems:
-            field = getattr(form, problem.field, None)
-            if field is not None:
-                field.errors = [*field.errors, problem.message]
-        general = [p.message for p in refused.problems if not hasattr(form, p.field)]
-        return _run_page(staff, _run(run_id), form, " ".join(general) or None), 400
+        refusal = show_problems(form, refused.problems, ("paid_on", "first_cheque"))
+        return _run_page(staff, _run(run_id), form, refusal), 400
     session.commit()
     rt.jobs.enqueue(Job.POST_LEDGER)
     rt.jobs.enqueue(Job.DELIVER)

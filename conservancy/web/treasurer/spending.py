@@ -34,7 +34,7 @@ from conservancy.staff.permissions import (
 from conservancy.web.auth import require_roles
 from conservancy.web.branding import brand
 from conservancy.web.context import db, never_cached, runtime
-from conservancy.web.downloads import send_upload
+from conservancy.web.downloads import send_line_receipt
 from conservancy.web.treasurer.spending_forms import (
     KINDS,
     METHODS,
@@ -45,6 +45,7 @@ from conservancy.web.treasurer.spending_forms import (
     PaymentDetailsForm,
     RemoveForm,
     SpendingForm,
+    show_problems,
 )
 
 bp = Blueprint("spending", __name__, url_prefix="/projects/<slug>/expenses")
@@ -219,9 +220,8 @@ def decide(staff: Staff, slug: str, request_id: int) -> ResponseReturnValue:
         return _request_page(staff, project, found, form, str(refused)), 403
     except spending.RequestRefused as refused:
         session.rollback()
-        general = [p.message for p in refused.problems if p.field != "comment"]
-        form.comment.errors = [p.message for p in refused.problems if p.field == "comment"]
-        return _request_page(staff, project, found, form, " ".join(general) or None), 400
+        refusal = show_problems(form, refused.problems, ("comment",))
+        return _request_page(staff, project, found, form, refusal), 400
     session.commit()
     runtime().jobs.enqueue(Job.DELIVER)
     flash(f"{found.number} is {found.status.value}. The requester hears of it by e-mail.")
@@ -232,16 +232,8 @@ def decide(staff: Staff, slug: str, request_id: int) -> ResponseReturnValue:
 @require_roles()
 def receipt(staff: Staff, slug: str, request_id: int, position: int) -> ResponseReturnValue:
     project = _project(staff, slug)
-    return send_receipt(_request(staff, project, request_id), position)
-
-
-def send_receipt(found: SpendingRequest, position: int) -> ResponseReturnValue:
-    """A line's receipt as a download of the type its bytes said."""
-    line = next((ln for ln in found.lines if ln.position == position), None)
-    if line is None or line.receipt_path is None or line.receipt_type is None:
-        abort(404)
-    path = runtime().settings.receipts_dir / line.receipt_path
-    return send_upload(path, line.receipt_type, f"{found.number}-line-{position}{path.suffix}")
+    found = _request(staff, project, request_id)
+    return send_line_receipt(runtime().settings.receipts_dir, found, position)
 
 
 def _request(staff: Staff, project: Project, request_id: int) -> SpendingRequest:
@@ -284,7 +276,7 @@ def save_payment_details(staff: Staff) -> ResponseReturnValue:
         )
     except spending.RequestRefused as refused:
         session.rollback()
-        form.show(refused.problems)
+        show_problems(form, refused.problems, tuple(form._fields))  # each has its field
         return _details_page(staff, form), 400
     session.commit()
     flash("Your payment details and W-9 are saved.")

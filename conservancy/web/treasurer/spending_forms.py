@@ -170,11 +170,18 @@ class PaymentDetailsForm(PlainTextForm):
             certified=self.certified.data == "y",
         )
 
-    def show(self, problems: list[Problem]) -> None:
-        for problem in problems:
-            field = getattr(self, problem.field, None)
-            if field is not None:
-                field.errors = [*field.errors, problem.message]
+
+def show_problems(form: Any, problems: list[Problem], fields: tuple[str, ...]) -> str | None:
+    """Put each of ``problems`` about one of ``fields`` by that field of ``form``; the rest
+    together, for the box above the form (None if there is none)."""
+    general = []
+    for problem in problems:
+        if problem.field in fields:
+            field = form[problem.field]
+            field.errors = [*field.errors, problem.message]
+        else:
+            general.append(problem.message)
+    return " ".join(general) or None
 
 
 class PaymentRunForm(PlainTextForm):
