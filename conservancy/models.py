@@ -1,6 +1,7 @@
 """Every mapped class, imported once so that Base.metadata knows the whole schema
 (Alembic's ``check`` and autogenerate compare against it)."""
 
+from conservancy.bank.models import BankLine, BankMatch, BankStatement
 from conservancy.donations.models import (
     Dispute,
     Donation,
@@ -47,6 +48,9 @@ from conservancy.staff.models import (
 __all__ = [
     "AnnualStatement",
     "AuditEntry",
+    "BankLine",
+    "BankMatch",
+    "BankStatement",
     "Base",
     "Campaign",
     "CheckoutAttempt",

@@ -58,6 +58,7 @@ def commands() -> click.Group:
     """The ``conservancy`` group with every command added (each module imported here, on
     first use, rather than when the package is)."""
     from conservancy.cli import (
+        bank,
         ledger,
         projects,
         receipts,
@@ -77,6 +78,7 @@ def commands() -> click.Group:
         projects.project,
         ledger.ledger,
         stripe_commands.stripe,
+        bank.bank,
         receipts.receipts,
         statement,
         report,

@@ -9,7 +9,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import os
+import re
 import secrets
 import tempfile
 from collections.abc import Callable, Mapping
@@ -118,6 +120,27 @@ class SpendingPolicy:
 
 
 @dataclass(frozen=True)
+class BankAccount:
+    """One bank account whose statements are imported (CONSERVANCY_BANK_ACCOUNTS).
+
+    ``number``: the bank's account number or IBAN; a statement that names another is
+    refused (unset: the number of the first statement imported is held to). ``csv``:
+    the bank's CSV column map, as given (``bank.formats.CsvMap`` reads and checks it).
+    """
+
+    account: str  # Assets:Bank:<Name>
+    currency: Currency = Currency.USD
+    number: str | None = None
+    csv: Mapping[str, object] | None = None
+
+
+# CONSERVANCY_BANK_ACCOUNTS unset: the sponsor's one bank account, numbers learnt.
+DEFAULT_BANK_ACCOUNTS = (BankAccount("Assets:Bank:Checking"),)
+_BANK_ACCOUNT = re.compile(r"^Assets:Bank:[A-Z][A-Za-z0-9-]{0,62}$")
+_BANK_KEYS = frozenset({"number", "currency", "csv"})
+
+
+@dataclass(frozen=True)
 class Settings:
     """Every folder and the SQLite file are absolute once the settings exist (relative ones
     are taken from the working directory then), so nothing later depends on where the
@@ -166,6 +189,8 @@ class Settings:
     payee_keys: tuple[str, ...] = ()
     schedule_b_rule: ScheduleBRule = ScheduleBRule.GENERAL
     spending: SpendingPolicy = field(default_factory=lambda: SpendingPolicy())
+    # CONSERVANCY_BANK_ACCOUNTS: the bank accounts statements are imported for.
+    bank_accounts: tuple[BankAccount, ...] = DEFAULT_BANK_ACCOUNTS
 
     def __post_init__(self) -> None:
         absolute = {
@@ -247,6 +272,7 @@ class Settings:
                     "CONSERVANCY_SPENDING_TWO_APPROVALS_ABOVE",
                 ),
             ),
+            bank_accounts=_bank_accounts(get("BANK_ACCOUNTS")),
         )
         if settings.secret_key is not None and len(settings.secret_key) < 16:
             raise SettingsError("CONSERVANCY_SECRET_KEY must be at least 16 characters")
@@ -614,3 +640,51 @@ def _stock(get: Callable[[str], str | None]) -> StockInstructions | None:
             f"CONSERVANCY_STOCK_DTC_NUMBER must be the broker's four-digit DTC number, not {dtc!r}"
         )
     return StockInstructions(broker, dtc, account)
+
+
+def _bank_accounts(value: str | None) -> tuple[BankAccount, ...]:
+    """CONSERVANCY_BANK_ACCOUNTS: a JSON object, each bank account's name to its details:
+    ``{"Assets:Bank:Checking": {"number": "000123456789", "currency": "USD",
+    "csv": {"date": "Posting Date", "date_format": "%m/%d/%Y"}}}``."""
+    if value is None:
+        return DEFAULT_BANK_ACCOUNTS
+    name = "CONSERVANCY_BANK_ACCOUNTS"
+    try:
+        given = json.loads(value)
+    except ValueError:
+        raise SettingsError(f"{name} must be a JSON object of bank accounts") from None
+    if not isinstance(given, dict) or not given:
+        raise SettingsError(f"{name} must be a JSON object naming at least one bank account")
+    found = []
+    for account, details in given.items():
+        if not _BANK_ACCOUNT.match(account):
+            raise SettingsError(f"{name}: {account!r} is not a bank account (Assets:Bank:<Name>)")
+        if not isinstance(details, dict) or set(details) - _BANK_KEYS:
+            raise SettingsError(
+                f"{name}: {account} takes an object with number, currency and csv only"
+            )
+        number, csv = details.get("number"), details.get("csv")
+        if number is not None and (not isinstance(number, str) or not number.strip()):
+            raise SettingsError(f"{name}: {account}'s number must be text")
+        if csv is not None and not isinstance(csv, dict):
+            raise SettingsError(f"{name}: {account}'s csv must be an object of column names")
+        found.append(
+            BankAccount(
+                account=account,
+                currency=_bank_currency(details.get("currency", "USD"), account),
+                number=number.strip() if number else None,
+                csv=csv,
+            )
+        )
+    return tuple(found)
+
+
+def _bank_currency(value: object, account: str) -> Currency:
+    try:
+        return Currency(str(value).upper())
+    except ValueError:
+        choices = ", ".join(c.value for c in Currency)
+        raise SettingsError(
+            f"CONSERVANCY_BANK_ACCOUNTS: {account}'s currency must be one of {choices}, "
+            f"not {value!r}"
+        ) from None

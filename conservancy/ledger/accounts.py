@@ -252,6 +252,8 @@ DEFAULT_FUNCTIONS: dict[str, str] = {
     # Gains and losses of returning a gift in another currency: the sponsor's finance.
     "Exchange-Differences": MANAGEMENT,
     "Sponsorship-Fees": BETWEEN_FUNDS,
+    # What the sponsor's bank charges to keep its account: management and general.
+    "Bank-Fees": MANAGEMENT,
 }
 
 PART_IX_LINES: dict[str, str] = {

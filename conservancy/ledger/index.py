@@ -18,6 +18,12 @@ into ``Assets:Bank:Checking`` (a payout's deposit). ``stripe reconcile``
 matches those rows against Stripe's balance transactions, and adds them up
 for the books' side of Stripe's balance.
 
+Every transaction that posts to a bank account (``Assets:Bank:*``) has a row per
+account and currency in ``bank_entries``: what it moved into that account, with
+its payee, narration and ``ref``. Bank reconciliation (``conservancy.bank``)
+matches a statement's lines against them and adds them up for the books' side
+of the bank's balance.
+
 Files and their life:
 
 * a build writes ``index-<token>.building`` (the token names the process), and
@@ -73,7 +79,7 @@ log = logging.getLogger(__name__)
 LINK = "index.sqlite"
 LOCK = "index.lock"
 # Bumped with the snapshot's CACHE_VERSION: the two are one derived unit.
-INDEX_VERSION = 4
+INDEX_VERSION = 5
 
 # A position: days since 1900-01-01 (19 bits, to the year 3335), file rank
 # (14 bits), line (30 bits): 63 bits, a signed SQLite integer.
@@ -90,6 +96,8 @@ _YEAR_FILE = re.compile(r"^app/(?:closed/)?(\d{4})\.beancount$")
 _BATCH = 5_000
 # Accounts whose postings ``stripe_entries`` keeps, whether or not a fund is touched.
 _STRIPE_SIDES = frozenset({accounts.STRIPE, accounts.CHECKING})
+# Accounts whose postings ``bank_entries`` keeps: every bank account.
+_BANK_PREFIX = "Assets:Bank:"
 
 SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -126,6 +134,14 @@ CREATE TABLE stripe_entries (
     bank_minor INTEGER NOT NULL, flag TEXT NOT NULL, narration TEXT NOT NULL,
     ref TEXT, stripe_id TEXT,
     PRIMARY KEY (pos, currency)
+) WITHOUT ROWID;
+-- Transactions posting to a bank account, one row per account and currency: minor is
+-- what they moved into it (out of it: negative).
+CREATE TABLE bank_entries (
+    account TEXT NOT NULL, pos INTEGER NOT NULL, currency TEXT NOT NULL,
+    minor INTEGER NOT NULL, flag TEXT NOT NULL, payee TEXT, narration TEXT NOT NULL,
+    ref TEXT,
+    PRIMARY KEY (account, pos, currency)
 ) WITHOUT ROWID;
 -- Expense postings whose entry (or the posting itself) names its own Part IX column
 -- (``function`` metadata), which wins over the account's: few rows, read by the
@@ -259,6 +275,7 @@ class _Writer:
     txns: list[tuple[object, ...]] = field(default_factory=list)
     postings: list[tuple[object, ...]] = field(default_factory=list)
     stripe_rows: list[tuple[object, ...]] = field(default_factory=list)
+    bank_rows: list[tuple[object, ...]] = field(default_factory=list)
     function_rows: list[tuple[object, ...]] = field(default_factory=list)
     months: dict[tuple[int, str, int], int] = field(default_factory=lambda: defaultdict(int))
     days: dict[date, tuple[int, int]] = field(default_factory=dict)  # day, month start
@@ -335,6 +352,7 @@ class _Writer:
             starts = self.days[day] = (day_start(day), _month_start(day))
         pos = -1
         sides: list[tuple[str, str, Decimal]] | None = None  # Stripe and bank postings
+        banks: list[tuple[str, str, Decimal]] | None = None  # every bank account's
         for n, (account, currency, number) in enumerate(weights):
             ids = self.account_ids.get(account, _UNSEEN)
             if ids is _UNSEEN:
@@ -343,6 +361,9 @@ class _Writer:
                 if account in _STRIPE_SIDES:
                     sides = sides or []
                     sides.append((account, currency, number))
+                if account.startswith(_BANK_PREFIX):
+                    banks = banks or []
+                    banks.append((account, currency, number))
                 continue
             if pos < 0:
                 pos = self._position(starts[0], rel, line)
@@ -356,11 +377,17 @@ class _Writer:
                 function = _function(entry, n)
                 if function is not None:
                     self.function_rows.append((pos, n, ids[0], currency, function, minor))
-        if sides is not None and any(a == accounts.STRIPE for a, _c, _n in sides):
+        at_stripe = sides is not None and any(a == accounts.STRIPE for a, _c, _n in sides)
+        if at_stripe or banks is not None:
+            # One position for every table (a plugin's entry takes a new one each call).
             at = pos if pos >= 0 else self._position(starts[0], rel, line)
-            self._add_stripe(entry, at, sides)
+            if at_stripe:
+                assert sides is not None
+                self._add_stripe(entry, at, sides)
+            if banks is not None:
+                self._add_bank(entry, at, banks)
         if pos < 0:
-            return
+            return  # touches no fund: no ``transactions`` row
         meta = entry.meta or {}
         self.txns.append(
             (
@@ -415,6 +442,33 @@ class _Writer:
         if len(self.stripe_rows) >= _BATCH:
             self.flush()
 
+    def _add_bank(
+        self, entry: data.Transaction, pos: int, banks: Sequence[tuple[str, str, Decimal]]
+    ) -> None:
+        """A ``bank_entries`` row per bank account and currency the transaction moved."""
+        moved: dict[tuple[str, str], int] = defaultdict(int)
+        for account, currency, number in banks:
+            known = self.currencies.get(currency)
+            if known is None:
+                known = self.currencies[currency] = _currency(currency)
+            moved[(account, currency)] += round_minor(number, known)
+        meta = entry.meta or {}
+        for (account, currency), minor in moved.items():
+            self.bank_rows.append(
+                (
+                    account,
+                    pos,
+                    currency,
+                    minor,
+                    entry.flag or "*",
+                    entry.payee or None,
+                    entry.narration or "",
+                    _text(meta.get("ref")),
+                )
+            )
+        if len(self.bank_rows) >= _BATCH:
+            self.flush()
+
     def flush(self) -> None:
         self.conn.executemany(
             "INSERT INTO transactions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", self.txns
@@ -424,6 +478,10 @@ class _Writer:
             "INSERT INTO stripe_entries VALUES (?, ?, ?, ?, ?, ?, ?, ?)", self.stripe_rows
         )
         self.conn.executemany("INSERT INTO functions VALUES (?, ?, ?, ?, ?, ?)", self.function_rows)
+        self.conn.executemany(
+            "INSERT INTO bank_entries VALUES (?, ?, ?, ?, ?, ?, ?, ?)", self.bank_rows
+        )
+        self.bank_rows.clear()
         self.txns.clear()
         self.postings.clear()
         self.stripe_rows.clear()
@@ -783,6 +841,26 @@ class StripeEntry:
         return f"{self.file}:{self.line}"
 
 
+@dataclass(frozen=True)
+class BankEntry:
+    """A transaction's postings to one bank account in one currency (``bank_entries``)."""
+
+    key: int  # the position in the books
+    date: date
+    account: str
+    flag: str
+    payee: str | None
+    narration: str
+    ref: str | None
+    file: str
+    line: int
+    amount: Money  # what it moved into the account (out of it: negative)
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
 class IndexView:
     """The index as one read transaction sees it. Made by :meth:`TransactionIndex.read`."""
 
@@ -929,6 +1007,46 @@ class IndexView:
                 (day_start(day),),
             )
         }
+
+    # --- bank accounts (bank reconciliation) ------------------------------------------
+
+    def bank_entries(self, account: str, first: date, last: date) -> list[BankEntry]:
+        """Transactions dated ``first`` to ``last`` that post to the bank account
+        ``account``, in the books' order: one per currency they moved it in."""
+        if last < first:
+            return []
+        file_names: dict[int, str] = dict(self._conn.execute("SELECT rank, path FROM files"))
+        rows = self._conn.execute(
+            "SELECT pos, currency, minor, flag, payee, narration, ref FROM bank_entries "
+            "WHERE account = ? AND pos >= ? AND pos < ? ORDER BY pos, currency",
+            (account, day_start(first), day_start(last + timedelta(days=1))),
+        )
+        return [
+            BankEntry(
+                key=pos,
+                date=day_of(pos),
+                account=account,
+                flag=str(flag),
+                payee=payee,
+                narration=str(narration),
+                ref=ref,
+                file=file_names.get(pos >> _LINE_BITS & ((1 << _RANK_BITS) - 1), "<plugin>"),
+                line=pos & ((1 << _LINE_BITS) - 1),
+                amount=Money.from_minor(int(minor), _currency(str(currency))),
+            )
+            for pos, currency, minor, flag, payee, narration, ref in rows
+        ]
+
+    def bank_balance_before(
+        self, account: str, day: date, currency: Currency = Currency.USD
+    ) -> Money:
+        """What the books say ``account`` held at the start of ``day``."""
+        (minor,) = self._conn.execute(
+            "SELECT COALESCE(SUM(minor), 0) FROM bank_entries "
+            "WHERE account = ? AND currency = ? AND pos < ?",
+            (account, currency.value, day_start(day)),
+        ).fetchone()
+        return Money.from_minor(int(minor), currency)
 
     # --- a period across every fund (the year-end package) ---------------------------
 

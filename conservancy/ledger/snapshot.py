@@ -63,8 +63,8 @@ from conservancy.money import Currency, Money, round_minor
 # 4: the index keeps what posts to Assets:Stripe (stripe reconcile).
 # 5: each account's Form 990 metadata from its open (the year-end package).
 # 6: an expense account's function, and the index keeps entries' own (Part IX).
-CACHE_VERSION = 6
-assert index.INDEX_VERSION == 4, "bump CACHE_VERSION with the index's version"
+CACHE_VERSION = 7
+assert index.INDEX_VERSION == 5, "bump CACHE_VERSION with the index's version"
 
 # The loader's pickle cache would write *.picklecache files beside the books.
 loader.initialize(use_cache=False)

@@ -127,6 +127,9 @@ def build_app(settings: Settings | None, runtime: Runtime | None) -> Flask:
     from conservancy.web.staff import reconcile
 
     app.register_blueprint(reconcile.bp)
+    from conservancy.web.staff import bank
+
+    app.register_blueprint(bank.bp)
     from conservancy.web.staff import spending as staff_spending
     from conservancy.web.treasurer import spending
     from conservancy.web.treasurer import views as treasurer

@@ -110,6 +110,7 @@ def _books(rt: Runtime) -> dict[str, Any]:
     paid = factories.expense(rt, invoice=an_invoice_pdf())
     spending = _spending_request(rt)
     run = _payment_run(rt)
+    _bank_statement(rt)
     with rt.sessions() as session:
         project = session.scalars(select(Project).where(Project.slug == "twisted")).one()
         recurring = session.scalars(
@@ -182,6 +183,42 @@ def _spending_request(rt: Runtime) -> int:
         )
         session.commit()
         return made.id
+
+
+def _bank_statement(rt: Runtime) -> None:
+    """March's statement imported: the cheque's deposit matched, the bank's fee waiting."""
+    from conservancy.bank import service
+    from conservancy.bank.statement import Statement, StatementLine
+    from conservancy.money import Currency, Money
+    from conservancy.staff.audit import COMMAND_LINE
+    from tests.bank.statements import to_ofx
+
+    usd = Money.parse
+    lines = (
+        StatementLine("M-1", date(2026, 3, 3), usd("250.00", "USD"), "", "DEPOSIT 1 ITEM"),
+        StatementLine("M-2", date(2026, 3, 31), -usd("12.00", "USD"), "", "MONTHLY SERVICE FEE"),
+    )
+    statement = Statement(
+        "",
+        "000123456789",
+        Currency.USD,
+        date(2026, 3, 1),
+        date(2026, 3, 31),
+        usd("0.00", "USD"),
+        usd("238.00", "USD"),
+        lines,
+    )
+    with rt.sessions() as session:
+        service.import_statement(
+            session,
+            rt.books.index,
+            rt.settings.bank_accounts[0],
+            to_ofx(statement),
+            file_name="march.ofx",
+            actor=COMMAND_LINE,
+            today=clock.today(rt.settings.timezone),
+        )
+        session.commit()
 
 
 def _payment_run(rt: Runtime) -> int:
@@ -288,6 +325,7 @@ def _site(ids: dict[str, Any], admin_id: int) -> Site:
         admin=[
             "/admin/",
             "/admin/audit",
+            "/admin/bank",
             "/admin/expenses",
             f"/admin/expenses/{ids['expense']}",
             "/admin/gifts",

@@ -23,6 +23,7 @@ def _demo_client(rt: Runtime) -> FlaskClient:
 def test_demo_pages_exist_only_in_the_demo(client: FlaskClient) -> None:
     assert client.get("/demo/mail").status_code == 404
     assert client.get("/demo/books").status_code == 404
+    assert client.get("/demo/bank-statement").status_code == 404
 
 
 @requires_weasyprint

@@ -36,6 +36,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "conservancy.expenses",
             "conservancy.mail",
             "conservancy.portal",
+            "conservancy.bank",
         ),
     ),
     ("background", ("conservancy.background",)),
@@ -55,12 +56,15 @@ FACTORY = "conservancy.web.app"
 # Third-party edges: each imported only where listed (prefixes of module names).
 EDGES: dict[str, tuple[str, ...]] = {
     "stripe": ("conservancy.payments.stripe_gateway", "conservancy.standin"),
-    "beancount": ("conservancy.ledger",),
+    "beancount": ("conservancy.ledger", "conservancy.bank.importers"),
     "beanquery": ("conservancy.ledger",),
     "weasyprint": ("conservancy.receipts.render",),
     "rq": ("conservancy.background.jobs",),
     "redis": ("conservancy.background.jobs",),
     "webauthn": ("conservancy.staff.security_keys",),
+    "ofxtools": ("conservancy.bank.formats",),
+    "defusedxml": ("conservancy.bank.formats",),
+    "beangulp": ("conservancy.bank.importers",),
 }
 # HTTP belongs to the web (and to the stand-in, a web server of its own), the commands and
 # create_app (conservancy/__init__.py).

@@ -376,6 +376,22 @@ RULES += [
     Row("/admin/reconcile", "POST", "/admin/reconcile", changes(Area.BOOKS, ok=400)),
 ]
 
+# -- bank reconciliation (conservancy/web/staff/bank.py) -------------------------------------------
+# An upload without its file comes back with the error by the field (400), and a decision for a
+# line that does not exist is 404: authorization passed. Matching again with nothing imported
+# matches nothing and shows the page again (303).
+RULES += [
+    Row("/admin/bank", "GET", "/admin/bank", reads(Area.BOOKS)),
+    Row("/admin/bank/import", "POST", "/admin/bank/import", changes(Area.BOOKS, ok=400)),
+    Row(
+        "/admin/bank/lines/<int:line_id>",
+        "POST",
+        "/admin/bank/lines/999999",
+        changes(Area.BOOKS, ok=404),
+    ),
+    Row("/admin/bank/rematch", "POST", "/admin/bank/rematch", changes(Area.BOOKS, ok=303)),
+]
+
 # -- treasurer pages (conservancy/web/treasurer/views.py) ----------------------------------------
 RULES += [
     Row(route, "GET", path.format(slug=slug), rule)

@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import email
 import email.policy
+from datetime import timedelta
 
-from flask import Blueprint, render_template
+from flask import Blueprint, Response, render_template
 
+from conservancy.bank import demo as demo_bank
+from conservancy.bank.service import books_entries
 from conservancy.kernel import clock
+from conservancy.ledger import accounts
 from conservancy.ledger.books import BooksLoading
 from conservancy.projects.service import active_projects, get_sponsor
 from conservancy.web.context import db, runtime
@@ -47,6 +51,28 @@ def books() -> tuple[str, int]:
         tail=tail,
         ledger_path=rt.ledger.root.resolve(),
     ), 200
+
+
+@bp.get("/demo/bank-statement")
+def bank_statement() -> Response | tuple[str, int]:
+    """The statement the demo's bank would send for Assets:Bank:Checking, ending today: to
+    download, then import at /admin/bank."""
+    rt = runtime()
+    today = clock.today(rt.settings.timezone)
+    first = today - timedelta(days=demo_bank.DAYS - 1)
+    try:
+        rt.books.current()
+        entries = books_entries(db(), rt.books.index, accounts.CHECKING, first, today)
+        with rt.books.index.read() as view:
+            opening = view.bank_balance_before(accounts.CHECKING, first)
+    except BooksLoading:
+        return "The books are being loaded: try again in a minute.", 503
+    body = demo_bank.statement_ofx(opening, entries, today)
+    return Response(
+        body,
+        mimetype="application/x-ofx",
+        headers={"Content-Disposition": f'attachment; filename="demo-bank-{today}.ofx"'},
+    )
 
 
 @bp.get("/demo/mail")

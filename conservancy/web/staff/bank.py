@@ -1,0 +1,296 @@
+"""The bank reconciliation page: statements uploaded, lines matched, proposals decided.
+
+Admins, bookkeepers and auditors read it (area BOOKS); admins and bookkeepers upload a
+statement, book a proposed line (as proposed, or with the account and words they
+choose) and match again after entering what the bank shows. Each change is one POST
+with its CSRF token, audited by the service; the page then shows the result (303).
+The books' side is read from the transaction index and the ledger outbox, never by
+loading the ledger. The same as ``conservancy bank import|lines|confirm``.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_wtf.file import FileField
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from wtforms import SelectField, StringField  # type: ignore[import-untyped]
+
+from conservancy.background.jobs import Job
+from conservancy.bank import service
+from conservancy.bank.models import BankLine, BankStatement, LineStatus
+from conservancy.bank.service import ImportResult, ProposalRefused
+from conservancy.bank.statement import StatementRefused
+from conservancy.infra.config import BankAccount, Environment
+from conservancy.kernel import clock
+from conservancy.kernel.errors import DomainError
+from conservancy.ledger.books import BooksLoading
+from conservancy.projects.service import get_sponsor
+from conservancy.staff.permissions import Area, Staff, can_change
+from conservancy.web.auth import current_user, require_area
+from conservancy.web.context import db, never_cached, runtime
+from conservancy.web.forms import PlainTextForm
+from conservancy.web.staff.admin import SECTIONS, Section
+
+bp = Blueprint("admin_bank", __name__, url_prefix="/admin")
+log = logging.getLogger(__name__)
+
+SECTIONS.append(
+    Section(
+        "Bank reconciliation",
+        "admin_bank.page",
+        Area.BOOKS,
+        "Import the bank's statements, match them to the books, assert the balances.",
+    )
+)
+
+bp.after_request(never_cached)
+
+# How many matched lines the page lists (newest first).
+RECENT = 50
+
+
+def _strip(value: object) -> object:
+    return value.strip() if isinstance(value, str) else value
+
+
+class UploadForm(PlainTextForm):
+    account = SelectField("Bank account")
+    statement = FileField("Statement file")
+
+
+class ConfirmForm(PlainTextForm):
+    """One waiting line's decision: the entry's other account and what it says."""
+
+    account = StringField("Other account", filters=[_strip])
+    narration = StringField("Narration", filters=[_strip])
+
+
+def _banks() -> tuple[BankAccount, ...]:
+    return runtime().settings.bank_accounts
+
+
+def _upload_form(*, submitted: bool = False) -> UploadForm:
+    """The upload form: as sent (``submitted``), or empty."""
+    form = UploadForm() if submitted else UploadForm(formdata=None)
+    form.account.choices = [(b.account, b.account) for b in _banks()]
+    return form
+
+
+@bp.get("/bank")
+@require_area(Area.BOOKS)
+def page(staff: Staff) -> ResponseReturnValue:
+    return _page(staff, _upload_form())
+
+
+@bp.post("/bank/import")
+@require_area(Area.BOOKS, change=True)
+def upload(staff: Staff) -> ResponseReturnValue:
+    form = _upload_form(submitted=True)
+    if not form.validate_on_submit():
+        return _page(staff, form), 400
+    upload = form.statement.data
+    data = upload.read() if upload is not None and hasattr(upload, "read") else b""
+    if not data:
+        form.statement.errors.append("Choose the statement file: OFX, QFX, CSV or camt.053 XML.")
+        return _page(staff, form), 400
+    session, rt = db(), runtime()
+    try:
+        bank = service.bank_account(_banks(), form.account.data)
+        rt.books.current()  # catches the index up with the books' files
+        result = service.import_statement(
+            session,
+            rt.books.index,
+            bank,
+            data,
+            file_name=getattr(upload, "filename", None) or "statement",
+            actor=staff,
+            today=_today(),
+        )
+        session.commit()
+    except StatementRefused as exc:
+        session.rollback()
+        form.statement.errors.append(str(exc))
+        return _page(staff, form), 400
+    except BooksLoading:
+        session.rollback()
+        form.statement.errors.append("The books are being loaded: try again in a minute.")
+        return _page(staff, form), 503
+    except IntegrityError:
+        session.rollback()
+        form.statement.errors.append(
+            "Another import for this account ran at the same moment: send the file again."
+        )
+        return _page(staff, form), 409
+    _post()
+    flash(_summary(result))
+    return redirect(url_for(".page"), code=303)
+
+
+def _summary(result: ImportResult) -> str:
+    st = result.statement
+    if result.already:
+        return f"That statement was imported on {st.imported_at:%Y-%m-%d}; nothing was written."
+    words = [
+        f"Imported {st.starts_on} to {st.ends_on} for {st.account}: {st.lines_total} lines, "
+        f"{result.new_lines} new, {result.matched} matched to the books, "
+        f"{result.proposed} waiting for a decision."
+    ]
+    words += [
+        f"Asserted {s.closing.format() if s.closing else ''} at the end of {s.ends_on}."
+        for s in result.asserted
+    ]
+    words += result.notes
+    return " ".join(words)
+
+
+@bp.post("/bank/lines/<int:line_id>")
+@require_area(Area.BOOKS, change=True)
+def confirm(staff: Staff, line_id: int) -> ResponseReturnValue:
+    form = ConfirmForm()
+    session, rt = db(), runtime()
+    line = session.get(BankLine, line_id)
+    if line is None:
+        return _page(staff, _upload_form(), notice="There is no such statement line."), 404
+    if not form.validate_on_submit():
+        return _page(staff, _upload_form(), rows={line_id: form}), 400
+    try:
+        snapshot = rt.books.current()
+        entry = service.confirm(
+            session,
+            rt.books.index,
+            line_id,
+            account=form.account.data or "",
+            narration=form.narration.data or "",
+            actor=staff,
+            open_accounts_now=service.accounts_in(snapshot),
+        )
+        asserted, notes = service.assert_balances(
+            session, rt.books.index, line.account, today=_today()
+        )
+        session.commit()
+    except ProposalRefused as exc:
+        session.rollback()
+        target = form.account if exc.field == "account" else form.narration
+        target.errors.append(str(exc))
+        return _page(staff, _upload_form(), rows={line_id: form}), 400
+    except BooksLoading:
+        session.rollback()
+        form.account.errors.append("The books are being loaded: try again in a minute.")
+        return _page(staff, _upload_form(), rows={line_id: form}), 503
+    except (DomainError, IntegrityError) as exc:
+        session.rollback()
+        message = str(exc) if isinstance(exc, DomainError) else "It was booked at the same moment."
+        return _page(staff, _upload_form(), notice=message), 409
+    _post()
+    done = [f"Booked {entry.date} {entry.postings[0].amount.format()} to {form.account.data}."]
+    done += [f"Asserted the balance at the end of {s.ends_on}." for s in asserted]
+    flash(" ".join(done + notes))
+    return redirect(url_for(".page", _anchor="waiting"), code=303)
+
+
+@bp.post("/bank/rematch")
+@require_area(Area.BOOKS, change=True)
+def rematch(staff: Staff) -> ResponseReturnValue:
+    """Match waiting lines again: after staff have entered what the bank shows."""
+    form = PlainTextForm()
+    if not form.validate_on_submit():
+        return _page(staff, _upload_form(), notice="The form expired: try again."), 400
+    session, rt = db(), runtime()
+    try:
+        rt.books.current()
+        counts = []
+        for bank in _banks():
+            matched = service.rematch(session, rt.books.index, bank.account)
+            asserted, _notes = service.assert_balances(
+                session, rt.books.index, bank.account, today=_today()
+            )
+            counts.append((bank.account, matched, len(asserted)))
+        session.commit()
+    except BooksLoading:
+        session.rollback()
+        return _page(staff, _upload_form(), notice="The books are being loaded."), 503
+    except IntegrityError:
+        session.rollback()
+        return _page(staff, _upload_form(), notice="Matched at the same moment."), 409
+    _post()
+    flash(
+        " ".join(
+            f"{account}: {matched} matched, {asserted} balances asserted."
+            for account, matched, asserted in counts
+        )
+    )
+    return redirect(url_for(".page"), code=303)
+
+
+def _today() -> date:
+    return clock.today(runtime().settings.timezone)
+
+
+def _post() -> None:
+    try:
+        runtime().jobs.enqueue(Job.POST_LEDGER)
+    except Exception:
+        log.exception("posting to the books failed; 'conservancy ledger sync' retries")
+
+
+class AccountView:
+    """What the page shows of one bank account."""
+
+    def __init__(self, bank: BankAccount, rows: dict[int, ConfirmForm]) -> None:
+        session = db()
+        self.account = bank.account
+        self.through: date | None = service.reconciled_through(session, bank.account)
+        self.waiting = service.waiting_lines(session, bank.account)
+        self.forms = {line.id: rows.get(line.id) or _proposal_form(line) for line in self.waiting}
+        self.statements = list(
+            session.scalars(
+                select(BankStatement)
+                .where(BankStatement.account == bank.account)
+                .order_by(BankStatement.ends_on.desc(), BankStatement.id.desc())
+            )
+        )
+        self.recent = list(
+            session.scalars(
+                select(BankLine)
+                .where(BankLine.account == bank.account, BankLine.status != LineStatus.PROPOSED)
+                .order_by(BankLine.booked_on.desc(), BankLine.id.desc())
+                .limit(RECENT)
+            )
+        )
+
+
+def _proposal_form(line: BankLine) -> ConfirmForm:
+    form = ConfirmForm(formdata=None)
+    form.account.data, form.narration.data = line.proposed_account, line.proposed_narration
+    return form
+
+
+def _page(
+    staff: Staff,
+    form: UploadForm,
+    *,
+    rows: dict[int, ConfirmForm] | None = None,
+    notice: str | None = None,
+) -> str:
+    try:
+        known = sorted(service.accounts_in(runtime().books.current()))
+    except BooksLoading:
+        known = []
+    return render_template(
+        "staff/admin/bank.html",
+        sponsor=get_sponsor(db()),
+        staff=current_user(),
+        form=form,
+        accounts=[AccountView(bank, rows or {}) for bank in _banks()],
+        known_accounts=[a for a in known if not a.startswith("Assets:Bank:")],
+        may_change=can_change(staff, Area.BOOKS),
+        notice=notice,
+        multiple=len(_banks()) > 1,
+        demo=runtime().settings.env is Environment.DEMO,
+        request_path=request.path,
+    )

@@ -1,0 +1,137 @@
+"""``/admin/bank``: a bookkeeper uploads the bank's statement, sees what matched and what
+waits, books a proposal (refused by the field when the account is wrong), and the closing
+balance is asserted; an auditor reads the page and changes nothing."""
+
+from __future__ import annotations
+
+import io
+import re
+from datetime import timedelta
+
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from conservancy.bank.models import BankLine, BankStatement, LineStatus
+from conservancy.bank.statement import Statement, StatementLine
+from conservancy.kernel import clock
+from conservancy.ledger.models import LedgerOutbox
+from conservancy.money import Currency, Money
+from conservancy.runtime import Runtime
+from tests import factories
+from tests.admin.pages import error_by, hidden, signed_in
+from tests.bank import statements
+
+
+def usd(text: str) -> Money:
+    return Money.parse(text, "USD")
+
+
+def upload(client: FlaskClient, content: bytes, name: str = "november.ofx") -> object:
+    page = client.get("/admin/bank")
+    assert page.status_code == 200
+    return client.post(
+        "/admin/bank/import",
+        data={
+            "csrf_token": hidden(page, "csrf_token"),
+            "account": "Assets:Bank:Checking",
+            "statement": (io.BytesIO(content), name),
+        },
+        content_type="multipart/form-data",
+    )
+
+
+def test_a_bookkeeper_imports_books_a_fee_and_the_balance_is_asserted(
+    runtime: Runtime, app: Flask
+) -> None:
+    today = clock.today(runtime.settings.timezone)
+    with runtime.sessions() as session:
+        factories.project(session)
+        session.commit()
+    factories.cheque(runtime, "Grace Hopper", "150.00", today - timedelta(5))
+    lines = (
+        StatementLine("N-1", today - timedelta(3), usd("150.00"), "", "DEPOSIT"),
+        StatementLine("N-2", today - timedelta(2), -usd("12.00"), "", "MONTHLY SERVICE FEE"),
+    )
+    statement = Statement(
+        format="",
+        account_number="000123456789",
+        currency=Currency.USD,
+        start=today - timedelta(10),
+        end=today - timedelta(1),
+        opening=usd("0.00"),
+        closing=usd("138.00"),
+        lines=lines,
+    )
+    admin = signed_in(app, runtime, "admin")
+
+    junk = upload(admin, b"\x00\x01 not a statement", "junk.ofx")
+    assert junk.status_code == 400
+    assert "not an OFX, camt.053 or CSV statement" in error_by(junk, "statement")
+
+    done = upload(admin, statements.to_ofx(statement))
+    assert done.status_code == 303
+    page = admin.get("/admin/bank")
+    text = re.sub(r"\s+", " ", page.text)
+    assert (
+        f"Imported {statement.start} to {statement.end} for Assets:Bank:Checking: 2 lines, 2 new, "
+        "1 matched to the books, 1 waiting for a decision." in text
+    )
+    assert "1 line waiting for a decision" in text
+    assert "MONTHLY SERVICE FEE" in text
+    with runtime.sessions() as session:
+        fee = session.scalars(select(BankLine).where(BankLine.bank_id == "N-2")).one()
+        assert fee.status is LineStatus.PROPOSED
+        fee_id = fee.id
+    assert (
+        f'id="account-{fee_id}" name="account" type="text" value="Expenses:General:Bank-Fees"'
+        in (page.text)
+    )
+
+    wrong = admin.post(
+        f"/admin/bank/lines/{fee_id}",
+        data={
+            "csrf_token": hidden(page, "csrf_token"),
+            "account": "Expenses:General:Nowhere",
+            "narration": "Fee",
+        },
+    )
+    assert wrong.status_code == 400
+    assert error_by(wrong, f"account-{fee_id}") == (
+        "Expenses:General:Nowhere is not open in the books: open it first."
+    )
+    with runtime.sessions() as session:
+        assert (
+            session.scalar(select(LedgerOutbox).where(LedgerOutbox.ref == f"bank-line-{fee_id}"))
+            is None
+        )
+
+    booked = admin.post(
+        f"/admin/bank/lines/{fee_id}",
+        data={
+            "csrf_token": hidden(page, "csrf_token"),
+            "account": "Expenses:General:Bank-Fees",
+            "narration": "Service fee, November",
+        },
+    )
+    assert booked.status_code == 303
+    after = re.sub(r"\s+", " ", admin.get("/admin/bank").text)
+    assert f"Booked {today - timedelta(2)} -$12.00 to Expenses:General:Bank-Fees." in after
+    assert f"Asserted the balance at the end of {statement.end}." in after
+    assert f"Reconciled through <strong>{statement.end}</strong>" in after
+    assert "Nothing is waiting" in after
+    runtime.post_ledger()
+    books = runtime.ledger.main.parent
+    text_of_books = "".join(p.read_text() for p in sorted(books.rglob("*.beancount")))
+    assert f"{statement.end + timedelta(1)} balance Assets:Bank:Checking" in text_of_books
+    assert "Service fee, November" in text_of_books
+    with runtime.sessions() as session:
+        assert session.scalars(select(BankStatement)).one().asserted
+
+    auditor = signed_in(app, runtime, "auditor")
+    read = auditor.get("/admin/bank")
+    assert read.status_code == 200
+    assert "Import</button>" not in read.text
+    assert "reads the books and changes nothing" in read.text
+    token = hidden(read, "csrf_token")
+    assert auditor.post("/admin/bank/rematch", data={"csrf_token": token}).status_code == 403
