@@ -128,6 +128,9 @@ def test_a_bookkeeper_imports_books_a_fee_and_the_balance_is_asserted(
     with runtime.sessions() as session:
         assert session.scalars(select(BankStatement)).one().asserted
 
+    health = re.sub(r"\s+", " ", admin.get("/admin/ledger").text)
+    assert f"<dt>Assets:Bank:Checking</dt><dd>reconciled through {statement.end} " in health
+
     auditor = signed_in(app, runtime, "auditor")
     read = auditor.get("/admin/bank")
     assert read.status_code == 200

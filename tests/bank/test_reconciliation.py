@@ -1,9 +1,10 @@
 """Bank reconciliation, end to end: the bank's statement of a month in which Stripe paid
-out card gifts, two cheques were deposited on one slip, an expense was paid by cheque,
-and the bank charged a fee and paid interest that the books do not hold yet.
+out card gifts, two cheques were deposited on one slip, an expense was paid by cheque, a
+company's sponsorship cheque came in, and the bank charged a fee and paid interest that
+the books do not hold yet.
 
 The statement is written in each format (OFX, CSV, camt.053) from what the books and
-the stand-in hold, imported with ``conservancy bank import``: three lines match, two
+the stand-in hold, imported with ``conservancy bank import``: four lines match, two
 are proposed; once they are confirmed the closing balance is asserted, ``bean-check``
 and ``ledger check`` pass, and importing again books nothing.
 """
@@ -25,11 +26,14 @@ from conservancy.kernel import clock
 from conservancy.ledger.models import LedgerOutbox
 from conservancy.money import Currency, Money
 from conservancy.runtime import Runtime
+from conservancy.sponsorships.models import PaidBy, SponsorshipInvoice
+from conservancy.sponsorships.service import record_bank_payment
 from conservancy.standin import StandIn
 from tests import factories
 from tests.bank import statements
 from tests.giving.conftest import LiveServer
 from tests.giving.flows import control, give, run_cli, settle_webhooks, stripe_env, usd
+from tests.sponsorships.sponsors import gold_level, signed_up
 
 ACCOUNT_NUMBER = "000123456789"
 WRITERS: dict[str, Callable[[Statement], bytes]] = {
@@ -64,12 +68,24 @@ def month_of_banking(rt: Runtime, standin: StandIn, today: date) -> tuple[Statem
     assert payout["status"] == "paid"
     settle_webhooks(rt, standin)
     deposit = Money.from_minor(payout["amount"], "USD")
+    number = signed_up(rt, gold_level(rt))
+    with rt.sessions() as session:
+        invoice = session.scalars(
+            select(SponsorshipInvoice).where(SponsorshipInvoice.number == number)
+        ).one()
+        record_bank_payment(
+            session, "tests", invoice, paid_by=PaidBy.CHEQUE, received_on=today, reference="5521"
+        )
+        sponsorship = invoice.amount
+        session.commit()
+    rt.post_ledger()
     return (
         line("B-1", today - timedelta(6), "225.50", memo="DEPOSIT 2 ITEMS"),
         line("B-2", today - timedelta(2), "-40.00", memo="CHECK PAID", check="2201"),
         line("B-3", today - timedelta(1), "-12.00", memo="MONTHLY SERVICE FEE"),
         line("B-4", today - timedelta(1), "0.87", memo="INTEREST PAYMENT"),
         StatementLine("B-5", today, deposit, "STRIPE", "STRIPE TRANSFER ST-PAYOUT"),
+        StatementLine("B-6", today, sponsorship, "", "COUNTER DEPOSIT"),
     )
 
 
@@ -122,8 +138,8 @@ def test_a_months_statement_matches_proposes_asserts_and_imports_once(
     out = done.stdout
     # A CSV file names no period: it runs from its first line's day.
     first = lines[0].date if kind == "csv" else statement.start
-    assert f"for Assets:Bank:Checking, {first} to {today} ({kind}): 5 lines, 5 new" in out
-    assert "matched: 3 lines to entries in the books" in out
+    assert f"for Assets:Bank:Checking, {first} to {today} ({kind}): 6 lines, 6 new" in out
+    assert "matched: 4 lines to entries in the books" in out
     assert "waiting: 2 lines for a decision" in out
     assert "not asserted: 2 line(s) up to" in out
     assert "reconciled through: not yet" in out
@@ -136,6 +152,9 @@ def test_a_months_statement_matches_proposes_asserts_and_imports_once(
         ]
         assert [m.entry_key for m in by_bank_id["B-2"].matches] == ["expense-1"]
         assert by_bank_id["B-5"].matches[0].entry_key.startswith("stripe-txn_")
+        (sponsor_cheque,) = by_bank_id["B-6"].matches
+        assert sponsor_cheque.entry_key.startswith("sponsorship-INV-")
+        assert sponsor_cheque.entry_key.endswith("/payment")
         assert {b: by_bank_id[b].status for b in ("B-3", "B-4")} == {
             "B-3": LineStatus.PROPOSED,
             "B-4": LineStatus.PROPOSED,
@@ -178,9 +197,9 @@ def test_a_months_statement_matches_proposes_asserts_and_imports_once(
     overlap.write_bytes(WRITERS[other](statement))
     twice = run_cli(env, "bank", "import", str(overlap))
     assert twice.returncode == 0, twice.stdout + twice.stderr
-    assert "5 lines, 0 new, 5 imported before" in twice.stdout
+    assert "6 lines, 0 new, 6 imported before" in twice.stdout
     with rt.sessions() as session:
         assert session.scalar(select(func.count()).select_from(LedgerOutbox)) == refs_before
-        assert session.scalar(select(func.count()).select_from(BankLine)) == 5
+        assert session.scalar(select(func.count()).select_from(BankLine)) == 6
         assert session.scalar(select(func.count()).select_from(BankStatement)) == 2
     assert len(balances(rt)) == 1

@@ -31,6 +31,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from conservancy.background.jobs import Job
+from conservancy.bank.service import reconciled_through
 from conservancy.donations.matching import matches_of, record_matching_gift
 from conservancy.donations.models import Gift, OfflineMethod, OfflineRefund, Refund
 from conservancy.donations.offline import (
@@ -476,6 +477,10 @@ def ledger(staff: Staff) -> ResponseReturnValue:
         intake=intake(session),
         now=clock.now(),
         stuck=stuck(session),
+        reconciled=[
+            (bank.account, reconciled_through(session, bank.account))
+            for bank in runtime().settings.bank_accounts
+        ],
     )
 
 
