@@ -431,6 +431,31 @@ def confirm(
     return entry
 
 
+def unmatch(session: Session, line_id: int, *, actor: Actor) -> BankLine:
+    """Undo a match the matcher made wrongly (two payouts of one amount, say): the line
+    waits for a decision again, with a proposal, and its entries may match other lines.
+    A line booked from a proposal has its own entry in the books and is not undone here;
+    a balance already asserted stays asserted. Flushes."""
+    line = session.get(BankLine, line_id, with_for_update=True)
+    if line is None:
+        raise NotFound("There is no such bank statement line.")
+    if line.status is not LineStatus.MATCHED:
+        raise Conflict(
+            f"That line is {line.status.value}, not matched: only a match can be undone."
+        )
+    undone = [m.entry_key for m in line.matches]
+    line.matches.clear()
+    line.status = LineStatus.PROPOSED
+    proposal = matching.propose(_matchable(line))
+    line.proposed_account, line.proposed_narration = proposal.account, proposal.narration
+    line.decided_by, line.decided_at = _label(actor), clock.now()
+    audit.record(
+        session, actor, "bank.line_unmatched", ("bank_line", line.id), before={"entries": undone}
+    )
+    session.flush()
+    return line
+
+
 # --- balance assertions ---------------------------------------------------------------
 
 

@@ -187,3 +187,17 @@ def confirm(line_id: int, other: str | None, narration: str | None) -> None:
         )
     for note in notes:
         click.echo(f"not asserted: {note}")
+
+
+@bank.command("unmatch")
+@click.argument("line_id", type=int)
+def unmatch(line_id: int) -> None:
+    """Undo a wrong match: the line waits for a decision again (see 'bank lines')."""
+    from conservancy.bank import service
+    from conservancy.cli.common import open_runtime
+    from conservancy.staff.audit import COMMAND_LINE
+
+    with open_runtime() as rt, rt.sessions() as session:
+        line = service.unmatch(session, line_id, actor=COMMAND_LINE)
+        session.commit()
+        click.echo(f"unmatched: line {line_id}, {line.booked_on} {line.amount.format()}; it waits")

@@ -88,6 +88,22 @@ def test_a_bookkeeper_imports_books_a_fee_and_the_balance_is_asserted(
         in (page.text)
     )
 
+    # The matcher's choice undone, then made again by "Match again".
+    with runtime.sessions() as session:
+        deposit_id = session.scalars(select(BankLine.id).where(BankLine.bank_id == "N-1")).one()
+    undone = admin.post(
+        f"/admin/bank/lines/{deposit_id}/unmatch", data={"csrf_token": hidden(page, "csrf_token")}
+    )
+    assert undone.status_code == 303
+    text = re.sub(r"\s+", " ", admin.get("/admin/bank").text)
+    assert f"The match of the {today - timedelta(3)} line of $150.00 is undone" in text
+    assert "2 lines waiting for a decision" in text
+    again = admin.post("/admin/bank/rematch", data={"csrf_token": hidden(page, "csrf_token")})
+    assert again.status_code == 303
+    text = re.sub(r"\s+", " ", admin.get("/admin/bank").text)
+    assert "Assets:Bank:Checking: 1 matched, 0 balances asserted." in text
+    assert "1 line waiting for a decision" in text
+
     wrong = admin.post(
         f"/admin/bank/lines/{fee_id}",
         data={

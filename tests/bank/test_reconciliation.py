@@ -176,6 +176,13 @@ def test_a_months_statement_matches_proposes_asserts_and_imports_once(
     assert closing is not None
     assert f"asserted: Assets:Bank:Checking {closing.format()} at the end of {today}" in last.stdout
 
+    # A booked line has its own entry in the books: it is not "unmatched".
+    kept = run_cli(env, "bank", "unmatch", str(fee_id))
+    assert kept.returncode == 1
+    assert kept.stderr.splitlines() == [
+        "error: That line is booked, not matched: only a match can be undone."
+    ]
+
     asserted = balances(rt)
     assert [(b.date, b.account, b.amount.number) for b in asserted] == [
         (today + timedelta(1), "Assets:Bank:Checking", closing.amount)

@@ -389,6 +389,12 @@ RULES += [
         "/admin/bank/lines/999999",
         changes(Area.BOOKS, ok=404),
     ),
+    Row(
+        "/admin/bank/lines/<int:line_id>/unmatch",
+        "POST",
+        "/admin/bank/lines/999999/unmatch",
+        changes(Area.BOOKS, ok=404),
+    ),
     Row("/admin/bank/rematch", "POST", "/admin/bank/rematch", changes(Area.BOOKS, ok=303)),
 ]
 

@@ -193,6 +193,27 @@ def confirm(staff: Staff, line_id: int) -> ResponseReturnValue:
     return redirect(url_for(".page", _anchor="waiting"), code=303)
 
 
+@bp.post("/bank/lines/<int:line_id>/unmatch")
+@require_area(Area.BOOKS, change=True)
+def unmatch(staff: Staff, line_id: int) -> ResponseReturnValue:
+    """Undo a wrong match: the line waits for a decision again."""
+    form = PlainTextForm()
+    if not form.validate_on_submit():
+        return _page(staff, _upload_form(), notice="The form expired: try again."), 400
+    session = db()
+    try:
+        line = service.unmatch(session, line_id, actor=staff)
+        session.commit()
+    except DomainError as exc:
+        session.rollback()
+        return _page(staff, _upload_form(), notice=str(exc)), exc.http_status
+    flash(
+        f"The match of the {line.booked_on} line of {line.amount.format()} is undone: "
+        "it waits for a decision below."
+    )
+    return redirect(url_for(".page", _anchor="waiting"), code=303)
+
+
 @bp.post("/bank/rematch")
 @require_area(Area.BOOKS, change=True)
 def rematch(staff: Staff) -> ResponseReturnValue:
