@@ -22,9 +22,11 @@ choose.
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import re
-from collections.abc import Iterable, Sequence
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -88,26 +90,33 @@ def match(
 ) -> dict[int, list[BankEntry]]:
     """Each line's entries, by the line's key; a line with no match is left out.
 
-    ``taken``: the keys of entries already matched to earlier lines; updated.
+    ``taken``: the keys of entries already matched to earlier lines; updated. The entries
+    are looked up by amount and by day, so a statement of thousands of lines against
+    books of thousands of entries takes a moment, not minutes.
     """
     found: dict[int, list[BankEntry]] = {}
-    open_entries = [e for e in entries if entry_key(e) not in taken]
+    by_amount: dict[tuple[str, int], list[BankEntry]] = defaultdict(list)
+    for entry in entries:
+        by_amount[(entry.amount.currency.value, entry.amount.minor)].append(entry)
+    by_day = sorted(entries, key=lambda e: (e.date, e.key))
+    days = [e.date for e in by_day]
     for line in sorted(lines, key=lambda line: (line.date, line.key)):
-        chosen = _single(line, open_entries) or _several(line, open_entries)
+        same = by_amount.get((line.amount.currency.value, line.amount.minor), [])
+        chosen = _single(line, [e for e in same if entry_key(e) not in taken])
+        if chosen is None:
+            low = bisect.bisect_left(days, line.date - DEPOSIT_DAYS)
+            high = bisect.bisect_right(days, line.date)
+            near = [e for e in by_day[low:high] if entry_key(e) not in taken]
+            chosen = _several(line, near)
         if chosen:
             found[line.key] = chosen
-            keys = {entry_key(e) for e in chosen}
-            taken |= keys
-            open_entries = [e for e in open_entries if entry_key(e) not in keys]
+            taken |= {entry_key(e) for e in chosen}
     return found
 
 
-def _single(line: Line, entries: Sequence[BankEntry]) -> list[BankEntry] | None:
-    same = [
-        e
-        for e in entries
-        if e.amount == line.amount and line.date - BEFORE <= e.date <= line.date + AFTER
-    ]
+def _single(line: Line, same: Sequence[BankEntry]) -> list[BankEntry] | None:
+    """Of the entries of the line's amount, the one it is (see the module's rule 1)."""
+    same = [e for e in same if line.date - BEFORE <= e.date <= line.date + AFTER]
     if not same:
         return None
     if line.check_number:
@@ -118,29 +127,42 @@ def _single(line: Line, entries: Sequence[BankEntry]) -> list[BankEntry] | None:
     return [min(same, key=lambda e: (abs((e.date - line.date).days), e.date, e.key))]
 
 
-def _several(line: Line, entries: Sequence[BankEntry]) -> list[BankEntry] | None:
+def _several(line: Line, near: Sequence[BankEntry]) -> list[BankEntry] | None:
+    """Of the entries dated in the days before the line, the fewest that add up to it."""
     sign = 1 if line.amount.minor > 0 else -1
-    near = [
+    candidates = [
         e
-        for e in entries
+        for e in near
         if e.amount.currency == line.amount.currency
         and e.amount.minor * sign > 0
         and abs(e.amount.minor) < abs(line.amount.minor)
-        and line.date - DEPOSIT_DAYS <= e.date <= line.date
     ]
-    near.sort(key=lambda e: ((line.date - e.date).days, e.key))
-    near = near[:_SET_CANDIDATES]
-    best: tuple[int, list[BankEntry]] | None = None
-    for size in range(2, min(MOST_IN_ONE, len(near)) + 1):
-        for combo in itertools.combinations(near, size):
-            if sum(e.amount.minor for e in combo) != line.amount.minor:
+    candidates.sort(key=lambda e: ((line.date - e.date).days, e.key))
+    candidates = candidates[:_SET_CANDIDATES]
+    # Meet in the middle: every subset of each half by its sum, then the pairs that add up
+    # (2 x 256 subsets for 16 candidates, where trying every set of up to six is 15,000).
+    half = len(candidates) // 2
+    right: dict[int, list[tuple[int, ...]]] = defaultdict(list)
+    for picked in _subsets(range(half, len(candidates))):
+        right[sum(candidates[i].amount.minor for i in picked)].append(picked)
+    best: tuple[int, int, list[BankEntry]] | None = None
+    for picked in _subsets(range(half)):
+        need = line.amount.minor - sum(candidates[i].amount.minor for i in picked)
+        for other in right.get(need, ()):
+            combo = [candidates[i] for i in (*picked, *other)]
+            if not 2 <= len(combo) <= MOST_IN_ONE:
                 continue
-            distance = max((line.date - e.date).days for e in combo)
-            if best is None or distance < best[0]:
-                best = (distance, sorted(combo, key=lambda e: e.key))
-        if best is not None:
-            return best[1]  # the fewest entries that add up
-    return None
+            # The fewest entries; of those, the set whose oldest entry is nearest the line.
+            rank = (len(combo), max((line.date - e.date).days for e in combo))
+            if best is None or rank < best[:2]:
+                best = (*rank, sorted(combo, key=lambda e: e.key))
+    return best[2] if best is not None else None
+
+
+def _subsets(indexes: range) -> Iterator[tuple[int, ...]]:
+    """Every subset of ``indexes`` (the empty one included), as a tuple of them."""
+    for size in range(len(indexes) + 1):
+        yield from itertools.combinations(indexes, size)
 
 
 def _cheque_number(text: str) -> str | None:

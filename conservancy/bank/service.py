@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -114,14 +114,7 @@ def import_statement(
     )
     if before is not None:
         return ImportResult(before, already=True, proposed=_waiting(session, bank.account))
-    known = set(
-        session.scalars(
-            select(BankLine.bank_id).where(
-                BankLine.account == bank.account,
-                BankLine.bank_id.in_([line.bank_id for line in statement.lines]),
-            )
-        )
-    )
+    known = set(_existing(session, bank.account, [line.bank_id for line in statement.lines]))
     row = BankStatement(
         account=bank.account,
         format=statement.format,
@@ -186,6 +179,30 @@ def import_statement(
     )
     session.flush()
     return result
+
+
+# Ids asked about in one IN (...): SQLite takes at most 32,766 parameters a statement.
+_CHUNK = 1_000
+
+
+def _existing(session: Session, account: str, bank_ids: Sequence[str]) -> Iterator[str]:
+    """Which of ``bank_ids`` the account's lines already hold."""
+    for at in range(0, len(bank_ids), _CHUNK):
+        yield from session.scalars(
+            select(BankLine.bank_id).where(
+                BankLine.account == account, BankLine.bank_id.in_(bank_ids[at : at + _CHUNK])
+            )
+        )
+
+
+def _taken(session: Session, account: str, keys: Sequence[str]) -> Iterator[str]:
+    """Which of the entries' ``keys`` are matched to a line already."""
+    for at in range(0, len(keys), _CHUNK):
+        yield from session.scalars(
+            select(BankMatch.entry_key).where(
+                BankMatch.account == account, BankMatch.entry_key.in_(keys[at : at + _CHUNK])
+            )
+        )
 
 
 def _check_fits(session: Session, bank: BankAccount, statement: Statement, today: date) -> None:
@@ -331,14 +348,7 @@ def rematch(session: Session, index: TransactionIndex, account: str) -> int:
     if span is None:
         return 0
     entries = books_entries(session, index, account, *span)
-    taken = set(
-        session.scalars(
-            select(BankMatch.entry_key).where(
-                BankMatch.account == account,
-                BankMatch.entry_key.in_([matching.entry_key(e) for e in entries]),
-            )
-        )
-    )
+    taken = set(_taken(session, account, [matching.entry_key(e) for e in entries]))
     found = matching.match(lines, entries, taken)
     by_id = {line.id: line for line in waiting}
     for line_id, matched in found.items():
