@@ -189,6 +189,18 @@ def test_a_months_statement_matches_proposes_asserts_and_imports_once(
     ]
     checked = run_cli(env, "ledger", "check")
     assert checked.returncode == 0, checked.stdout + checked.stderr
+    if kind == "ofx":  # where reconciliation meets the year-end package (once is enough)
+        out = rt.settings.instance_dir / "year-end"
+        package = run_cli(env, "report", "year-end", "--year", str(today.year), "--out", str(out))
+        assert package.returncode == 0, package.stdout + package.stderr
+        assert "every total ties to the books to the cent" in package.stdout
+        viii = (out / "part-viii.csv").read_text()
+        assert '\n3,"Investment income (interest, dividends and similar amounts)",0.87,' in viii
+        ix = [row for row in (out / "part-ix.csv").read_text().splitlines() if "Bank-Fees" in row]
+        # Line 24e, all other expenses: 12.00 in all, none program, 12.00 management.
+        assert ix == [
+            "24e,All other expenses,12.00,0.00,12.00,0.00,0.00,USD,Expenses:General:Bank-Fees"
+        ]
     listed = run_cli(env, "bank", "lines")
     assert listed.stdout.splitlines()[-1] == f"0 lines waiting; reconciled through: {today}"
 
