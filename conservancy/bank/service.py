@@ -256,6 +256,10 @@ def waiting_lines(session: Session, account: str, *, limit: int | None = None) -
     return list(session.scalars(query.limit(limit) if limit else query))
 
 
+def waiting_count(session: Session, account: str) -> int:
+    return _waiting(session, account)
+
+
 def accounts_in(snapshot: Snapshot) -> set[str]:
     """The accounts the books hold: those with postings, and those opened with metadata."""
     return set(snapshot.accounts()) | set(snapshot.form_990)
@@ -369,6 +373,49 @@ def _match_row(account: str, entry: BankEntry) -> BankMatch:
         amount_minor=entry.amount.minor,
         narration=" ".join(p for p in (entry.payee or "", entry.narration) if p),
     )
+
+
+def candidates(session: Session, index: TransactionIndex, line: BankLine) -> list[BankEntry]:
+    """The entries a bookkeeper may match a waiting line to by hand: of its amount, dated
+    within the matcher's window around it, and matched to no line yet; nearest first."""
+    first, last = line.booked_on - matching.BEFORE, line.booked_on + matching.AFTER
+    entries = [
+        e
+        for e in books_entries(session, index, line.account, first, last)
+        if e.amount == line.amount
+    ]
+    taken = set(_taken(session, line.account, [matching.entry_key(e) for e in entries]))
+    free = [e for e in entries if matching.entry_key(e) not in taken]
+    return sorted(free, key=lambda e: (abs((e.date - line.booked_on).days), e.date, e.key))
+
+
+def match_to(
+    session: Session, index: TransactionIndex, line_id: int, entry: str, *, actor: Actor
+) -> BankLine:
+    """Match a waiting line to the entry ``entry`` (its key, as :func:`candidates` gives
+    them) that a bookkeeper chose: after undoing a match the matcher got wrong. Flushes."""
+    line = session.get(BankLine, line_id, with_for_update=True)
+    if line is None:
+        raise NotFound("There is no such bank statement line.")
+    if line.status is not LineStatus.PROPOSED:
+        raise Conflict(f"That line is {line.status.value} already; nothing was changed.")
+    chosen = next(
+        (e for e in candidates(session, index, line) if matching.entry_key(e) == entry), None
+    )
+    if chosen is None:
+        raise ProposalRefused(
+            "Choose one of the entries listed: of the line's amount, near its day, and "
+            "matched to no other line.",
+            "entry",
+        )
+    line.status = LineStatus.MATCHED
+    line.decided_by, line.decided_at = _label(actor), clock.now()
+    line.matches.append(_match_row(line.account, chosen))
+    audit.record(
+        session, actor, "bank.line_matched", ("bank_line", line.id), after={"entry": entry}
+    )
+    session.flush()
+    return line
 
 
 # --- a bookkeeper's decision --------------------------------------------------------

@@ -121,14 +121,20 @@ def _line_text(line: BankLine) -> str:
 def lines(account: str) -> None:
     """The lines waiting for a decision, with what each is proposed to be."""
     from conservancy.bank import service
+    from conservancy.bank.matching import entry_key
     from conservancy.cli.common import open_runtime
 
     with open_runtime() as rt:
         service.bank_account(rt.settings.bank_accounts, account)
+        rt.post_ledger()
+        rt.books.ready()
         with rt.sessions() as session:
             waiting = service.waiting_lines(session, account)
             for line in waiting:
                 click.echo(_line_text(line))
+                for entry in service.candidates(session, rt.books.index, line)[:5]:
+                    words = " ".join(p for p in (entry.payee or "", entry.narration) if p)
+                    click.echo(f"    or match it to {entry_key(entry)}: {entry.date} {words}")
             through = service.reconciled_through(session, account)
     click.echo(f"{len(waiting)} lines waiting; reconciled through: {through or 'not yet'}")
 
@@ -187,6 +193,36 @@ def confirm(line_id: int, other: str | None, narration: str | None) -> None:
         )
     for note in notes:
         click.echo(f"not asserted: {note}")
+
+
+@bank.command("match")
+@click.argument("line_id", type=int)
+@click.argument("entry")
+def match(line_id: int, entry: str) -> None:
+    """Match a waiting line to an entry of the books ('bank lines' lists those it may be):
+    after undoing a match the matcher got wrong."""
+    from conservancy.bank import service
+    from conservancy.cli.common import open_runtime
+    from conservancy.kernel import clock
+    from conservancy.staff.audit import COMMAND_LINE
+
+    with open_runtime() as rt:
+        rt.post_ledger()
+        rt.books.ready()
+        with rt.sessions() as session:
+            line = service.match_to(session, rt.books.index, line_id, entry, actor=COMMAND_LINE)
+            asserted, notes = service.assert_balances(
+                session, rt.books.index, line.account, today=clock.today(rt.settings.timezone)
+            )
+            session.commit()
+            click.echo(
+                f"matched: line {line_id}, {line.booked_on} {line.amount.format()}, to {entry}"
+            )
+            for statement in asserted:
+                click.echo(f"asserted: {statement.account} at the end of {statement.ends_on}")
+            for note in notes:
+                click.echo(f"not asserted: {note}")
+        rt.post_ledger()
 
 
 @bank.command("unmatch")

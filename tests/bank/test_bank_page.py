@@ -21,6 +21,7 @@ from conservancy.runtime import Runtime
 from tests import factories
 from tests.admin.pages import error_by, hidden, signed_in
 from tests.bank import statements
+from tests.ledger.test_index import payout, post
 
 
 def usd(text: str) -> Money:
@@ -154,3 +155,70 @@ def test_a_bookkeeper_imports_books_a_fee_and_the_balance_is_asserted(
     assert "reads the books and changes nothing" in read.text
     token = hidden(read, "csrf_token")
     assert auditor.post("/admin/bank/rematch", data={"csrf_token": token}).status_code == 403
+
+
+def test_a_match_the_matcher_got_wrong_is_undone_and_made_by_hand(
+    runtime: Runtime, app: Flask
+) -> None:
+    """Two payouts of one amount: the matcher pairs each bank line with the nearest entry,
+    which here is the wrong way round; the bookkeeper undoes both and matches them by hand."""
+    today = clock.today(runtime.settings.timezone)
+    post(
+        runtime,
+        payout("stripe-txn_a", today - timedelta(5), "96.80"),
+        payout("stripe-txn_b", today - timedelta(2), "96.80"),
+    )
+    statement = Statement(
+        format="",
+        account_number="000123456789",
+        currency=Currency.USD,
+        start=today - timedelta(10),
+        end=today - timedelta(1),
+        opening=usd("0.00"),
+        closing=usd("193.60"),
+        lines=(
+            StatementLine("P-1", today - timedelta(3), usd("96.80"), "", "STRIPE po_a"),
+            StatementLine("P-2", today - timedelta(1), usd("96.80"), "", "STRIPE po_b"),
+        ),
+    )
+    admin = signed_in(app, runtime, "admin")
+    assert upload(admin, statements.to_ofx(statement)).status_code == 303
+
+    def matched() -> dict[str, list[str]]:
+        with runtime.sessions() as session:
+            return {
+                line.bank_id: [m.entry_key for m in line.matches]
+                for line in session.scalars(select(BankLine).order_by(BankLine.bank_id))
+            }
+
+    assert matched() == {"P-1": ["stripe-txn_b"], "P-2": ["stripe-txn_a"]}  # nearest first
+    page = admin.get("/admin/bank")
+    token = hidden(page, "csrf_token")
+    with runtime.sessions() as session:
+        ids = {
+            row.bank_id: row.id for row in session.execute(select(BankLine.bank_id, BankLine.id))
+        }
+    for bank_id in ("P-1", "P-2"):
+        undone = admin.post(f"/admin/bank/lines/{ids[bank_id]}/unmatch", data={"csrf_token": token})
+        assert undone.status_code == 303
+    page = admin.get("/admin/bank")
+    assert page.text.count('value="stripe-txn_a"') == 2  # offered for both lines
+
+    right = admin.post(
+        f"/admin/bank/lines/{ids['P-1']}/match", data={"csrf_token": token, "entry": "stripe-txn_a"}
+    )
+    assert right.status_code == 303
+    taken = admin.post(
+        f"/admin/bank/lines/{ids['P-2']}/match", data={"csrf_token": token, "entry": "stripe-txn_a"}
+    )
+    assert taken.status_code == 400
+    assert error_by(taken, f"entry-{ids['P-2']}").startswith("Choose one of the entries listed")
+    last = admin.post(
+        f"/admin/bank/lines/{ids['P-2']}/match", data={"csrf_token": token, "entry": "stripe-txn_b"}
+    )
+    assert last.status_code == 303
+    assert matched() == {"P-1": ["stripe-txn_a"], "P-2": ["stripe-txn_b"]}
+    text = re.sub(r"\s+", " ", admin.get("/admin/bank").text)
+    assert f"Matched the {today - timedelta(1)} line of $96.80 to stripe-txn_b." in text
+    # Asserted at the import, when both matched; undoing a match does not take it back.
+    assert f"Reconciled through <strong>{statement.end}</strong>" in text

@@ -186,8 +186,10 @@ def _spending_request(rt: Runtime) -> int:
 
 
 def _bank_statement(rt: Runtime) -> None:
-    """March's statement imported: the cheque's deposit matched, the bank's fee waiting."""
+    """March's statement imported: the bank's fee waiting, and the cheque's deposit too,
+    its match undone, with the cheque offered to match it to."""
     from conservancy.bank import service
+    from conservancy.bank.models import BankLine
     from conservancy.bank.statement import Statement, StatementLine
     from conservancy.money import Currency, Money
     from conservancy.staff.audit import COMMAND_LINE
@@ -218,6 +220,9 @@ def _bank_statement(rt: Runtime) -> None:
             actor=COMMAND_LINE,
             today=clock.today(rt.settings.timezone),
         )
+        # The deposit's match undone: the page offers the cheque to match it to by hand.
+        deposit = session.scalars(select(BankLine).where(BankLine.bank_id == "M-1")).one()
+        service.unmatch(session, deposit.id, actor=COMMAND_LINE)
         session.commit()
 
 

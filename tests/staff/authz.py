@@ -390,6 +390,12 @@ RULES += [
         changes(Area.BOOKS, ok=404),
     ),
     Row(
+        "/admin/bank/lines/<int:line_id>/match",
+        "POST",
+        "/admin/bank/lines/999999/match",
+        changes(Area.BOOKS, ok=404),
+    ),
+    Row(
         "/admin/bank/lines/<int:line_id>/unmatch",
         "POST",
         "/admin/bank/lines/999999/unmatch",

@@ -22,6 +22,7 @@ from wtforms import SelectField, StringField  # type: ignore[import-untyped]
 
 from conservancy.background.jobs import Job
 from conservancy.bank import service
+from conservancy.bank.matching import entry_key
 from conservancy.bank.models import BankLine, BankStatement, LineStatus
 from conservancy.bank.service import ImportResult, ProposalRefused
 from conservancy.bank.statement import StatementRefused
@@ -29,6 +30,7 @@ from conservancy.infra.config import BankAccount, Environment
 from conservancy.kernel import clock
 from conservancy.kernel.errors import DomainError
 from conservancy.ledger.books import BooksLoading
+from conservancy.ledger.index import BankEntry
 from conservancy.projects.service import get_sponsor
 from conservancy.staff.permissions import Area, Staff, can_change
 from conservancy.web.auth import current_user, require_area
@@ -50,8 +52,11 @@ SECTIONS.append(
 
 bp.after_request(never_cached)
 
-# How many matched lines the page lists (newest first).
+# How many matched lines the page lists (newest first), how many waiting lines (oldest
+# first: decide those, then the next), and how many entries each is offered to match.
 RECENT = 50
+WAITING_SHOWN = 100
+CANDIDATES_SHOWN = 5
 
 
 def _strip(value: object) -> object:
@@ -61,6 +66,12 @@ def _strip(value: object) -> object:
 class UploadForm(PlainTextForm):
     account = SelectField("Bank account")
     statement = FileField("Statement file")
+
+
+class MatchForm(PlainTextForm):
+    """A waiting line matched by hand: the key of the entry chosen."""
+
+    entry = StringField("The entry in the books", filters=[_strip])
 
 
 class ConfirmForm(PlainTextForm):
@@ -193,6 +204,44 @@ def confirm(staff: Staff, line_id: int) -> ResponseReturnValue:
     return redirect(url_for(".page", _anchor="waiting"), code=303)
 
 
+@bp.post("/bank/lines/<int:line_id>/match")
+@require_area(Area.BOOKS, change=True)
+def match(staff: Staff, line_id: int) -> ResponseReturnValue:
+    """Match a waiting line to the entry of the books the bookkeeper chose."""
+    form = MatchForm()
+    session, rt = db(), runtime()
+    if session.get(BankLine, line_id) is None:
+        return _page(staff, _upload_form(), notice="There is no such statement line."), 404
+    if not form.validate_on_submit():
+        return _page(staff, _upload_form(), matching={line_id: form}), 400
+    try:
+        rt.books.current()
+        line = service.match_to(
+            session, rt.books.index, line_id, form.entry.data or "", actor=staff
+        )
+        asserted, notes = service.assert_balances(
+            session, rt.books.index, line.account, today=_today()
+        )
+        session.commit()
+    except ProposalRefused as exc:
+        session.rollback()
+        form.entry.errors.append(str(exc))
+        return _page(staff, _upload_form(), matching={line_id: form}), 400
+    except BooksLoading:
+        session.rollback()
+        form.entry.errors.append("The books are being loaded: try again in a minute.")
+        return _page(staff, _upload_form(), matching={line_id: form}), 503
+    except (DomainError, IntegrityError) as exc:
+        session.rollback()
+        message = str(exc) if isinstance(exc, DomainError) else "It was matched at the same moment."
+        return _page(staff, _upload_form(), notice=message), 409
+    _post()
+    done = [f"Matched the {line.booked_on} line of {line.amount.format()} to {form.entry.data}."]
+    done += [f"Asserted the balance at the end of {s.ends_on}." for s in asserted]
+    flash(" ".join(done + notes))
+    return redirect(url_for(".page", _anchor="waiting"), code=303)
+
+
 @bp.post("/bank/lines/<int:line_id>/unmatch")
 @require_area(Area.BOOKS, change=True)
 def unmatch(staff: Staff, line_id: int) -> ResponseReturnValue:
@@ -262,12 +311,28 @@ def _post() -> None:
 class AccountView:
     """What the page shows of one bank account."""
 
-    def __init__(self, bank: BankAccount, rows: dict[int, ConfirmForm]) -> None:
-        session = db()
+    def __init__(
+        self,
+        bank: BankAccount,
+        rows: dict[int, ConfirmForm],
+        matching: dict[int, MatchForm],
+    ) -> None:
+        session, rt = db(), runtime()
         self.account = bank.account
         self.through: date | None = service.reconciled_through(session, bank.account)
-        self.waiting = service.waiting_lines(session, bank.account)
+        self.waiting_count = service.waiting_count(session, bank.account)
+        self.waiting = service.waiting_lines(session, bank.account, limit=WAITING_SHOWN)
         self.forms = {line.id: rows.get(line.id) or _proposal_form(line) for line in self.waiting}
+        self.match_forms = {
+            line.id: matching.get(line.id) or MatchForm(formdata=None) for line in self.waiting
+        }
+        self.candidates: dict[int, list[tuple[str, BankEntry]]] = {}
+        try:
+            for line in self.waiting:
+                offered = service.candidates(session, rt.books.index, line)
+                self.candidates[line.id] = [(entry_key(e), e) for e in offered][:CANDIDATES_SHOWN]
+        except BooksLoading:
+            self.candidates = {}
         self.statements = list(
             session.scalars(
                 select(BankStatement)
@@ -296,6 +361,7 @@ def _page(
     form: UploadForm,
     *,
     rows: dict[int, ConfirmForm] | None = None,
+    matching: dict[int, MatchForm] | None = None,
     notice: str | None = None,
 ) -> str:
     try:
@@ -307,7 +373,7 @@ def _page(
         sponsor=get_sponsor(db()),
         staff=current_user(),
         form=form,
-        accounts=[AccountView(bank, rows or {}) for bank in _banks()],
+        accounts=[AccountView(bank, rows or {}, matching or {}) for bank in _banks()],
         known_accounts=[a for a in known if not a.startswith("Assets:Bank:")],
         may_change=can_change(staff, Area.BOOKS),
         notice=notice,
