@@ -114,7 +114,8 @@ def import_statement(
     )
     if before is not None:
         return ImportResult(before, already=True, proposed=_waiting(session, bank.account))
-    known = set(_existing(session, bank.account, [line.bank_id for line in statement.lines]))
+    ids = [_kept_id(line.bank_id) for line in statement.lines]
+    known = set(_existing(session, bank.account, ids))
     row = BankStatement(
         account=bank.account,
         format=statement.format,
@@ -127,28 +128,28 @@ def import_statement(
         opening_minor=None if statement.opening is None else statement.opening.minor,
         closing_minor=None if statement.closing is None else statement.closing.minor,
         lines_total=len(statement.lines),
-        lines_new=len({line.bank_id for line in statement.lines} - known),
+        lines_new=len(set(ids) - known),
         imported_by=_label(actor),
     )
     session.add(row)
     session.flush()
     result = ImportResult(row, seen_lines=len(statement.lines) - row.lines_new)
     new: list[BankLine] = []
-    for line in statement.lines:
-        if line.bank_id in known:
+    for line, bank_id in zip(statement.lines, ids, strict=True):
+        if bank_id in known:
             continue
-        known.add(line.bank_id)
+        known.add(bank_id)
         new.append(
             BankLine(
                 account=bank.account,
-                bank_id=line.bank_id,
+                bank_id=bank_id,
                 statement_id=row.id,
                 booked_on=line.date,
                 amount_minor=line.amount.minor,
                 currency=line.amount.currency.value,
                 payee=line.payee,
                 memo=line.memo,
-                check_number=line.check_number,
+                check_number=(line.check_number or "")[:CHECK_NUMBER_LIMIT] or None,
                 status=LineStatus.PROPOSED,
             )
         )
@@ -183,6 +184,16 @@ def import_statement(
 
 # Ids asked about in one IN (...): SQLite takes at most 32,766 parameters a statement.
 _CHUNK = 1_000
+# What the columns hold (bank.models): a bank's id longer than its column (OFX allows 255
+# characters) is kept by its digest; a cheque number is cut; an account number that long
+# is no bank's.
+BANK_ID_LIMIT, CHECK_NUMBER_LIMIT, ACCOUNT_NUMBER_LIMIT = 100, 20, 64
+
+
+def _kept_id(bank_id: str) -> str:
+    if len(bank_id) <= BANK_ID_LIMIT:
+        return bank_id
+    return "sha256-" + hashlib.sha256(bank_id.encode()).hexdigest()
 
 
 def _existing(session: Session, account: str, bank_ids: Sequence[str]) -> Iterator[str]:
@@ -214,6 +225,10 @@ def _check_fits(session: Session, bank: BankAccount, statement: Statement, today
     if statement.end > today:
         raise StatementRefused(f"the statement ends on {statement.end}, after today")
     given = statement.account_number
+    if given is not None and len(given) > ACCOUNT_NUMBER_LIMIT:
+        raise StatementRefused(
+            f"the statement's account number is {len(given)} characters long: no bank's is"
+        )
     expected = bank.number or session.scalar(
         select(BankStatement.account_number)
         .where(BankStatement.account == bank.account, BankStatement.account_number.is_not(None))

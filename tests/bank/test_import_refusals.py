@@ -190,3 +190,36 @@ def test_a_malformed_bank_accounts_setting_stops_the_command_in_one_line(
     (message,) = done.stderr.splitlines()
     assert message.startswith("error: CONSERVANCY_BANK_ACCOUNTS")
     assert says in message
+
+
+def test_a_bank_id_longer_than_its_column_is_kept_by_its_digest_and_known_again(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    """OFX allows a FITID of 255 characters; the lines' column holds 100."""
+    long_id = "F" * 180
+    statement = replace(
+        a_statement(),
+        lines=(replace(a_statement().lines[0], bank_id=long_id, check_number="9" * 30),),
+    )
+    path = tmp_path / "long.ofx"
+    path.write_bytes(statements.to_ofx(statement))
+    done = invoke(env(runtime.settings), "bank", "import", str(path))
+    assert done.returncode == 0, done.stdout + done.stderr
+    other = tmp_path / "same-lines.xml"
+    other.write_bytes(statements.to_camt053(statement))
+    again = invoke(env(runtime.settings), "bank", "import", str(other))
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "1 lines, 0 new, 1 imported before" in again.stdout
+    with runtime.sessions() as session:
+        (line,) = session.scalars(select(BankLine)).all()
+        assert line.bank_id.startswith("sha256-")
+        assert line.check_number == "9" * 20
+
+
+def test_an_account_number_no_bank_has_is_refused(runtime: Runtime, tmp_path: Path) -> None:
+    path = tmp_path / "wide.csv"
+    path.write_bytes(b"Date,Description,Amount,Account\n2026-11-02,FEE,-12.00," + b"1" * 80 + b"\n")
+    configured = env(runtime.settings, {"Assets:Bank:Checking": {"csv": {"account": "Account"}}})
+    assert refused(runtime, configured, path) == (
+        "the statement's account number is 80 characters long: no bank's is"
+    )
