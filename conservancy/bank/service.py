@@ -102,10 +102,20 @@ def import_statement(
     file_name: str,
     actor: Actor,
     today: date,
+    open_from: date | None = None,
 ) -> ImportResult:
-    """Read, keep, match, propose and assert one statement file. Flushes; the caller commits."""
+    """Read, keep, match, propose and assert one statement file. Flushes; the caller commits.
+
+    ``open_from``: the first day the day-to-day books hold (``ledger.years.first_open_day``),
+    when a year is closed. A statement reaching before it is refused: its lines would be
+    matched against books that no longer list that year's entries, and proposed again."""
     statement = read_statement(data, currency=bank.currency, csv_map=csv_map(bank))
     _check_fits(session, bank, statement, today)
+    if open_from is not None and statement.start < open_from:
+        raise StatementRefused(
+            f"the statement starts on {statement.start}, in a year the books have closed "
+            f"(they hold {open_from} on): reconcile a year before closing it"
+        )
     digest = hashlib.sha256(data).hexdigest()
     before = session.scalar(
         select(BankStatement).where(

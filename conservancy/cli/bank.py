@@ -42,12 +42,16 @@ def import_(file: Path, account: str) -> None:
     from conservancy.bank import service
     from conservancy.cli.common import open_runtime
     from conservancy.kernel import clock
+    from conservancy.ledger import years
     from conservancy.staff.audit import COMMAND_LINE
 
     with open_runtime() as rt:
         bank_account = service.bank_account(rt.settings.bank_accounts, account)
-        with file.open("rb") as fh:
-            data = fh.read(_MAX_READ)
+        try:
+            with file.open("rb") as fh:
+                data = fh.read(_MAX_READ)
+        except OSError as exc:
+            raise click.ClickException(f"cannot read {file}: {exc.strerror}") from None
         if not rt.ledger.exists():
             raise click.ClickException("no books yet: run 'conservancy init'")
         rt.post_ledger()  # what the database holds for the books is in them first
@@ -62,6 +66,7 @@ def import_(file: Path, account: str) -> None:
                     file_name=file.name,
                     actor=COMMAND_LINE,
                     today=clock.today(rt.settings.timezone),
+                    open_from=years.first_open_day(rt.ledger),
                 )
                 session.commit()
             except IntegrityError:

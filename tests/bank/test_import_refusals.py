@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from conservancy.bank import service
 from conservancy.bank.models import BankLine, BankStatement
-from conservancy.bank.statement import Statement, StatementLine
+from conservancy.bank.statement import Statement, StatementLine, StatementRefused
 from conservancy.infra.config import Settings
 from conservancy.kernel import clock
 from conservancy.ledger.models import LedgerOutbox
@@ -223,3 +224,26 @@ def test_an_account_number_no_bank_has_is_refused(runtime: Runtime, tmp_path: Pa
     assert refused(runtime, configured, path) == (
         "the statement's account number is 80 characters long: no bank's is"
     )
+
+
+def test_a_statement_reaching_into_a_closed_year_is_refused(runtime: Runtime) -> None:
+    """The day-to-day books no longer list a closed year's entries: its lines would all be
+    proposed again, and booked twice."""
+    statement = a_statement()
+    before = state(runtime)
+    with runtime.sessions() as session, pytest.raises(StatementRefused) as refusal:
+        service.import_statement(
+            session,
+            runtime.books.index,
+            runtime.settings.bank_accounts[0],
+            statements.to_ofx(statement),
+            file_name="old.ofx",
+            actor="tests",
+            today=clock.today(runtime.settings.timezone),
+            open_from=statement.start + timedelta(1),
+        )
+    assert str(refusal.value) == (
+        f"the statement starts on {statement.start}, in a year the books have closed "
+        f"(they hold {statement.start + timedelta(1)} on): reconcile a year before closing it"
+    )
+    assert state(runtime) == before

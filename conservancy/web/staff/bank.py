@@ -29,6 +29,7 @@ from conservancy.bank.statement import StatementRefused
 from conservancy.infra.config import BankAccount, Environment
 from conservancy.kernel import clock
 from conservancy.kernel.errors import DomainError
+from conservancy.ledger import years
 from conservancy.ledger.books import BooksLoading
 from conservancy.ledger.index import BankEntry
 from conservancy.projects.service import get_sponsor
@@ -104,8 +105,8 @@ def upload(staff: Staff) -> ResponseReturnValue:
     form = _upload_form(submitted=True)
     if not form.validate_on_submit():
         return _page(staff, form), 400
-    upload = form.statement.data
-    data = upload.read() if upload is not None and hasattr(upload, "read") else b""
+    sent = form.statement.data
+    data = sent.read() if sent is not None and hasattr(sent, "read") else b""
     if not data:
         form.statement.errors.append("Choose the statement file: OFX, QFX, CSV or camt.053 XML.")
         return _page(staff, form), 400
@@ -118,9 +119,10 @@ def upload(staff: Staff) -> ResponseReturnValue:
             rt.books.index,
             bank,
             data,
-            file_name=getattr(upload, "filename", None) or "statement",
+            file_name=getattr(sent, "filename", None) or "statement",
             actor=staff,
             today=_today(),
+            open_from=years.first_open_day(rt.ledger),
         )
         session.commit()
     except StatementRefused as exc:
