@@ -216,14 +216,20 @@ def _existing(session: Session, account: str, bank_ids: Sequence[str]) -> Iterat
         )
 
 
-def _taken(session: Session, account: str, keys: Sequence[str]) -> Iterator[str]:
-    """Which of the entries' ``keys`` are matched to a line already."""
+def _taken(
+    session: Session, account: str, keys: Sequence[str], *, shown_by: date | None = None
+) -> Iterator[str]:
+    """Which of the entries' ``keys`` are matched to a line already (``shown_by``: to a
+    line the bank booked on that day or before)."""
     for at in range(0, len(keys), _CHUNK):
-        yield from session.scalars(
-            select(BankMatch.entry_key).where(
-                BankMatch.account == account, BankMatch.entry_key.in_(keys[at : at + _CHUNK])
-            )
+        query = select(BankMatch.entry_key).where(
+            BankMatch.account == account, BankMatch.entry_key.in_(keys[at : at + _CHUNK])
         )
+        if shown_by is not None:
+            query = query.join(BankLine, BankLine.id == BankMatch.line_id).where(
+                BankLine.booked_on <= shown_by
+            )
+        yield from session.scalars(query)
 
 
 def _check_fits(session: Session, bank: BankAccount, statement: Statement, today: date) -> None:
@@ -548,8 +554,11 @@ def assert_balances(
 
     Stops at the first that cannot: its day has not ended (the books may still gain an
     entry dated today), its lines are not all decided, or the books hold another balance
-    on its closing day (the note says by how much). Returns the statements asserted now,
-    and the notes.
+    on its closing day that their entries not yet at the bank do not explain (the note
+    says by how much). One whose difference those entries explain (a cheque not cashed
+    yet) is passed over with a note, and the next is tried: once the bank shows them, a
+    later statement's balance is asserted. A statement before the latest one asserted is
+    left as it is. Returns the statements asserted now, and the notes.
     """
     asserted: list[BankStatement] = []
     statements = session.scalars(
@@ -561,19 +570,15 @@ def assert_balances(
         )
         .order_by(BankStatement.ends_on, BankStatement.id)
     ).all()
+    notes: list[str] = []
     for statement in statements:
-        if session.scalar(
-            select(BankStatement.id).where(
-                BankStatement.account == account,
-                BankStatement.asserted.is_(True),
-                BankStatement.ends_on >= statement.ends_on,
-            )
-        ):
-            statement.asserted = True  # a later day is asserted: this one is behind it
-            continue
+        through = reconciled_through(session, account)
+        if through is not None and statement.ends_on <= through:
+            continue  # a balance on its last day or later is asserted: it is behind that
         if statement.ends_on >= today:
             return asserted, [
-                f"The balance on {statement.ends_on} is asserted once that day has ended."
+                *notes,
+                f"The balance on {statement.ends_on} is asserted once that day has ended.",
             ]
         waiting = session.scalar(
             select(func.count())
@@ -586,18 +591,18 @@ def assert_balances(
         )
         if waiting:
             return asserted, [
+                *notes,
                 f"{waiting} line(s) up to {statement.ends_on} wait for a decision before "
-                f"the balance on {statement.ends_on} can be asserted."
+                f"the balance on {statement.ends_on} can be asserted.",
             ]
         closing = statement.closing
         assert closing is not None
-        held = books_balance(session, index, account, statement.ends_on, closing.currency)
-        if held != closing:
-            return asserted, [
-                f"On {statement.ends_on} the bank says {closing.format()} and the books "
-                f"{held.format()}: {(held - closing).format()} in the books is not on the "
-                "bank's statements yet (or the other way round); not asserted."
-            ]
+        found = reconcile(session, index, statement)
+        if found.books != closing:
+            if found.unexplained:
+                return asserted, [*notes, found.explain()]
+            notes.append(found.explain())  # explained: the bank has them still to come
+            continue
         record_if_absent(
             session,
             Balance(
@@ -609,8 +614,77 @@ def assert_balances(
         )
         statement.asserted = True
         asserted.append(statement)
+        session.flush()
     session.flush()
-    return asserted, []
+    return asserted, notes
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    """A statement's closing balance against the books', as a bookkeeper reconciles it:
+    the bank's balance, plus the entries the books hold that no line of the bank's
+    statements has shown yet (deposits in transit, cheques not yet cashed), is the books'.
+    What that leaves unexplained is ``unexplained`` (zero when it all adds up)."""
+
+    statement: BankStatement
+    bank: Money
+    books: Money
+    outstanding: tuple[BankEntry, ...]
+
+    @property
+    def unexplained(self) -> Money:
+        total = self.bank
+        for entry in self.outstanding:
+            total = total + entry.amount
+        return self.books - total
+
+    def explain(self) -> str:
+        day = self.statement.ends_on
+        words = f"On {day} the bank says {self.bank.format()} and the books {self.books.format()}"
+        if self.outstanding:
+            listed = "; ".join(
+                f"{e.date} {e.narration} {e.amount.format()}" for e in self.outstanding[:5]
+            )
+            more = f" and {len(self.outstanding) - 5} more" if len(self.outstanding) > 5 else ""
+            words += (
+                f": {len(self.outstanding)} entr{'y' if len(self.outstanding) == 1 else 'ies'}"
+                f" in the books the bank has not shown yet ({listed}{more})"
+            )
+        if self.unexplained:
+            words += f"; {self.unexplained.format()} is not explained by any entry"
+        return words + "; not asserted until they agree."
+
+
+def reconcile(
+    session: Session, index: TransactionIndex, statement: BankStatement
+) -> Reconciliation:
+    """The statement's reconciliation: the books' balance at its end, and the entries of the
+    books from the account's first statement to its end that no bank line is matched to."""
+    closing = statement.closing
+    assert closing is not None, "a statement without a closing balance is not reconciled"
+    account = statement.account
+    held = books_balance(session, index, account, statement.ends_on, closing.currency)
+    first = session.scalar(
+        select(func.min(BankStatement.starts_on)).where(BankStatement.account == account)
+    )
+    entries = [
+        e
+        for e in books_entries(
+            session, index, account, first or statement.starts_on, statement.ends_on
+        )
+        if e.amount.currency is closing.currency
+    ]
+    # At the statement's end, an entry the bank showed only later was still outstanding.
+    matched = set(
+        _taken(
+            session,
+            account,
+            [matching.entry_key(e) for e in entries],
+            shown_by=statement.ends_on,
+        )
+    )
+    outstanding = tuple(e for e in entries if matching.entry_key(e) not in matched)
+    return Reconciliation(statement, closing, held, outstanding)
 
 
 def reconciled_through(session: Session, account: str) -> date | None:

@@ -222,3 +222,56 @@ def test_a_match_the_matcher_got_wrong_is_undone_and_made_by_hand(
     assert f"Matched the {today - timedelta(1)} line of $96.80 to stripe-txn_b." in text
     # Asserted at the import, when both matched; undoing a match does not take it back.
     assert f"Reconciled through <strong>{statement.end}</strong>" in text
+
+
+def test_a_cheque_not_cashed_yet_is_listed_as_outstanding_until_the_next_statement(
+    runtime: Runtime, app: Flask
+) -> None:
+    """The books paid 40.00 by cheque before the first statement ended; the bank cashed it
+    in the next. The first balance differs by exactly that cheque: the page lists it, and
+    nothing is asserted; the next statement's balance agrees, and is asserted."""
+    today = clock.today(runtime.settings.timezone)
+    with runtime.sessions() as session:
+        factories.project(session)
+        session.commit()
+    factories.cheque(runtime, "Grace Hopper", "150.00", today - timedelta(8))
+    factories.expense(runtime, amount="40.00", payee="Hosting Co.", paid_on=today - timedelta(5))
+
+    def month(first: int, last: int, opening: str, closing: str, *lines: StatementLine) -> bytes:
+        return statements.to_ofx(
+            Statement(
+                format="",
+                account_number="000123456789",
+                currency=Currency.USD,
+                start=today - timedelta(first),
+                end=today - timedelta(last),
+                opening=usd(opening),
+                closing=usd(closing),
+                lines=lines,
+            )
+        )
+
+    admin = signed_in(app, runtime, "admin")
+    deposit = StatementLine("O-1", today - timedelta(7), usd("150.00"), "", "DEPOSIT")
+    assert upload(admin, month(10, 4, "0.00", "150.00", deposit), "one.ofx").status_code == 303
+    text = re.sub(r"\s+", " ", admin.get("/admin/bank").text)
+    assert (
+        f"On {today - timedelta(4)} the bank says $150.00 and the books $110.00: 1 entry in "
+        f"the books the bank has not shown yet ({today - timedelta(5)} Hosting from Hosting Co. "
+        "-$40.00); not asserted until they agree." in text
+    )
+    assert f"reconciliation at {today - timedelta(4)}" in text
+    assert "in the books, not yet at the bank" in text
+    assert "Not explained by any entry" not in text
+    assert "Reconciled through <strong>not yet</strong>" in text
+
+    cashed = StatementLine("O-2", today - timedelta(2), -usd("40.00"), "", "CHECK 2201", "2201")
+    assert upload(admin, month(3, 1, "150.00", "110.00", cashed), "two.ofx").status_code == 303
+    text = re.sub(r"\s+", " ", admin.get("/admin/bank").text)
+    assert f"Asserted $110.00 at the end of {today - timedelta(1)}." in text
+    assert f"Reconciled through <strong>{today - timedelta(1)}</strong>" in text
+    assert "no: a later balance is" in text  # the first statement, passed over
+    with runtime.sessions() as session:
+        assert [
+            s.asserted for s in session.scalars(select(BankStatement).order_by(BankStatement.id))
+        ] == [False, True]

@@ -10,6 +10,7 @@ loading the ledger. The same as ``conservancy bank import|lines|confirm``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from datetime import date
 
@@ -350,6 +351,19 @@ class AccountView:
                 .limit(RECENT)
             )
         )
+        # The oldest statement not yet asserted, reconciled: what stands between the
+        # bank's closing balance and the books'.
+        self.reconciliation: service.Reconciliation | None = None
+        pending = [
+            s
+            for s in self.statements
+            if not s.asserted
+            and s.closing is not None
+            and (self.through is None or s.ends_on > self.through)
+        ]
+        if pending:
+            with contextlib.suppress(BooksLoading):
+                self.reconciliation = service.reconcile(session, rt.books.index, pending[-1])
 
 
 def _proposal_form(line: BankLine) -> ConfirmForm:
