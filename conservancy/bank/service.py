@@ -123,7 +123,7 @@ def import_statement(
         )
     )
     if before is not None:
-        return ImportResult(before, already=True, proposed=_waiting(session, bank.account))
+        return ImportResult(before, already=True, proposed=waiting_count(session, bank.account))
     ids = [_kept_id(line.bank_id) for line in statement.lines]
     known = set(_existing(session, bank.account, ids))
     row = BankStatement(
@@ -171,7 +171,7 @@ def import_statement(
         if kept.status is LineStatus.PROPOSED:
             proposal = matching.propose(_matchable(kept))
             kept.proposed_account, kept.proposed_narration = proposal.account, proposal.narration
-    result.proposed = _waiting(session, bank.account)
+    result.proposed = waiting_count(session, bank.account)
     result.asserted, result.notes = assert_balances(session, index, bank.account, today=today)
     audit.record(
         session,
@@ -266,7 +266,7 @@ def _label(actor: Actor) -> str:
     return actor if isinstance(actor, str) else actor.email
 
 
-def _waiting(session: Session, account: str) -> int:
+def waiting_count(session: Session, account: str) -> int:
     return (
         session.scalar(
             select(func.count())
@@ -285,10 +285,6 @@ def waiting_lines(session: Session, account: str, *, limit: int | None = None) -
         .order_by(BankLine.booked_on, BankLine.id)
     )
     return list(session.scalars(query.limit(limit) if limit else query))
-
-
-def waiting_count(session: Session, account: str) -> int:
-    return _waiting(session, account)
 
 
 def accounts_in(snapshot: Snapshot) -> set[str]:
@@ -406,18 +402,29 @@ def _match_row(account: str, entry: BankEntry) -> BankMatch:
     )
 
 
-def candidates(session: Session, index: TransactionIndex, line: BankLine) -> list[BankEntry]:
-    """The entries a bookkeeper may match a waiting line to by hand: of its amount, dated
-    within the matcher's window around it, and matched to no line yet; nearest first."""
-    first, last = line.booked_on - matching.BEFORE, line.booked_on + matching.AFTER
-    entries = [
-        e
-        for e in books_entries(session, index, line.account, first, last)
-        if e.amount == line.amount
-    ]
-    taken = set(_taken(session, line.account, [matching.entry_key(e) for e in entries]))
+def candidates(
+    session: Session, index: TransactionIndex, lines: Sequence[BankLine]
+) -> dict[int, list[BankEntry]]:
+    """The entries a bookkeeper may match each waiting line to by hand, by the line's id:
+    of its amount, dated within the matcher's window around it, and matched to no line
+    yet; nearest first. One read of the books and of the matches for all the lines."""
+    if not lines:
+        return {}
+    account = lines[0].account
+    assert all(line.account == account for line in lines), "lines of one account"
+    first = min(line.booked_on for line in lines) - matching.BEFORE
+    last = max(line.booked_on for line in lines) + matching.AFTER
+    entries = books_entries(session, index, account, first, last)
+    taken = set(_taken(session, account, [matching.entry_key(e) for e in entries]))
     free = [e for e in entries if matching.entry_key(e) not in taken]
-    return sorted(free, key=lambda e: (abs((e.date - line.booked_on).days), e.date, e.key))
+    return {line.id: _nearest(line, free) for line in lines}
+
+
+def _nearest(line: BankLine, entries: Sequence[BankEntry]) -> list[BankEntry]:
+    """Of ``entries``, those of the line's amount within the matcher's window; nearest first."""
+    first, last = line.booked_on - matching.BEFORE, line.booked_on + matching.AFTER
+    found = [e for e in entries if e.amount == line.amount and first <= e.date <= last]
+    return sorted(found, key=lambda e: (abs((e.date - line.booked_on).days), e.date, e.key))
 
 
 def match_to(
@@ -430,9 +437,8 @@ def match_to(
         raise NotFound("There is no such bank statement line.")
     if line.status is not LineStatus.PROPOSED:
         raise Conflict(f"That line is {line.status.value} already; nothing was changed.")
-    chosen = next(
-        (e for e in candidates(session, index, line) if matching.entry_key(e) == entry), None
-    )
+    offered = candidates(session, index, [line])[line.id]
+    chosen = next((e for e in offered if matching.entry_key(e) == entry), None)
     if chosen is None:
         raise ProposalRefused(
             "Choose one of the entries listed: of the line's amount, near its day, and "
@@ -615,7 +621,6 @@ def assert_balances(
         statement.asserted = True
         asserted.append(statement)
         session.flush()
-    session.flush()
     return asserted, notes
 
 

@@ -135,9 +135,10 @@ def lines(account: str) -> None:
         rt.books.ready()
         with rt.sessions() as session:
             waiting = service.waiting_lines(session, account)
+            offered = service.candidates(session, rt.books.index, waiting)
             for line in waiting:
                 click.echo(_line_text(line))
-                for entry in service.candidates(session, rt.books.index, line)[:5]:
+                for entry in offered[line.id][:5]:
                     words = " ".join(p for p in (entry.payee or "", entry.narration) if p)
                     click.echo(f"    or match it to {entry_key(entry)}: {entry.date} {words}")
             through = service.reconciled_through(session, account)

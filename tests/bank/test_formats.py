@@ -27,8 +27,8 @@ from conservancy.bank.formats import (
     read_ofx,
     read_statement,
 )
-from conservancy.bank.importers import StatementImporter
 from conservancy.bank.statement import Statement, StatementLine, StatementRefused
+from conservancy.ledger.bank_importers import StatementImporter
 from conservancy.money import Currency, Money
 from tests.bank.statements import to_camt053, to_csv, to_ofx
 

@@ -56,7 +56,7 @@ FACTORY = "conservancy.web.app"
 # Third-party edges: each imported only where listed (prefixes of module names).
 EDGES: dict[str, tuple[str, ...]] = {
     "stripe": ("conservancy.payments.stripe_gateway", "conservancy.standin"),
-    "beancount": ("conservancy.ledger", "conservancy.bank.importers"),
+    "beancount": ("conservancy.ledger",),
     "beanquery": ("conservancy.ledger",),
     "weasyprint": ("conservancy.receipts.render",),
     "rq": ("conservancy.background.jobs",),
@@ -64,7 +64,7 @@ EDGES: dict[str, tuple[str, ...]] = {
     "webauthn": ("conservancy.staff.security_keys",),
     "ofxtools": ("conservancy.bank.formats",),
     "defusedxml": ("conservancy.bank.formats",),
-    "beangulp": ("conservancy.bank.importers",),
+    "beangulp": ("conservancy.ledger.bank_importers",),
 }
 # HTTP belongs to the web (and to the stand-in, a web server of its own), the commands and
 # create_app (conservancy/__init__.py).

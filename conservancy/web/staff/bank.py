@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Callable
 from datetime import date
+from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
@@ -33,6 +35,7 @@ from conservancy.kernel.errors import DomainError
 from conservancy.ledger import years
 from conservancy.ledger.books import BooksLoading
 from conservancy.ledger.index import BankEntry
+from conservancy.ledger.snapshot import Snapshot
 from conservancy.projects.service import get_sponsor
 from conservancy.staff.permissions import Area, Staff, can_change
 from conservancy.web.auth import current_user, require_area
@@ -165,46 +168,25 @@ def _summary(result: ImportResult) -> str:
 @bp.post("/bank/lines/<int:line_id>")
 @require_area(Area.BOOKS, change=True)
 def confirm(staff: Staff, line_id: int) -> ResponseReturnValue:
+    """Book a waiting line as proposed, or with the account and words the bookkeeper chose."""
     form = ConfirmForm()
-    session, rt = db(), runtime()
-    line = session.get(BankLine, line_id)
-    if line is None:
-        return _page(staff, _upload_form(), notice="There is no such statement line."), 404
-    if not form.validate_on_submit():
-        return _page(staff, _upload_form(), rows={line_id: form}), 400
-    try:
-        snapshot = rt.books.current()
+
+    def book(line: BankLine, snapshot: Snapshot) -> str:
         entry = service.confirm(
-            session,
-            rt.books.index,
-            line_id,
+            db(),
+            runtime().books.index,
+            line.id,
             account=form.account.data or "",
             narration=form.narration.data or "",
             actor=staff,
             open_accounts_now=service.accounts_in(snapshot),
         )
-        asserted, notes = service.assert_balances(
-            session, rt.books.index, line.account, today=_today()
-        )
-        session.commit()
-    except ProposalRefused as exc:
-        session.rollback()
-        target = form.account if exc.field == "account" else form.narration
-        target.errors.append(str(exc))
-        return _page(staff, _upload_form(), rows={line_id: form}), 400
-    except BooksLoading:
-        session.rollback()
-        form.account.errors.append("The books are being loaded: try again in a minute.")
-        return _page(staff, _upload_form(), rows={line_id: form}), 503
-    except (DomainError, IntegrityError) as exc:
-        session.rollback()
-        message = str(exc) if isinstance(exc, DomainError) else "It was booked at the same moment."
-        return _page(staff, _upload_form(), notice=message), 409
-    _post()
-    done = [f"Booked {entry.date} {entry.postings[0].amount.format()} to {form.account.data}."]
-    done += [f"Asserted the balance at the end of {s.ends_on}." for s in asserted]
-    flash(" ".join(done + notes))
-    return redirect(url_for(".page", _anchor="waiting"), code=303)
+        return f"Booked {entry.date} {entry.postings[0].amount.format()} to {form.account.data}."
+
+    def field_of(name: str | None) -> Any:
+        return form.narration if name == "narration" else form.account
+
+    return _decide(staff, line_id, form, {"rows": {line_id: form}}, book, field_of)
 
 
 @bp.post("/bank/lines/<int:line_id>/match")
@@ -212,34 +194,55 @@ def confirm(staff: Staff, line_id: int) -> ResponseReturnValue:
 def match(staff: Staff, line_id: int) -> ResponseReturnValue:
     """Match a waiting line to the entry of the books the bookkeeper chose."""
     form = MatchForm()
+
+    def matched(line: BankLine, _snapshot: Snapshot) -> str:
+        service.match_to(db(), runtime().books.index, line.id, form.entry.data or "", actor=staff)
+        return f"Matched the {line.booked_on} line of {line.amount.format()} to {form.entry.data}."
+
+    return _decide(
+        staff, line_id, form, {"matching": {line_id: form}}, matched, lambda _name: form.entry
+    )
+
+
+def _decide(
+    staff: Staff,
+    line_id: int,
+    form: PlainTextForm,
+    shown: dict[str, Any],
+    act: Callable[[BankLine, Snapshot], str],
+    field_of: Callable[[str | None], Any],
+) -> ResponseReturnValue:
+    """A bookkeeper's decision on one waiting line: ``act`` makes it (given the books'
+    snapshot) and says what it did; then every balance that now can be is asserted, in
+    the same transaction. A refusal is shown by its field in the line's form (``field_of``
+    a refusal's field name, None for the form's first), the form given to ``_page`` again
+    as ``shown``."""
     session, rt = db(), runtime()
-    if session.get(BankLine, line_id) is None:
+    line = session.get(BankLine, line_id)
+    if line is None:
         return _page(staff, _upload_form(), notice="There is no such statement line."), 404
     if not form.validate_on_submit():
-        return _page(staff, _upload_form(), matching={line_id: form}), 400
+        return _page(staff, _upload_form(), **shown), 400
     try:
-        rt.books.current()
-        line = service.match_to(
-            session, rt.books.index, line_id, form.entry.data or "", actor=staff
-        )
+        snapshot = rt.books.current()  # and the index caught up with the books' files
+        done = [act(line, snapshot)]
         asserted, notes = service.assert_balances(
             session, rt.books.index, line.account, today=_today()
         )
         session.commit()
     except ProposalRefused as exc:
         session.rollback()
-        form.entry.errors.append(str(exc))
-        return _page(staff, _upload_form(), matching={line_id: form}), 400
+        field_of(exc.field).errors.append(str(exc))
+        return _page(staff, _upload_form(), **shown), 400
     except BooksLoading:
         session.rollback()
-        form.entry.errors.append("The books are being loaded: try again in a minute.")
-        return _page(staff, _upload_form(), matching={line_id: form}), 503
+        field_of(None).errors.append("The books are being loaded: try again in a minute.")
+        return _page(staff, _upload_form(), **shown), 503
     except (DomainError, IntegrityError) as exc:
         session.rollback()
-        message = str(exc) if isinstance(exc, DomainError) else "It was matched at the same moment."
+        message = str(exc) if isinstance(exc, DomainError) else "Decided at the same moment."
         return _page(staff, _upload_form(), notice=message), 409
     _post()
-    done = [f"Matched the {line.booked_on} line of {line.amount.format()} to {form.entry.data}."]
     done += [f"Asserted the balance at the end of {s.ends_on}." for s in asserted]
     flash(" ".join(done + notes))
     return redirect(url_for(".page", _anchor="waiting"), code=303)
@@ -330,12 +333,12 @@ class AccountView:
             line.id: matching.get(line.id) or MatchForm(formdata=None) for line in self.waiting
         }
         self.candidates: dict[int, list[tuple[str, BankEntry]]] = {}
-        try:
-            for line in self.waiting:
-                offered = service.candidates(session, rt.books.index, line)
-                self.candidates[line.id] = [(entry_key(e), e) for e in offered][:CANDIDATES_SHOWN]
-        except BooksLoading:
-            self.candidates = {}
+        with contextlib.suppress(BooksLoading):
+            offered = service.candidates(session, rt.books.index, self.waiting)
+            self.candidates = {
+                line_id: [(entry_key(e), e) for e in entries[:CANDIDATES_SHOWN]]
+                for line_id, entries in offered.items()
+            }
         self.statements = list(
             session.scalars(
                 select(BankStatement)

@@ -9,7 +9,7 @@ A Beancount user wires it into their own ``import.py``::
     import beangulp
 
     from conservancy.bank.formats import CsvMap
-    from conservancy.bank.importers import StatementImporter
+    from conservancy.ledger.bank_importers import StatementImporter
     from conservancy.money import Currency
 
     importers = [
