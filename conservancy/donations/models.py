@@ -21,7 +21,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine.default import DefaultExecutionContext
-from sqlalchemy.orm import Mapped, Mapper, mapped_column, relationship
+from sqlalchemy.orm import Mapped, Mapper, mapped_column, object_session, relationship
 
 from conservancy.infra.db import Base, str_enum
 from conservancy.kernel import clock
@@ -212,8 +212,17 @@ class Donation(Base):
         if new not in ALLOWED_TRANSITIONS[old]:
             raise InvalidTransition(old, new)
         self.status = new
-        change = DonationStatusChange(from_status=old, to_status=new, reason=reason)
-        self.history.append(change)
+        return self.note(DonationStatusChange(from_status=old, to_status=new, reason=reason))
+
+    def note(self, change: DonationStatusChange) -> DonationStatusChange:
+        """Add ``change`` to the history without reading the history first: a settling
+        donation's earlier changes stay unread (they would cost a query)."""
+        session = object_session(self)
+        if session is None or "history" not in inspect(self).unloaded:
+            self.history.append(change)
+        else:
+            change.donation = self  # queued on the unread history, not read
+            session.add(change)
         return change
 
 

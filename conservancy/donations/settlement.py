@@ -108,8 +108,12 @@ def settle(
     tz: ZoneInfo,
     invoice_id: str | None = None,
 ) -> Gift:
-    """Book a successful charge as a gift, once."""
-    gift = session.scalar(select(Gift).where(Gift.charge_id == charge.id))
+    """Book a successful charge as a gift, once.
+
+    What the handler changed on the donation (its Stripe customer, say) is written with
+    the gift, in one flush with its new status, not flushed first by the lookups."""
+    with session.no_autoflush:
+        gift = session.scalar(select(Gift).where(Gift.charge_id == charge.id))
     if gift is not None:
         return gift
     txn = charge.balance_transaction
@@ -124,7 +128,8 @@ def settle(
         project, general = charge.amount, Money.zero(charge.amount.currency)
     project_settled = split(txn.amount, [project, general])[0]
     # Paid: the details given with the donation are the donor's now (donations.donors).
-    named, where = name_gift(session, donation)
+    with session.no_autoflush:
+        named, where = name_gift(session, donation)
     gift = Gift(
         donation=donation,
         ref=f"stripe-{txn.id}",
@@ -151,8 +156,8 @@ def settle(
         payment_method=charge.payment_method,
     )
     session.add(gift)
-    session.flush()
     move_status(donation, DonationStatus.PAID, f"charge {charge.id}")
+    session.flush()
     # Numbered first, so that the gift's entry names its receipt (SPEC section 6).
     issued = receipts.reconcile(session, gift, tz, reason="gift")
     tribute.queue_card(session, donation)  # once per donation, if the donor asked
@@ -162,7 +167,8 @@ def settle(
         fee=txn.fee,
         meta={**_rate_meta(txn), **receipts.receipt_meta(issued)},
     ):
-        record(session, entry)
+        record(session, entry, flush=False)
+    session.flush()  # the entries in one statement; a ref taken already fails here
     return gift
 
 

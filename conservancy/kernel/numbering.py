@@ -9,17 +9,17 @@ before the commit, the rollback undoes the bump too, and the next transaction
 is given the same number again. A database sequence would not do: sequences
 are never rolled back, so a failed transaction would burn a number.
 
-Why there are no duplicates under concurrency: the bump is one
-``UPDATE ... SET last_number = last_number + 1 ... RETURNING last_number``.
-On PostgreSQL the UPDATE takes the row lock that ``SELECT ... FOR UPDATE``
-would, and holds it until commit or rollback; a second transaction's UPDATE
-waits on it and then increments the committed value (READ COMMITTED re-reads
-the row it waited for). On SQLite every transaction here begins with
-``BEGIN IMMEDIATE`` (conservancy.db), so writers are serialised anyway.
-
-The year's row is created on first use with ``INSERT ... ON CONFLICT DO
-NOTHING``: when two transactions start a year at once, the second insert waits
-for the first and then does nothing, and both go on to the UPDATE.
+Why there are no duplicates under concurrency: the bump is one statement,
+``INSERT (year, 1) ... ON CONFLICT (year) DO UPDATE SET last_number =
+last_number + 1 RETURNING last_number``. The year's first number inserts its
+row; every later one updates it. On PostgreSQL the update takes the row lock
+that ``SELECT ... FOR UPDATE`` would, and holds it until commit or rollback; a
+second transaction's bump waits on it and then increments the committed value
+(ON CONFLICT DO UPDATE always sees the latest committed row). When two
+transactions start a year at once, the second insert waits for the first and,
+once it commits, updates its row instead. On SQLite every transaction here
+begins with ``BEGIN IMMEDIATE`` (conservancy.db), so writers are serialised
+anyway.
 
 The price of gaplessness is that one year's documents are numbered one
 transaction at a time: take the number late in the transaction, and render
@@ -28,13 +28,12 @@ the PDF after the commit, not while holding the lock.
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from sqlalchemy import Executable, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from conservancy.infra.db import Base, YearCounter
+from conservancy.infra.db import YearCounter
 
 Counter = TypeVar("Counter", bound=YearCounter)
 
@@ -42,31 +41,20 @@ Counter = TypeVar("Counter", bound=YearCounter)
 def next_sequence(session: Session, counter: type[Counter], year: int) -> int:
     """The next sequence of ``year`` in ``counter``; the row stays locked until the
     caller's transaction ends, and a rollback gives the number back."""
-    session.execute(_start_year(session, counter, year))
-    sequence: int = session.execute(
-        update(counter)
-        .where(counter.year == year)
-        .values(last_number=counter.last_number + 1)
-        .returning(counter.last_number)
-        .execution_options(synchronize_session=False)
-    ).scalar_one()
-    return sequence
-
-
-def _start_year(session: Session, counter: type[YearCounter], year: int) -> Executable:
-    """``INSERT`` the year's counter at 0 unless it is there already."""
-    assert issubclass(counter, Base)
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
-        return (
-            postgresql.insert(counter)
-            .values(year=year, last_number=0)
-            .on_conflict_do_nothing(index_elements=["year"])
+        insert: Any = postgresql.insert(counter)
+    elif dialect == "sqlite":
+        insert = sqlite.insert(counter)
+    else:
+        raise NotImplementedError(f"numbering does not support {dialect}")
+    # The year's first number starts its row; any later one bumps it, in the same statement.
+    bump = (
+        insert.values(year=year, last_number=1)
+        .on_conflict_do_update(
+            index_elements=["year"], set_={"last_number": counter.last_number + 1}
         )
-    if dialect == "sqlite":
-        return (
-            sqlite.insert(counter)
-            .values(year=year, last_number=0)
-            .on_conflict_do_nothing(index_elements=["year"])
-        )
-    raise NotImplementedError(f"numbering does not support {dialect}")
+        .returning(counter.last_number)
+    )
+    sequence: int = session.execute(bump).scalar_one()
+    return sequence

@@ -54,11 +54,15 @@ from conservancy.ledger.models import LedgerOutbox
 from conservancy.ledger.writer import render
 
 
-def record(session: Session, entry: Entry) -> LedgerOutbox:
-    """Record an entry to be posted once the caller's transaction commits."""
+def record(session: Session, entry: Entry, *, flush: bool = True) -> LedgerOutbox:
+    """Record an entry to be posted once the caller's transaction commits.
+
+    Flushed at once, so that a ref taken already fails here; ``flush=False`` leaves it to
+    the caller's next flush, which writes the entries recorded so far in one statement."""
     row = LedgerOutbox(ref=entry.ref, entry_on=entry.date, body=dumps(entry))
     session.add(row)
-    session.flush()
+    if flush:
+        session.flush()
     return row
 
 

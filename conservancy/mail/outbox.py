@@ -85,14 +85,18 @@ def queue(
     receipt: Receipt | None = None,
     statement: AnnualStatement | None = None,
     attachment: tuple[str, str] | None = None,
+    fresh: bool = False,
 ) -> MailMessage:
     """Queue a message once per ``key``, in the caller's transaction; flushes.
 
     ``attachment``: (the name it is sent as, its path under the receipts directory) of a
-    PDF written after the commit; the message waits for it."""
-    existing = session.scalar(select(MailMessage).where(MailMessage.key == key))
-    if existing is not None:
-        return existing
+    PDF written after the commit; the message waits for it. ``fresh``: the key names what
+    this transaction has just made (a receipt it numbered), so no message can have it yet
+    and none is looked for (the key's unique index still refuses a second)."""
+    if not fresh:
+        existing = session.scalar(select(MailMessage).where(MailMessage.key == key))
+        if existing is not None:
+            return existing
     message = MailMessage(
         key=key,
         to_address=to_address,

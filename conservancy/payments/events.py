@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, joinedload, sessionmaker
 
 from conservancy.donations import settlement
 from conservancy.donations.bookkeeping import payout as payout_entry
@@ -30,7 +30,7 @@ from conservancy.kernel import clock
 from conservancy.ledger.models import LedgerOutbox
 from conservancy.ledger.outbox import is_recorded, record
 from conservancy.payments.gateway import DisputeInfo, Event, Gateway, RefundInfo, object_id
-from conservancy.payments.models import StripeEvent, StripeInbox
+from conservancy.payments.models import StripeEvent, StripeInbox, insert_once
 from conservancy.payments.reversals import refunds_before
 from conservancy.sponsorships import payments as sponsorship_payments
 
@@ -61,21 +61,19 @@ def process(
     where the webhook stored it, so it is settled exactly once either way."""
     for attempt in range(ATTEMPTS):
         with sessions() as session:
-            if session.get(StripeEvent, event.id) is not None:
-                _out_of_inbox(session, event.id)
-                session.commit()
-                return "duplicate"
             try:
-                session.add(
-                    StripeEvent(
-                        id=event.id,
-                        type=event.type,
-                        created_at=event.created_at,
-                        received_at=received_at or clock.now(),
-                        settled_at=clock.now(),
-                    )
-                )
-                session.flush()
+                if not insert_once(
+                    session,
+                    StripeEvent,
+                    id=event.id,
+                    type=event.type,
+                    created_at=event.created_at,
+                    received_at=received_at or clock.now(),
+                    settled_at=clock.now(),
+                ):
+                    _out_of_inbox(session, event.id)
+                    session.commit()
+                    return "duplicate"
                 handler = HANDLERS.get(event.type)
                 if handler is not None:
                     handler(Context(session, gateway, tz), event.object)
@@ -103,8 +101,21 @@ def _out_of_inbox(session: Session, event_id: str) -> None:
 # on PostgreSQL instead of deadlocking on the donation row and the gift's key.
 
 
+# The donation's row is locked; its donor and project come with it in the same query (every
+# gift names both), not locked: a lazy load of each would cost a query apiece.
+_WITH_DONOR_AND_PROJECT = (
+    joinedload(Donation.donor, innerjoin=True),
+    joinedload(Donation.project, innerjoin=True),
+)
+
+
 def _locked(ctx: Context, donation_id: int) -> Donation | None:
-    return ctx.session.get(Donation, donation_id, with_for_update=True)
+    return ctx.session.get(
+        Donation,
+        donation_id,
+        with_for_update={"of": Donation},
+        options=_WITH_DONOR_AND_PROJECT,
+    )
 
 
 def _donation_from_metadata(ctx: Context, metadata: Obj | None) -> Donation | None:
@@ -127,13 +138,14 @@ def _donation_of_invoice(ctx: Context, obj: Obj) -> Donation | None:
         donation = ctx.session.scalar(
             select(Donation)
             .where(Donation.stripe_subscription_id == subscription)
-            .with_for_update()
+            .options(*_WITH_DONOR_AND_PROJECT)
+            .with_for_update(of=Donation)
         )
     return donation
 
 
 def _note(donation: Donation, reason: str) -> None:
-    donation.history.append(
+    donation.note(
         DonationStatusChange(from_status=donation.status, to_status=donation.status, reason=reason)
     )
 
@@ -244,10 +256,13 @@ def invoice_failed(ctx: Context, obj: Obj) -> None:
 
 
 def _donation_of_subscription(ctx: Context, obj: Obj) -> Donation | None:
-    by_id = select(Donation).where(Donation.stripe_subscription_id == str(obj["id"]))
-    return ctx.session.scalar(by_id.with_for_update()) or _donation_from_metadata(
-        ctx, obj.get("metadata")
+    by_id = (
+        select(Donation)
+        .where(Donation.stripe_subscription_id == str(obj["id"]))
+        .options(*_WITH_DONOR_AND_PROJECT)
+        .with_for_update(of=Donation)
     )
+    return ctx.session.scalar(by_id) or _donation_from_metadata(ctx, obj.get("metadata"))
 
 
 def subscription_updated(ctx: Context, obj: Obj) -> None:

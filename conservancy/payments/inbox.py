@@ -38,17 +38,15 @@ from collections.abc import Iterable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from conservancy.kernel import clock
 from conservancy.payments.events import HANDLERS, process
 from conservancy.payments.gateway import BadSignature, Event, Gateway, GatewayError, object_id
-from conservancy.payments.models import StripeEvent, StripeInbox
+from conservancy.payments.models import StripeEvent, StripeInbox, insert_once
 from conservancy.payments.prefetch import MemoGateway, prefetch
 
 log = logging.getLogger(__name__)
@@ -101,7 +99,7 @@ def store(session: Session, event: Event) -> bool:
     insert waits for it and then sees it settled, or it finds the row still there. Looked
     at first, a settling that committed in between would let the event in again."""
     now = clock.now()
-    stored = _insert_once(
+    stored = insert_once(
         session,
         StripeInbox,
         id=event.id,
@@ -123,7 +121,7 @@ def store(session: Session, event: Event) -> bool:
 def _ignore(session: Session, event: Event) -> bool:
     """An event of a type we do not act on is done once it is recorded."""
     now = clock.now()
-    return _insert_once(
+    return insert_once(
         session,
         StripeEvent,
         id=event.id,
@@ -132,20 +130,6 @@ def _ignore(session: Session, event: Event) -> bool:
         received_at=now,
         settled_at=now,
     )
-
-
-def _insert_once(session: Session, table: type[StripeInbox | StripeEvent], **values: Any) -> bool:
-    """``INSERT`` the row unless its id is taken (by another delivery, even one at the same
-    moment); True if it was inserted."""
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        insert: Any = postgresql.insert(table).values(values)
-    elif dialect == "sqlite":
-        insert = sqlite.insert(table).values(values)
-    else:
-        raise NotImplementedError(f"the Stripe inbox does not support {dialect}")
-    inserted = insert.on_conflict_do_nothing(index_elements=["id"]).returning(table.id)
-    return session.execute(inserted).first() is not None
 
 
 def object_key(event: Event) -> str:

@@ -4,7 +4,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, Index, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from conservancy.infra.db import Base
 from conservancy.kernel import clock
@@ -71,3 +72,18 @@ class CheckoutAttempt(Base):
     address_hash: Mapped[str] = mapped_column(String(64))
     email_hash: Mapped[str | None] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=clock.now)
+
+
+def insert_once(session: Session, table: type[StripeInbox | StripeEvent], **values: Any) -> bool:
+    """``INSERT`` the row unless its id is taken (by another delivery, even one at the same
+    moment: the insert waits for it, then does nothing); True if it was inserted. One
+    statement, where a look first and an insert after take two."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        insert: Any = postgresql.insert(table).values(values)
+    elif dialect == "sqlite":
+        insert = sqlite.insert(table).values(values)
+    else:
+        raise NotImplementedError(f"the Stripe tables do not support {dialect}")
+    inserted = insert.on_conflict_do_nothing(index_elements=["id"]).returning(table.id)
+    return session.execute(inserted).first() is not None

@@ -224,6 +224,7 @@ def _queue_mail(session: Session, gift: Gift, receipt: Receipt) -> None:
         subject=subject.format(number=receipt.number, replaces=replaces),
         body=body,
         receipt=receipt,
+        fresh=True,  # its number was taken in this transaction
     )
 
 
@@ -311,6 +312,8 @@ def project_copy(receipt: Receipt, sponsor: Sponsor) -> document.ReceiptDocument
 
 def _given(gift: Gift) -> dict[str, Any]:
     """For stock or a donor-advised fund's grant: its kind and what (or whose) it was."""
+    if gift.charge_id is not None:
+        return {}  # paid through Stripe: not an offline gift
     session = object_session(gift)
     offline = (
         session.scalar(select(OfflineGift).where(OfflineGift.gift_id == gift.id))
