@@ -159,7 +159,7 @@ def settle(
     move_status(donation, DonationStatus.PAID, f"charge {charge.id}")
     session.flush()
     # Numbered first, so that the gift's entry names its receipt (SPEC section 6).
-    issued = receipts.reconcile(session, gift, tz, reason="gift")
+    issued = receipts.reconcile(session, gift, tz, reason="gift", new_gift=True)
     tribute.queue_card(session, donation)  # once per donation, if the donor asked
     for entry in booking(gift).settled(
         on=gift.settled_on,

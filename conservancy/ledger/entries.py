@@ -40,7 +40,10 @@ def clean_text(text: str | None, limit: int = MAX_TEXT) -> str:
     """
     if not text:
         return ""
-    folded = "".join(_fold(c) for c in text)
+    # Printable text (most names) has nothing to fold or drop: no control or separator
+    # character but the plain space, no surrogate, no bidi control (those are format
+    # characters, which Python counts unprintable).
+    folded = text if text.isprintable() else "".join(_fold(c) for c in text)
     return _SPACES.sub(" ", folded).strip()[:limit].rstrip()
 
 

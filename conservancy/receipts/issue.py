@@ -87,14 +87,21 @@ def standing_receipts(session: Session, gift_ids: Iterable[int]) -> dict[int, Re
     return {gift_id: r for gift_id, r in found.items() if r is not None}
 
 
-def reconcile(session: Session, gift: Gift, tz: ZoneInfo, reason: str) -> list[Receipt]:
+def reconcile(
+    session: Session, gift: Gift, tz: ZoneInfo, reason: str, *, new_gift: bool = False
+) -> list[Receipt]:
     """Issue what makes the gift's receipts match what stands of it; returns what was issued.
 
     ``reason`` words a voiding notice or replacement: "refund", "dispute".
-    Call it after the gift's figures are updated, in the same transaction.
+    Call it after the gift's figures are updated, in the same transaction. ``new_gift``:
+    the gift was added in this transaction, so it has no receipt to look for.
     """
-    receipts = list(
-        session.scalars(select(Receipt).where(Receipt.gift_id == gift.id).order_by(Receipt.id))
+    receipts = (
+        []
+        if new_gift
+        else list(
+            session.scalars(select(Receipt).where(Receipt.gift_id == gift.id).order_by(Receipt.id))
+        )
     )
     current = standing(receipts)
     currency = Currency(gift.currency)
