@@ -212,9 +212,18 @@ class Donation(Base):
         if new not in ALLOWED_TRANSITIONS[old]:
             raise InvalidTransition(old, new)
         self.status = new
-        return self.note(DonationStatusChange(from_status=old, to_status=new, reason=reason))
+        return self._add_history(
+            DonationStatusChange(from_status=old, to_status=new, reason=reason)
+        )
 
-    def note(self, change: DonationStatusChange) -> DonationStatusChange:
+    def note(self, reason: str) -> DonationStatusChange:
+        """Write in the history what happened without changing the status (a renewal that
+        failed, the donor's new card or amount)."""
+        return self._add_history(
+            DonationStatusChange(from_status=self.status, to_status=self.status, reason=reason)
+        )
+
+    def _add_history(self, change: DonationStatusChange) -> DonationStatusChange:
         """Add ``change`` to the history without reading the history first: a settling
         donation's earlier changes stay unread (they would cost a query)."""
         session = object_session(self)

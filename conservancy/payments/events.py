@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, joinedload, sessionmaker
 
 from conservancy.donations import settlement
 from conservancy.donations.bookkeeping import payout as payout_entry
-from conservancy.donations.models import Donation, DonationStatus, DonationStatusChange
+from conservancy.donations.models import Donation, DonationStatus
 from conservancy.kernel import clock
 from conservancy.ledger.models import LedgerOutbox
 from conservancy.ledger.outbox import is_recorded, record
@@ -144,12 +144,6 @@ def _donation_of_invoice(ctx: Context, obj: Obj) -> Donation | None:
     return donation
 
 
-def _note(donation: Donation, reason: str) -> None:
-    donation.note(
-        DonationStatusChange(from_status=donation.status, to_status=donation.status, reason=reason)
-    )
-
-
 # -- checkout ---------------------------------------------------------------------
 
 
@@ -203,7 +197,7 @@ def _card_saved(ctx: Context, donation: Donation, session_id: str) -> None:
     ctx.gateway.set_subscription_card(
         donation.stripe_subscription_id, method, f"donation-{donation.id}-card-{session_id}"
     )
-    _note(donation, "the donor saved a new card in the portal")
+    donation.note("the donor saved a new card in the portal")
 
 
 def checkout_failed(ctx: Context, obj: Obj) -> None:
@@ -252,7 +246,7 @@ def _next_payment(donation: Donation, invoice: Obj, tz: ZoneInfo) -> None:
 def invoice_failed(ctx: Context, obj: Obj) -> None:
     donation = _donation_of_invoice(ctx, obj)
     if donation is not None:
-        _note(donation, f"renewal failed (invoice {obj.get('id')})")
+        donation.note(f"renewal failed (invoice {obj.get('id')})")
 
 
 def _donation_of_subscription(ctx: Context, obj: Obj) -> Donation | None:
@@ -272,7 +266,7 @@ def subscription_updated(ctx: Context, obj: Obj) -> None:
     if obj.get("status") == "canceled":
         settlement.move_status(donation, DonationStatus.CANCELLED, "subscription cancelled")
     elif obj.get("status") in {"past_due", "unpaid"}:
-        _note(donation, f"subscription {obj.get('status')}")
+        donation.note(f"subscription {obj.get('status')}")
 
 
 def subscription_deleted(ctx: Context, obj: Obj) -> None:

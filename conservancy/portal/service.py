@@ -49,7 +49,6 @@ from conservancy.donations import abuse
 from conservancy.donations.models import (
     Donation,
     DonationStatus,
-    DonationStatusChange,
     Donor,
     Gift,
     Visibility,
@@ -457,18 +456,12 @@ def donor_donation(
     return donation
 
 
-def _note(donation: Donation, reason: str) -> None:
-    donation.history.append(
-        DonationStatusChange(from_status=donation.status, to_status=donation.status, reason=reason)
-    )
-
-
 def set_visibility(
     session: Session, donor_id: int, donation_id: int, visibility: Visibility
 ) -> Donation:
     donation = donor_donation(session, donor_id, donation_id)
     if donation.visibility is not visibility:
-        _note(donation, f"visibility {donation.visibility} -> {visibility}, by the donor")
+        donation.note(f"visibility {donation.visibility} -> {visibility}, by the donor")
         donation.visibility = visibility
         session.flush()
     return donation
@@ -517,7 +510,7 @@ def change_amount(
     # amount stored, they split between the project and General as before.
     donation.amount = amount
     donation.cover_fees = False  # the new amount is what the donor typed, not a gross-up
-    _note(donation, f"amount {before.format()} -> {amount.format()} each payment, by the donor")
+    donation.note(f"amount {before.format()} -> {amount.format()} each payment, by the donor")
     session.flush()
     return donation
 

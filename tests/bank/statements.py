@@ -17,7 +17,28 @@ from xml.sax.saxutils import escape
 
 from conservancy.bank.formats import CsvMap
 from conservancy.bank.statement import Statement, StatementLine, totals
-from conservancy.money import Money
+from conservancy.money import Currency, Money
+
+# The account number the tests' own statements name.
+ACCOUNT = "000123456789"
+
+
+def days_back(
+    today: date, first: int, last: int, opening: str, closing: str, *lines: StatementLine
+) -> Statement:
+    """A US dollar statement of :data:`ACCOUNT` from ``first`` to ``last`` days before
+    ``today``, its balances given as text."""
+    return Statement(
+        format="",
+        account_number=ACCOUNT,
+        currency=Currency.USD,
+        start=today - timedelta(first),
+        end=today - timedelta(last),
+        opening=Money.parse(opening, "USD"),
+        closing=Money.parse(closing, "USD"),
+        lines=lines,
+    )
+
 
 # -- OFX ---------------------------------------------------------------------------------
 

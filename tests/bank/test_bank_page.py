@@ -13,10 +13,10 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from conservancy.bank.models import BankLine, BankStatement, LineStatus
-from conservancy.bank.statement import Statement, StatementLine
+from conservancy.bank.statement import StatementLine
 from conservancy.kernel import clock
 from conservancy.ledger.models import LedgerOutbox
-from conservancy.money import Currency, Money
+from conservancy.money import Money
 from conservancy.runtime import Runtime
 from tests import factories
 from tests.admin.pages import error_by, hidden, signed_in
@@ -50,19 +50,14 @@ def test_a_bookkeeper_imports_books_a_fee_and_the_balance_is_asserted(
         factories.project(session)
         session.commit()
     factories.cheque(runtime, "Grace Hopper", "150.00", today - timedelta(5))
-    lines = (
+    statement = statements.days_back(
+        today,
+        10,
+        1,
+        "0.00",
+        "138.00",
         StatementLine("N-1", today - timedelta(3), usd("150.00"), "", "DEPOSIT"),
         StatementLine("N-2", today - timedelta(2), -usd("12.00"), "", "MONTHLY SERVICE FEE"),
-    )
-    statement = Statement(
-        format="",
-        account_number="000123456789",
-        currency=Currency.USD,
-        start=today - timedelta(10),
-        end=today - timedelta(1),
-        opening=usd("0.00"),
-        closing=usd("138.00"),
-        lines=lines,
     )
     admin = signed_in(app, runtime, "admin")
 
@@ -168,18 +163,14 @@ def test_a_match_the_matcher_got_wrong_is_undone_and_made_by_hand(
         payout("stripe-txn_a", today - timedelta(5), "96.80"),
         payout("stripe-txn_b", today - timedelta(2), "96.80"),
     )
-    statement = Statement(
-        format="",
-        account_number="000123456789",
-        currency=Currency.USD,
-        start=today - timedelta(10),
-        end=today - timedelta(1),
-        opening=usd("0.00"),
-        closing=usd("193.60"),
-        lines=(
-            StatementLine("P-1", today - timedelta(3), usd("96.80"), "", "STRIPE po_a"),
-            StatementLine("P-2", today - timedelta(1), usd("96.80"), "", "STRIPE po_b"),
-        ),
+    statement = statements.days_back(
+        today,
+        10,
+        1,
+        "0.00",
+        "193.60",
+        StatementLine("P-1", today - timedelta(3), usd("96.80"), "", "STRIPE po_a"),
+        StatementLine("P-2", today - timedelta(1), usd("96.80"), "", "STRIPE po_b"),
     )
     admin = signed_in(app, runtime, "admin")
     assert upload(admin, statements.to_ofx(statement)).status_code == 303
@@ -238,18 +229,7 @@ def test_a_cheque_not_cashed_yet_is_listed_as_outstanding_until_the_next_stateme
     factories.expense(runtime, amount="40.00", payee="Hosting Co.", paid_on=today - timedelta(5))
 
     def month(first: int, last: int, opening: str, closing: str, *lines: StatementLine) -> bytes:
-        return statements.to_ofx(
-            Statement(
-                format="",
-                account_number="000123456789",
-                currency=Currency.USD,
-                start=today - timedelta(first),
-                end=today - timedelta(last),
-                opening=usd(opening),
-                closing=usd(closing),
-                lines=lines,
-            )
-        )
+        return statements.to_ofx(statements.days_back(today, first, last, opening, closing, *lines))
 
     admin = signed_in(app, runtime, "admin")
     deposit = StatementLine("O-1", today - timedelta(7), usd("150.00"), "", "DEPOSIT")

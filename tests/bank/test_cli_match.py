@@ -9,9 +9,9 @@ from pathlib import Path
 from sqlalchemy import select
 
 from conservancy.bank.models import BankLine
-from conservancy.bank.statement import Statement, StatementLine
+from conservancy.bank.statement import StatementLine
 from conservancy.kernel import clock
-from conservancy.money import Currency, Money
+from conservancy.money import Money
 from conservancy.runtime import Runtime
 from tests.bank import statements
 from tests.cli import run_cli
@@ -29,18 +29,14 @@ def test_a_wrong_match_is_undone_and_made_by_hand(runtime: Runtime, tmp_path: Pa
     path = tmp_path / "statement.ofx"
     path.write_bytes(
         statements.to_ofx(
-            Statement(
-                "",
-                "000123456789",
-                Currency.USD,
-                today - timedelta(10),
-                today - timedelta(1),
-                usd("0.00", "USD"),
-                usd("193.60", "USD"),
-                (
-                    StatementLine("P-1", today - timedelta(3), usd("96.80", "USD"), "", "po_a"),
-                    StatementLine("P-2", today - timedelta(1), usd("96.80", "USD"), "", "po_b"),
-                ),
+            statements.days_back(
+                today,
+                10,
+                1,
+                "0.00",
+                "193.60",
+                StatementLine("P-1", today - timedelta(3), usd("96.80", "USD"), "", "po_a"),
+                StatementLine("P-2", today - timedelta(1), usd("96.80", "USD"), "", "po_b"),
             )
         )
     )
